@@ -1,0 +1,19 @@
+//! Rust bindings of `wit/dockwright.wit`, generated at build time.
+//!
+//! Host functions are async (they wait on the engine) and trappable (a host failure
+//! that is not the plugin's business, such as a lost run context, ends the instance).
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../wit",
+    imports: { default: async | trappable },
+    exports: { default: async },
+});
+
+pub use dockwright::plugin::docker;
+pub use dockwright::plugin::host as host_api;
+pub use dockwright::plugin::types::KeyValue;
+pub use exports::dockwright::plugin::workflows;
+
+/// The contract version this host implements, as written in the WIT package.
+pub const CONTRACT_VERSION: &str = "0.1.0";

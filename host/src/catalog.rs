@@ -1,0 +1,365 @@
+//! The plugin folder: which plugins are there, what they offer, and which plugin a
+//! workflow name means.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::bindings::workflows::PluginInfo as WitInfo;
+use crate::bindings::PluginPre;
+use crate::console::Console;
+use crate::params::ParamSpec;
+use crate::runtime::Runtime;
+use crate::state::HostState;
+use crate::suggest;
+
+/// How long a plugin may take to describe itself.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a plugin says it offers.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub workflows: Vec<WorkflowInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowInfo {
+    pub name: String,
+    pub description: String,
+    pub params: Vec<ParamSpec>,
+}
+
+/// A plugin ready to run.
+pub struct LoadedPlugin {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub info: PluginInfo,
+    pub pre: PluginPre<HostState>,
+}
+
+/// A file in the folder that is not a usable plugin, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The loaded plugin folder.
+pub struct Catalog {
+    pub dir: PathBuf,
+    pub plugins: Vec<LoadedPlugin>,
+    pub problems: Vec<Problem>,
+}
+
+/// The folder used when neither `--plugins` nor `DOCKWRIGHT_PLUGINS` is given:
+/// `$XDG_DATA_HOME/dockwright/plugins`, else `~/.local/share/dockwright/plugins`.
+pub fn default_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("dockwright").join("plugins")
+}
+
+/// The hex sha256 of a plugin file: its identity in labels.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Catalog {
+    /// Load every `*.wasm` in `dir`. Files that are not plugins become problems, not
+    /// errors: one bad file must not hide the good ones.
+    pub async fn load(runtime: &Runtime, dir: &Path, console: Arc<dyn Console>) -> Result<Self> {
+        let entries = std::fs::read_dir(dir).with_context(|| {
+            format!(
+                "cannot read the plugin folder `{}`: create it and put plugin .wasm files in it, \
+                 or choose another with --plugins or DOCKWRIGHT_PLUGINS",
+                dir.display()
+            )
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+            .collect();
+        paths.sort();
+
+        let mut catalog = Catalog {
+            dir: dir.to_path_buf(),
+            plugins: Vec::new(),
+            problems: Vec::new(),
+        };
+        for path in paths {
+            match load_one(runtime, &path, console.clone()).await {
+                Ok(plugin) => {
+                    if let Some(first) = catalog.find(&plugin.info.name) {
+                        let reason = format!(
+                            "a plugin named `{}` is already loaded from `{}`",
+                            plugin.info.name,
+                            first.path.display()
+                        );
+                        catalog.problems.push(Problem { path, reason });
+                    } else {
+                        catalog.plugins.push(plugin);
+                    }
+                }
+                Err(e) => catalog.problems.push(Problem {
+                    path,
+                    reason: format!("{e:#}"),
+                }),
+            }
+        }
+        Ok(catalog)
+    }
+
+    pub fn find(&self, name: &str) -> Option<&LoadedPlugin> {
+        self.plugins.iter().find(|p| p.info.name == name)
+    }
+
+    /// The plugin and workflow a name means. Errors name what is there instead.
+    pub fn resolve(
+        &self,
+        workflow: &str,
+        plugin: Option<&str>,
+    ) -> Result<(&LoadedPlugin, &WorkflowInfo)> {
+        let index: Vec<(&str, Vec<&str>)> = self
+            .plugins
+            .iter()
+            .map(|p| {
+                let names = p.info.workflows.iter().map(|w| w.name.as_str()).collect();
+                (p.info.name.as_str(), names)
+            })
+            .collect();
+        let (p, w) = pick(&index, workflow, plugin).map_err(|e| match e {
+            Pick::Empty => anyhow::anyhow!(
+                "no plugins in `{}`: put plugin .wasm files there, or choose another folder with --plugins",
+                self.dir.display()
+            ),
+            Pick::Unknown(msg) => anyhow::anyhow!(
+                "{msg} Run `dockwright plugins` to list what `{}` holds.",
+                self.dir.display()
+            ),
+            Pick::Other(msg) => anyhow::anyhow!(msg),
+        })?;
+        let plugin = &self.plugins[p];
+        Ok((plugin, &plugin.info.workflows[w]))
+    }
+}
+
+/// Why a workflow name could not be resolved.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// There are no plugins at all.
+    Empty,
+    /// No such workflow anywhere (the message may suggest close names).
+    Unknown(String),
+    /// Any other mistake: unknown plugin, ambiguous name.
+    Other(String),
+}
+
+/// Resolve `workflow` (in `plugin`, if given) over an index of plugin names and
+/// their workflow names; returns the positions of the plugin and the workflow.
+pub fn pick(
+    index: &[(&str, Vec<&str>)],
+    workflow: &str,
+    plugin: Option<&str>,
+) -> std::result::Result<(usize, usize), Pick> {
+    if index.is_empty() {
+        return Err(Pick::Empty);
+    }
+    let did_you_mean =
+        |names: &mut dyn Iterator<Item = &str>| match suggest::close(workflow, names).as_slice() {
+            [] => String::new(),
+            close => format!(
+                " Did you mean {}?",
+                close
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        };
+    if let Some(name) = plugin {
+        let plugin_names = || index.iter().map(|(p, _)| *p);
+        let Some(p) = index.iter().position(|(p, _)| *p == name) else {
+            let hint = suggest::closest(name, plugin_names())
+                .map(|c| format!(" Did you mean `{c}`?"))
+                .unwrap_or_default();
+            return Err(Pick::Other(format!(
+                "no plugin named `{name}` (plugins: {}).{hint}",
+                plugin_names().collect::<Vec<_>>().join(", ")
+            )));
+        };
+        let names = &index[p].1;
+        return match names.iter().position(|w| *w == workflow) {
+            Some(w) => Ok((p, w)),
+            None => Err(Pick::Other(format!(
+                "plugin `{name}` has no workflow `{workflow}` (its workflows: {}).{}",
+                names.join(", "),
+                did_you_mean(&mut names.iter().copied())
+            ))),
+        };
+    }
+    let matches: Vec<(usize, usize)> = index
+        .iter()
+        .enumerate()
+        .filter_map(|(p, (_, ws))| ws.iter().position(|w| *w == workflow).map(|w| (p, w)))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Pick::Unknown(format!(
+            "no workflow named `{workflow}`.{}",
+            did_you_mean(&mut index.iter().flat_map(|(_, ws)| ws.iter().copied()))
+        ))),
+        many => {
+            let names: Vec<&str> = many.iter().map(|(p, _)| index[*p].0).collect();
+            Err(Pick::Other(format!(
+                "workflow `{workflow}` is offered by several plugins ({}): choose one with --plugin, such as --plugin {}",
+                names.join(", "),
+                names[0]
+            )))
+        }
+    }
+}
+
+async fn load_one(
+    runtime: &Runtime,
+    path: &Path,
+    console: Arc<dyn Console>,
+) -> Result<LoadedPlugin> {
+    let bytes = std::fs::read(path).context("cannot read the file")?;
+    let pre = runtime.load(&bytes)?;
+    let label: Arc<str> = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .into();
+    let mut store = runtime.store(label, console, None);
+    let describe = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        instance
+            .dockwright_plugin_workflows()
+            .call_describe(&mut store)
+            .await
+    };
+    let wit = tokio::time::timeout(DESCRIBE_TIMEOUT, describe)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "`describe` did not answer within {}s",
+                DESCRIBE_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| anyhow::anyhow!("`describe` failed: {e:#}"))?;
+    let info = plugin_info(wit)?;
+    Ok(LoadedPlugin {
+        path: path.to_path_buf(),
+        sha256: sha256_hex(&bytes),
+        info,
+        pre,
+    })
+}
+
+/// Check and convert what `describe` returned.
+fn plugin_info(wit: WitInfo) -> Result<PluginInfo> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !name_ok(&wit.name) {
+        bail!(
+            "its name `{}` is not valid: use letters, digits, `-`, `_` and `.`",
+            wit.name
+        );
+    }
+    let mut workflows: Vec<WorkflowInfo> = Vec::new();
+    for w in wit.workflows {
+        if !name_ok(&w.name) {
+            bail!("its workflow name `{}` is not valid", w.name);
+        }
+        if workflows.iter().any(|x| x.name == w.name) {
+            bail!("it declares workflow `{}` twice", w.name);
+        }
+        let params: Vec<ParamSpec> = w
+            .params
+            .into_iter()
+            .map(|p| ParamSpec {
+                name: p.name,
+                description: p.description,
+                required: p.required,
+                default: p.default,
+            })
+            .collect();
+        workflows.push(WorkflowInfo {
+            name: w.name,
+            description: w.description,
+            params,
+        });
+    }
+    Ok(PluginInfo {
+        name: wit.name,
+        version: wit.version,
+        description: wit.description,
+        workflows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> Vec<(&'static str, Vec<&'static str>)> {
+        vec![
+            ("team-env", vec!["team-env", "team-env-teardown"]),
+            ("inventory", vec!["ps"]),
+            ("other", vec!["ps", "hello"]),
+        ]
+    }
+
+    #[test]
+    fn picks_unique_names() {
+        assert_eq!(pick(&index(), "team-env-teardown", None), Ok((0, 1)));
+        assert_eq!(pick(&index(), "hello", None), Ok((2, 1)));
+        assert_eq!(pick(&index(), "ps", Some("other")), Ok((2, 0)));
+    }
+
+    #[test]
+    fn ambiguous_names_list_the_plugins() {
+        let Err(Pick::Other(msg)) = pick(&index(), "ps", None) else {
+            panic!("expected ambiguity")
+        };
+        assert!(msg.contains("several plugins (inventory, other)"), "{msg}");
+        assert!(msg.contains("--plugin"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_names_suggest() {
+        let Err(Pick::Unknown(msg)) = pick(&index(), "team-nev", None) else {
+            panic!("expected unknown")
+        };
+        assert!(msg.contains("`team-env`"), "{msg}");
+        let Err(Pick::Other(msg)) = pick(&index(), "x", Some("inventroy")) else {
+            panic!("expected unknown plugin")
+        };
+        assert!(msg.contains("Did you mean `inventory`"), "{msg}");
+        let Err(Pick::Other(msg)) = pick(&index(), "pss", Some("inventory")) else {
+            panic!("expected unknown workflow in plugin")
+        };
+        assert!(
+            msg.contains("its workflows: ps") && msg.contains("`ps`"),
+            "{msg}"
+        );
+        assert_eq!(pick(&[], "ps", None), Err(Pick::Empty));
+    }
+}

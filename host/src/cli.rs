@@ -1,0 +1,385 @@
+//! The command line: parse, call the library, print. Nothing here decides policy or
+//! talks to the engine on its own.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser, Subcommand};
+use serde_json::json;
+
+use crate::catalog::{self, Catalog};
+use crate::console::{Console, Terminal};
+use crate::engine;
+use crate::params;
+use crate::run::{self, RunOptions, Status};
+use crate::runtime::Runtime;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dockwright",
+    version,
+    about = "Run sandboxed WebAssembly plugins that provision Docker environments for teams",
+    long_about = "dockwright runs plugins (WebAssembly components) that script Docker workflows. \
+                  Plugins reach the engine only through the host, which labels everything they \
+                  create with the team and the run, and removes it when a run fails.\n\n\
+                  The engine is found as the docker CLI finds it: DOCKER_HOST, DOCKER_TLS_VERIFY, \
+                  DOCKER_CERT_PATH."
+)]
+pub struct Cli {
+    /// The plugin folder [default: $XDG_DATA_HOME/dockwright/plugins]
+    #[arg(long, global = true, env = "DOCKWRIGHT_PLUGINS", value_name = "DIR")]
+    pub plugins: Option<PathBuf>,
+
+    /// Show plugins' debug lines too
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the plugins in the plugin folder, with their workflows and params
+    Plugins {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a workflow by name
+    Run(RunArgs),
+    /// Show the Docker engine dockwright talks to
+    Engine {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The workflow's name, as `dockwright plugins` lists it
+    pub workflow: String,
+
+    /// A param of the workflow, as name=value (repeatable)
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = params::parse_assignment)]
+    pub params: Vec<(String, String)>,
+
+    /// The plugin to take the workflow from, when several offer it
+    #[arg(long, value_name = "NAME")]
+    pub plugin: Option<String>,
+
+    /// The team the run is for
+    #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
+    pub team: String,
+
+    /// Leave the containers of a failed run in place, for debugging
+    #[arg(long)]
+    pub keep_on_failure: bool,
+
+    /// Print the run's report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Entry point of the `dockwright` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(err: &anyhow::Error) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {err:#}");
+    ExitCode::FAILURE
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let dir = cli.plugins.clone().unwrap_or_else(catalog::default_dir);
+    let console: Arc<dyn Console> = Arc::new(Terminal {
+        verbose: cli.verbose,
+    });
+    match cli.command {
+        Command::Plugins { json } => list_plugins(&dir, console, json).await,
+        Command::Run(args) => run(&dir, console, args).await,
+        Command::Engine { json } => show_engine(json).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "dockwright",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Load the folder, warning about files that are not plugins.
+async fn load(
+    dir: &std::path::Path,
+    console: Arc<dyn Console>,
+    warn: bool,
+) -> Result<(Runtime, Catalog)> {
+    let runtime = Runtime::new()?;
+    let catalog = Catalog::load(&runtime, dir, console).await?;
+    if warn {
+        for p in &catalog.problems {
+            eprintln!("warning: skipped `{}`: {}", p.path.display(), p.reason);
+        }
+    }
+    Ok((runtime, catalog))
+}
+
+async fn list_plugins(
+    dir: &std::path::Path,
+    console: Arc<dyn Console>,
+    json: bool,
+) -> Result<ExitCode> {
+    let (_runtime, catalog) = load(dir, console, !json).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let plugins: Vec<_> = catalog
+            .plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.info.name,
+                    "version": p.info.version,
+                    "description": p.info.description,
+                    "file": p.path,
+                    "sha256": p.sha256,
+                    "workflows": p.info.workflows,
+                })
+            })
+            .collect();
+        let doc = json!({ "dir": catalog.dir, "plugins": plugins, "skipped": catalog.problems });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if catalog.plugins.is_empty() {
+        writeln!(out, "No plugins in {}.", catalog.dir.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &catalog.plugins {
+        let file = p.path.file_name().unwrap_or_default().to_string_lossy();
+        writeln!(out, "{} {}  ({file})", p.info.name, p.info.version)?;
+        if !p.info.description.is_empty() {
+            writeln!(out, "  {}", p.info.description)?;
+        }
+        for w in &p.info.workflows {
+            writeln!(out, "  workflow {}: {}", w.name, w.description)?;
+            let rows: Vec<[String; 3]> = w
+                .params
+                .iter()
+                .map(|param| {
+                    let how = match (&param.default, param.required) {
+                        (Some(d), _) => format!("default: {d}"),
+                        (None, true) => "required".to_string(),
+                        (None, false) => "optional".to_string(),
+                    };
+                    [param.name.clone(), how, param.description.clone()]
+                })
+                .collect();
+            for line in table(&rows) {
+                writeln!(out, "      {line}")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(dir: &std::path::Path, console: Arc<dyn Console>, args: RunArgs) -> Result<ExitCode> {
+    run::check_team(&args.team).map_err(anyhow::Error::msg)?;
+    let (runtime, catalog) = load(dir, console.clone(), true).await?;
+    let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
+    let params = params::resolve(&workflow.name, &workflow.params, &args.params)
+        .map_err(anyhow::Error::msg)?;
+    let engine = engine::connect().await?;
+    let options = RunOptions {
+        team: args.team.clone(),
+        keep_on_failure: args.keep_on_failure,
+    };
+    let cancel = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let report = run::run_workflow(
+        &runtime,
+        plugin,
+        &workflow.name,
+        params,
+        engine,
+        console,
+        &options,
+        cancel,
+    )
+    .await;
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else if report.status == Status::Ok {
+        let rows: Vec<[String; 2]> = report
+            .outputs
+            .iter()
+            .map(|(k, v)| [k.clone(), v.as_str().unwrap_or_default().to_string()])
+            .collect();
+        for line in table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    match report.status {
+        Status::Ok => {
+            writeln!(
+                err,
+                "run {} of {} (plugin {}) finished in {:.1}s",
+                report.run,
+                report.workflow,
+                report.plugin,
+                report.duration_ms as f64 / 1000.0
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Status::Failed => {
+            let message = report.error.as_deref().unwrap_or("failed");
+            writeln!(err, "error: {message} (run {})", report.run)?;
+            if !report.rolled_back.is_empty() {
+                let ids: Vec<&str> = report.rolled_back.iter().map(|c| run::short(c)).collect();
+                writeln!(err, "rolled back: removed {}", ids.join(", "))?;
+            }
+            if args.keep_on_failure && !report.containers.is_empty() {
+                let ids: Vec<&str> = report.containers.iter().map(|c| run::short(c)).collect();
+                writeln!(err, "kept (--keep-on-failure): {}", ids.join(", "))?;
+            }
+            for e in &report.rollback_errors {
+                writeln!(err, "rollback could not remove {e}")?;
+            }
+            if !report.images.is_empty() {
+                writeln!(
+                    err,
+                    "images built or committed (kept): {}",
+                    report.images.join(", ")
+                )?;
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn show_engine(json: bool) -> Result<ExitCode> {
+    let engine = engine::connect().await?;
+    let fail = |e| anyhow::anyhow!(crate::errors::describe(&engine.fail(e)));
+    let version = engine.docker.version().await.map_err(fail)?;
+    let info = engine.docker.info().await.map_err(fail)?;
+    let fields = [
+        ("address", Some(engine.address.clone())),
+        ("version", version.version),
+        ("api-version", version.api_version),
+        ("os", version.os),
+        ("arch", version.arch),
+        ("kernel", version.kernel_version),
+        ("containers", info.containers.map(|n| n.to_string())),
+        ("running", info.containers_running.map(|n| n.to_string())),
+        ("images", info.images.map(|n| n.to_string())),
+    ];
+    let mut out = std::io::stdout().lock();
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&map)?)?;
+    } else {
+        let rows: Vec<[String; 2]> = fields
+            .into_iter()
+            .map(|(k, v)| [k.to_string(), v.unwrap_or_default()])
+            .collect();
+        for line in table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rows padded into columns; the last column is not padded, and its extra lines
+/// (a multi-line value) start on lines of their own, indented to the column.
+fn table<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(&row[..N - 1]) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let indent: usize = widths[..N - 1].iter().map(|w| w + 2).sum();
+    let mut out = Vec::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row[..N - 1].iter().enumerate() {
+            line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+        }
+        let mut last = row[N - 1].lines();
+        line.push_str(last.next().unwrap_or_default());
+        out.push(line.trim_end().to_string());
+        for more in last {
+            out.push(format!("{:indent$}{more}", "").trim_end().to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let rows = [
+            ["a".to_string(), "long".to_string(), "x".to_string()],
+            ["bbb".to_string(), "s".to_string(), "".to_string()],
+        ];
+        assert_eq!(table(&rows), ["a    long  x", "bbb  s"]);
+        let rows = [["k".to_string(), "one\ntwo".to_string()]];
+        assert_eq!(table(&rows), ["k  one", "   two"]);
+    }
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn params_parse_on_the_command_line() {
+        let cli = Cli::try_parse_from(["dockwright", "run", "wf", "-p", "a=1", "--param", "b=x=y"])
+            .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(
+            args.params,
+            [("a".into(), "1".into()), ("b".into(), "x=y".into())]
+        );
+        let err = Cli::try_parse_from(["dockwright", "run", "wf", "-p", "novalue"]).unwrap_err();
+        assert!(err.to_string().contains("name=value"), "{err}");
+    }
+}

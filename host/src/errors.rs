@@ -1,0 +1,132 @@
+//! How engine failures become the contract's typed `docker-error`.
+//!
+//! Plugins branch on the case, so the mapping is by meaning (the HTTP status the
+//! engine answered, or whether it answered at all), never by message text.
+
+use crate::bindings::docker::DockerError;
+use bollard::errors::Error as BollardError;
+
+/// The typed error for a failed engine call. `engine` names the engine address so
+/// that "cannot reach" messages say where we looked.
+pub fn from_bollard(err: BollardError, engine: &str) -> DockerError {
+    match err {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => from_status(status_code, message),
+        BollardError::DockerStreamError { error } => DockerError::EngineError(error),
+        BollardError::DockerContainerWaitError { error, code } => {
+            DockerError::EngineError(format!("waiting failed (exit code {code}): {error}"))
+        }
+        BollardError::RequestTimeoutError => DockerError::EngineUnavailable(format!(
+            "the Docker engine at {engine} did not answer in time"
+        )),
+        e if is_connection_error(&e) => DockerError::EngineUnavailable(describe_unreachable(
+            engine,
+            &crate::engine::root_cause(&e),
+        )),
+        other => DockerError::EngineError(other.to_string()),
+    }
+}
+
+/// The message for an engine that cannot be reached at all.
+pub fn describe_unreachable(engine: &str, detail: &str) -> String {
+    format!(
+        "cannot reach the Docker engine at {engine} ({detail}): start dockerd, or point DOCKER_HOST at a running engine"
+    )
+}
+
+/// Map an engine HTTP status to the contract's case.
+pub fn from_status(status: u16, message: String) -> DockerError {
+    let message = message.trim().to_string();
+    match status {
+        404 => DockerError::NotFound(message),
+        409 => DockerError::Conflict(message),
+        400 | 422 => DockerError::Invalid(message),
+        401 | 403 => DockerError::Denied(message),
+        _ => DockerError::EngineError(format!("{message} (HTTP {status})")),
+    }
+}
+
+fn is_connection_error(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::IOError { .. }
+            | BollardError::HyperLegacyError { .. }
+            | BollardError::HyperResponseError { .. }
+            | BollardError::SocketNotFoundError(_)
+    )
+}
+
+/// One line for people: the case and the message, as plugins and the CLI show it.
+pub fn describe(err: &DockerError) -> String {
+    let (case, msg) = case_and_message(err);
+    format!("{case}: {msg}")
+}
+
+/// The contract's name for the case, as written in the WIT file.
+pub fn case_and_message(err: &DockerError) -> (&'static str, &str) {
+    match err {
+        DockerError::NotFound(m) => ("not-found", m),
+        DockerError::Conflict(m) => ("conflict", m),
+        DockerError::Denied(m) => ("denied", m),
+        DockerError::Invalid(m) => ("invalid", m),
+        DockerError::EngineUnavailable(m) => ("engine-unavailable", m),
+        DockerError::EngineError(m) => ("engine-error", m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_cases() {
+        let cases = [
+            (404, "not-found"),
+            (409, "conflict"),
+            (400, "invalid"),
+            (403, "denied"),
+            (500, "engine-error"),
+            (503, "engine-error"),
+        ];
+        for (status, want) in cases {
+            let err = from_status(status, format!("m{status}"));
+            assert_eq!(case_and_message(&err).0, want, "status {status}");
+        }
+    }
+
+    #[test]
+    fn engine_errors_keep_the_status() {
+        let err = from_status(500, "boom\n".into());
+        assert_eq!(describe(&err), "engine-error: boom (HTTP 500)");
+    }
+
+    #[test]
+    fn server_errors_map_through_bollard() {
+        let err = BollardError::DockerResponseServerError {
+            status_code: 404,
+            message: "No such container: x".into(),
+        };
+        assert_eq!(
+            describe(&from_bollard(err, "unix:///x")),
+            "not-found: No such container: x"
+        );
+    }
+
+    #[test]
+    fn lost_connections_are_engine_unavailable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = from_bollard(BollardError::IOError { err: io }, "tcp://127.0.0.1:9");
+        let (case, msg) = case_and_message(&err);
+        assert_eq!(case, "engine-unavailable");
+        assert!(msg.contains("tcp://127.0.0.1:9"), "{msg}");
+        assert!(msg.contains("DOCKER_HOST"), "{msg}");
+    }
+
+    #[test]
+    fn timeouts_are_engine_unavailable() {
+        let err = from_bollard(BollardError::RequestTimeoutError, "unix:///s");
+        assert_eq!(case_and_message(&err).0, "engine-unavailable");
+    }
+}

@@ -1,0 +1,498 @@
+//! Translations between the contract's records and the engine's API models. Pure,
+//! so each rule is unit-tested without an engine.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EndpointSettings, HostConfig,
+    PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
+};
+
+use crate::bindings::docker::{
+    ContainerInfo, ContainerSpec, ContainerState, ContainerSummary as WitSummary, Port, Protocol,
+    PublishedPort, RestartPolicy as WitRestart,
+};
+use crate::bindings::KeyValue;
+
+/// `80/tcp` for a port.
+pub fn port_key(port: &Port) -> String {
+    let proto = match port.protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    };
+    format!("{}/{proto}", port.port)
+}
+
+/// Parse the engine's `80/tcp` (a bare `80` means tcp).
+pub fn parse_port_key(key: &str) -> Option<Port> {
+    let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let protocol = match proto {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "sctp" => Protocol::Sctp,
+        _ => return None,
+    };
+    Some(Port {
+        port: num.parse().ok()?,
+        protocol,
+    })
+}
+
+/// The engine's state words as the contract's enum. Unknown words read as `dead`
+/// rather than failing: a state we cannot name is not one a plugin should treat as
+/// healthy.
+pub fn state(word: &str) -> ContainerState {
+    match word {
+        "created" => ContainerState::Created,
+        "restarting" => ContainerState::Restarting,
+        "running" => ContainerState::Running,
+        "removing" => ContainerState::Removing,
+        "paused" => ContainerState::Paused,
+        "exited" => ContainerState::Exited,
+        _ => ContainerState::Dead,
+    }
+}
+
+/// The engine's word for a state, as `docker ps` shows it.
+pub fn state_name(state: ContainerState) -> &'static str {
+    match state {
+        ContainerState::Created => "created",
+        ContainerState::Restarting => "restarting",
+        ContainerState::Running => "running",
+        ContainerState::Removing => "removing",
+        ContainerState::Paused => "paused",
+        ContainerState::Exited => "exited",
+        ContainerState::Dead => "dead",
+    }
+}
+
+/// Labels as a sorted key-value list, so output is stable.
+pub fn key_values(map: Option<&HashMap<String, String>>) -> Vec<KeyValue> {
+    let mut out: Vec<KeyValue> = map
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| KeyValue {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+/// `KEY=value` entries for the engine, refusing keys it would misread.
+pub fn env_entries(env: &[KeyValue]) -> Result<Vec<String>, String> {
+    env.iter()
+        .map(|kv| {
+            if kv.key.is_empty() || kv.key.contains('=') {
+                Err(format!(
+                    "env name `{}` is not valid: it must be non-empty and contain no `=`",
+                    kv.key
+                ))
+            } else {
+                Ok(format!("{}={}", kv.key, kv.value))
+            }
+        })
+        .collect()
+}
+
+/// The engine request for a container spec. `labels` are the final labels (the
+/// plugin's with the host's ownership labels). The host settings that matter for
+/// safety are set explicitly, not left to engine defaults.
+pub fn create_body(
+    spec: &ContainerSpec,
+    labels: HashMap<String, String>,
+) -> Result<ContainerCreateBody, String> {
+    if spec.image.trim().is_empty() {
+        return Err("image is empty: name the image to create the container from".into());
+    }
+    if let Some(name) = &spec.name {
+        if !valid_name(name) {
+            return Err(format!(
+                "container name `{name}` is not valid: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
+            ));
+        }
+    }
+    let mut exposed: Vec<String> = spec.exposed_ports.iter().map(port_key).collect();
+    let mut bindings: PortMap = HashMap::new();
+    for b in &spec.port_bindings {
+        let key = port_key(&b.container_port);
+        if !exposed.contains(&key) {
+            exposed.push(key.clone());
+        }
+        let binding = PortBinding {
+            host_ip: b.host_ip.clone(),
+            host_port: Some(b.host_port.map(|p| p.to_string()).unwrap_or_default()),
+        };
+        bindings
+            .entry(key)
+            .or_insert(Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(binding);
+    }
+    let nano_cpus = match spec.cpus {
+        Some(c) if !(c.is_finite() && c > 0.0 && c <= 1024.0) => {
+            return Err(format!(
+                "cpus {c} is not valid: give a number above 0, such as 0.5"
+            ))
+        }
+        Some(c) => Some((c * 1e9).round() as i64),
+        None => None,
+    };
+    let memory = spec
+        .memory_bytes
+        .map(|m| i64::try_from(m).map_err(|_| format!("memory-bytes {m} is too large")))
+        .transpose()?;
+    let host_config = HostConfig {
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
+        publish_all_ports: Some(spec.publish_all),
+        memory,
+        nano_cpus,
+        pids_limit: spec.pids_limit.map(i64::from),
+        restart_policy: spec.restart.as_ref().map(restart_policy),
+        privileged: Some(false),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        ..Default::default()
+    };
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        env: Some(env_entries(&spec.env)?),
+        cmd: spec.cmd.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        working_dir: spec.working_dir.clone(),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        labels: Some(labels),
+        host_config: Some(host_config),
+        ..Default::default()
+    })
+}
+
+/// The engine's rule for container names.
+pub fn valid_name(name: &str) -> bool {
+    let name = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn restart_policy(r: &WitRestart) -> RestartPolicy {
+    let (name, retries) = match r {
+        WitRestart::Never => (RestartPolicyNameEnum::NO, None),
+        WitRestart::Always => (RestartPolicyNameEnum::ALWAYS, None),
+        WitRestart::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
+        WitRestart::OnFailure(n) => (RestartPolicyNameEnum::ON_FAILURE, Some(i64::from(*n))),
+    };
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: retries,
+    }
+}
+
+/// Published ports from the engine's port map, skipping unpublished ones.
+pub fn published_ports(map: Option<&PortMap>) -> Vec<PublishedPort> {
+    let mut out = Vec::new();
+    for (key, bindings) in map.into_iter().flatten() {
+        let Some(port) = parse_port_key(key) else {
+            continue;
+        };
+        for b in bindings.iter().flatten() {
+            let Some(host_port) = b.host_port.as_deref().and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            out.push(PublishedPort {
+                container_port: port.port,
+                protocol: port.protocol,
+                host_ip: b.host_ip.clone().unwrap_or_default(),
+                host_port,
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.container_port, &a.host_ip).cmp(&(b.container_port, &b.host_ip)));
+    out
+}
+
+/// The container's address: on the default `bridge` network if it is there, else
+/// on the first network (by name) that gave it one.
+pub fn ip_address(networks: Option<&HashMap<String, EndpointSettings>>) -> Option<String> {
+    let networks = networks?;
+    let ip = |n: &EndpointSettings| n.ip_address.clone().filter(|ip| !ip.is_empty());
+    if let Some(ip) = networks.get("bridge").and_then(ip) {
+        return Some(ip);
+    }
+    let mut names: Vec<&String> = networks.keys().collect();
+    names.sort();
+    names.into_iter().find_map(|n| ip(&networks[n]))
+}
+
+pub fn container_info(r: ContainerInspectResponse) -> ContainerInfo {
+    let state_word = r
+        .state
+        .as_ref()
+        .and_then(|s| s.status)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let state = state(&state_word);
+    let exit_code = match state {
+        ContainerState::Exited | ContainerState::Dead => r.state.as_ref().and_then(|s| s.exit_code),
+        _ => None,
+    };
+    let net = r.network_settings.as_ref();
+    let config = r.config.as_ref();
+    ContainerInfo {
+        id: r.id.clone().unwrap_or_default(),
+        name: r
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
+        state,
+        exit_code,
+        created: r.created.clone().unwrap_or_default(),
+        ip_address: ip_address(net.and_then(|n| n.networks.as_ref())),
+        ports: published_ports(net.and_then(|n| n.ports.as_ref())),
+        labels: key_values(config.and_then(|c| c.labels.as_ref())),
+    }
+}
+
+pub fn container_summary(c: ContainerSummary) -> WitSummary {
+    let mut ports: Vec<PublishedPort> = c
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(PublishedPort {
+                container_port: p.private_port,
+                protocol: p
+                    .typ
+                    .and_then(|t| parse_port_key(&format!("0/{t}")))
+                    .map(|p| p.protocol)
+                    .unwrap_or(Protocol::Tcp),
+                host_ip: p.ip.clone().unwrap_or_default(),
+                host_port: p.public_port?,
+            })
+        })
+        .collect();
+    ports.sort_by(|a, b| (a.container_port, &a.host_ip).cmp(&(b.container_port, &b.host_ip)));
+    WitSummary {
+        id: c.id.clone().unwrap_or_default(),
+        name: c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        image: c.image.clone().unwrap_or_default(),
+        state: state(&c.state.map(|s| s.to_string()).unwrap_or_default()),
+        status: c.status.clone().unwrap_or_default(),
+        created: c.created.unwrap_or_default(),
+        ip_address: ip_address(
+            c.network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref()),
+        ),
+        ports,
+        labels: key_values(c.labels.as_ref()),
+    }
+}
+
+/// Split an image reference into the repository and the tag (or digest) to pull.
+/// A reference with neither gets `latest`: the engine would otherwise pull every tag.
+pub fn split_reference(image: &str) -> (String, String) {
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo.to_string(), digest.to_string());
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => {
+            let at = last_slash + i;
+            (image[..at].to_string(), image[at + 1..].to_string())
+        }
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::docker::PortBinding as WitBinding;
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            image: "web:latest".into(),
+            name: None,
+            env: vec![KeyValue {
+                key: "TEAM".into(),
+                value: "blue".into(),
+            }],
+            cmd: None,
+            entrypoint: None,
+            working_dir: None,
+            exposed_ports: vec![],
+            publish_all: false,
+            port_bindings: vec![],
+            labels: vec![],
+            memory_bytes: None,
+            cpus: None,
+            pids_limit: None,
+            restart: None,
+        }
+    }
+
+    #[test]
+    fn port_keys_round_trip() {
+        for key in ["80/tcp", "53/udp", "9/sctp"] {
+            assert_eq!(port_key(&parse_port_key(key).unwrap()), key);
+        }
+        assert_eq!(port_key(&parse_port_key("8080").unwrap()), "8080/tcp");
+        assert!(parse_port_key("80/xyz").is_none());
+        assert!(parse_port_key("http/tcp").is_none());
+        assert!(parse_port_key("70000/tcp").is_none());
+    }
+
+    #[test]
+    fn create_body_sets_safe_host_config() {
+        let body = create_body(&spec(), HashMap::new()).unwrap();
+        let hc = body.host_config.unwrap();
+        assert_eq!(hc.privileged, Some(false));
+        assert_eq!(hc.security_opt, Some(vec!["no-new-privileges".to_string()]));
+        assert!(hc.binds.is_none() && hc.mounts.is_none() && hc.cap_add.is_none());
+        assert!(hc.network_mode.is_none() && hc.pid_mode.is_none() && hc.devices.is_none());
+        assert_eq!(body.env, Some(vec!["TEAM=blue".to_string()]));
+    }
+
+    #[test]
+    fn bindings_expose_their_ports() {
+        let mut s = spec();
+        s.exposed_ports = vec![Port {
+            port: 53,
+            protocol: Protocol::Udp,
+        }];
+        s.port_bindings = vec![
+            WitBinding {
+                container_port: Port {
+                    port: 80,
+                    protocol: Protocol::Tcp,
+                },
+                host_port: None,
+                host_ip: None,
+            },
+            WitBinding {
+                container_port: Port {
+                    port: 80,
+                    protocol: Protocol::Tcp,
+                },
+                host_port: Some(8080),
+                host_ip: Some("127.0.0.1".into()),
+            },
+        ];
+        let body = create_body(&s, HashMap::new()).unwrap();
+        assert_eq!(body.exposed_ports.unwrap(), vec!["53/udp", "80/tcp"]);
+        let bindings = body.host_config.unwrap().port_bindings.unwrap();
+        let b80 = bindings["80/tcp"].as_ref().unwrap();
+        assert_eq!(b80.len(), 2);
+        assert_eq!(b80[0].host_port.as_deref(), Some(""));
+        assert_eq!(b80[1].host_port.as_deref(), Some("8080"));
+        assert_eq!(b80[1].host_ip.as_deref(), Some("127.0.0.1"));
+    }
+
+    #[test]
+    fn limits_convert() {
+        let mut s = spec();
+        s.cpus = Some(1.5);
+        s.memory_bytes = Some(64 << 20);
+        s.pids_limit = Some(50);
+        s.restart = Some(WitRestart::OnFailure(3));
+        let hc = create_body(&s, HashMap::new())
+            .unwrap()
+            .host_config
+            .unwrap();
+        assert_eq!(hc.nano_cpus, Some(1_500_000_000));
+        assert_eq!(hc.memory, Some(64 << 20));
+        assert_eq!(hc.pids_limit, Some(50));
+        let rp = hc.restart_policy.unwrap();
+        assert_eq!(rp.name, Some(RestartPolicyNameEnum::ON_FAILURE));
+        assert_eq!(rp.maximum_retry_count, Some(3));
+    }
+
+    #[test]
+    fn bad_specs_are_refused_by_field() {
+        let table: Vec<(Box<dyn Fn(&mut ContainerSpec)>, &str)> = vec![
+            (Box::new(|s| s.image = " ".into()), "image is empty"),
+            (Box::new(|s| s.cpus = Some(0.0)), "cpus"),
+            (Box::new(|s| s.cpus = Some(f64::NAN)), "cpus"),
+            (
+                Box::new(|s| s.memory_bytes = Some(u64::MAX)),
+                "memory-bytes",
+            ),
+            (
+                Box::new(|s| s.name = Some("bad name".into())),
+                "container name",
+            ),
+            (
+                Box::new(|s| {
+                    s.env = vec![KeyValue {
+                        key: "A=B".into(),
+                        value: "x".into(),
+                    }]
+                }),
+                "env name",
+            ),
+        ];
+        for (change, want) in table {
+            let mut s = spec();
+            change(&mut s);
+            let err = create_body(&s, HashMap::new()).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("team-env_1.a"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a/b"));
+    }
+
+    #[test]
+    fn references_split() {
+        let cases = [
+            ("web", ("web", "latest")),
+            ("web:1", ("web", "1")),
+            ("reg:5000/team/web", ("reg:5000/team/web", "latest")),
+            ("reg:5000/team/web:2", ("reg:5000/team/web", "2")),
+            ("web@sha256:abc", ("web", "sha256:abc")),
+        ];
+        for (input, (repo, tag)) in cases {
+            assert_eq!(split_reference(input), (repo.into(), tag.into()), "{input}");
+        }
+    }
+
+    #[test]
+    fn ports_from_the_engine() {
+        let map: PortMap = HashMap::from([
+            (
+                "80/tcp".to_string(),
+                Some(vec![PortBinding {
+                    host_ip: Some("0.0.0.0".into()),
+                    host_port: Some("32768".into()),
+                }]),
+            ),
+            ("443/tcp".to_string(), None),
+        ]);
+        let ports = published_ports(Some(&map));
+        assert_eq!(ports.len(), 1);
+        assert_eq!((ports[0].container_port, ports[0].host_port), (80, 32768));
+        assert_eq!(ports[0].host_ip, "0.0.0.0");
+    }
+
+    #[test]
+    fn states() {
+        assert!(matches!(state("running"), ContainerState::Running));
+        assert!(matches!(state("exited"), ContainerState::Exited));
+        assert!(matches!(state("weird"), ContainerState::Dead));
+    }
+}

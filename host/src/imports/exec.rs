@@ -1,0 +1,90 @@
+//! `exec`: run a command in a running container to completion.
+
+use bollard::container::LogOutput;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::ExecConfig;
+use futures_util::StreamExt;
+
+use super::convert;
+use crate::bindings::docker::{DockerError, ExecOutput, ExecSpec};
+use crate::state::HostState;
+
+/// The most output kept per stream; the rest is cut with a marker.
+const MAX_OUTPUT_BYTES: usize = 4 << 20;
+
+pub async fn exec(
+    state: &mut HostState,
+    container: &str,
+    spec: ExecSpec,
+) -> Result<ExecOutput, DockerError> {
+    let engine = &state.run()?.engine;
+    if spec.cmd.is_empty() {
+        return Err(DockerError::Invalid("exec: cmd is empty".into()));
+    }
+    let config = ExecConfig {
+        cmd: Some(spec.cmd),
+        env: Some(convert::env_entries(&spec.env).map_err(DockerError::Invalid)?),
+        user: spec.user,
+        working_dir: spec.working_dir,
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        privileged: Some(false),
+        ..Default::default()
+    };
+    let fail = |e| engine.fail(e);
+    let created = engine
+        .docker
+        .create_exec(container, config)
+        .await
+        .map_err(fail)?;
+    let started = engine
+        .docker
+        .start_exec(&created.id, None::<StartExecOptions>)
+        .await
+        .map_err(fail)?;
+    let (mut stdout, mut stderr) = (Capped::default(), Capped::default());
+    if let StartExecResults::Attached { mut output, .. } = started {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(fail)? {
+                LogOutput::StdErr { message } => stderr.push(&message),
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.push(&message)
+                }
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+    }
+    let finished = engine
+        .docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(fail)?;
+    Ok(ExecOutput {
+        exit_code: finished.exit_code.unwrap_or(-1),
+        stdout: stdout.finish(),
+        stderr: stderr.finish(),
+    })
+}
+
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    cut: bool,
+}
+
+impl Capped {
+    fn push(&mut self, chunk: &[u8]) {
+        let room = MAX_OUTPUT_BYTES.saturating_sub(self.bytes.len());
+        self.cut |= chunk.len() > room;
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    fn finish(self) -> String {
+        let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
+        if self.cut {
+            text.push_str("\n[output cut at 4 MiB]\n");
+        }
+        text
+    }
+}

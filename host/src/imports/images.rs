@@ -1,0 +1,191 @@
+//! Images: list, pull, build (output streamed to the user), commit.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bollard::models::ContainerConfig;
+use bollard::query_parameters::{
+    BuildImageOptions, CommitContainerOptions, CreateImageOptions, ListImagesOptions,
+};
+use futures_util::StreamExt;
+
+use super::{context, convert};
+use crate::bindings::docker::{BuildContext, BuildSpec, CommitSpec, DockerError, ImageSummary};
+use crate::bindings::KeyValue;
+use crate::console::Source;
+use crate::labels;
+use crate::state::HostState;
+
+pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerError> {
+    let engine = &state.run()?.engine;
+    let images = engine
+        .docker
+        .list_images(None::<ListImagesOptions>)
+        .await
+        .map_err(|e| engine.fail(e))?;
+    Ok(images
+        .into_iter()
+        .map(|i| ImageSummary {
+            id: i.id,
+            repo_tags: i
+                .repo_tags
+                .into_iter()
+                .filter(|t| t != "<none>:<none>")
+                .collect(),
+            created: i.created,
+            size: u64::try_from(i.size).unwrap_or(0),
+        })
+        .collect())
+}
+
+pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerError> {
+    let plugin = state.plugin.clone();
+    let console = state.console.clone();
+    let engine = &state.run()?.engine;
+    if image.trim().is_empty() {
+        return Err(DockerError::Invalid("pull: image is empty".into()));
+    }
+    let (repo, tag) = convert::split_reference(image);
+    let options = CreateImageOptions {
+        from_image: Some(repo),
+        tag: Some(tag),
+        ..Default::default()
+    };
+    let mut progress = engine.docker.create_image(Some(options), None, None);
+    while let Some(item) = progress.next().await {
+        let info = item.map_err(|e| engine.fail(e))?;
+        // Per-layer byte counts would flood the terminal; show the status lines only.
+        if let (Some(status), None) = (info.status, info.progress_detail) {
+            console.line(&plugin, Source::Build, &status);
+        }
+    }
+    image_id(state, image).await
+}
+
+pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, DockerError> {
+    let plugin = state.plugin.clone();
+    let console = state.console.clone();
+    let run = state.run()?;
+    if spec.tag.trim().is_empty() {
+        return Err(DockerError::Invalid(
+            "build: tag is empty: name the image, such as team/web:1".into(),
+        ));
+    }
+    let dockerfile = spec
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| "Dockerfile".into());
+    let tar = match spec.context {
+        BuildContext::Directory(dir) => {
+            let dir = PathBuf::from(dir);
+            let file = dockerfile.clone();
+            tokio::task::spawn_blocking(move || context::tar_directory(&dir, &file))
+                .await
+                .map_err(|e| {
+                    DockerError::EngineError(format!("packing the context failed: {e}"))
+                })??
+        }
+        BuildContext::Files(files) => context::tar_files(&files, &dockerfile)?,
+    };
+    let labels = labels::merge(pairs(&spec.labels), &run.owner).map_err(DockerError::Denied)?;
+    let options = BuildImageOptions {
+        dockerfile,
+        t: Some(spec.tag.clone()),
+        nocache: spec.no_cache,
+        buildargs: Some(to_map(&spec.build_args)),
+        labels: Some(labels),
+        // A failed step must not leave its intermediate container behind.
+        rm: true,
+        forcerm: true,
+        ..Default::default()
+    };
+    let engine = &run.engine;
+    let mut output = engine
+        .docker
+        .build_image(options, None, Some(bollard::body_full(tar.into())));
+    let mut id = None;
+    while let Some(item) = output.next().await {
+        let info = match item {
+            Ok(info) => info,
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                return Err(DockerError::Invalid(format!(
+                    "building `{}` failed: {}",
+                    spec.tag,
+                    error.trim()
+                )))
+            }
+            Err(e) => return Err(engine.fail(e)),
+        };
+        for line in info
+            .stream
+            .iter()
+            .chain(&info.status)
+            .flat_map(|s| s.lines())
+        {
+            if !line.trim().is_empty() {
+                console.line(&plugin, Source::Build, line.trim_end());
+            }
+        }
+        if let Some(image) = info.aux {
+            id = image.id.or(id);
+        }
+    }
+    drop(output);
+    run.images.push(spec.tag.clone());
+    match id {
+        Some(id) => Ok(id),
+        None => image_id(state, &spec.tag).await,
+    }
+}
+
+pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, DockerError> {
+    let run = state.run()?;
+    if spec.repo.trim().is_empty() {
+        return Err(DockerError::Invalid(
+            "commit: repo is empty: name the image, such as team/snapshot".into(),
+        ));
+    }
+    let tag = spec.tag.clone().unwrap_or_else(|| "latest".into());
+    let options = CommitContainerOptions {
+        container: Some(spec.container.clone()),
+        repo: Some(spec.repo.clone()),
+        tag: Some(tag.clone()),
+        comment: spec.message,
+        author: spec.author,
+        pause: true,
+        changes: (!spec.changes.is_empty()).then(|| spec.changes.join("\n")),
+    };
+    // The engine merges this config into the container's: only the labels change.
+    let config = ContainerConfig {
+        labels: Some(run.owner.labels()),
+        ..Default::default()
+    };
+    let engine = &run.engine;
+    let committed = engine
+        .docker
+        .commit_container(options, config)
+        .await
+        .map_err(|e| engine.fail(e))?;
+    run.images.push(format!("{}:{tag}", spec.repo));
+    Ok(committed.id)
+}
+
+async fn image_id(state: &mut HostState, image: &str) -> Result<String, DockerError> {
+    let engine = &state.run()?.engine;
+    let found = engine
+        .docker
+        .inspect_image(image)
+        .await
+        .map_err(|e| engine.fail(e))?;
+    Ok(found.id.unwrap_or_default())
+}
+
+fn pairs(kvs: &[KeyValue]) -> impl Iterator<Item = (&str, &str)> {
+    kvs.iter().map(|kv| (kv.key.as_str(), kv.value.as_str()))
+}
+
+fn to_map(kvs: &[KeyValue]) -> HashMap<String, String> {
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect()
+}

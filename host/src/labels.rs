@@ -1,0 +1,106 @@
+//! Ownership labels: every container and image a run creates carries them, and they
+//! are how the host (and `docker ps --filter label=...`) tells whose something is.
+//!
+//! The `dockwright.` prefix belongs to the host. A plugin that tries to set a label
+//! under it is refused rather than silently overridden, so the mistake is visible.
+
+use std::collections::HashMap;
+
+/// The prefix reserved for the host's own labels.
+pub const PREFIX: &str = "dockwright.";
+/// The run id that created the object.
+pub const RUN: &str = "dockwright.run";
+/// The plugin that created the object: `name@sha256:<digest>`.
+pub const PLUGIN: &str = "dockwright.plugin";
+/// The team the run was made for.
+pub const TEAM: &str = "dockwright.team";
+
+/// Who is creating something: the values of the ownership labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub team: String,
+    pub run_id: String,
+    pub plugin: String,
+    pub plugin_sha256: String,
+}
+
+impl Owner {
+    /// The ownership labels, as the engine stores them.
+    pub fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (TEAM.to_string(), self.team.clone()),
+            (RUN.to_string(), self.run_id.clone()),
+            (
+                PLUGIN.to_string(),
+                format!("{}@sha256:{}", self.plugin, self.plugin_sha256),
+            ),
+        ])
+    }
+}
+
+/// A plugin's labels with the owner's added. Fails, naming the label, when the plugin
+/// sets a key under the host's prefix or an empty key.
+pub fn merge<'a>(
+    requested: impl IntoIterator<Item = (&'a str, &'a str)>,
+    owner: &Owner,
+) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    for (key, value) in requested {
+        if key.trim().is_empty() {
+            return Err("a label has an empty key".to_string());
+        }
+        if key.starts_with(PREFIX) {
+            return Err(format!(
+                "label `{key}` is reserved: labels under `{PREFIX}*` are set by the host only"
+            ));
+        }
+        out.insert(key.to_string(), value.to_string());
+    }
+    out.extend(owner.labels());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner {
+            team: "blue".into(),
+            run_id: "r1".into(),
+            plugin: "team-env".into(),
+            plugin_sha256: "ab".into(),
+        }
+    }
+
+    #[test]
+    fn ownership_labels_are_added() {
+        let labels = merge([("app", "web")], &owner()).unwrap();
+        assert_eq!(labels["app"], "web");
+        assert_eq!(labels[TEAM], "blue");
+        assert_eq!(labels[RUN], "r1");
+        assert_eq!(labels[PLUGIN], "team-env@sha256:ab");
+        assert_eq!(labels.len(), 4);
+    }
+
+    #[test]
+    fn reserved_labels_are_refused() {
+        for key in [TEAM, RUN, PLUGIN, "dockwright.other"] {
+            let err = merge([(key, "x")], &owner()).unwrap_err();
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains("reserved"), "{err}");
+        }
+    }
+
+    #[test]
+    fn empty_keys_are_refused() {
+        assert!(merge([(" ", "x")], &owner()).is_err());
+    }
+
+    #[test]
+    fn similar_but_unreserved_keys_pass() {
+        let labels = merge([("dockwright", "x"), ("x.dockwright.team", "y")], &owner()).unwrap();
+        assert_eq!(labels["dockwright"], "x");
+        assert_eq!(labels["x.dockwright.team"], "y");
+    }
+}

@@ -1,0 +1,29 @@
+//! dockwright runs sandboxed WebAssembly plugins that provision Docker environments
+//! for teams sharing one engine. The plugins script workflows against the `docker`
+//! interface of `wit/dockwright.wit`; the host is the only thing that talks to the
+//! engine.
+//!
+//! Layout, one job per module:
+//! - [`bindings`]: the Rust side of the WIT contract;
+//! - [`runtime`]: the wasmtime engine, the linker and loading components;
+//! - [`state`]: what one plugin instance can reach (its WASI context and its run);
+//! - [`imports`]: the host functions, one module per capability;
+//! - [`catalog`]: the plugin folder and resolving a workflow by name;
+//! - [`run`]: running one workflow, rolling back what a failed run created;
+//! - [`engine`]: connecting to the Docker engine as the docker CLI does;
+//! - [`labels`], [`params`], [`suggest`], [`errors`]: pure rules, unit-tested;
+//! - [`cli`]: the command line, a thin layer over the above.
+
+pub mod bindings;
+pub mod catalog;
+pub mod cli;
+pub mod console;
+pub mod engine;
+pub mod errors;
+pub mod imports;
+pub mod labels;
+pub mod params;
+pub mod run;
+pub mod runtime;
+pub mod state;
+pub mod suggest;

@@ -1,0 +1,149 @@
+//! The wasmtime side: one engine and linker for the process, and loading plugin
+//! components against the `plugin` world.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store};
+
+use crate::bindings::{Plugin, PluginPre};
+use crate::console::Console;
+use crate::state::{HostState, RunContext};
+
+/// How often the epoch ticks. A running guest yields to the async runtime at each
+/// tick, so deadlines and Ctrl-C reach even a plugin that spins without calling out.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The process-wide plugin runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+/// What kind of file a plugin candidate is, from its first eight bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmKind {
+    Component,
+    CoreModule,
+    NotWasm,
+}
+
+/// Tell a component from a core module (or anything else) by its header.
+pub fn wasm_kind(bytes: &[u8]) -> WasmKind {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 0x0d, 0, 1, 0]) => WasmKind::Component,
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => WasmKind::CoreModule,
+        _ => WasmKind::NotWasm,
+    }
+}
+
+impl Runtime {
+    pub fn new() -> Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot set up the WebAssembly engine")?;
+        spawn_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        Ok(Self { engine, linker })
+    }
+
+    /// Compile a plugin and check it against the `plugin` world. The error says why
+    /// a file is not a plugin, in words a user can act on.
+    pub fn load(&self, bytes: &[u8]) -> Result<PluginPre<HostState>> {
+        match wasm_kind(bytes) {
+            WasmKind::Component => {}
+            WasmKind::CoreModule => bail!(
+                "it is a core WebAssembly module, not a component: build the plugin for the \
+                 wasm32-wasip2 target (or wrap it with `wasm-tools component new`)"
+            ),
+            WasmKind::NotWasm => bail!("it is not a WebAssembly file"),
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("the component does not compile")?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(world_mismatch)?;
+        PluginPre::new(pre)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(world_mismatch)
+    }
+
+    /// A store for one instance, with the given console and run.
+    pub fn store(
+        &self,
+        plugin: Arc<str>,
+        console: Arc<dyn Console>,
+        run: Option<RunContext>,
+    ) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, HostState::new(plugin, console, run));
+        // Yield at every tick rather than trap: the caller's deadline decides when to stop.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+}
+
+fn world_mismatch() -> String {
+    format!(
+        "it does not implement the dockwright:plugin/plugin world this host runs (version {})",
+        crate::bindings::CONTRACT_VERSION
+    )
+}
+
+/// Advance the engine's epoch until the engine is gone.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("dockwright-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_by_header() {
+        assert_eq!(wasm_kind(b"\0asm\x0d\0\x01\0rest"), WasmKind::Component);
+        assert_eq!(wasm_kind(b"\0asm\x01\0\0\0"), WasmKind::CoreModule);
+        assert_eq!(wasm_kind(b"\0asm"), WasmKind::NotWasm);
+        assert_eq!(wasm_kind(b"hello world"), WasmKind::NotWasm);
+    }
+
+    #[test]
+    fn non_plugins_are_refused_with_a_reason() {
+        let rt = Runtime::new().unwrap();
+        let err = rt.load(b"not wasm at all").err().unwrap().to_string();
+        assert!(err.contains("not a WebAssembly file"), "{err}");
+        let err = rt.load(b"\0asm\x01\0\0\0").err().unwrap().to_string();
+        assert!(err.contains("core WebAssembly module"), "{err}");
+    }
+
+    #[test]
+    fn components_of_another_world_are_refused() {
+        let rt = Runtime::new().unwrap();
+        let empty = wat::parse_str("(component)").unwrap();
+        let err = format!("{:#}", rt.load(&empty).err().unwrap());
+        assert!(
+            err.contains("does not implement the dockwright:plugin"),
+            "{err}"
+        );
+    }
+}

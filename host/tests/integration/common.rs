@@ -1,0 +1,406 @@
+//! Test harness: a real Docker engine (started here when none answers, and stopped
+//! at exit only if we started it), the plugins built for wasm32-wasip2, the example
+//! images built once, and a `Team` per test whose drop removes everything labelled
+//! with it, also when the test fails.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+/// Where a dockerd started by the tests listens on TCP, besides the unix socket.
+pub const TCP_ENDPOINT: &str = "tcp://127.0.0.1:2375";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn quiet(cmd: &mut Command) -> bool {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run a command and return its stdout, panicking with its stderr on failure.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn docker(args: &[&str]) -> String {
+    engine();
+    sh("docker", args)
+}
+
+fn engine_answers() -> bool {
+    quiet(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]))
+}
+
+static STARTED_DOCKERD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn stop_started_engine() {
+    let pid = STARTED_DOCKERD.swap(0, Ordering::SeqCst);
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: signalling and reaping our own child process by pid.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        for _ in 0..200 {
+            if libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) == pid {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+/// Make sure an engine answers; start one (socket + loopback TCP) if none does.
+pub fn engine() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        if engine_answers() {
+            return;
+        }
+        let pidfile = Path::new("/var/run/docker.pid");
+        if let Ok(old) = std::fs::read_to_string(pidfile) {
+            let alive = old
+                .trim()
+                .parse::<i32>()
+                .is_ok_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+            if !alive {
+                let _ = std::fs::remove_file(pidfile);
+            }
+        }
+        let log = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("dockerd.log"))
+            .expect("dockerd log file");
+        let child = Command::new("dockerd")
+            .args(["-H", "unix:///var/run/docker.sock", "-H", TCP_ENDPOINT])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("no Docker engine answers and dockerd cannot be started: install docker.io");
+        STARTED_DOCKERD.store(child.id() as i32, Ordering::SeqCst);
+        // SAFETY: registering a plain extern "C" function.
+        unsafe { libc::atexit(stop_started_engine) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !engine_answers() {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not answer within 60s"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+}
+
+/// Build the example images (dockwright/base, dockwright/web) once per test run.
+pub fn images() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        engine();
+        let script = workspace().join("examples/build-images.sh");
+        sh("bash", &[script.to_str().unwrap()]);
+    });
+}
+
+/// Build the plugins once per test run; returns the folder of the built `.wasm`s.
+fn built_plugins() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = workspace();
+        let build = |manifest: &Path, target: &Path| {
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--manifest-path",
+                ])
+                .arg(manifest)
+                .env("CARGO_TARGET_DIR", target)
+                .stdin(Stdio::null())
+                .status()
+                .expect("cannot run cargo");
+            assert!(status.success(), "building {} failed", manifest.display());
+            target.join("wasm32-wasip2/release")
+        };
+        let examples = build(
+            &root.join("plugins/Cargo.toml"),
+            &root.join("plugins/target"),
+        );
+        let tests = build(
+            &root.join("host/tests/plugins/Cargo.toml"),
+            &root.join("host/tests/plugins/target"),
+        );
+        (examples, tests)
+    })
+}
+
+/// The built example plugin of this file name (such as `team_env.wasm`).
+pub fn example_plugin(file: &str) -> PathBuf {
+    built_plugins().0.join(file)
+}
+
+/// The built test plugin of this file name (such as `probe.wasm`).
+pub fn test_plugin(file: &str) -> PathBuf {
+    built_plugins().1.join(file)
+}
+
+pub const EXAMPLES: [&str; 4] = [
+    "team_env.wasm",
+    "image_tools.wasm",
+    "inventory.wasm",
+    "figlet.wasm",
+];
+
+/// A fresh plugin folder holding copies of these plugin files.
+pub fn plugin_dir(files: &[PathBuf]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("plugins-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    for f in files {
+        std::fs::copy(f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// The plugin folder with only the probe plugin, shared by the import tests.
+pub fn probe_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| plugin_dir(&[test_plugin("probe.wasm")]).keep())
+}
+
+/// A name no other test (or earlier run on this engine) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos & 0xfff
+    )
+}
+
+/// A team for one test. Everything the engine holds with its label is removed
+/// when it drops, whether the test passed or not.
+pub struct Team {
+    pub name: String,
+    /// Extra images to remove (by reference) on drop.
+    pub images: std::cell::RefCell<Vec<String>>,
+}
+
+impl Team {
+    pub fn new(prefix: &str) -> Self {
+        engine();
+        Team {
+            name: unique(&format!("t-{prefix}")),
+            images: Default::default(),
+        }
+    }
+
+    pub fn filter(&self) -> String {
+        format!("label=dockwright.team={}", self.name)
+    }
+
+    /// Ids of the team's containers, running or not.
+    pub fn containers(&self) -> Vec<String> {
+        docker(&["ps", "-aq", "--no-trunc", "--filter", &self.filter()])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Remove this image when the test ends.
+    pub fn own_image(&self, reference: &str) {
+        self.images.borrow_mut().push(reference.to_string());
+    }
+}
+
+impl Drop for Team {
+    fn drop(&mut self) {
+        let filter = self.filter();
+        let list = |args: &[&str]| -> Vec<String> {
+            Command::new("docker")
+                .args(args)
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let containers = list(&["ps", "-aq", "--filter", &filter]);
+        if !containers.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(containers.iter().map(String::as_str));
+            quiet(Command::new("docker").args(&args));
+        }
+        let mut images = list(&["images", "-q", "--filter", &filter]);
+        images.extend(self.images.borrow().iter().cloned());
+        for image in images {
+            quiet(Command::new("docker").args(["rmi", "-f", &image]));
+        }
+    }
+}
+
+/// What one `dockwright` invocation did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// A failure with a one-line error (after any plugin output), never a panic.
+    #[track_caller]
+    pub fn assert_clean_failure(&self, needle: &str) -> String {
+        assert_ne!(self.code, 0, "expected failure; stdout: {}", self.stdout);
+        assert_ne!(self.code, 101, "dockwright panicked: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        let line = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no `error:` line in: {}", self.stderr))
+            .to_string();
+        assert!(line.contains(needle), "`{needle}` not in: {line}");
+        line
+    }
+}
+
+/// Run the `dockwright` binary with this plugin folder and extra environment.
+pub fn dockwright(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
+    cmd.args(args)
+        .env("DOCKWRIGHT_PLUGINS", dir)
+        .env_remove("DOCKWRIGHT_TEAM")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("cannot run dockwright");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Run a workflow for a team with `--json`; the parsed report and the raw run.
+pub fn run_workflow(
+    dir: &Path,
+    team: &Team,
+    workflow: &str,
+    params: &[(&str, &str)],
+) -> (Value, Run) {
+    let mut args = vec!["run", workflow, "--json", "--team", &team.name];
+    let pairs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for p in &pairs {
+        args.push("-p");
+        args.push(p);
+    }
+    let run = dockwright(dir, &args, &[]);
+    assert_ne!(run.code, 101, "dockwright panicked: {}", run.stderr);
+    (run.json(), run)
+}
+
+/// Call one probe workflow: its outputs, or the error text the plugin returned
+/// (`<case>: <message>` for Docker errors).
+pub fn probe(
+    team: &Team,
+    workflow: &str,
+    params: &[(&str, &str)],
+) -> Result<Map<String, Value>, String> {
+    images();
+    let (report, run) = run_workflow(probe_dir(), team, workflow, params);
+    match report["status"].as_str() {
+        Some("ok") => Ok(report["outputs"].as_object().cloned().unwrap_or_default()),
+        Some("failed") => Err(report["error"].as_str().unwrap_or_default().to_string()),
+        _ => panic!("unexpected report: {report}\nstderr: {}", run.stderr),
+    }
+}
+
+/// Call a probe workflow that must succeed; its outputs as strings.
+#[track_caller]
+pub fn probe_ok(team: &Team, workflow: &str, params: &[(&str, &str)]) -> Map<String, Value> {
+    probe(team, workflow, params).unwrap_or_else(|e| panic!("probe {workflow} failed: {e}"))
+}
+
+pub fn out<'a>(outputs: &'a Map<String, Value>, key: &str) -> &'a str {
+    outputs
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no output `{key}` in {outputs:?}"))
+}
+
+/// GET a path over plain HTTP; the status line and body.
+pub fn http_get(host: &str, port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect((host, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// `docker inspect` of one object, parsed.
+pub fn inspect(kind: &str, id: &str) -> Value {
+    let text = docker(&[kind, "inspect", id]);
+    let mut all: Value = serde_json::from_str(&text).unwrap();
+    all[0].take()
+}

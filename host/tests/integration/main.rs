@@ -1,0 +1,7 @@
+//! Integration tests against a real Docker engine. One test binary, so the host and
+//! wasmtime are linked once.
+
+mod cli;
+mod common;
+mod examples;
+mod imports;

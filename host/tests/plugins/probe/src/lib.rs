@@ -1,0 +1,852 @@
+//! `probe`: a test plugin that drives every `docker` import (and `host::log`) of the
+//! `dockwright:plugin` world through one workflow each.
+//!
+//! Every param is a string; `run` turns the params into the import's arguments and the result
+//! into key-values. A failed Docker call comes back as `Err("<case>: <message>")`, where case is
+//! the `docker-error` case name (`not-found`, `conflict`, `denied`, `invalid`,
+//! `engine-unavailable`, `engine-error`), so tests can assert which one the host returned.
+
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../../../../wit",
+});
+
+use dockwright::plugin::docker::{
+    self, BuildContext, BuildSpec, CommitSpec, ContainerSpec, ContainerState, ContextFile,
+    DockerError, ExecSpec, LabelFilter, ListOptions, LogsOptions, OutputStream, Port, PortBinding,
+    Protocol, PublishedPort, Readiness, RestartPolicy,
+};
+use dockwright::plugin::host::{self, Level};
+use dockwright::plugin::types::KeyValue;
+use exports::dockwright::plugin::workflows::{Guest, Param, PluginInfo, Workflow};
+
+struct Probe;
+
+export!(Probe);
+
+// ---------------------------------------------------------------------------------------------
+// The workflows and their params.
+
+struct ParamDef {
+    name: &'static str,
+    description: &'static str,
+    required: bool,
+    default: Option<&'static str>,
+}
+
+const fn req(name: &'static str, description: &'static str) -> ParamDef {
+    ParamDef {
+        name,
+        description,
+        required: true,
+        default: None,
+    }
+}
+
+const fn opt(name: &'static str, description: &'static str) -> ParamDef {
+    ParamDef {
+        name,
+        description,
+        required: false,
+        default: None,
+    }
+}
+
+const fn def(name: &'static str, description: &'static str, default: &'static str) -> ParamDef {
+    ParamDef {
+        name,
+        description,
+        required: false,
+        default: Some(default),
+    }
+}
+
+type Outputs = Vec<KeyValue>;
+type Handler = fn(&Params) -> Result<Outputs, String>;
+
+struct WorkflowDef {
+    name: &'static str,
+    description: &'static str,
+    params: &'static [ParamDef],
+    handler: Handler,
+}
+
+const CONTAINER: ParamDef = req("container", "Container id, id prefix or name");
+
+const WORKFLOWS: &[WorkflowDef] = &[
+    WorkflowDef {
+        name: "create",
+        description: "docker::create-container; outputs id",
+        params: &[
+            req("image", "Image reference"),
+            opt("name", "Container name"),
+            opt("env", "Environment: K=V,K2=V2"),
+            opt("cmd", "Command, split on spaces"),
+            opt("entrypoint", "Entrypoint, split on spaces"),
+            opt("workdir", "Working directory"),
+            opt("expose", "Exposed ports: 80/tcp,53/udp"),
+            def(
+                "publish-all",
+                "Publish every exposed port: true|false",
+                "false",
+            ),
+            opt(
+                "bind",
+                "Port bindings: 80/tcp=8080, 80/tcp= (any host port), 80/tcp=127.0.0.1:8080",
+            ),
+            opt("labels", "Labels: k=v,k2=v2"),
+            opt("memory", "Memory limit in bytes"),
+            opt("cpus", "CPUs, such as 0.5"),
+            opt("pids", "Pids limit"),
+            opt(
+                "restart",
+                "Restart policy: no|always|unless-stopped|on-failure[:N]",
+            ),
+        ],
+        handler: create,
+    },
+    WorkflowDef {
+        name: "start",
+        description: "docker::start-container; outputs ok",
+        params: &[CONTAINER],
+        handler: start,
+    },
+    WorkflowDef {
+        name: "stop",
+        description: "docker::stop-container; outputs ok",
+        params: &[
+            CONTAINER,
+            opt("timeout", "Seconds before the engine kills it"),
+        ],
+        handler: stop,
+    },
+    WorkflowDef {
+        name: "kill",
+        description: "docker::kill-container; outputs ok",
+        params: &[
+            CONTAINER,
+            opt("signal", "Signal, such as SIGTERM (default SIGKILL)"),
+        ],
+        handler: kill,
+    },
+    WorkflowDef {
+        name: "remove",
+        description: "docker::remove-container; outputs ok",
+        params: &[CONTAINER, def("force", "Remove a running one too", "false")],
+        handler: remove,
+    },
+    WorkflowDef {
+        name: "wait",
+        description: "docker::wait-container; outputs exit-code",
+        params: &[CONTAINER],
+        handler: wait,
+    },
+    WorkflowDef {
+        name: "inspect",
+        description: "docker::inspect-container; outputs id, name, image, state, exit-code, \
+                      created, ip, ports, labels",
+        params: &[CONTAINER],
+        handler: inspect,
+    },
+    WorkflowDef {
+        name: "list",
+        description: "docker::list-containers; outputs count, names, ids",
+        params: &[
+            def("all", "Include stopped containers", "false"),
+            opt("label", "Label filters: k=v or k, comma-separated"),
+        ],
+        handler: list,
+    },
+    WorkflowDef {
+        name: "logs",
+        description: "docker::container-logs; outputs stdout, stderr, lines",
+        params: &[
+            CONTAINER,
+            def("stdout", "Include stdout", "true"),
+            def("stderr", "Include stderr", "true"),
+            opt("tail", "Only the last this many lines"),
+        ],
+        handler: logs,
+    },
+    WorkflowDef {
+        name: "exec",
+        description: "docker::exec; outputs exit-code, stdout, stderr",
+        params: &[
+            CONTAINER,
+            req("cmd", "Command, split on spaces"),
+            opt("env", "Environment: K=V,K2=V2"),
+            opt("user", "User inside the container"),
+            opt("workdir", "Working directory"),
+        ],
+        handler: exec,
+    },
+    WorkflowDef {
+        name: "top",
+        description: "docker::top; outputs titles, count, commands",
+        params: &[CONTAINER],
+        handler: top,
+    },
+    WorkflowDef {
+        name: "stats",
+        description: "docker::stats; outputs cpu-percent, memory-usage, memory-limit, pids, \
+                      networks",
+        params: &[CONTAINER],
+        handler: stats,
+    },
+    WorkflowDef {
+        name: "wait-ready",
+        description: "docker::wait-ready on a port or a log line; outputs ok",
+        params: &[
+            CONTAINER,
+            opt(
+                "port",
+                "Container port whose published port must accept TCP: 80/tcp",
+            ),
+            opt("log", "Text a log line must contain"),
+            def(
+                "timeout-ms",
+                "Give up after this many milliseconds",
+                "10000",
+            ),
+        ],
+        handler: wait_ready,
+    },
+    WorkflowDef {
+        name: "images",
+        description: "docker::list-images; outputs count, tags",
+        params: &[],
+        handler: images,
+    },
+    WorkflowDef {
+        name: "pull",
+        description: "docker::pull-image; outputs id",
+        params: &[req("image", "Image reference")],
+        handler: pull,
+    },
+    WorkflowDef {
+        name: "build",
+        description: "docker::build-image from a directory or inline files; outputs id",
+        params: &[
+            req("tag", "Repository and tag of the image"),
+            opt("dir", "Context directory on the host"),
+            opt("dockerfile", "Dockerfile text (inline context)"),
+            opt("file-name", "Path of one more inline context file"),
+            opt("file-content", "Text of that file"),
+            opt(
+                "dockerfile-path",
+                "Path of the Dockerfile inside the context",
+            ),
+            opt("build-args", "Build args: K=V,K2=V2"),
+            opt("labels", "Image labels: k=v,k2=v2"),
+            def("no-cache", "Build without the cache", "false"),
+        ],
+        handler: build,
+    },
+    WorkflowDef {
+        name: "commit",
+        description: "docker::commit-container; outputs id",
+        params: &[
+            CONTAINER,
+            req("repo", "Repository of the new image"),
+            opt("tag", "Tag (default latest)"),
+            opt("message", "Commit message"),
+            opt("author", "Author"),
+            opt("changes", "Dockerfile instructions, separated by ;"),
+        ],
+        handler: commit,
+    },
+    WorkflowDef {
+        name: "engine",
+        description: "docker::engine-info; outputs version, api-version, os, arch, containers, \
+                      images",
+        params: &[],
+        handler: engine,
+    },
+    WorkflowDef {
+        name: "log",
+        description: "host::log; outputs ok",
+        params: &[
+            def("level", "debug|info|warn|error", "info"),
+            req("message", "The line to show"),
+        ],
+        handler: log,
+    },
+    WorkflowDef {
+        name: "create-then-fail",
+        description: "Create and start count containers running `sleep 300`, then fail",
+        params: &[
+            req("image", "Image reference"),
+            def("count", "How many containers", "1"),
+        ],
+        handler: create_then_fail,
+    },
+    WorkflowDef {
+        name: "fail",
+        description: "Fail with the message",
+        params: &[def("message", "The error message", "failing on purpose")],
+        handler: fail,
+    },
+];
+
+impl Guest for Probe {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "probe".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            description: "Test plugin: one workflow per docker import".to_string(),
+            workflows: WORKFLOWS
+                .iter()
+                .map(|w| Workflow {
+                    name: w.name.to_string(),
+                    description: w.description.to_string(),
+                    params: w
+                        .params
+                        .iter()
+                        .map(|p| Param {
+                            name: p.name.to_string(),
+                            description: p.description.to_string(),
+                            required: p.required,
+                            default: p.default.map(str::to_string),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn run(workflow: String, params: Vec<KeyValue>) -> Result<Vec<KeyValue>, String> {
+        let def = WORKFLOWS
+            .iter()
+            .find(|w| w.name == workflow)
+            .ok_or_else(|| format!("unknown workflow `{workflow}`"))?;
+        let params = Params(params);
+        for p in def.params.iter().filter(|p| p.required) {
+            if params.get(p.name).is_none() {
+                return Err(format!("missing required param `{}`", p.name));
+            }
+        }
+        (def.handler)(&params)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Params and outputs.
+
+struct Params(Vec<KeyValue>);
+
+impl Params {
+    /// The value of a param; an empty value counts as not given.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|kv| kv.key == name)
+            .map(|kv| kv.value.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, String> {
+        self.get(name)
+            .ok_or_else(|| format!("missing required param `{name}`"))
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    fn bool(&self, name: &str, default: bool) -> Result<bool, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(format!(
+                "param `{name}`: expected true or false, got `{other}`"
+            )),
+        }
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        self.get(name)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("param `{name}`: not a valid number: `{v}`"))
+            })
+            .transpose()
+    }
+
+    /// Words split on spaces; `~` inside a word stands for a space, so one argument
+    /// can hold a whole shell script (`sh -c echo~a;exit~3`).
+    fn words(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name)
+            .map(|v| v.split_whitespace().map(|w| w.replace('~', " ")).collect())
+    }
+
+    /// `K=V,K2=V2`; an item without `=` has an empty value.
+    fn pairs(&self, name: &str) -> Vec<KeyValue> {
+        self.items(name, ',').map(|item| key_value(&item)).collect()
+    }
+
+    /// Non-empty, trimmed items separated by `sep`.
+    fn items(&self, name: &str, sep: char) -> impl Iterator<Item = String> + '_ {
+        self.get(name)
+            .unwrap_or("")
+            .split(sep)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+}
+
+fn key_value(item: &str) -> KeyValue {
+    let (key, value) = item.split_once('=').unwrap_or((item, ""));
+    kv(key, value)
+}
+
+fn kv(key: &str, value: impl ToString) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: value.to_string(),
+    }
+}
+
+fn ok() -> Result<Outputs, String> {
+    Ok(vec![kv("ok", "true")])
+}
+
+/// `<case>: <message>`, the form tests match on.
+fn docker_err(error: DockerError) -> String {
+    let (case, message) = match error {
+        DockerError::NotFound(m) => ("not-found", m),
+        DockerError::Conflict(m) => ("conflict", m),
+        DockerError::Denied(m) => ("denied", m),
+        DockerError::Invalid(m) => ("invalid", m),
+        DockerError::EngineUnavailable(m) => ("engine-unavailable", m),
+        DockerError::EngineError(m) => ("engine-error", m),
+    };
+    format!("{case}: {message}")
+}
+
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+fn state_name(state: ContainerState) -> &'static str {
+    match state {
+        ContainerState::Created => "created",
+        ContainerState::Restarting => "restarting",
+        ContainerState::Running => "running",
+        ContainerState::Removing => "removing",
+        ContainerState::Paused => "paused",
+        ContainerState::Exited => "exited",
+        ContainerState::Dead => "dead",
+    }
+}
+
+/// `80`, `80/tcp`, `53/udp`, `132/sctp`.
+fn parse_port(text: &str) -> Result<Port, String> {
+    let (number, protocol) = text.trim().split_once('/').unwrap_or((text.trim(), "tcp"));
+    let port = number
+        .parse()
+        .map_err(|_| format!("not a port number: `{text}`"))?;
+    let protocol = match protocol {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "sctp" => Protocol::Sctp,
+        other => return Err(format!("unknown protocol `{other}` in `{text}`")),
+    };
+    Ok(Port { port, protocol })
+}
+
+/// `80/tcp=8080`, `80/tcp=` (any host port), `80/tcp=127.0.0.1:8080`, `80/tcp=127.0.0.1:`.
+fn parse_binding(text: &str) -> Result<PortBinding, String> {
+    let (container, host) = text
+        .split_once('=')
+        .ok_or_else(|| format!("param `bind`: expected PORT/PROTO=[IP:]HOSTPORT, got `{text}`"))?;
+    let container_port = parse_port(container)?;
+    let (host_ip, host_port) = match host.rsplit_once(':') {
+        Some((ip, port)) => (Some(ip.to_string()), port),
+        None => (None, host),
+    };
+    let host_port = if host_port.is_empty() {
+        None
+    } else {
+        Some(
+            host_port
+                .parse()
+                .map_err(|_| format!("param `bind`: not a host port: `{host_port}`"))?,
+        )
+    };
+    Ok(PortBinding {
+        container_port,
+        host_port,
+        host_ip,
+    })
+}
+
+fn parse_restart(text: &str) -> Result<RestartPolicy, String> {
+    Ok(match text {
+        "no" | "never" => RestartPolicy::Never,
+        "always" => RestartPolicy::Always,
+        "unless-stopped" => RestartPolicy::UnlessStopped,
+        "on-failure" => RestartPolicy::OnFailure(0),
+        other => match other.strip_prefix("on-failure:") {
+            Some(n) => RestartPolicy::OnFailure(
+                n.parse()
+                    .map_err(|_| format!("param `restart`: not a count: `{n}`"))?,
+            ),
+            None => return Err(format!("param `restart`: unknown policy `{other}`")),
+        },
+    })
+}
+
+fn format_ports(ports: &[PublishedPort]) -> String {
+    ports
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}->{}:{}",
+                p.container_port,
+                protocol_name(p.protocol),
+                p.host_ip,
+                p.host_port
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn format_labels(labels: &[KeyValue]) -> String {
+    let mut labels: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{}={}", l.key, l.value))
+        .collect();
+    labels.sort();
+    labels.join(";")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Containers.
+
+fn create(p: &Params) -> Result<Outputs, String> {
+    let spec = ContainerSpec {
+        image: p.required("image")?.to_string(),
+        name: p.string("name"),
+        env: p.pairs("env"),
+        cmd: p.words("cmd"),
+        entrypoint: p.words("entrypoint"),
+        working_dir: p.string("workdir"),
+        exposed_ports: p
+            .items("expose", ',')
+            .map(|s| parse_port(&s))
+            .collect::<Result<_, _>>()?,
+        publish_all: p.bool("publish-all", false)?,
+        port_bindings: p
+            .items("bind", ',')
+            .map(|s| parse_binding(&s))
+            .collect::<Result<_, _>>()?,
+        labels: p.pairs("labels"),
+        memory_bytes: p.number("memory")?,
+        cpus: p.number("cpus")?,
+        pids_limit: p.number("pids")?,
+        restart: p.get("restart").map(parse_restart).transpose()?,
+    };
+    let id = docker::create_container(&spec).map_err(docker_err)?;
+    Ok(vec![kv("id", id)])
+}
+
+fn start(p: &Params) -> Result<Outputs, String> {
+    docker::start_container(p.required("container")?).map_err(docker_err)?;
+    ok()
+}
+
+fn stop(p: &Params) -> Result<Outputs, String> {
+    docker::stop_container(p.required("container")?, p.number("timeout")?).map_err(docker_err)?;
+    ok()
+}
+
+fn kill(p: &Params) -> Result<Outputs, String> {
+    docker::kill_container(p.required("container")?, p.get("signal")).map_err(docker_err)?;
+    ok()
+}
+
+fn remove(p: &Params) -> Result<Outputs, String> {
+    docker::remove_container(p.required("container")?, p.bool("force", false)?)
+        .map_err(docker_err)?;
+    ok()
+}
+
+fn wait(p: &Params) -> Result<Outputs, String> {
+    let code = docker::wait_container(p.required("container")?).map_err(docker_err)?;
+    Ok(vec![kv("exit-code", code)])
+}
+
+fn inspect(p: &Params) -> Result<Outputs, String> {
+    let info = docker::inspect_container(p.required("container")?).map_err(docker_err)?;
+    Ok(vec![
+        kv("id", &info.id),
+        kv("name", &info.name),
+        kv("image", &info.image),
+        kv("state", state_name(info.state)),
+        kv(
+            "exit-code",
+            info.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+        ),
+        kv("created", &info.created),
+        kv("ip", info.ip_address.unwrap_or_default()),
+        kv("ports", format_ports(&info.ports)),
+        kv("labels", format_labels(&info.labels)),
+    ])
+}
+
+fn list(p: &Params) -> Result<Outputs, String> {
+    let options = ListOptions {
+        all: p.bool("all", false)?,
+        labels: p
+            .items("label", ',')
+            .map(|item| match item.split_once('=') {
+                Some((key, value)) => LabelFilter {
+                    key: key.to_string(),
+                    value: Some(value.to_string()),
+                },
+                None => LabelFilter {
+                    key: item,
+                    value: None,
+                },
+            })
+            .collect(),
+    };
+    let mut containers = docker::list_containers(&options).map_err(docker_err)?;
+    containers.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
+    let ids: Vec<&str> = containers.iter().map(|c| c.id.as_str()).collect();
+    Ok(vec![
+        kv("count", containers.len()),
+        kv("names", names.join(",")),
+        kv("ids", ids.join(",")),
+    ])
+}
+
+fn logs(p: &Params) -> Result<Outputs, String> {
+    let options = LogsOptions {
+        stdout: p.bool("stdout", true)?,
+        stderr: p.bool("stderr", true)?,
+        tail: p.number("tail")?,
+    };
+    let lines = docker::container_logs(p.required("container")?, options).map_err(docker_err)?;
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    for line in &lines {
+        match line.stream {
+            OutputStream::Stdout => stdout.push_str(&line.text),
+            OutputStream::Stderr => stderr.push_str(&line.text),
+        }
+    }
+    Ok(vec![
+        kv("stdout", stdout),
+        kv("stderr", stderr),
+        kv("lines", lines.len()),
+    ])
+}
+
+fn exec(p: &Params) -> Result<Outputs, String> {
+    let spec = ExecSpec {
+        cmd: p.words("cmd").unwrap_or_default(),
+        env: p.pairs("env"),
+        working_dir: p.string("workdir"),
+        user: p.string("user"),
+    };
+    let out = docker::exec(p.required("container")?, &spec).map_err(docker_err)?;
+    Ok(vec![
+        kv("exit-code", out.exit_code),
+        kv("stdout", out.stdout),
+        kv("stderr", out.stderr),
+    ])
+}
+
+fn top(p: &Params) -> Result<Outputs, String> {
+    let list = docker::top(p.required("container")?).map_err(docker_err)?;
+    let column = list
+        .titles
+        .iter()
+        .position(|t| t == "CMD" || t == "COMMAND");
+    let commands: Vec<&str> = match column {
+        Some(i) => list
+            .processes
+            .iter()
+            .filter_map(|row| row.get(i).map(String::as_str))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(vec![
+        kv("titles", list.titles.join(",")),
+        kv("count", list.processes.len()),
+        kv("commands", commands.join(";")),
+    ])
+}
+
+fn stats(p: &Params) -> Result<Outputs, String> {
+    let s = docker::stats(p.required("container")?).map_err(docker_err)?;
+    let networks: Vec<String> = s
+        .networks
+        .iter()
+        .map(|n| format!("{}:rx={},tx={}", n.name, n.rx_bytes, n.tx_bytes))
+        .collect();
+    Ok(vec![
+        kv("cpu-percent", s.cpu_percent),
+        kv("memory-usage", s.memory_usage),
+        kv("memory-limit", s.memory_limit),
+        kv("pids", s.pids),
+        kv("networks", networks.join(";")),
+    ])
+}
+
+fn wait_ready(p: &Params) -> Result<Outputs, String> {
+    let check = match (p.get("port"), p.get("log")) {
+        (Some(port), None) => Readiness::TcpPort(parse_port(port)?),
+        (None, Some(text)) => Readiness::LogLine(text.to_string()),
+        _ => return Err("give exactly one of the params `port` and `log`".to_string()),
+    };
+    let timeout_ms = p.number("timeout-ms")?.unwrap_or(10_000);
+    docker::wait_ready(p.required("container")?, &check, timeout_ms).map_err(docker_err)?;
+    ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images and the engine.
+
+fn images(_: &Params) -> Result<Outputs, String> {
+    let images = docker::list_images().map_err(docker_err)?;
+    let mut tags: Vec<&str> = images
+        .iter()
+        .flat_map(|i| i.repo_tags.iter().map(String::as_str))
+        .collect();
+    tags.sort();
+    Ok(vec![kv("count", images.len()), kv("tags", tags.join(","))])
+}
+
+fn pull(p: &Params) -> Result<Outputs, String> {
+    let id = docker::pull_image(p.required("image")?).map_err(docker_err)?;
+    Ok(vec![kv("id", id)])
+}
+
+fn build(p: &Params) -> Result<Outputs, String> {
+    let extra_file = match (p.get("file-name"), p.get("file-content")) {
+        (Some(path), content) => Some(ContextFile {
+            path: path.to_string(),
+            contents: content.unwrap_or("").as_bytes().to_vec(),
+        }),
+        (None, Some(_)) => return Err("param `file-content` needs `file-name`".to_string()),
+        (None, None) => None,
+    };
+    let context = match p.get("dir") {
+        Some(dir) => {
+            if p.get("dockerfile").is_some() || extra_file.is_some() {
+                return Err(
+                    "param `dir` excludes the inline params `dockerfile` and `file-name`"
+                        .to_string(),
+                );
+            }
+            BuildContext::Directory(dir.to_string())
+        }
+        None => {
+            let mut files = Vec::new();
+            if let Some(text) = p.get("dockerfile") {
+                files.push(ContextFile {
+                    path: "Dockerfile".to_string(),
+                    contents: text.as_bytes().to_vec(),
+                });
+            }
+            files.extend(extra_file);
+            BuildContext::Files(files)
+        }
+    };
+    let spec = BuildSpec {
+        context,
+        dockerfile: p.string("dockerfile-path"),
+        tag: p.required("tag")?.to_string(),
+        build_args: p.pairs("build-args"),
+        no_cache: p.bool("no-cache", false)?,
+        labels: p.pairs("labels"),
+    };
+    let id = docker::build_image(&spec).map_err(docker_err)?;
+    Ok(vec![kv("id", id)])
+}
+
+fn commit(p: &Params) -> Result<Outputs, String> {
+    let spec = CommitSpec {
+        container: p.required("container")?.to_string(),
+        repo: p.required("repo")?.to_string(),
+        tag: p.string("tag"),
+        message: p.string("message"),
+        author: p.string("author"),
+        changes: p.items("changes", ';').collect(),
+    };
+    let id = docker::commit_container(&spec).map_err(docker_err)?;
+    Ok(vec![kv("id", id)])
+}
+
+fn engine(_: &Params) -> Result<Outputs, String> {
+    let info = docker::engine_info().map_err(docker_err)?;
+    Ok(vec![
+        kv("version", &info.version),
+        kv("api-version", &info.api_version),
+        kv("os", &info.os),
+        kv("arch", &info.arch),
+        kv("kernel-version", &info.kernel_version),
+        kv("containers", info.containers),
+        kv("containers-running", info.containers_running),
+        kv("images", info.images),
+    ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The host and failures.
+
+fn log(p: &Params) -> Result<Outputs, String> {
+    let level = match p.get("level").unwrap_or("info") {
+        "debug" => Level::Debug,
+        "info" => Level::Info,
+        "warn" => Level::Warn,
+        "error" => Level::Error,
+        other => return Err(format!("param `level`: unknown level `{other}`")),
+    };
+    host::log(level, p.required("message")?);
+    ok()
+}
+
+fn create_then_fail(p: &Params) -> Result<Outputs, String> {
+    let image = p.required("image")?;
+    let count: u32 = p.number("count")?.unwrap_or(1);
+    for _ in 0..count {
+        let spec = ContainerSpec {
+            image: image.to_string(),
+            name: None,
+            env: Vec::new(),
+            cmd: Some(vec!["sleep".to_string(), "300".to_string()]),
+            entrypoint: None,
+            working_dir: None,
+            exposed_ports: Vec::new(),
+            publish_all: false,
+            port_bindings: Vec::new(),
+            labels: Vec::new(),
+            memory_bytes: None,
+            cpus: None,
+            pids_limit: None,
+            restart: None,
+        };
+        let id = docker::create_container(&spec).map_err(docker_err)?;
+        docker::start_container(&id).map_err(docker_err)?;
+        host::log(Level::Info, &format!("created and started {id}"));
+    }
+    Err(format!(
+        "failing on purpose after creating {count} containers"
+    ))
+}
+
+fn fail(p: &Params) -> Result<Outputs, String> {
+    Err(p.get("message").unwrap_or("failing on purpose").to_string())
+}

@@ -1,0 +1,190 @@
+# shellcheck shell=bash
+# Functions shared by dockwright's scripts. Source this file; do not run it.
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Settings (environment):
+#   DOCKWRIGHT_STATE  where the dockerd we start keeps its log and pid file (default /tmp)
+
+# The repository root: this file lives in <root>/scripts.
+DOCKWRIGHT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DOCKWRIGHT_STATE="${DOCKWRIGHT_STATE:-/tmp}"
+DOCKERD_LOG="$DOCKWRIGHT_STATE/dockerd.log"
+DOCKERD_PIDFILE="$DOCKWRIGHT_STATE/dockerd.pid"
+# Set to the pid of the dockerd this shell started, and only then.
+DOCKWRIGHT_ENGINE_STARTED_PID=""
+
+# rustup installs cargo into ~/.cargo/bin, which a fresh shell may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck source=/dev/null
+    source "$HOME/.cargo/env"
+fi
+
+# Print a section header.
+section() {
+    printf '\n==> %s\n' "$*"
+}
+
+# Print a message on stderr.
+note() {
+    printf '%s\n' "$*" >&2
+}
+
+# Print a message on stderr and exit.
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [[ $EUID -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root for: $*"
+    fi
+}
+
+# Does an engine answer `docker version` within 5 seconds?
+engine_answers() {
+    timeout 5 docker version >/dev/null 2>&1
+}
+
+# Is this process alive? (Works for other users' processes too, and says no for a zombie.)
+pid_alive() {
+    [[ -n "$1" && -r "/proc/$1/status" ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# Install the Debian packages and the Rust target the project needs, each only when missing.
+ensure_prereqs() {
+    local packages=()
+    command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
+    test -x /bin/busybox || packages+=(busybox-static)
+    if ((${#packages[@]} > 0)); then
+        section "Installing ${packages[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get update -q </dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -q --no-install-recommends \
+            "${packages[@]}" </dev/null
+    fi
+    command -v rustup >/dev/null 2>&1 || die "rustup not found: install Rust from https://rustup.rs"
+    if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+        section "Adding the Rust target wasm32-wasip2"
+        rustup target add wasm32-wasip2
+    fi
+}
+
+# Make sure a Docker engine answers. Use one that already does; otherwise start dockerd in the
+# background, listening on the default unix socket and on tcp://127.0.0.1:2375, and remember
+# that we started it (see stop_engine_if_started).
+ensure_engine() {
+    if engine_answers; then
+        note "Docker engine: already running"
+        return 0
+    fi
+    command -v dockerd >/dev/null 2>&1 || die "dockerd not found: apt-get install docker.io"
+    mkdir -p "$DOCKWRIGHT_STATE"
+
+    # dockerd refuses to start while /var/run/docker.pid names another process. A file left by
+    # a dead dockerd is stale: remove it. A live one is an engine still starting: wait for it.
+    local other_pid=""
+    if [[ -f /var/run/docker.pid ]]; then
+        other_pid="$(cat /var/run/docker.pid 2>/dev/null || true)"
+        if pid_alive "$other_pid"; then
+            note "Docker engine: dockerd (pid $other_pid) is running but not answering yet; waiting"
+        else
+            note "Docker engine: removing stale /var/run/docker.pid (pid ${other_pid:-?} is gone)"
+            as_root rm -f /var/run/docker.pid
+            other_pid=""
+        fi
+    fi
+
+    if [[ -z "$other_pid" ]]; then
+        section "Starting dockerd (log: $DOCKERD_LOG)"
+        local sudo=()
+        [[ $EUID -eq 0 ]] || sudo=(sudo)
+        # With job control on, the engine gets a process group of its own: a Ctrl-C that stops
+        # this script does not reach it. It is started directly (no wrapper), so $! is its pid.
+        # --tls=false: the loopback tcp listener is meant to have no TLS; saying so spares the
+        # pause dockerd takes when it has to guess.
+        local job_control_was_on=false
+        [[ $- == *m* ]] && job_control_was_on=true
+        set -m
+        nohup "${sudo[@]}" dockerd \
+            -H unix:///var/run/docker.sock \
+            -H tcp://127.0.0.1:2375 \
+            --tls=false \
+            >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        DOCKWRIGHT_ENGINE_STARTED_PID=$!
+        $job_control_was_on || set +m
+        echo "$DOCKWRIGHT_ENGINE_STARTED_PID" >"$DOCKERD_PIDFILE"
+    fi
+
+    local waited=0
+    until engine_answers; do
+        if [[ -n "$DOCKWRIGHT_ENGINE_STARTED_PID" ]] && ! pid_alive "$DOCKWRIGHT_ENGINE_STARTED_PID"; then
+            tail -n 20 "$DOCKERD_LOG" >&2 || true
+            rm -f "$DOCKERD_PIDFILE"
+            DOCKWRIGHT_ENGINE_STARTED_PID=""
+            die "dockerd exited during start-up; see $DOCKERD_LOG"
+        fi
+        if ((waited >= 60)); then
+            tail -n 20 "$DOCKERD_LOG" >&2 || true
+            die "the Docker engine did not answer within 60 s; see $DOCKERD_LOG"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    if [[ -n "$DOCKWRIGHT_ENGINE_STARTED_PID" ]]; then
+        note "Docker engine: started dockerd, pid $DOCKWRIGHT_ENGINE_STARTED_PID (pid file $DOCKERD_PIDFILE)"
+    else
+        note "Docker engine: answering"
+    fi
+}
+
+# Stop the dockerd that ensure_engine started in this shell, if it did: SIGTERM, up to 20 s to
+# finish, then SIGKILL. An engine someone else started is left alone.
+stop_engine_if_started() {
+    local pid="$DOCKWRIGHT_ENGINE_STARTED_PID"
+    [[ -n "$pid" ]] || return 0
+    DOCKWRIGHT_ENGINE_STARTED_PID=""
+    if pid_alive "$pid"; then
+        section "Stopping dockerd (pid $pid)"
+        as_root kill -TERM "$pid" 2>/dev/null || true
+        local waited=0
+        while pid_alive "$pid" && ((waited < 20)); do
+            sleep 1
+            waited=$((waited + 1))
+        done
+        if pid_alive "$pid"; then
+            note "dockerd (pid $pid) did not stop within 20 s; killing it"
+            as_root kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$DOCKERD_PIDFILE"
+}
+
+# Build the example plugins (plugins/) for wasm32-wasip2, release.
+build_example_plugins() {
+    local manifest="$DOCKWRIGHT_ROOT/plugins/Cargo.toml"
+    if [[ -f "$manifest" ]]; then
+        section "Building the example plugins"
+        cargo build --release --target wasm32-wasip2 --manifest-path "$manifest"
+    else
+        note "no $manifest: skipping the example plugins"
+    fi
+}
+
+# Build the plugins the integration tests use (host/tests/plugins/) for wasm32-wasip2, release.
+build_test_plugins() {
+    section "Building the test plugins"
+    cargo build --release --target wasm32-wasip2 \
+        --manifest-path "$DOCKWRIGHT_ROOT/host/tests/plugins/Cargo.toml"
+}
+
+# Build every plugin workspace.
+build_plugins() {
+    build_example_plugins
+    build_test_plugins
+}
