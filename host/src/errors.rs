@@ -58,6 +58,19 @@ fn is_connection_error(err: &BollardError) -> bool {
     )
 }
 
+/// The same case with a message that says what was being done.
+pub fn context(err: DockerError, doing: &str) -> DockerError {
+    let wrap = |m: String| format!("{doing}: {m}");
+    match err {
+        DockerError::NotFound(m) => DockerError::NotFound(wrap(m)),
+        DockerError::Conflict(m) => DockerError::Conflict(wrap(m)),
+        DockerError::Denied(m) => DockerError::Denied(wrap(m)),
+        DockerError::Invalid(m) => DockerError::Invalid(wrap(m)),
+        DockerError::EngineUnavailable(m) => DockerError::EngineUnavailable(wrap(m)),
+        DockerError::EngineError(m) => DockerError::EngineError(wrap(m)),
+    }
+}
+
 /// One line for people: the case and the message, as plugins and the CLI show it.
 pub fn describe(err: &DockerError) -> String {
     let (case, msg) = case_and_message(err);
@@ -122,6 +135,12 @@ mod tests {
         assert_eq!(case, "engine-unavailable");
         assert!(msg.contains("tcp://127.0.0.1:9"), "{msg}");
         assert!(msg.contains("DOCKER_HOST"), "{msg}");
+    }
+
+    #[test]
+    fn context_keeps_the_case() {
+        let err = context(DockerError::NotFound("gone".into()), "pulling `x`");
+        assert_eq!(describe(&err), "not-found: pulling `x`: gone");
     }
 
     #[test]

@@ -118,7 +118,8 @@ mod tests {
             spec("image", false, Some("web")),
             spec("port", false, None),
         ];
-        let cases: &[(&[(&str, &str)], Result<&[(&str, &str)], &str>)] = &[
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: &[(Pairs, Result<Pairs, &str>)] = &[
             (&[("team", "a")], Ok(&[("team", "a"), ("image", "web")])),
             (
                 &[("port", "80"), ("team", "a"), ("image", "x")],

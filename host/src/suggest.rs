@@ -1,18 +1,31 @@
 //! "Did you mean ...?" for mistyped workflow and param names.
 
-/// Edit distance between two strings, by characters.
+/// Edit distance between two strings, by characters, where swapping two neighbours
+/// counts as one edit (the commonest typo: `imgae` for `image`).
 pub fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    // d[i][j]: distance between the first i chars of a and the first j of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The candidates close enough to `wanted` to be what the user meant, closest first.
@@ -50,6 +63,7 @@ mod tests {
         assert_eq!(distance("team-env", "tem-env"), 1);
         assert_eq!(distance("kitten", "sitting"), 3);
         assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("imgae", "image"), 1);
     }
 
     #[test]
@@ -65,6 +79,7 @@ mod tests {
         assert_eq!(closest("build", names), Some("build-image"));
         assert_eq!(closest("pss", names), Some("ps"));
         assert_eq!(closest("zzzzzz", names), None);
+        assert_eq!(closest("imgae", ["image", "name"]), Some("image"));
         assert_eq!(close("team", names), vec!["team-env", "team-env-teardown"]);
     }
 }

@@ -38,6 +38,7 @@ pub async fn create(state: &mut HostState, spec: ContainerSpec) -> Result<String
 }
 
 pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     let result = engine.docker.start_container(container, None).await;
     engine.ok_if_unchanged(result)
@@ -48,6 +49,7 @@ pub async fn stop(
     container: &str,
     timeout_secs: Option<u32>,
 ) -> Result<(), DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     let options = StopContainerOptions {
         t: timeout_secs.map(|t| i32::try_from(t).unwrap_or(i32::MAX)),
@@ -62,6 +64,7 @@ pub async fn kill(
     container: &str,
     signal: Option<String>,
 ) -> Result<(), DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     let options = KillContainerOptions {
         signal: signal.unwrap_or_else(|| "SIGKILL".into()),
@@ -78,6 +81,7 @@ pub async fn remove(
     container: &str,
     force: bool,
 ) -> Result<(), DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     // Anonymous volumes go with the container: nothing a plugin cannot name is left behind.
     let options = RemoveContainerOptions {
@@ -93,6 +97,7 @@ pub async fn remove(
 }
 
 pub async fn wait(state: &mut HostState, container: &str) -> Result<i64, DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     let mut answers = engine.docker.wait_container(container, None);
     match answers.next().await {
@@ -107,6 +112,7 @@ pub async fn wait(state: &mut HostState, container: &str) -> Result<i64, DockerE
 }
 
 pub async fn inspect(state: &mut HostState, container: &str) -> Result<ContainerInfo, DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     let answer = engine
         .docker

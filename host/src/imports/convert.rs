@@ -168,6 +168,20 @@ pub fn create_body(
     })
 }
 
+/// A container reference a plugin gave: a name (optionally with the engine's leading
+/// `/`) or an id or id prefix. Anything else cannot name a container, and is answered
+/// as a container that does not exist rather than sent into an engine URL path.
+pub fn container_ref(reference: &str) -> Result<&str, crate::bindings::docker::DockerError> {
+    let name = reference.strip_prefix('/').unwrap_or(reference);
+    if valid_name(name) {
+        Ok(name)
+    } else {
+        Err(crate::bindings::docker::DockerError::NotFound(format!(
+            "No such container: {reference}"
+        )))
+    }
+}
+
 /// The engine's rule for container names.
 pub fn valid_name(name: &str) -> bool {
     let name = name.strip_prefix('/').unwrap_or(name);
@@ -419,7 +433,8 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_by_field() {
-        let table: Vec<(Box<dyn Fn(&mut ContainerSpec)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut ContainerSpec)>;
+        let table: Vec<(Change, &str)> = vec![
             (Box::new(|s| s.image = " ".into()), "image is empty"),
             (Box::new(|s| s.cpus = Some(0.0)), "cpus"),
             (Box::new(|s| s.cpus = Some(f64::NAN)), "cpus"),
@@ -446,6 +461,22 @@ mod tests {
             change(&mut s);
             let err = create_body(&s, HashMap::new()).unwrap_err();
             assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn container_references() {
+        assert_eq!(container_ref("web-1").unwrap(), "web-1");
+        assert_eq!(container_ref("/web-1").unwrap(), "web-1");
+        assert_eq!(container_ref("5dd81213fb10").unwrap(), "5dd81213fb10");
+        for bad in ["/tmp/x", "a?b", "../x", "", "a b", "x#y"] {
+            assert!(
+                matches!(
+                    container_ref(bad),
+                    Err(crate::bindings::docker::DockerError::NotFound(_))
+                ),
+                "{bad}"
+            );
         }
     }
 

@@ -17,6 +17,7 @@ pub async fn exec(
     container: &str,
     spec: ExecSpec,
 ) -> Result<ExecOutput, DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     if spec.cmd.is_empty() {
         return Err(DockerError::Invalid("exec: cmd is empty".into()));

@@ -13,6 +13,7 @@ use super::{context, convert};
 use crate::bindings::docker::{BuildContext, BuildSpec, CommitSpec, DockerError, ImageSummary};
 use crate::bindings::KeyValue;
 use crate::console::Source;
+use crate::errors;
 use crate::labels;
 use crate::state::HostState;
 
@@ -53,7 +54,8 @@ pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerEr
     };
     let mut progress = engine.docker.create_image(Some(options), None, None);
     while let Some(item) = progress.next().await {
-        let info = item.map_err(|e| engine.fail(e))?;
+        let info =
+            item.map_err(|e| errors::context(engine.fail(e), &format!("pulling `{image}`")))?;
         // Per-layer byte counts would flood the terminal; show the status lines only.
         if let (Some(status), None) = (info.status, info.progress_detail) {
             console.line(&plugin, Source::Build, &status);
@@ -146,8 +148,9 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
         ));
     }
     let tag = spec.tag.clone().unwrap_or_else(|| "latest".into());
+    let container = convert::container_ref(&spec.container)?;
     let options = CommitContainerOptions {
-        container: Some(spec.container.clone()),
+        container: Some(container.to_string()),
         repo: Some(spec.repo.clone()),
         tag: Some(tag.clone()),
         comment: spec.message,

@@ -5,6 +5,7 @@ use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::{LogsOptions as EngineLogsOptions, StatsOptions};
 use futures_util::StreamExt;
 
+use super::convert;
 use crate::bindings::docker::{
     ContainerStats, DockerError, LogLine, LogsOptions, NetworkStats, OutputStream, ProcessList,
 };
@@ -18,6 +19,7 @@ pub async fn logs(
     container: &str,
     options: LogsOptions,
 ) -> Result<Vec<LogLine>, DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     if !options.stdout && !options.stderr {
         return Err(DockerError::Invalid(
@@ -101,6 +103,7 @@ impl LineCollector {
 }
 
 pub async fn top(state: &mut HostState, container: &str) -> Result<ProcessList, DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     let answer = engine
         .docker
@@ -114,6 +117,7 @@ pub async fn top(state: &mut HostState, container: &str) -> Result<ProcessList, 
 }
 
 pub async fn stats(state: &mut HostState, container: &str) -> Result<ContainerStats, DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = &state.run()?.engine;
     // Not one-shot: the engine then takes two samples, which CPU use needs.
     let query = StatsOptions {

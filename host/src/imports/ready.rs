@@ -21,6 +21,7 @@ pub async fn wait_ready(
     check: Readiness,
     timeout_ms: u32,
 ) -> Result<(), DockerError> {
+    let container = convert::container_ref(container)?;
     let engine = state.run()?.engine.clone();
     let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_TIMEOUT);
     let deadline = Instant::now() + timeout;

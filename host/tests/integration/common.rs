@@ -95,6 +95,8 @@ pub fn engine() {
         }
         let log = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("dockerd.log"))
             .expect("dockerd log file");
+        // Reaped by `stop_started_engine` at exit, by pid.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new("dockerd")
             .args(["-H", "unix:///var/run/docker.sock", "-H", TCP_ENDPOINT])
             .stdin(Stdio::null())
@@ -369,7 +371,11 @@ pub fn probe(
     let (report, run) = run_workflow(probe_dir(), team, workflow, params);
     match report["status"].as_str() {
         Some("ok") => Ok(report["outputs"].as_object().cloned().unwrap_or_default()),
-        Some("failed") => Err(report["error"].as_str().unwrap_or_default().to_string()),
+        Some("failed") => {
+            let error = report["error"].as_str().unwrap_or_default();
+            let prefix = format!("workflow `{workflow}` failed: ");
+            Err(error.strip_prefix(&prefix).unwrap_or(error).to_string())
+        }
         _ => panic!("unexpected report: {report}\nstderr: {}", run.stderr),
     }
 }

@@ -145,7 +145,7 @@ fn wait_returns_the_exit_code_and_logs_split_streams() {
             ("image", "dockwright/base:latest"),
             ("name", &name),
             ("entrypoint", "sh -c"),
-            ("cmd", "echo~out1;echo~err1~>&2;echo~out2;exit~3"),
+            ("cmd", "echo~out1;echo~err1~>&2;sleep~1;echo~out2;exit~3"),
         ],
     )
     .get("id")
@@ -307,7 +307,7 @@ fn build_from_inline_files_and_from_a_directory() {
         team.name.as_str()
     );
     let shown = docker(&["run", "--rm", &tag, "cat", "/hello.txt", "/who.txt"]);
-    assert_eq!(shown, "hello from inline\nprobe\n");
+    assert_eq!(shown, "hello from inlineprobe\n");
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -331,21 +331,23 @@ fn build_from_inline_files_and_from_a_directory() {
     // A failing step is an `invalid` error naming the tag, and leaves no container behind.
     let bad_tag = format!("{}:bad", unique("dwtest/build"));
     team.own_image(&bad_tag);
-    let before = docker(&["ps", "-aq"]).lines().count();
+    let marker = unique("failing-step");
+    let dockerfile = format!("FROM dockwright/base:latest\nRUN exit 7 # {marker}\n");
     let err = probe(
         &team,
         "build",
-        &[
-            ("tag", &bad_tag),
-            ("dockerfile", "FROM dockwright/base:latest\nRUN exit 7\n"),
-        ],
+        &[("tag", &bad_tag), ("dockerfile", &dockerfile)],
     )
     .unwrap_err();
     assert!(
         err.starts_with("invalid: building") && err.contains(&bad_tag),
         "{err}"
     );
-    assert_eq!(docker(&["ps", "-aq"]).lines().count(), before);
+    let commands = docker(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]);
+    assert!(
+        !commands.contains(&marker),
+        "the failed step's container is left: {commands}"
+    );
 
     let err = probe(
         &team,

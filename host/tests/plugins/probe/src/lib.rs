@@ -641,8 +641,8 @@ fn logs(p: &Params) -> Result<Outputs, String> {
     let (mut stdout, mut stderr) = (String::new(), String::new());
     for line in &lines {
         match line.stream {
-            OutputStream::Stdout => stdout.push_str(&line.text),
-            OutputStream::Stderr => stderr.push_str(&line.text),
+            OutputStream::Stdout => stdout.push_str(&format!("{}\n", line.text)),
+            OutputStream::Stderr => stderr.push_str(&format!("{}\n", line.text)),
         }
     }
     Ok(vec![
