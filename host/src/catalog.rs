@@ -17,8 +17,10 @@ use crate::runtime::Runtime;
 use crate::state::HostState;
 use crate::suggest;
 
-/// How long a plugin may take to describe itself.
+/// How long a plugin may take to describe itself, and how much memory it may use
+/// for that.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+const DESCRIBE_MEMORY: usize = 256 << 20;
 
 /// What a plugin says it offers.
 #[derive(Debug, Clone, Serialize)]
@@ -244,7 +246,7 @@ async fn load_one(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
         .into();
-    let mut store = runtime.store(label, console, None);
+    let mut store = runtime.store(label, console, None, DESCRIBE_MEMORY);
     let describe = async {
         let instance = pre.instantiate_async(&mut store).await?;
         instance

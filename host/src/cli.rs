@@ -6,13 +6,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
 
 use crate::catalog::{self, Catalog};
+use crate::config;
 use crate::console::{Console, Terminal};
 use crate::engine;
+use crate::gc;
+use crate::history;
+use crate::journal::{self, Journal};
 use crate::params;
 use crate::run::{self, RunOptions, Status};
 use crate::runtime::Runtime;
@@ -33,6 +37,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "DOCKWRIGHT_PLUGINS", value_name = "DIR")]
     pub plugins: Option<PathBuf>,
 
+    /// The config file [default: $XDG_CONFIG_HOME/dockwright/dockwright.toml]
+    #[arg(long, global = true, env = "DOCKWRIGHT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Show plugins' debug lines too
     #[arg(short, long, global = true)]
     pub verbose: bool,
@@ -51,6 +59,23 @@ pub enum Command {
     },
     /// Run a workflow by name
     Run(RunArgs),
+    /// List recent runs from the journal, or show one
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        /// How many of the most recent runs to list
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove containers left by runs whose process died (killed, crashed, rebooted)
+    Gc {
+        /// Only say what would be removed
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show the Docker engine dockwright talks to
     Engine {
         /// Print JSON instead of text
@@ -61,6 +86,18 @@ pub enum Command {
     Completions {
         /// The shell to complete for
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Show one run: its params, every Docker call and its decision, its end
+    Show {
+        /// The run id, or a unique prefix of it
+        id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -118,7 +155,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     });
     match cli.command {
         Command::Plugins { json } => list_plugins(&dir, console, json).await,
-        Command::Run(args) => run(&dir, console, args).await,
+        Command::Run(args) => run(&dir, cli.config.as_deref(), console, args).await,
+        Command::Runs { show, limit, json } => {
+            let config = load_config(cli.config.as_deref())?;
+            let path = config.journal.clone().unwrap_or_else(journal::default_path);
+            match show {
+                None => list_runs(&path, limit, json),
+                Some(RunsCommand::Show { id, json }) => show_run(&path, &id, json),
+            }
+        }
+        Command::Gc { dry_run } => collect_garbage(cli.config.as_deref(), dry_run).await,
         Command::Engine { json } => show_engine(json).await,
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -207,16 +253,33 @@ async fn list_plugins(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(dir: &std::path::Path, console: Arc<dyn Console>, args: RunArgs) -> Result<ExitCode> {
+/// The config from `--config` / `DOCKWRIGHT_CONFIG`, the default file, or built in.
+pub fn load_config(explicit: Option<&std::path::Path>) -> Result<config::Config> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    config::load(explicit, &cwd)
+}
+
+async fn run(
+    dir: &std::path::Path,
+    config_path: Option<&std::path::Path>,
+    console: Arc<dyn Console>,
+    args: RunArgs,
+) -> Result<ExitCode> {
     run::check_team(&args.team).map_err(anyhow::Error::msg)?;
+    let config = load_config(config_path)?;
+    let policy = Arc::new(config.team(&args.team)?.clone());
     let (runtime, catalog) = load(dir, console.clone(), true).await?;
     let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
     let params = params::resolve(&workflow.name, &workflow.params, &args.params)
         .map_err(anyhow::Error::msg)?;
+    let journal_path = config.journal.clone().unwrap_or_else(journal::default_path);
+    let journal = Arc::new(Journal::open(&journal_path)?);
     let engine = engine::connect().await?;
     let options = RunOptions {
-        team: args.team.clone(),
+        policy,
         keep_on_failure: args.keep_on_failure,
+        journal,
+        state_dir: journal::state_dir(),
     };
     let cancel = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -285,6 +348,148 @@ async fn run(dir: &std::path::Path, console: Arc<dyn Console>, args: RunArgs) ->
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn list_runs(path: &std::path::Path, limit: usize, json: bool) -> Result<ExitCode> {
+    let (entries, skipped) = journal::read(path)?;
+    let runs = history::summarize(&entries, &journal::state_dir());
+    let recent = &runs[runs.len().saturating_sub(limit)..];
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(recent)?)?;
+    } else if recent.is_empty() {
+        writeln!(out, "No runs in {}.", path.display())?;
+    } else {
+        let mut rows = vec![[
+            "RUN", "STATUS", "TEAM", "PLUGIN", "WORKFLOW", "STARTED", "DURATION", "CREATED",
+        ]
+        .map(String::from)];
+        rows.extend(recent.iter().map(|r| {
+            [
+                r.run.clone(),
+                r.status.clone(),
+                r.team.clone(),
+                r.plugin.clone(),
+                r.workflow.clone(),
+                r.started.clone(),
+                r.duration_ms
+                    .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+                r.created(),
+            ]
+        }));
+        for line in table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    if skipped > 0 {
+        eprintln!(
+            "warning: skipped {skipped} unreadable line(s) of {}",
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_run(path: &std::path::Path, id: &str, json: bool) -> Result<ExitCode> {
+    let (entries, _) = journal::read(path)?;
+    let detail = history::find(&entries, id, &journal::state_dir()).map_err(anyhow::Error::msg)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&detail)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = &detail.summary;
+    writeln!(out, "run       {}", s.run)?;
+    writeln!(out, "status    {}", s.status)?;
+    writeln!(out, "team      {}", s.team)?;
+    writeln!(
+        out,
+        "plugin    {} (sha256 {})",
+        s.plugin, detail.plugin_sha256
+    )?;
+    writeln!(out, "workflow  {}", s.workflow)?;
+    writeln!(out, "started   {}", s.started)?;
+    if let Some(ms) = s.duration_ms {
+        writeln!(out, "duration  {:.1}s", ms as f64 / 1000.0)?;
+    }
+    for (k, v) in &detail.params {
+        writeln!(out, "param     {k}={v}")?;
+    }
+    if let Some(e) = &s.error {
+        writeln!(out, "error     {e}")?;
+    }
+    let list = |ids: &[String]| {
+        ids.iter()
+            .map(|i| run::short(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(
+        out,
+        "created   containers: {}; images: {}",
+        list(&s.containers),
+        s.images.join(", ")
+    )?;
+    if !s.rolled_back.is_empty() {
+        writeln!(out, "rolled back  {}", list(&s.rolled_back))?;
+    }
+    writeln!(out, "\ncalls:")?;
+    let mut rows = vec![["TIME", "OP", "TARGET", "DECISION", "RESULT", "DETAIL"].map(String::from)];
+    rows.extend(detail.calls.iter().map(|c| {
+        [
+            c.time.clone(),
+            c.op.clone(),
+            c.target.clone(),
+            match &c.rule {
+                Some(rule) => format!("{} ({rule})", c.decision),
+                None => c.decision.clone(),
+            },
+            c.result.clone(),
+            c.detail.clone().unwrap_or_default(),
+        ]
+    }));
+    for line in table(&rows) {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn collect_garbage(config_path: Option<&std::path::Path>, dry_run: bool) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let journal_path = config.journal.clone().unwrap_or_else(journal::default_path);
+    let journal = Journal::open(&journal_path)?;
+    let engine = engine::connect().await?;
+    let found = gc::collect(&engine, &journal::state_dir(), &journal, dry_run).await?;
+    let mut out = std::io::stdout().lock();
+    if found.is_empty() {
+        writeln!(out, "Nothing to collect: no containers of runs that died.")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![["RUN", "TEAM", "CONTAINER", "NAME", "ACTION"].map(String::from)];
+    let mut failed = false;
+    rows.extend(found.iter().map(|c| {
+        failed |= c.error.is_some();
+        let action = match (&c.error, dry_run) {
+            (Some(e), _) => format!("failed: {e}"),
+            (None, true) => "would remove".into(),
+            (None, false) => "removed".into(),
+        };
+        [
+            c.run.clone(),
+            c.team.clone(),
+            run::short(&c.id).to_string(),
+            c.name.clone(),
+            action,
+        ]
+    }));
+    for line in table(&rows) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn show_engine(json: bool) -> Result<ExitCode> {

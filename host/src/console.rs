@@ -77,6 +77,63 @@ impl Console for Captured {
     }
 }
 
+/// A console with an output budget for one run. Past the budget, lines are dropped,
+/// one line says why, and [`Budgeted::exceeded`] resolves so the run can be stopped.
+/// Build progress is not counted: the engine, not the plugin, writes it.
+pub struct Budgeted {
+    inner: Arc<dyn Console>,
+    limit: u64,
+    used: std::sync::atomic::AtomicU64,
+    over: tokio::sync::watch::Sender<bool>,
+}
+
+impl Budgeted {
+    pub fn new(inner: Arc<dyn Console>, limit: u64) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            limit,
+            used: std::sync::atomic::AtomicU64::new(0),
+            over: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Resolves once the budget is spent.
+    pub async fn exceeded(&self) {
+        let mut rx = self.over.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = rx.wait_for(|over| *over).await;
+    }
+}
+
+impl Console for Budgeted {
+    fn line(&self, plugin: &str, source: Source, text: &str) {
+        if source == Source::Build {
+            return self.inner.line(plugin, source, text);
+        }
+        if *self.over.borrow() {
+            return;
+        }
+        let cost = text.len() as u64 + 1;
+        let used = self
+            .used
+            .fetch_add(cost, std::sync::atomic::Ordering::SeqCst)
+            + cost;
+        if used > self.limit {
+            self.over.send_replace(true);
+            let note = format!(
+                "output limit of {} bytes reached: stopping the run",
+                self.limit
+            );
+            return self.inner.line(plugin, Source::Log(Level::Error), &note);
+        }
+        self.inner.line(plugin, source, text);
+    }
+}
+
 /// A plugin's WASI stdout or stderr, forwarded line by line to a [`Console`].
 #[derive(Clone)]
 pub struct PluginStream {
@@ -199,6 +256,24 @@ mod tests {
         w.push(b"ld\r\n\nlast");
         drop(w);
         assert_eq!(texts(&console), ["hello", "world", "", "last"]);
+    }
+
+    #[tokio::test]
+    async fn budgets_stop_output_and_signal() {
+        let inner = Arc::new(Captured::default());
+        let budget = Budgeted::new(inner.clone(), 10);
+        budget.line("p", Source::Stdout, "12345");
+        budget.line("p", Source::Build, &"b".repeat(100));
+        budget.line("p", Source::Stdout, "123");
+        budget.line("p", Source::Stdout, "over");
+        budget.line("p", Source::Stdout, "dropped");
+        tokio::time::timeout(std::time::Duration::from_secs(1), budget.exceeded())
+            .await
+            .expect("exceeded resolves");
+        let lines = texts(&inner);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[2], "123");
+        assert!(lines[3].contains("output limit of 10 bytes"), "{lines:?}");
     }
 
     #[test]

@@ -11,18 +11,27 @@
 //! - [`catalog`]: the plugin folder and resolving a workflow by name;
 //! - [`run`]: running one workflow, rolling back what a failed run created;
 //! - [`engine`]: connecting to the Docker engine as the docker CLI does;
+//! - [`policy`], [`config`]: team policy and the config file that sets it;
+//! - [`journal`], [`history`], [`liveness`], [`gc`]: the audit journal, the runs it
+//!   records, telling live runs from dead ones, and collecting what dead runs left;
 //! - [`labels`], [`params`], [`suggest`], [`errors`]: pure rules, unit-tested;
 //! - [`cli`]: the command line, a thin layer over the above.
 
 pub mod bindings;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod console;
 pub mod engine;
 pub mod errors;
+pub mod gc;
+pub mod history;
 pub mod imports;
+pub mod journal;
 pub mod labels;
+pub mod liveness;
 pub mod params;
+pub mod policy;
 pub mod run;
 pub mod runtime;
 pub mod state;

@@ -8,25 +8,35 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bollard::query_parameters::RemoveContainerOptions;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use serde::Serialize;
 
 use crate::bindings::docker::DockerError;
 use crate::bindings::KeyValue;
 use crate::catalog::LoadedPlugin;
-use crate::console::Console;
+use crate::console::{Budgeted, Console};
 use crate::engine::Engine;
 use crate::errors;
-use crate::labels::Owner;
+use crate::journal::{self, Entry, Journal};
+use crate::labels::{self, Owner};
+use crate::liveness::LiveRun;
+use crate::policy::{self, TeamPolicy};
 use crate::runtime::Runtime;
 use crate::state::RunContext;
 
 /// How a run is made.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
-    pub team: String,
+    /// The policy of the team the run is for.
+    pub policy: Arc<TeamPolicy>,
     /// Leave what a failed run created in place, for debugging.
     pub keep_on_failure: bool,
+    pub journal: Arc<Journal>,
+    /// Where live-run locks are kept (see [`crate::liveness`]).
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,8 +97,9 @@ pub fn check_team(team: &str) -> Result<(), String> {
     }
 }
 
-/// Run `workflow` of `plugin` with resolved params. `cancel` resolving stops the
-/// run (as Ctrl-C does) and rolls it back.
+/// Run `workflow` of `plugin` with resolved params. The run stops, and is rolled
+/// back, when the plugin fails or traps, when it goes over a limit of its team's
+/// policy (time, memory, output), or when `cancel` resolves (Ctrl-C).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_workflow(
     runtime: &Runtime,
@@ -101,20 +112,81 @@ pub async fn run_workflow(
     cancel: impl Future<Output = ()>,
 ) -> RunReport {
     let started = Instant::now();
-    let run_id = new_run_id();
+    let policy = options.policy.clone();
+    let limits = policy.limits.clone();
     let owner = Owner {
-        team: options.team.clone(),
-        run_id: run_id.clone(),
+        team: policy.name.clone(),
+        run_id: new_run_id(),
         plugin: plugin.info.name.clone(),
         plugin_sha256: plugin.sha256.clone(),
     };
+    let mut report = RunReport {
+        run: owner.run_id.clone(),
+        plugin: plugin.info.name.clone(),
+        workflow: workflow.to_string(),
+        team: policy.name.clone(),
+        status: Status::Failed,
+        outputs: serde_json::Map::new(),
+        error: None,
+        containers: Vec::new(),
+        images: Vec::new(),
+        rolled_back: Vec::new(),
+        rollback_errors: Vec::new(),
+        duration_ms: 0,
+    };
+    options.journal.record(&Entry::RunStart {
+        time: journal::now(),
+        run: owner.run_id.clone(),
+        team: owner.team.clone(),
+        plugin: owner.plugin.clone(),
+        plugin_sha256: owner.plugin_sha256.clone(),
+        workflow: workflow.to_string(),
+        params: params.clone(),
+        pid: std::process::id(),
+    });
+    let finish = |mut report: RunReport| {
+        report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        options.journal.record(&Entry::RunEnd {
+            time: journal::now(),
+            run: report.run.clone(),
+            team: report.team.clone(),
+            plugin: report.plugin.clone(),
+            workflow: report.workflow.clone(),
+            status: if report.status == Status::Ok {
+                "ok"
+            } else {
+                "failed"
+            }
+            .to_string(),
+            error: report.error.clone(),
+            containers: report.containers.clone(),
+            images: report.images.clone(),
+            rolled_back: report.rolled_back.clone(),
+            duration_ms: report.duration_ms,
+        });
+        report
+    };
+    if let Err(denial) = policy::check_plugin(&policy, &plugin.info.name) {
+        report.error = Some(denial.to_string());
+        return finish(report);
+    }
+    let live = match LiveRun::acquire(&options.state_dir, &owner.run_id) {
+        Ok(live) => live,
+        Err(e) => {
+            report.error = Some(format!("{e:#}"));
+            return finish(report);
+        }
+    };
+
+    let budget = Budgeted::new(console, limits.log_bytes);
     let name: Arc<str> = plugin.info.name.as_str().into();
-    let mut store = runtime.store(name, console, Some(RunContext::new(engine, owner)));
+    let context = RunContext::new(engine, owner, policy.clone(), options.journal.clone());
+    let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+    let mut store = runtime.store(name, budget.clone(), Some(context), memory);
     let params: Vec<KeyValue> = params
         .into_iter()
         .map(|(key, value)| KeyValue { key, value })
         .collect();
-
     let call = async {
         let instance = plugin.pre.instantiate_async(&mut store).await?;
         instance
@@ -122,13 +194,29 @@ pub async fn run_workflow(
             .call_run(&mut store, workflow, &params)
             .await
     };
+    let who = format!("plugin `{}` in workflow `{workflow}`", plugin.info.name);
     let outcome = tokio::select! {
         result = call => match result {
             Ok(Ok(outputs)) => Ok(outputs),
             Ok(Err(message)) => Err(format!("workflow `{workflow}` failed: {message}")),
-            Err(trap) => Err(format!("plugin `{}` crashed in workflow `{workflow}`: {trap:#}", plugin.info.name)),
+            Err(trap) => Err(format!("{who} crashed: {trap:#}")),
         },
         () = cancel => Err(format!("workflow `{workflow}` was interrupted")),
+        () = budget.exceeded() => Err(format!(
+            "{who} went over its output limit of {} bytes (policy `plugin_limits.log`)",
+            budget.limit()
+        )),
+        () = tokio::time::sleep(limits.timeout) => Err(format!(
+            "{who} went over its time limit of {} (policy `plugin_limits.timeout`)",
+            humane_duration(limits.timeout)
+        )),
+    };
+    let outcome = match outcome {
+        Err(_) if store.data().memory.hit => Err(format!(
+            "{who} went over its memory limit of {} MiB (policy `plugin_limits.memory`)",
+            limits.memory_bytes >> 20
+        )),
+        other => other,
     };
 
     let run = store
@@ -136,45 +224,55 @@ pub async fn run_workflow(
         .run
         .take()
         .expect("the run context outlives the run");
-    let mut report = RunReport {
-        run: run_id,
-        plugin: plugin.info.name.clone(),
-        workflow: workflow.to_string(),
-        team: options.team.clone(),
-        status: Status::Ok,
-        outputs: serde_json::Map::new(),
-        error: None,
-        containers: run.containers.clone(),
-        images: run.images.clone(),
-        rolled_back: Vec::new(),
-        rollback_errors: Vec::new(),
-        duration_ms: 0,
-    };
+    report.containers = run.containers.clone();
+    report.images = run.images.clone();
     match outcome {
         Ok(outputs) => {
+            report.status = Status::Ok;
             for kv in outputs {
                 report.outputs.insert(kv.key, kv.value.into());
             }
         }
         Err(message) => {
-            report.status = Status::Failed;
             report.error = Some(message);
             if !options.keep_on_failure {
-                let (removed, failed) = rollback(&run.engine, &run.containers).await;
+                let (removed, failed) =
+                    rollback(&run.engine, &run.owner.run_id, &run.containers).await;
                 report.rolled_back = removed;
                 report.rollback_errors = failed;
             }
         }
     }
-    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    report
+    live.finish();
+    finish(report)
+}
+
+fn humane_duration(d: Duration) -> String {
+    match d.as_secs() {
+        0 => format!("{} ms", d.as_millis()),
+        s if s.is_multiple_of(60) => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 /// How long one removal may take before the rollback moves on.
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Remove containers newest first. Ones already gone count as removed.
-pub async fn rollback(engine: &Engine, containers: &[String]) -> (Vec<String>, Vec<String>) {
+/// Remove the run's containers, newest first. Besides the ones the run recorded,
+/// any container the engine holds with the run's label goes too: a create that was
+/// cut off (by a deadline or Ctrl-C) after the engine acted but before it answered
+/// is still found. Ones already gone count as removed.
+pub async fn rollback(
+    engine: &Engine,
+    run_id: &str,
+    recorded: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let mut containers: Vec<String> = recorded.to_vec();
+    for id in labelled(engine, run_id).await {
+        if !containers.contains(&id) {
+            containers.push(id);
+        }
+    }
     let mut removed = Vec::new();
     let mut failed = Vec::new();
     for id in containers.iter().rev() {
@@ -202,6 +300,23 @@ pub async fn rollback(engine: &Engine, containers: &[String]) -> (Vec<String>, V
         }
     }
     (removed, failed)
+}
+
+/// Ids of the containers the engine holds with this run's label. A listing that
+/// fails yields none: the recorded ids are still removed.
+pub async fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
+    let query = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={run_id}", labels::RUN)],
+        )])),
+        ..Default::default()
+    };
+    match engine.docker.list_containers(Some(query)).await {
+        Ok(found) => found.into_iter().filter_map(|c| c.id).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The 12-character id `docker ps` shows.

@@ -78,14 +78,18 @@ impl Runtime {
             .with_context(world_mismatch)
     }
 
-    /// A store for one instance, with the given console and run.
+    /// A store for one instance, with the given console and run, whose memory may
+    /// grow to `memory_bytes` (growing past it traps).
     pub fn store(
         &self,
         plugin: Arc<str>,
         console: Arc<dyn Console>,
         run: Option<RunContext>,
+        memory_bytes: usize,
     ) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, HostState::new(plugin, console, run));
+        let state = HostState::new(plugin, console, run, memory_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
         // Yield at every tick rather than trap: the caller's deadline decides when to stop.
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);

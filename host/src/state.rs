@@ -9,7 +9,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::docker::DockerError;
 use crate::console::{Console, Source};
 use crate::engine::Engine;
+use crate::journal::Journal;
 use crate::labels::Owner;
+use crate::policy::TeamPolicy;
 
 /// The state of one plugin instance.
 pub struct HostState {
@@ -20,6 +22,56 @@ pub struct HostState {
     pub console: Arc<dyn Console>,
     /// The run this instance serves; none while the plugin only describes itself.
     pub run: Option<RunContext>,
+    /// How far the instance's memory may grow.
+    pub memory: MemoryCap,
+}
+
+/// A cap on the total linear memory of an instance. It remembers being hit, so a
+/// trap can be reported as the limit it is rather than as a crash.
+pub struct MemoryCap {
+    pub max_bytes: usize,
+    used: usize,
+    pub hit: bool,
+}
+
+impl MemoryCap {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            used: 0,
+            hit: false,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.max_bytes {
+            self.hit = true;
+            wasmtime::bail!(
+                "the plugin went over its memory limit of {} bytes",
+                self.max_bytes
+            );
+        }
+        self.used = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million is far past any honest plugin.
+        Ok(desired <= 1_000_000)
+    }
 }
 
 /// A workflow run in progress: where Docker calls go, whose they are, and what
@@ -27,6 +79,9 @@ pub struct HostState {
 pub struct RunContext {
     pub engine: Engine,
     pub owner: Owner,
+    /// The policy of the team the run is for: every Docker call is checked against it.
+    pub policy: Arc<TeamPolicy>,
+    pub journal: Arc<Journal>,
     /// Containers created by this run, oldest first.
     pub containers: Vec<String>,
     /// Images built or committed by this run, oldest first.
@@ -34,10 +89,17 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub fn new(engine: Engine, owner: Owner) -> Self {
+    pub fn new(
+        engine: Engine,
+        owner: Owner,
+        policy: Arc<TeamPolicy>,
+        journal: Arc<Journal>,
+    ) -> Self {
         Self {
             engine,
             owner,
+            policy,
+            journal,
             containers: Vec::new(),
             images: Vec::new(),
         }
@@ -47,7 +109,12 @@ impl RunContext {
 impl HostState {
     /// A fresh instance state. WASI grants only stdout and stderr (to the console)
     /// plus clocks and randomness: no files, no environment, no arguments, no sockets.
-    pub fn new(plugin: Arc<str>, console: Arc<dyn Console>, run: Option<RunContext>) -> Self {
+    pub fn new(
+        plugin: Arc<str>,
+        console: Arc<dyn Console>,
+        run: Option<RunContext>,
+        memory_bytes: usize,
+    ) -> Self {
         use crate::console::PluginStream;
         let wasi = WasiCtx::builder()
             .stdout(PluginStream::new(
@@ -70,6 +137,7 @@ impl HostState {
             plugin,
             console,
             run,
+            memory: MemoryCap::new(memory_bytes),
         }
     }
 

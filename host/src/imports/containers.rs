@@ -1,4 +1,5 @@
 //! Container lifecycle: create, start, stop, kill, remove, wait, inspect, list.
+//! Each call works only on containers of the run's team.
 
 use std::collections::HashMap;
 
@@ -8,20 +9,30 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::convert;
+use super::{convert, guard, ports};
 use crate::bindings::docker::{
     ContainerInfo, ContainerSpec, ContainerSummary, DockerError, ListOptions,
 };
 use crate::labels;
+use crate::policy;
 use crate::state::HostState;
 
-pub async fn create(state: &mut HostState, spec: ContainerSpec) -> Result<String, DockerError> {
+pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<String, DockerError> {
     let run = state.run()?;
     let requested = spec
         .labels
         .iter()
         .map(|kv| (kv.key.as_str(), kv.value.as_str()));
-    let labels = labels::merge(requested, &run.owner).map_err(DockerError::Denied)?;
+    let labels = labels::merge(requested, &run.owner).map_err(|reason| {
+        guard::deny(policy::Denial {
+            rule: "labels",
+            reason,
+        })
+    })?;
+    policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
+    ports::resolve(run, &mut spec).await?;
+    let usage = guard::usage(run).await?;
+    policy::check_create(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
     let body = convert::create_body(&spec, labels).map_err(DockerError::Invalid)?;
     let options = spec.name.clone().map(|name| CreateContainerOptions {
         name: Some(name),
@@ -38,10 +49,20 @@ pub async fn create(state: &mut HostState, spec: ContainerSpec) -> Result<String
 }
 
 pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
-    let result = engine.docker.start_container(container, None).await;
-    engine.ok_if_unchanged(result)
+    let run = state.run()?;
+    let found = guard::owned(run, container).await?;
+    let running = found
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if !running {
+        let usage = guard::usage(run).await?;
+        policy::check_start(&run.policy, &usage).map_err(guard::deny)?;
+    }
+    let id = found.id.unwrap_or_default();
+    let result = run.engine.docker.start_container(&id, None).await;
+    run.engine.ok_if_unchanged(result)
 }
 
 pub async fn stop(
@@ -49,14 +70,14 @@ pub async fn stop(
     container: &str,
     timeout_secs: Option<u32>,
 ) -> Result<(), DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
     let options = StopContainerOptions {
         t: timeout_secs.map(|t| i32::try_from(t).unwrap_or(i32::MAX)),
         signal: None,
     };
-    let result = engine.docker.stop_container(container, Some(options)).await;
-    engine.ok_if_unchanged(result)
+    let result = run.engine.docker.stop_container(&id, Some(options)).await;
+    run.engine.ok_if_unchanged(result)
 }
 
 pub async fn kill(
@@ -64,16 +85,16 @@ pub async fn kill(
     container: &str,
     signal: Option<String>,
 ) -> Result<(), DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
     let options = KillContainerOptions {
         signal: signal.unwrap_or_else(|| "SIGKILL".into()),
     };
-    engine
+    run.engine
         .docker
-        .kill_container(container, Some(options))
+        .kill_container(&id, Some(options))
         .await
-        .map_err(|e| engine.fail(e))
+        .map_err(|e| run.engine.fail(e))
 }
 
 pub async fn remove(
@@ -81,30 +102,30 @@ pub async fn remove(
     container: &str,
     force: bool,
 ) -> Result<(), DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
     // Anonymous volumes go with the container: nothing a plugin cannot name is left behind.
     let options = RemoveContainerOptions {
         force,
         v: true,
         link: false,
     };
-    engine
+    run.engine
         .docker
-        .remove_container(container, Some(options))
+        .remove_container(&id, Some(options))
         .await
-        .map_err(|e| engine.fail(e))
+        .map_err(|e| run.engine.fail(e))
 }
 
 pub async fn wait(state: &mut HostState, container: &str) -> Result<i64, DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
-    let mut answers = engine.docker.wait_container(container, None);
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
+    let mut answers = run.engine.docker.wait_container(&id, None);
     match answers.next().await {
         Some(Ok(answer)) => Ok(answer.status_code),
         // The client reports a non-zero exit as an error; to the plugin it is an exit code.
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-        Some(Err(e)) => Err(engine.fail(e)),
+        Some(Err(e)) => Err(run.engine.fail(e)),
         None => Err(DockerError::EngineError(format!(
             "the engine ended the wait for `{container}` without an exit code"
         ))),
@@ -112,40 +133,31 @@ pub async fn wait(state: &mut HostState, container: &str) -> Result<i64, DockerE
 }
 
 pub async fn inspect(state: &mut HostState, container: &str) -> Result<ContainerInfo, DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
-    let answer = engine
-        .docker
-        .inspect_container(container, None)
-        .await
-        .map_err(|e| engine.fail(e))?;
-    Ok(convert::container_info(answer))
+    let run = state.run()?;
+    Ok(convert::container_info(guard::owned(run, container).await?))
 }
 
 pub async fn list(
     state: &mut HostState,
     options: ListOptions,
 ) -> Result<Vec<ContainerSummary>, DockerError> {
-    let engine = &state.run()?.engine;
-    let label_filters: Vec<String> = options
-        .labels
-        .iter()
-        .map(|f| match &f.value {
-            Some(v) => format!("{}={v}", f.key),
-            None => f.key.clone(),
-        })
-        .collect();
-    let filters =
-        (!label_filters.is_empty()).then(|| HashMap::from([("label".into(), label_filters)]));
+    let run = state.run()?;
+    // The team's own containers only, whatever else the plugin filters on.
+    let mut label_filters = vec![guard::team_filter(run)];
+    label_filters.extend(options.labels.iter().map(|f| match &f.value {
+        Some(v) => format!("{}={v}", f.key),
+        None => f.key.clone(),
+    }));
     let query = ListContainersOptions {
         all: options.all,
-        filters,
+        filters: Some(HashMap::from([("label".into(), label_filters)])),
         ..Default::default()
     };
-    let found = engine
+    let found = run
+        .engine
         .docker
         .list_containers(Some(query))
         .await
-        .map_err(|e| engine.fail(e))?;
+        .map_err(|e| run.engine.fail(e))?;
     Ok(found.into_iter().map(convert::container_summary).collect())
 }

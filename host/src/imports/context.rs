@@ -80,6 +80,41 @@ pub fn tar_files(files: &[ContextFile], dockerfile: &str) -> Result<Vec<u8>, Doc
         .map_err(|e| DockerError::Invalid(format!("cannot pack the inline build context: {e}")))
 }
 
+/// The images a Dockerfile builds from: the `FROM` of each stage, less `scratch` and
+/// earlier stages named with `AS`. A `FROM` that uses a variable cannot be checked
+/// before the build, so it is an error (the policy fails closed).
+pub fn base_images(dockerfile: &str) -> Result<Vec<String>, String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut images = Vec::new();
+    // Join continuation lines, as the builder does.
+    let text = dockerfile.replace("\\\n", " ");
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+            continue;
+        }
+        let mut words = words.filter(|w| !w.starts_with("--"));
+        let Some(image) = words.next() else {
+            return Err("a FROM line names no image".into());
+        };
+        if image.contains('$') {
+            return Err(format!(
+                "`FROM {image}` uses a variable, so the host cannot check the image before the build: name the image"
+            ));
+        }
+        let lower = image.to_ascii_lowercase();
+        if lower != "scratch" && !stages.contains(&lower) {
+            images.push(image.to_string());
+        }
+        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("AS")) {
+            if let Some(stage) = words.next() {
+                stages.push(stage.to_ascii_lowercase());
+            }
+        }
+    }
+    Ok(images)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +135,21 @@ mod tests {
             path: path.into(),
             contents: text.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn base_images_of_stages() {
+        let df = "# comment\nFROM --platform=linux/amd64 dockwright/base:latest AS build\nRUN x\n\
+                  from build AS second\nFROM scratch\nCOPY --from=build /a /a\nFROM \\\n  web:1\n";
+        assert_eq!(
+            base_images(df).unwrap(),
+            ["dockwright/base:latest", "web:1"]
+        );
+        assert!(base_images("ARG B\nFROM ${B}\n")
+            .unwrap_err()
+            .contains("variable"));
+        assert!(base_images("FROM\n").is_err());
+        assert!(base_images("RUN echo FROM x\n").unwrap().is_empty());
     }
 
     #[test]

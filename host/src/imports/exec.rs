@@ -5,8 +5,9 @@ use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
 
-use super::convert;
+use super::{convert, guard};
 use crate::bindings::docker::{DockerError, ExecOutput, ExecSpec};
+use crate::policy;
 use crate::state::HostState;
 
 /// The most output kept per stream; the rest is cut with a marker.
@@ -17,11 +18,20 @@ pub async fn exec(
     container: &str,
     spec: ExecSpec,
 ) -> Result<ExecOutput, DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let found = guard::owned(run, container).await?;
     if spec.cmd.is_empty() {
         return Err(DockerError::Invalid("exec: cmd is empty".into()));
     }
+    let default_user = found
+        .config
+        .as_ref()
+        .and_then(|c| c.user.clone())
+        .unwrap_or_default();
+    policy::check_exec_user(&run.policy, spec.user.as_deref(), &default_user)
+        .map_err(guard::deny)?;
+    let id = found.id.unwrap_or_default();
+    let engine = &run.engine;
     let config = ExecConfig {
         cmd: Some(spec.cmd),
         env: Some(convert::env_entries(&spec.env).map_err(DockerError::Invalid)?),
@@ -33,11 +43,7 @@ pub async fn exec(
         ..Default::default()
     };
     let fail = |e| engine.fail(e);
-    let created = engine
-        .docker
-        .create_exec(container, config)
-        .await
-        .map_err(fail)?;
+    let created = engine.docker.create_exec(&id, config).await.map_err(fail)?;
     let started = engine
         .docker
         .start_exec(&created.id, None::<StartExecOptions>)

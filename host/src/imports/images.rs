@@ -9,12 +9,13 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{context, convert};
+use super::{context, convert, guard};
 use crate::bindings::docker::{BuildContext, BuildSpec, CommitSpec, DockerError, ImageSummary};
 use crate::bindings::KeyValue;
 use crate::console::Source;
 use crate::errors;
 use crate::labels;
+use crate::policy;
 use crate::state::HostState;
 
 pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerError> {
@@ -42,10 +43,12 @@ pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerErro
 pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerError> {
     let plugin = state.plugin.clone();
     let console = state.console.clone();
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
     if image.trim().is_empty() {
         return Err(DockerError::Invalid("pull: image is empty".into()));
     }
+    policy::check_image(&run.policy, image).map_err(guard::deny)?;
+    let engine = &run.engine;
     let (repo, tag) = convert::split_reference(image);
     let options = CreateImageOptions {
         from_image: Some(repo),
@@ -73,23 +76,43 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
             "build: tag is empty: name the image, such as team/web:1".into(),
         ));
     }
+    policy::check_tag(&run.policy, &spec.tag).map_err(guard::deny)?;
     let dockerfile = spec
         .dockerfile
         .clone()
         .unwrap_or_else(|| "Dockerfile".into());
-    let tar = match spec.context {
+    let (tar, dockerfile_text) = match spec.context {
         BuildContext::Directory(dir) => {
-            let dir = PathBuf::from(dir);
+            let dir = allowed_context(&run.policy, &dir)?;
             let file = dockerfile.clone();
-            tokio::task::spawn_blocking(move || context::tar_directory(&dir, &file))
-                .await
-                .map_err(|e| {
-                    DockerError::EngineError(format!("packing the context failed: {e}"))
-                })??
+            tokio::task::spawn_blocking(move || {
+                let text = std::fs::read(dir.join(&file)).unwrap_or_default();
+                context::tar_directory(&dir, &file).map(|tar| (tar, text))
+            })
+            .await
+            .map_err(|e| DockerError::EngineError(format!("packing the context failed: {e}")))??
         }
-        BuildContext::Files(files) => context::tar_files(&files, &dockerfile)?,
+        BuildContext::Files(files) => {
+            let text = files
+                .iter()
+                .find(|f| f.path.trim_start_matches("./") == dockerfile)
+                .map(|f| f.contents.clone())
+                .unwrap_or_default();
+            (context::tar_files(&files, &dockerfile)?, text)
+        }
     };
-    let labels = labels::merge(pairs(&spec.labels), &run.owner).map_err(DockerError::Denied)?;
+    // The images a build starts from are images the team runs code in: same allowlist.
+    let bases = context::base_images(&String::from_utf8_lossy(&dockerfile_text))
+        .map_err(DockerError::Invalid)?;
+    for base in &bases {
+        policy::check_image(&run.policy, base).map_err(guard::deny)?;
+    }
+    let labels = labels::merge(pairs(&spec.labels), &run.owner).map_err(|reason| {
+        guard::deny(policy::Denial {
+            rule: "labels",
+            reason,
+        })
+    })?;
     let options = BuildImageOptions {
         dockerfile,
         t: Some(spec.tag.clone()),
@@ -148,9 +171,10 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
         ));
     }
     let tag = spec.tag.clone().unwrap_or_else(|| "latest".into());
-    let container = convert::container_ref(&spec.container)?;
+    policy::check_tag(&run.policy, &format!("{}:{tag}", spec.repo)).map_err(guard::deny)?;
+    let id = guard::owned_id(run, &spec.container).await?;
     let options = CommitContainerOptions {
-        container: Some(container.to_string()),
+        container: Some(id),
         repo: Some(spec.repo.clone()),
         tag: Some(tag.clone()),
         comment: spec.message,
@@ -171,6 +195,15 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
         .map_err(|e| engine.fail(e))?;
     run.images.push(format!("{}:{tag}", spec.repo));
     Ok(committed.id)
+}
+
+/// The build context directory, resolved (`..` and symlinks followed) and checked
+/// to lie below one of the team's build roots.
+fn allowed_context(policy: &crate::policy::TeamPolicy, dir: &str) -> Result<PathBuf, DockerError> {
+    let resolved = std::fs::canonicalize(dir)
+        .map_err(|e| DockerError::NotFound(format!("build context `{dir}` cannot be read: {e}")))?;
+    policy::check_build_context(policy, &resolved).map_err(guard::deny)?;
+    Ok(resolved)
 }
 
 async fn image_id(state: &mut HostState, image: &str) -> Result<String, DockerError> {

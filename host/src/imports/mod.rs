@@ -6,9 +6,11 @@ pub mod containers;
 pub mod context;
 pub mod convert;
 pub mod exec;
+pub mod guard;
 pub mod host_log;
 pub mod images;
 pub mod observe;
+pub mod ports;
 pub mod ready;
 pub mod system;
 
@@ -19,7 +21,10 @@ use crate::bindings::docker::{
 };
 use crate::bindings::dockwright::plugin::types::Host as TypesHost;
 use crate::bindings::host_api::{Host as HostApi, Level};
+use crate::errors;
+use crate::journal::{self, Entry};
 use crate::state::HostState;
+use std::time::Instant;
 
 type R<T> = wasmtime::Result<Result<T, DockerError>>;
 
@@ -32,59 +37,238 @@ impl HostApi for HostState {
     }
 }
 
+/// Run one host function and write its journal entry: what was asked, on what,
+/// whether policy allowed it, and how it ended.
+macro_rules! journaled {
+    ($state:ident, $op:literal, $target:expr, $call:expr) => {{
+        let started = Instant::now();
+        let target: String = $target;
+        let result = $call;
+        $state.record($op, &target, &result, started);
+        Ok(result)
+    }};
+}
+
 impl DockerHost for HostState {
     async fn create_container(&mut self, spec: ContainerSpec) -> R<String> {
-        Ok(containers::create(self, spec).await)
+        let target = spec
+            .name
+            .clone()
+            .map_or(spec.image.clone(), |n| format!("{n} ({})", spec.image));
+        journaled!(
+            self,
+            "create-container",
+            target,
+            containers::create(self, spec).await
+        )
     }
     async fn start_container(&mut self, container: String) -> R<()> {
-        Ok(containers::start(self, &container).await)
+        journaled!(
+            self,
+            "start-container",
+            container.clone(),
+            containers::start(self, &container).await
+        )
     }
     async fn stop_container(&mut self, container: String, timeout: Option<u32>) -> R<()> {
-        Ok(containers::stop(self, &container, timeout).await)
+        journaled!(
+            self,
+            "stop-container",
+            container.clone(),
+            containers::stop(self, &container, timeout).await
+        )
     }
     async fn kill_container(&mut self, container: String, signal: Option<String>) -> R<()> {
-        Ok(containers::kill(self, &container, signal).await)
+        journaled!(
+            self,
+            "kill-container",
+            container.clone(),
+            containers::kill(self, &container, signal).await
+        )
     }
     async fn remove_container(&mut self, container: String, force: bool) -> R<()> {
-        Ok(containers::remove(self, &container, force).await)
+        journaled!(
+            self,
+            "remove-container",
+            container.clone(),
+            containers::remove(self, &container, force).await
+        )
     }
     async fn wait_container(&mut self, container: String) -> R<i64> {
-        Ok(containers::wait(self, &container).await)
+        journaled!(
+            self,
+            "wait-container",
+            container.clone(),
+            containers::wait(self, &container).await
+        )
     }
     async fn inspect_container(&mut self, container: String) -> R<ContainerInfo> {
-        Ok(containers::inspect(self, &container).await)
+        journaled!(
+            self,
+            "inspect-container",
+            container.clone(),
+            containers::inspect(self, &container).await
+        )
     }
     async fn list_containers(&mut self, options: ListOptions) -> R<Vec<ContainerSummary>> {
-        Ok(containers::list(self, options).await)
+        journaled!(
+            self,
+            "list-containers",
+            "containers".into(),
+            containers::list(self, options).await
+        )
     }
     async fn container_logs(&mut self, container: String, options: LogsOptions) -> R<Vec<LogLine>> {
-        Ok(observe::logs(self, &container, options).await)
+        journaled!(
+            self,
+            "container-logs",
+            container.clone(),
+            observe::logs(self, &container, options).await
+        )
     }
     async fn exec(&mut self, container: String, spec: ExecSpec) -> R<ExecOutput> {
-        Ok(exec::exec(self, &container, spec).await)
+        journaled!(
+            self,
+            "exec",
+            container.clone(),
+            exec::exec(self, &container, spec).await
+        )
     }
     async fn top(&mut self, container: String) -> R<ProcessList> {
-        Ok(observe::top(self, &container).await)
+        journaled!(
+            self,
+            "top",
+            container.clone(),
+            observe::top(self, &container).await
+        )
     }
     async fn stats(&mut self, container: String) -> R<ContainerStats> {
-        Ok(observe::stats(self, &container).await)
+        journaled!(
+            self,
+            "stats",
+            container.clone(),
+            observe::stats(self, &container).await
+        )
     }
     async fn wait_ready(&mut self, container: String, check: Readiness, timeout_ms: u32) -> R<()> {
-        Ok(ready::wait_ready(self, &container, check, timeout_ms).await)
+        journaled!(
+            self,
+            "wait-ready",
+            container.clone(),
+            ready::wait_ready(self, &container, check, timeout_ms).await
+        )
     }
     async fn list_images(&mut self) -> R<Vec<ImageSummary>> {
-        Ok(images::list(self).await)
+        journaled!(
+            self,
+            "list-images",
+            "images".into(),
+            images::list(self).await
+        )
     }
     async fn pull_image(&mut self, image: String) -> R<String> {
-        Ok(images::pull(self, &image).await)
+        journaled!(
+            self,
+            "pull-image",
+            image.clone(),
+            images::pull(self, &image).await
+        )
     }
     async fn build_image(&mut self, spec: BuildSpec) -> R<String> {
-        Ok(images::build(self, spec).await)
+        journaled!(
+            self,
+            "build-image",
+            spec.tag.clone(),
+            images::build(self, spec).await
+        )
     }
     async fn commit_container(&mut self, spec: CommitSpec) -> R<String> {
-        Ok(images::commit(self, spec).await)
+        let target = format!(
+            "{} -> {}:{}",
+            spec.container,
+            spec.repo,
+            spec.tag.as_deref().unwrap_or("latest")
+        );
+        journaled!(
+            self,
+            "commit-container",
+            target,
+            images::commit(self, spec).await
+        )
     }
     async fn engine_info(&mut self) -> R<EngineSummary> {
-        Ok(system::engine_info(self).await)
+        journaled!(
+            self,
+            "engine-info",
+            "engine".into(),
+            system::engine_info(self).await
+        )
     }
 }
+
+impl HostState {
+    fn record<T: Detail>(
+        &self,
+        op: &str,
+        target: &str,
+        result: &Result<T, DockerError>,
+        started: Instant,
+    ) {
+        let Some(run) = &self.run else { return };
+        let (decision, rule, outcome, detail) = match result {
+            Ok(value) => ("allowed", None, "ok", value.detail()),
+            Err(e) => {
+                let (case, message) = errors::case_and_message(e);
+                let denied = matches!(e, DockerError::Denied(_));
+                let rule = denied.then(|| guard::rule_of(message)).flatten();
+                let decision = if denied { "denied" } else { "allowed" };
+                (decision, rule, case, Some(message.to_string()))
+            }
+        };
+        run.journal.record(&Entry::Call {
+            time: journal::now(),
+            run: run.owner.run_id.clone(),
+            team: run.owner.team.clone(),
+            plugin: run.owner.plugin.clone(),
+            op: op.to_string(),
+            target: target.to_string(),
+            decision: decision.to_string(),
+            rule: rule.map(str::to_string),
+            result: outcome.to_string(),
+            detail,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+}
+
+/// What of a call's result goes into the journal: ids of what was made, exit codes.
+trait Detail {
+    fn detail(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Detail for String {
+    fn detail(&self) -> Option<String> {
+        Some(self.clone())
+    }
+}
+
+impl Detail for i64 {
+    fn detail(&self) -> Option<String> {
+        Some(format!("exit code {self}"))
+    }
+}
+
+impl Detail for ExecOutput {
+    fn detail(&self) -> Option<String> {
+        Some(format!("exit code {}", self.exit_code))
+    }
+}
+
+impl Detail for () {}
+impl Detail for ContainerInfo {}
+impl Detail for ProcessList {}
+impl Detail for ContainerStats {}
+impl Detail for EngineSummary {}
+impl<T> Detail for Vec<T> {}

@@ -5,7 +5,7 @@ use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::{LogsOptions as EngineLogsOptions, StatsOptions};
 use futures_util::StreamExt;
 
-use super::convert;
+use super::guard;
 use crate::bindings::docker::{
     ContainerStats, DockerError, LogLine, LogsOptions, NetworkStats, OutputStream, ProcessList,
 };
@@ -19,8 +19,10 @@ pub async fn logs(
     container: &str,
     options: LogsOptions,
 ) -> Result<Vec<LogLine>, DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
+    let container = id.as_str();
+    let engine = &run.engine;
     if !options.stdout && !options.stderr {
         return Err(DockerError::Invalid(
             "logs: ask for stdout, stderr or both".into(),
@@ -103,8 +105,10 @@ impl LineCollector {
 }
 
 pub async fn top(state: &mut HostState, container: &str) -> Result<ProcessList, DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
+    let container = id.as_str();
+    let engine = &run.engine;
     let answer = engine
         .docker
         .top_processes(container, None)
@@ -117,8 +121,10 @@ pub async fn top(state: &mut HostState, container: &str) -> Result<ProcessList, 
 }
 
 pub async fn stats(state: &mut HostState, container: &str) -> Result<ContainerStats, DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
+    let container = id.as_str();
+    let engine = &run.engine;
     // Not one-shot: the engine then takes two samples, which CPU use needs.
     let query = StatsOptions {
         stream: false,

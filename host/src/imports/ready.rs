@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::LogsOptions;
 use futures_util::StreamExt;
 
-use super::convert;
+use super::{convert, guard};
 use crate::bindings::docker::{ContainerState, DockerError, Readiness};
 use crate::state::HostState;
 
@@ -21,14 +21,15 @@ pub async fn wait_ready(
     check: Readiness,
     timeout_ms: u32,
 ) -> Result<(), DockerError> {
-    let container = convert::container_ref(container)?;
-    let engine = state.run()?.engine.clone();
+    let run = state.run()?;
+    let id = guard::owned_id(run, container).await?;
+    let engine = run.engine.clone();
     let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_TIMEOUT);
     let deadline = Instant::now() + timeout;
     loop {
         let info = engine
             .docker
-            .inspect_container(container, None)
+            .inspect_container(&id, None)
             .await
             .map(convert::container_info)
             .map_err(|e| engine.fail(e))?;
@@ -61,7 +62,7 @@ pub async fn wait_ready(
                 };
                 tcp_answers(&host, published.host_port).await
             }
-            Readiness::LogLine(text) => log_contains(&engine, container, text).await?,
+            Readiness::LogLine(text) => log_contains(&engine, &id, text).await?,
         };
         if ready {
             return Ok(());

@@ -78,7 +78,7 @@ fn a_component_of_another_world_is_skipped() {
 #[test]
 fn unknown_workflow_suggests_close_names() {
     let team = Team::new("unknown");
-    let run = dockwright(probe_dir(), &["run", "inspekt", "--team", &team.name], &[]);
+    let run = team.dockwright(probe_dir(), &["run", "inspekt"]);
     let line = run.assert_clean_failure("no workflow named `inspekt`");
     assert!(line.contains("Did you mean `inspect`"), "{line}");
 }
@@ -86,13 +86,9 @@ fn unknown_workflow_suggests_close_names() {
 #[test]
 fn missing_required_param_is_named() {
     let team = Team::new("missing");
-    let run = dockwright(probe_dir(), &["run", "create", "--team", &team.name], &[]);
+    let run = team.dockwright(probe_dir(), &["run", "create"]);
     run.assert_clean_failure("needs param `image`");
-    let run = dockwright(
-        probe_dir(),
-        &["run", "create", "--team", &team.name, "-p", "imgae=x"],
-        &[],
-    );
+    let run = team.dockwright(probe_dir(), &["run", "create", "-p", "imgae=x"]);
     run.assert_clean_failure("has no param `imgae`; did you mean `image`?");
 }
 
@@ -150,14 +146,12 @@ fn engine_over_tcp() {
         .json();
     assert_eq!(doc["address"], endpoint.as_str(), "{doc}");
     let name = unique("tcp");
-    let run = dockwright(
+    let run = team.dockwright_with(
         probe_dir(),
         &[
             "run",
             "create",
             "--json",
-            "--team",
-            &team.name,
             "-p",
             "image=dockwright/base:latest",
             "-p",
@@ -173,7 +167,7 @@ fn engine_over_tcp() {
 fn run_prints_outputs_as_a_table_or_json() {
     let team = Team::new("table");
     images();
-    let run = dockwright(probe_dir(), &["run", "engine", "--team", &team.name], &[]);
+    let run = team.dockwright(probe_dir(), &["run", "engine"]);
     run.assert_ok();
     assert!(
         run.stdout
@@ -194,18 +188,7 @@ fn run_prints_outputs_as_a_table_or_json() {
 #[test]
 fn failing_workflow_exits_non_zero_with_its_message() {
     let team = Team::new("fail");
-    let run = dockwright(
-        probe_dir(),
-        &[
-            "run",
-            "fail",
-            "--team",
-            &team.name,
-            "-p",
-            "message=nothing to do",
-        ],
-        &[],
-    );
+    let run = team.dockwright(probe_dir(), &["run", "fail", "-p", "message=nothing to do"]);
     run.assert_clean_failure("workflow `fail` failed: nothing to do");
 }
 

@@ -212,21 +212,101 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A team for one test. Everything the engine holds with its label is removed
-/// when it drops, whether the test passed or not.
+/// A team for one test, with its own config file (a permissive policy unless the
+/// test gives one) and its own state folder (journal, run locks). Everything the
+/// engine holds with its label is removed when it drops, whether the test passed
+/// or not.
 pub struct Team {
     pub name: String,
+    pub home: PathBuf,
     /// Extra images to remove (by reference) on drop.
     pub images: std::cell::RefCell<Vec<String>>,
 }
 
+/// The policy tests get unless they ask for another: anything goes but host escapes.
+pub const PERMISSIVE: &str = r#"
+images = ["*"]
+tags = ["*"]
+build_roots = ["/"]
+exec_as_root = true
+max_containers = 100
+max_running = 100
+"#;
+
 impl Team {
     pub fn new(prefix: &str) -> Self {
+        Self::with_policy(prefix, PERMISSIVE)
+    }
+
+    /// A team whose `[teams.<name>]` section is `policy` (TOML keys, one per line).
+    /// `{team}` in it is replaced by the team's name and `{home}` by its folder.
+    pub fn with_policy(prefix: &str, policy: &str) -> Self {
         engine();
+        let name = unique(&format!("t-{prefix}"));
+        let home = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("teams")
+            .join(&name);
+        std::fs::create_dir_all(home.join("state")).unwrap();
+        let policy = policy
+            .replace("{team}", &name)
+            .replace("{home}", home.to_str().unwrap());
+        std::fs::write(
+            home.join("dockwright.toml"),
+            format!("[teams.{name}]\n{policy}\n"),
+        )
+        .unwrap();
         Team {
-            name: unique(&format!("t-{prefix}")),
+            name,
+            home,
             images: Default::default(),
         }
+    }
+
+    /// The environment that points dockwright at this team's config and state.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "DOCKWRIGHT_CONFIG".into(),
+                self.home.join("dockwright.toml").display().to_string(),
+            ),
+            ("XDG_STATE_HOME".into(), self.home.display().to_string()),
+        ]
+    }
+
+    /// Run dockwright as this team (`--team` is added for `run`).
+    pub fn dockwright(&self, dir: &Path, args: &[&str]) -> Run {
+        self.dockwright_with(dir, args, &[])
+    }
+
+    /// Run dockwright as this team, with more environment.
+    pub fn dockwright_with(&self, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let mut args: Vec<&str> = args.to_vec();
+        if args.first() == Some(&"run") {
+            args.extend(["--team", self.name.as_str()]);
+        }
+        let env = self.env();
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.extend_from_slice(extra);
+        dockwright(dir, &args, &env)
+    }
+
+    /// Every journal entry of this team's runs.
+    pub fn journal(&self) -> Vec<Value> {
+        let path = self.home.join("dockwright/journal.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The journal's call entries for an operation.
+    pub fn calls(&self, op: &str) -> Vec<Value> {
+        self.journal()
+            .into_iter()
+            .filter(|e| e["event"] == "call" && e["op"] == op)
+            .collect()
     }
 
     pub fn filter(&self) -> String {
@@ -323,8 +403,14 @@ impl Run {
 /// Run the `dockwright` binary with this plugin folder and extra environment.
 pub fn dockwright(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
+    // Nothing of the developer's own config, journal or team leaks into a test.
+    let isolated = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-team");
     cmd.args(args)
+        .current_dir(workspace())
         .env("DOCKWRIGHT_PLUGINS", dir)
+        .env("XDG_CONFIG_HOME", isolated.join("config"))
+        .env("XDG_STATE_HOME", isolated.join("state"))
+        .env_remove("DOCKWRIGHT_CONFIG")
         .env_remove("DOCKWRIGHT_TEAM")
         .stdin(Stdio::null());
     for (k, v) in env {
@@ -349,13 +435,13 @@ pub fn run_workflow(
     workflow: &str,
     params: &[(&str, &str)],
 ) -> (Value, Run) {
-    let mut args = vec!["run", workflow, "--json", "--team", &team.name];
+    let mut args = vec!["run", workflow, "--json"];
     let pairs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     for p in &pairs {
         args.push("-p");
         args.push(p);
     }
-    let run = dockwright(dir, &args, &[]);
+    let run = team.dockwright(dir, &args);
     assert_ne!(run.code, 101, "dockwright panicked: {}", run.stderr);
     (run.json(), run)
 }

@@ -475,7 +475,11 @@ fn engine_errors_are_typed() {
         &[("image", "dockwright/base:latest"), ("cpus", "-1")],
     )
     .unwrap_err();
-    assert!(err.starts_with("invalid: cpus"), "{err}");
+    // Policy sees it first: a negative CPU count is not a limit a team may set.
+    assert!(
+        err.starts_with("denied: ") && err.contains("(policy rule `cpus`)"),
+        "{err}"
+    );
     let err = probe(
         &team,
         "create",
@@ -524,20 +528,17 @@ fn a_failed_run_removes_what_it_created() {
     );
 
     // With --keep-on-failure they stay, for debugging.
-    let run = dockwright(
+    let run = team.dockwright(
         probe_dir(),
         &[
             "run",
             "create-then-fail",
-            "--team",
-            &team.name,
             "--keep-on-failure",
             "-p",
             "image=dockwright/base:latest",
             "-p",
             "count=2",
         ],
-        &[],
     );
     run.assert_clean_failure("failing on purpose");
     assert!(

@@ -5,3 +5,5 @@ mod cli;
 mod common;
 mod examples;
 mod imports;
+mod policy;
+mod sandbox;

@@ -1,0 +1,110 @@
+//! `dockwright gc`: remove the containers of runs whose process died mid-run (killed,
+//! crashed, or the machine rebooted). A run is judged by its lock (see
+//! [`crate::liveness`]); containers of live runs, of runs that ended, and of runs this
+//! machine knows nothing of are never touched.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Result;
+use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+
+use crate::engine::Engine;
+use crate::errors;
+use crate::journal::{self, Entry, Journal};
+use crate::labels;
+use crate::liveness::{self, Liveness};
+
+/// A container of a dead run, and what became of it.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub run: String,
+    pub team: String,
+    pub id: String,
+    pub name: String,
+    /// Why removing it failed, if it did.
+    pub error: Option<String>,
+}
+
+pub async fn collect(
+    engine: &Engine,
+    state_dir: &Path,
+    journal: &Journal,
+    dry_run: bool,
+) -> Result<Vec<Collected>> {
+    let query = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![labels::RUN.to_string()],
+        )])),
+        ..Default::default()
+    };
+    let containers = engine
+        .docker
+        .list_containers(Some(query))
+        .await
+        .map_err(|e| anyhow::anyhow!(errors::describe(&engine.fail(e))))?;
+    let mut found = Vec::new();
+    let mut dead_runs: Vec<String> = Vec::new();
+    for c in containers {
+        let labels = c.labels.unwrap_or_default();
+        let Some(run) = labels.get(labels::RUN) else {
+            continue;
+        };
+        if liveness::liveness(state_dir, run) != Liveness::Dead {
+            continue;
+        }
+        if !dead_runs.contains(run) {
+            dead_runs.push(run.clone());
+        }
+        found.push(Collected {
+            run: run.clone(),
+            team: labels.get(labels::TEAM).cloned().unwrap_or_default(),
+            id: c.id.unwrap_or_default(),
+            name: c
+                .names
+                .and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string()))
+                .unwrap_or_default(),
+            error: None,
+        });
+    }
+    if dry_run {
+        return Ok(found);
+    }
+    for c in &mut found {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        let result = engine.docker.remove_container(&c.id, Some(options)).await;
+        let outcome = match result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                let err = engine.fail(e);
+                c.error = Some(errors::describe(&err));
+                errors::case_and_message(&err).0.to_string()
+            }
+        };
+        journal.record(&Entry::Call {
+            time: journal::now(),
+            run: c.run.clone(),
+            team: c.team.clone(),
+            plugin: "dockwright gc".into(),
+            op: "remove-container".into(),
+            target: c.id.clone(),
+            decision: "allowed".into(),
+            rule: None,
+            result: outcome,
+            detail: Some("the run's process died".into()),
+            duration_ms: 0,
+        });
+    }
+    for run in dead_runs {
+        if found.iter().all(|c| c.run != run || c.error.is_none()) {
+            liveness::forget(state_dir, &run);
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,105 @@
+//! The checks that need the engine before policy can decide: who owns a container,
+//! and how much the team already uses.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerInspectResponse, ContainerSummaryStateEnum};
+use bollard::query_parameters::ListContainersOptions;
+
+use super::convert;
+use crate::bindings::docker::DockerError;
+use crate::labels;
+use crate::policy::{self, Denial, Usage};
+use crate::state::RunContext;
+
+/// A policy denial as the plugin sees it.
+pub fn deny(denial: Denial) -> DockerError {
+    DockerError::Denied(denial.to_string())
+}
+
+/// The container `reference` names, if the run's team owns it. Another team's
+/// container answers exactly as one that does not exist: a plugin cannot even learn
+/// that it is there.
+pub async fn owned(
+    run: &RunContext,
+    reference: &str,
+) -> Result<ContainerInspectResponse, DockerError> {
+    let not_found = || DockerError::NotFound(format!("No such container: {reference}"));
+    let name = convert::container_ref(reference)?;
+    let found = match run.engine.docker.inspect_container(name, None).await {
+        Ok(found) => found,
+        Err(e) => {
+            return Err(match run.engine.fail(e) {
+                DockerError::NotFound(_) => not_found(),
+                other => other,
+            })
+        }
+    };
+    let labels = found.config.as_ref().and_then(|c| c.labels.as_ref());
+    match labels {
+        Some(labels) if policy::owned_by(&run.owner.team, labels) => Ok(found),
+        _ => Err(not_found()),
+    }
+}
+
+/// The full id of an owned container: calls go to the id, so a name reused by
+/// someone else between check and call cannot redirect them.
+pub async fn owned_id(run: &RunContext, reference: &str) -> Result<String, DockerError> {
+    let found = owned(run, reference).await?;
+    found
+        .id
+        .ok_or_else(|| DockerError::EngineError(format!("the engine gave no id for `{reference}`")))
+}
+
+/// The label filter that limits a listing to the run's team.
+pub fn team_filter(run: &RunContext) -> String {
+    format!("{}={}", labels::TEAM, run.owner.team)
+}
+
+/// How many containers the team has, and how many run.
+pub async fn usage(run: &RunContext) -> Result<Usage, DockerError> {
+    let query = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![team_filter(run)],
+        )])),
+        ..Default::default()
+    };
+    let found = run
+        .engine
+        .docker
+        .list_containers(Some(query))
+        .await
+        .map_err(|e| run.engine.fail(e))?;
+    let running = found
+        .iter()
+        .filter(|c| matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)))
+        .count();
+    Ok(Usage {
+        containers: u32::try_from(found.len()).unwrap_or(u32::MAX),
+        running: u32::try_from(running).unwrap_or(u32::MAX),
+    })
+}
+
+/// The rule named in a denial message, as `Denial`'s display writes it.
+pub fn rule_of(message: &str) -> Option<&str> {
+    let start = message.rfind("(policy rule `")? + "(policy rule `".len();
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_read_back_from_denials() {
+        let denial = Denial {
+            rule: "images",
+            reason: "image `x` is not allowed".into(),
+        };
+        assert_eq!(rule_of(&denial.to_string()), Some("images"));
+        assert_eq!(rule_of("no rule here"), None);
+    }
+}

@@ -1,0 +1,163 @@
+//! Host ports for teams whose policy allows only a range. The engine picks "any"
+//! ports from the kernel's ephemeral range, which such a range may not cover, so the
+//! host picks them itself, from the range, skipping ports already published.
+
+use std::collections::HashSet;
+use std::ops::RangeInclusive;
+
+use crate::bindings::docker::{ContainerSpec, DockerError, PortBinding};
+use crate::policy;
+use crate::state::RunContext;
+
+use super::convert;
+
+/// Turn "any host port" requests (and publish-all) into explicit ports in the
+/// team's range, when the engine's own choice could fall outside it.
+pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), DockerError> {
+    if !policy::ports_need_picking(&run.policy) {
+        return Ok(());
+    }
+    let engine = &run.engine;
+    if spec.publish_all {
+        let image = engine
+            .docker
+            .inspect_image(&spec.image)
+            .await
+            .map_err(|e| engine.fail(e))?;
+        let from_image = image
+            .config
+            .and_then(|c| c.exposed_ports)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| convert::parse_port_key(k))
+            .collect::<Vec<_>>();
+        for port in from_image.iter().chain(&spec.exposed_ports) {
+            let same = |b: &PortBinding| {
+                b.container_port.port == port.port && b.container_port.protocol == port.protocol
+            };
+            if !spec.port_bindings.iter().any(same) {
+                spec.port_bindings.push(PortBinding {
+                    container_port: crate::bindings::docker::Port {
+                        port: port.port,
+                        protocol: port.protocol,
+                    },
+                    host_port: None,
+                    host_ip: None,
+                });
+            }
+        }
+        spec.publish_all = false;
+    }
+    // Port 0 means "any" to the engine: treat it so.
+    for b in &mut spec.port_bindings {
+        if b.host_port == Some(0) {
+            b.host_port = None;
+        }
+    }
+    if spec.port_bindings.iter().all(|b| b.host_port.is_some()) {
+        return Ok(());
+    }
+    let mut taken = published_ports(run).await?;
+    let local = engine.published_host == "127.0.0.1";
+    let start = seed();
+    for binding in spec
+        .port_bindings
+        .iter_mut()
+        .filter(|b| b.host_port.is_none())
+    {
+        let range = run.policy.host_ports.clone();
+        let port =
+            pick_port(&range, &taken, start, |p| !local || bindable(p)).ok_or_else(|| {
+                DockerError::Conflict(format!(
+                    "no free host port left in the team's range {}-{}",
+                    range.start(),
+                    range.end()
+                ))
+            })?;
+        taken.insert(port);
+        binding.host_port = Some(port);
+    }
+    Ok(())
+}
+
+/// The first port of `range`, counting from `offset` and wrapping, that is not taken
+/// and that `is_free` accepts.
+pub fn pick_port(
+    range: &RangeInclusive<u16>,
+    taken: &HashSet<u16>,
+    offset: u32,
+    is_free: impl Fn(u16) -> bool,
+) -> Option<u16> {
+    let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+    if lo > hi {
+        return None;
+    }
+    let size = hi - lo + 1;
+    (0..size)
+        .map(|i| (lo + (offset + i) % size) as u16)
+        .find(|p| !taken.contains(p) && is_free(*p))
+}
+
+/// Every host port published by any container on the engine.
+async fn published_ports(run: &RunContext) -> Result<HashSet<u16>, DockerError> {
+    let query = bollard::query_parameters::ListContainersOptions {
+        all: true,
+        ..Default::default()
+    };
+    let all = run
+        .engine
+        .docker
+        .list_containers(Some(query))
+        .await
+        .map_err(|e| run.engine.fail(e))?;
+    Ok(all
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| p.public_port)
+        .collect())
+}
+
+/// Whether nothing on this machine listens on the port.
+fn bindable(port: u16) -> bool {
+    std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
+/// Where to start looking, so concurrent runs do not all race for the same port.
+fn seed() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_within_the_range_skipping_taken_ports() {
+        let taken = HashSet::from([30000, 30001]);
+        assert_eq!(
+            pick_port(&(30000..=30003), &taken, 0, |_| true),
+            Some(30002)
+        );
+        assert_eq!(
+            pick_port(&(30000..=30003), &taken, 3, |_| true),
+            Some(30003)
+        );
+        // Wraps around from the offset.
+        assert_eq!(
+            pick_port(&(30000..=30003), &HashSet::new(), 5, |_| true),
+            Some(30001)
+        );
+        assert_eq!(
+            pick_port(&(30000..=30003), &taken, 0, |p| p != 30002),
+            Some(30003)
+        );
+        assert_eq!(pick_port(&(30000..=30001), &taken, 0, |_| true), None);
+        assert_eq!(
+            pick_port(&(65535..=65535), &HashSet::new(), 7, |_| true),
+            Some(65535)
+        );
+    }
+}
