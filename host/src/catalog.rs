@@ -2,15 +2,16 @@
 //! workflow name means.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::bindings::workflows::PluginInfo as WitInfo;
 use crate::bindings::PluginPre;
+use crate::cache::Described;
 use crate::console::Console;
 use crate::params::ParamSpec;
 use crate::runtime::Runtime;
@@ -23,7 +24,7 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 const DESCRIBE_MEMORY: usize = 256 << 20;
 
 /// What a plugin says it offers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginInfo {
     pub name: String,
     pub version: String,
@@ -31,19 +32,46 @@ pub struct PluginInfo {
     pub workflows: Vec<WorkflowInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkflowInfo {
     pub name: String,
     pub description: String,
     pub params: Vec<ParamSpec>,
 }
 
-/// A plugin ready to run.
+/// A plugin of the folder. Its compiled, linked form is made on first use: listing
+/// plugins and resolving a workflow need only what `describe` said, which is cached.
 pub struct LoadedPlugin {
     pub path: PathBuf,
     pub sha256: String,
     pub info: PluginInfo,
-    pub pre: PluginPre<HostState>,
+    pre: OnceLock<PluginPre<HostState>>,
+}
+
+impl LoadedPlugin {
+    /// The plugin ready to instantiate: linked already, or loaded now (from the
+    /// compiled cache, else compiled).
+    pub fn pre(&self, runtime: &Runtime) -> Result<PluginPre<HostState>> {
+        if let Some(pre) = self.pre.get() {
+            return Ok(pre.clone());
+        }
+        let component = match runtime.cached(&self.sha256) {
+            Some(component) => component,
+            None => {
+                let bytes = std::fs::read(&self.path)
+                    .with_context(|| format!("cannot read the plugin `{}`", self.path.display()))?;
+                if sha256_hex(&bytes) != self.sha256 {
+                    bail!(
+                        "the plugin file `{}` changed while dockwright was loading it: run again",
+                        self.path.display()
+                    );
+                }
+                runtime.compile(&bytes, &self.sha256)?
+            }
+        };
+        let pre = runtime.prepare(&component)?;
+        Ok(self.pre.get_or_init(|| pre).clone())
+    }
 }
 
 /// A file in the folder that is not a usable plugin, and why.
@@ -239,8 +267,50 @@ async fn load_one(
     path: &Path,
     console: Arc<dyn Console>,
 ) -> Result<LoadedPlugin> {
+    let cache = runtime.cache();
+    let cached_sha = cache.and_then(|c| c.digest(path).ok());
+    if let (Some(cache), Some(sha)) = (cache, &cached_sha) {
+        match cache.described(sha) {
+            Some(Described::Ok(info)) => {
+                return Ok(LoadedPlugin {
+                    path: path.to_path_buf(),
+                    sha256: sha.clone(),
+                    info,
+                    pre: OnceLock::new(),
+                })
+            }
+            Some(Described::Error(reason)) => bail!(reason),
+            None => {}
+        }
+    }
     let bytes = std::fs::read(path).context("cannot read the file")?;
-    let pre = runtime.load(&bytes)?;
+    let sha256 = sha256_hex(&bytes);
+    let described = describe(runtime, path, &bytes, &sha256, console).await;
+    if let Some(cache) = cache {
+        let entry = match &described {
+            Ok((info, _)) => Described::Ok(info.clone()),
+            Err(e) => Described::Error(format!("{e:#}")),
+        };
+        cache.store_described(&sha256, &entry);
+    }
+    let (info, pre) = described?;
+    Ok(LoadedPlugin {
+        path: path.to_path_buf(),
+        sha256,
+        info,
+        pre: OnceLock::from(pre),
+    })
+}
+
+/// Compile, link and ask a plugin what it offers.
+async fn describe(
+    runtime: &Runtime,
+    path: &Path,
+    bytes: &[u8],
+    sha256: &str,
+    console: Arc<dyn Console>,
+) -> Result<(PluginInfo, PluginPre<HostState>)> {
+    let pre = runtime.prepare(&runtime.compile(bytes, sha256)?)?;
     let label: Arc<str> = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -263,13 +333,7 @@ async fn load_one(
             )
         })?
         .map_err(|e| anyhow::anyhow!("`describe` failed: {e:#}"))?;
-    let info = plugin_info(wit)?;
-    Ok(LoadedPlugin {
-        path: path.to_path_buf(),
-        sha256: sha256_hex(&bytes),
-        info,
-        pre,
-    })
+    Ok((plugin_info(wit)?, pre))
 }
 
 /// Check and convert what `describe` returned.

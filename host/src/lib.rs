@@ -6,10 +6,12 @@
 //! Layout, one job per module:
 //! - [`bindings`]: the Rust side of the WIT contract;
 //! - [`runtime`]: the wasmtime engine, the linker and loading components;
+//! - [`cache`]: compiled plugins and their descriptions, so starts are quick;
 //! - [`state`]: what one plugin instance can reach (its WASI context and its run);
 //! - [`imports`]: the host functions, one module per capability;
 //! - [`catalog`]: the plugin folder and resolving a workflow by name;
 //! - [`run`]: running one workflow, rolling back what a failed run created;
+//! - [`batch`]: many runs of one workflow at once (`--each`, `--params-file`);
 //! - [`engine`]: connecting to the Docker engine as the docker CLI does;
 //! - [`policy`], [`config`]: team policy and the config file that sets it;
 //! - [`journal`], [`history`], [`liveness`], [`gc`]: the audit journal, the runs it
@@ -17,7 +19,9 @@
 //! - [`labels`], [`params`], [`suggest`], [`errors`]: pure rules, unit-tested;
 //! - [`cli`]: the command line, a thin layer over the above.
 
+pub mod batch;
 pub mod bindings;
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -1,12 +1,12 @@
 //! Workflow params: parsing `key=value` from the command line and checking what the
 //! user gave against what the workflow declares, before any plugin code runs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::suggest;
 
 /// A param as a workflow declares it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamSpec {
     pub name: String,
     pub description: String,

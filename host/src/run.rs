@@ -188,7 +188,8 @@ pub async fn run_workflow(
         .map(|(key, value)| KeyValue { key, value })
         .collect();
     let call = async {
-        let instance = plugin.pre.instantiate_async(&mut store).await?;
+        let pre = plugin.pre(runtime).map_err(wasmtime::Error::from_anyhow)?;
+        let instance = pre.instantiate_async(&mut store).await?;
         instance
             .dockwright_plugin_workflows()
             .call_run(&mut store, workflow, &params)

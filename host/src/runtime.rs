@@ -1,14 +1,16 @@
 //! The wasmtime side: one engine and linker for the process, and loading plugin
 //! components against the `plugin` world.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::bindings::{Plugin, PluginPre};
+use crate::cache::Cache;
 use crate::console::Console;
 use crate::state::{HostState, RunContext};
 
@@ -20,6 +22,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    cache: Option<Cache>,
 }
 
 /// What kind of file a plugin candidate is, from its first eight bytes.
@@ -40,9 +43,26 @@ pub fn wasm_kind(bytes: &[u8]) -> WasmKind {
 }
 
 impl Runtime {
+    /// A runtime that compiles every plugin it loads.
     pub fn new() -> Result<Self> {
+        Self::build(None)
+    }
+
+    /// A runtime that keeps compiled plugins (and their descriptions) under `root`.
+    pub fn with_cache(root: &Path) -> Result<Self> {
+        Self::build(Some(root))
+    }
+
+    fn build(cache_root: Option<&Path>) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if pooling_requested() {
+            // Instances come from pre-reserved slots: cheaper to make many at once, at
+            // the price of reserving address space up front.
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+                PoolingAllocationConfig::default(),
+            ));
+        }
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("cannot set up the WebAssembly engine")?;
@@ -51,12 +71,28 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-        Ok(Self { engine, linker })
+        let cache = cache_root.map(|root| Cache::new(root, &engine));
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+        })
+    }
+
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
     }
 
     /// Compile a plugin and check it against the `plugin` world. The error says why
     /// a file is not a plugin, in words a user can act on.
     pub fn load(&self, bytes: &[u8]) -> Result<PluginPre<HostState>> {
+        let sha256 = crate::catalog::sha256_hex(bytes);
+        self.prepare(&self.compile(bytes, &sha256)?)
+    }
+
+    /// The compiled component of these bytes: from the cache when it has it, else
+    /// compiled (and cached).
+    pub fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component> {
         match wasm_kind(bytes) {
             WasmKind::Component => {}
             WasmKind::CoreModule => bail!(
@@ -65,12 +101,28 @@ impl Runtime {
             ),
             WasmKind::NotWasm => bail!("it is not a WebAssembly file"),
         }
+        if let Some(component) = self.cached(sha256) {
+            return Ok(component);
+        }
         let component = Component::new(&self.engine, bytes)
             .map_err(anyhow::Error::from)
             .context("the component does not compile")?;
+        if let Some(cache) = &self.cache {
+            cache.store_component(sha256, &component);
+        }
+        Ok(component)
+    }
+
+    /// The cached compiled component, if there is a readable one.
+    pub fn cached(&self, sha256: &str) -> Option<Component> {
+        self.cache.as_ref()?.component(&self.engine, sha256)
+    }
+
+    /// Check a component against the `plugin` world and link it, ready to instantiate.
+    pub fn prepare(&self, component: &Component) -> Result<PluginPre<HostState>> {
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(world_mismatch)?;
         PluginPre::new(pre)
@@ -95,6 +147,12 @@ impl Runtime {
         store.epoch_deadline_async_yield_and_update(1);
         store
     }
+}
+
+/// `DOCKWRIGHT_POOLING=1` turns on the pooling allocator (see bench/ for whether it
+/// pays off for a CLI).
+fn pooling_requested() -> bool {
+    std::env::var("DOCKWRIGHT_POOLING").is_ok_and(|v| v == "1" || v == "true")
 }
 
 fn world_mismatch() -> String {

@@ -410,6 +410,10 @@ pub fn dockwright(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .env("DOCKWRIGHT_PLUGINS", dir)
         .env("XDG_CONFIG_HOME", isolated.join("config"))
         .env("XDG_STATE_HOME", isolated.join("state"))
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
+        )
         .env_remove("DOCKWRIGHT_CONFIG")
         .env_remove("DOCKWRIGHT_TEAM")
         .stdin(Stdio::null());

@@ -1,6 +1,8 @@
 //! Integration tests against a real Docker engine. One test binary, so the host and
 //! wasmtime are linked once.
 
+mod batch;
+mod cache;
 mod cli;
 mod common;
 mod examples;

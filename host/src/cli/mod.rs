@@ -10,6 +10,11 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
 
+mod batch;
+mod table;
+
+use table::table;
+
 use crate::catalog::{self, Catalog};
 use crate::config;
 use crate::console::{Console, Terminal};
@@ -122,6 +127,18 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_on_failure: bool,
 
+    /// Run once per value: NAME=V1,V2,... (repeatable: every combination runs)
+    #[arg(long = "each", value_name = "NAME=V1,V2,...", value_parser = crate::batch::parse_each)]
+    pub each: Vec<(String, Vec<String>)>,
+
+    /// Run once per line of this file, each line a JSON object of params
+    #[arg(long, value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+
+    /// How many runs of a batch (--each, --params-file) go at once
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
     /// Print the run's report as JSON
     #[arg(long)]
     pub json: bool,
@@ -155,7 +172,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     });
     match cli.command {
         Command::Plugins { json } => list_plugins(&dir, console, json).await,
-        Command::Run(args) => run(&dir, cli.config.as_deref(), console, args).await,
+        Command::Run(args) => run(&dir, cli.config.as_deref(), console, args, cli.verbose).await,
         Command::Runs { show, limit, json } => {
             let config = load_config(cli.config.as_deref())?;
             let path = config.journal.clone().unwrap_or_else(journal::default_path);
@@ -184,7 +201,7 @@ async fn load(
     console: Arc<dyn Console>,
     warn: bool,
 ) -> Result<(Runtime, Catalog)> {
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::with_cache(&crate::cache::default_root())?;
     let catalog = Catalog::load(&runtime, dir, console).await?;
     if warn {
         for p in &catalog.problems {
@@ -264,23 +281,65 @@ async fn run(
     config_path: Option<&std::path::Path>,
     console: Arc<dyn Console>,
     args: RunArgs,
+    verbose: bool,
 ) -> Result<ExitCode> {
     run::check_team(&args.team).map_err(anyhow::Error::msg)?;
+    // The engine handshake is a round trip: make it while the plugins load.
+    let connecting = tokio::spawn(engine::connect());
     let config = load_config(config_path)?;
     let policy = Arc::new(config.team(&args.team)?.clone());
     let (runtime, catalog) = load(dir, console.clone(), true).await?;
     let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
-    let params = params::resolve(&workflow.name, &workflow.params, &args.params)
-        .map_err(anyhow::Error::msg)?;
+    let batch = !args.each.is_empty() || args.params_file.is_some();
+    let file_sets = match &args.params_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the params file `{}`", path.display()))?;
+            let sets = crate::batch::parse_params_file(&text)
+                .map_err(|e| anyhow::anyhow!("params file `{}`: {e}", path.display()))?;
+            Some(sets)
+        }
+        None => None,
+    };
+    let sets = crate::batch::expand(&args.params, &args.each, file_sets);
+    let mut resolved = Vec::with_capacity(sets.len());
+    for (i, set) in sets.iter().enumerate() {
+        let params = params::resolve(&workflow.name, &workflow.params, set).map_err(|e| {
+            if batch {
+                anyhow::anyhow!("run {} of {}: {e}", i + 1, sets.len())
+            } else {
+                anyhow::anyhow!(e)
+            }
+        })?;
+        resolved.push(params);
+    }
     let journal_path = config.journal.clone().unwrap_or_else(journal::default_path);
     let journal = Arc::new(Journal::open(&journal_path)?);
-    let engine = engine::connect().await?;
+    let engine = connecting
+        .await
+        .context("the engine connection task failed")??;
     let options = RunOptions {
         policy,
         keep_on_failure: args.keep_on_failure,
         journal,
         state_dir: journal::state_dir(),
     };
+    if batch {
+        let shown = batch::shown_keys(&args.each, &sets);
+        return batch::run(
+            &runtime,
+            plugin,
+            &workflow.name,
+            resolved,
+            shown,
+            engine,
+            &options,
+            &args,
+            verbose,
+        )
+        .await;
+    }
+    let params = resolved.pop().expect("one param set");
     let cancel = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -527,46 +586,9 @@ async fn show_engine(json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rows padded into columns; the last column is not padded, and its extra lines
-/// (a multi-line value) start on lines of their own, indented to the column.
-fn table<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(&row[..N - 1]) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let indent: usize = widths[..N - 1].iter().map(|w| w + 2).sum();
-    let mut out = Vec::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row[..N - 1].iter().enumerate() {
-            line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-        }
-        let mut last = row[N - 1].lines();
-        line.push_str(last.next().unwrap_or_default());
-        out.push(line.trim_end().to_string());
-        for more in last {
-            out.push(format!("{:indent$}{more}", "").trim_end().to_string());
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tables_align() {
-        let rows = [
-            ["a".to_string(), "long".to_string(), "x".to_string()],
-            ["bbb".to_string(), "s".to_string(), "".to_string()],
-        ];
-        assert_eq!(table(&rows), ["a    long  x", "bbb  s"]);
-        let rows = [["k".to_string(), "one\ntwo".to_string()]];
-        assert_eq!(table(&rows), ["k  one", "   two"]);
-    }
 
     #[test]
     fn cli_definition_is_valid() {

@@ -1,0 +1,279 @@
+//! `dockwright run ... --each` / `--params-file`: many runs at once, with live
+//! progress on a terminal (plain lines otherwise) and a summary at the end.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::table::table;
+use super::RunArgs;
+use crate::batch::{self, Params};
+use crate::catalog::LoadedPlugin;
+use crate::console::{Console, Source};
+use crate::engine::Engine;
+use crate::run::{RunOptions, RunReport, Status};
+use crate::runtime::Runtime;
+
+/// The params that tell the runs of a batch apart: the `--each` names, and any
+/// name whose value differs between sets.
+pub fn shown_keys(each: &[(String, Vec<String>)], sets: &[Params]) -> Vec<String> {
+    let mut keys: Vec<String> = each.iter().map(|(k, _)| k.clone()).collect();
+    for set in sets {
+        for (k, v) in set {
+            let differs = sets
+                .iter()
+                .any(|other| other.iter().find(|(ok, _)| ok == k).map(|(_, ov)| ov) != Some(v));
+            if differs && !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys
+}
+
+/// The terminal during a batch: plugin lines scroll above one status line that is
+/// redrawn in place (on a terminal), and each line says which run it is from.
+struct Progress {
+    tty: bool,
+    verbose: bool,
+    state: Mutex<Counts>,
+}
+
+struct Counts {
+    total: usize,
+    ok: usize,
+    failed: usize,
+    status: String,
+}
+
+impl Progress {
+    fn status_line(&self, c: &Counts, workflow: &str) -> String {
+        format!(
+            "{workflow}: {}/{} done, {} ok, {} failed",
+            c.ok + c.failed,
+            c.total,
+            c.ok,
+            c.failed
+        )
+    }
+
+    /// Print a line above the status line.
+    fn say(&self, line: &str) {
+        let c = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[K{line}\n{}", c.status);
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    fn finished(&self, workflow: &str, i: usize, report: &RunReport, shown: &str) {
+        let line = {
+            let mut c = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            match report.status {
+                Status::Ok => c.ok += 1,
+                Status::Failed => c.failed += 1,
+            }
+            c.status = self.status_line(&c, workflow);
+            let outcome = match &report.error {
+                None => "ok".to_string(),
+                Some(e) => format!("failed: {e}"),
+            };
+            format!(
+                "[{}/{}] #{} {shown} {outcome} (run {}, {:.1}s)",
+                c.ok + c.failed,
+                c.total,
+                i + 1,
+                report.run,
+                report.duration_ms as f64 / 1000.0
+            )
+        };
+        self.say(&line);
+    }
+
+    fn clear(&self) {
+        if self.tty {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+        }
+    }
+}
+
+/// One run's console: its lines go through the progress display, tagged `#n`.
+struct Tagged {
+    progress: Arc<Progress>,
+    run: usize,
+}
+
+impl Console for Tagged {
+    fn line(&self, plugin: &str, source: Source, text: &str) {
+        let tag = match source {
+            Source::Log(crate::console::Level::Debug) if !self.progress.verbose => return,
+            Source::Log(crate::console::Level::Warn) => "warning: ",
+            Source::Log(crate::console::Level::Error) => "error: ",
+            Source::Build => "build: ",
+            _ => "",
+        };
+        self.progress
+            .say(&format!("[{plugin} #{}] {tag}{text}", self.run + 1));
+    }
+}
+
+fn describe_params(params: &Params, shown: &[String]) -> String {
+    shown
+        .iter()
+        .filter_map(|k| params.iter().find(|(pk, _)| pk == k))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    workflow: &str,
+    sets: Vec<Params>,
+    shown: Vec<String>,
+    engine: Engine,
+    options: &RunOptions,
+    args: &RunArgs,
+    verbose: bool,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    let labels: Vec<String> = sets.iter().map(|p| describe_params(p, &shown)).collect();
+    let progress = Arc::new(Progress {
+        tty: std::io::stderr().is_terminal(),
+        verbose,
+        state: Mutex::new(Counts {
+            total: sets.len(),
+            ok: 0,
+            failed: 0,
+            status: String::new(),
+        }),
+    });
+    {
+        let mut c = progress.state.lock().unwrap_or_else(|e| e.into_inner());
+        c.status = progress.status_line(&c, workflow);
+    }
+    progress.say(&format!(
+        "running {} runs of {workflow} (plugin {}), {} at a time",
+        sets.len(),
+        plugin.info.name,
+        args.jobs
+    ));
+
+    // One Ctrl-C stops every run; each rolls back its own.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+        }
+    });
+    let reports = batch::run_batch(
+        runtime,
+        plugin,
+        workflow,
+        sets.clone(),
+        &engine,
+        |i| {
+            Arc::new(Tagged {
+                progress: progress.clone(),
+                run: i,
+            }) as Arc<dyn Console>
+        },
+        options,
+        usize::from(args.jobs),
+        stopped,
+        |i, report| progress.finished(workflow, i, report, &labels[i]),
+    )
+    .await;
+    progress.clear();
+
+    let failed = reports
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .count();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = json!({ "runs": reports, "ok": reports.len() - failed, "failed": failed });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    } else {
+        let mut rows = vec![["#", "PARAMS", "STATUS", "RUN", "TIME", "RESULT"].map(String::from)];
+        for (i, r) in reports.iter().enumerate() {
+            let result = match &r.error {
+                Some(e) => e.clone(),
+                None => r
+                    .outputs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            rows.push([
+                (i + 1).to_string(),
+                labels[i].clone(),
+                if r.status == Status::Ok {
+                    "ok"
+                } else {
+                    "failed"
+                }
+                .to_string(),
+                r.run.clone(),
+                format!("{:.1}s", r.duration_ms as f64 / 1000.0),
+                result.lines().next().unwrap_or_default().to_string(),
+            ]);
+        }
+        for line in table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    eprintln!(
+        "{} runs of {workflow}: {} ok, {failed} failed, in {:.1}s",
+        reports.len(),
+        reports.len() - failed,
+        started.elapsed().as_secs_f64()
+    );
+    let rolled: usize = reports.iter().map(|r| r.rolled_back.len()).sum();
+    if rolled > 0 {
+        eprintln!("rolled back: removed {rolled} container(s) of failed runs");
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn shown_keys_are_each_names_and_varying_params() {
+        let sets = [
+            p(&[("image", "web"), ("team", "a"), ("n", "1")]),
+            p(&[("image", "web"), ("team", "b"), ("n", "1")]),
+        ];
+        let each = [("team".to_string(), vec![])];
+        assert_eq!(shown_keys(&each, &sets), ["team"]);
+        let sets = [p(&[("team", "a")]), p(&[("team", "b"), ("x", "1")])];
+        assert_eq!(shown_keys(&[], &sets), ["team", "x"]);
+        assert_eq!(
+            describe_params(&sets[1], &["team".into(), "x".into()]),
+            "team=b x=1"
+        );
+    }
+}
