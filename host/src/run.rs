@@ -97,12 +97,34 @@ pub fn check_team(team: &str) -> Result<(), String> {
     }
 }
 
-/// Run `workflow` of `plugin` with resolved params. The run stops, and is rolled
-/// back, when the plugin fails or traps, when it goes over a limit of its team's
-/// policy (time, memory, output), or when `cancel` resolves (Ctrl-C).
+/// Run `workflow` of `plugin` with resolved params, under a fresh run id. The run
+/// stops, and is rolled back, when the plugin fails or traps, when it goes over a
+/// limit of its team's policy (time, memory, output), or when `cancel` resolves
+/// (Ctrl-C).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_workflow(
     runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    workflow: &str,
+    params: Vec<(String, String)>,
+    engine: Engine,
+    console: Arc<dyn Console>,
+    options: &RunOptions,
+    cancel: impl Future<Output = ()>,
+) -> RunReport {
+    let run_id = new_run_id();
+    run_workflow_as(
+        runtime, &run_id, plugin, workflow, params, engine, console, options, cancel,
+    )
+    .await
+}
+
+/// [`run_workflow`] under a run id the caller chose (with [`new_run_id`]), for
+/// callers that must name the run before it ends, such as the HTTP API.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_workflow_as(
+    runtime: &Runtime,
+    run_id: &str,
     plugin: &LoadedPlugin,
     workflow: &str,
     params: Vec<(String, String)>,
@@ -116,7 +138,7 @@ pub async fn run_workflow(
     let limits = policy.limits.clone();
     let owner = Owner {
         team: policy.name.clone(),
-        run_id: new_run_id(),
+        run_id: run_id.to_string(),
         plugin: plugin.info.name.clone(),
         plugin_sha256: plugin.sha256.clone(),
     };
