@@ -62,12 +62,15 @@ ensure_prereqs() {
     local packages=()
     command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
     test -x /bin/busybox || packages+=(busybox-static)
+    polyglot_packages
+    packages+=("${POLYGLOT_PACKAGES[@]}")
     if ((${#packages[@]} > 0)); then
         section "Installing ${packages[*]}"
         as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get update -q </dev/null
         as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -q --no-install-recommends \
             "${packages[@]}" </dev/null
     fi
+    check_polyglot_tools
     command -v rustup >/dev/null 2>&1 || die "rustup not found: install Rust from https://rustup.rs"
     if ! rustup target list --installed | grep -qx wasm32-wasip2; then
         section "Adding the Rust target wasm32-wasip2"
@@ -187,4 +190,114 @@ build_test_plugins() {
 build_plugins() {
     build_example_plugins
     build_test_plugins
+}
+
+# --- The Python and JavaScript example plugins (plugins/python, plugins/js) -----------------
+#
+# Tool versions are pinned here and in plugins/js/team-env-js/package-lock.json.
+COMPONENTIZE_PY_VERSION=0.25.1
+# Where build_polyglot_plugins puts image_tools_py.wasm and team_env_js.wasm.
+POLYGLOT_OUT="$DOCKWRIGHT_ROOT/plugins/target/polyglot"
+POLYGLOT_VENV="$DOCKWRIGHT_ROOT/plugins/python/.venv"
+PYTHON_PLUGIN_DIR="$DOCKWRIGHT_ROOT/plugins/python/image-tools-py"
+JS_PLUGIN_DIR="$DOCKWRIGHT_ROOT/plugins/js/team-env-js"
+
+# Set POLYGLOT_PACKAGES to the Debian packages the polyglot builds need and this machine lacks:
+# a Python 3 that can make a venv with pip, and Node.js with npm.
+polyglot_packages() {
+    POLYGLOT_PACKAGES=()
+    command -v python3 >/dev/null 2>&1 || POLYGLOT_PACKAGES+=(python3)
+    # Debian's python3 leaves venv and ensurepip to python3-venv; other Pythons have them.
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || POLYGLOT_PACKAGES+=(python3-venv)
+    command -v node >/dev/null 2>&1 || POLYGLOT_PACKAGES+=(nodejs)
+    command -v npm >/dev/null 2>&1 || POLYGLOT_PACKAGES+=(npm)
+}
+
+# componentize-js 0.23 needs Node.js 20 or newer (Debian 12's own nodejs is 18).
+check_polyglot_tools() {
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+    ((major >= 20)) || die "Node.js 20 or newer is needed to build plugins/js (found: $(node --version 2>/dev/null || echo none))"
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 ||
+        die "python3 cannot make a venv with pip: apt-get install python3-venv"
+}
+
+# Is $1 missing, or older than any file below the other paths?
+stale() {
+    local target="$1"
+    shift
+    [[ ! -e "$target" ]] || [[ -n "$(find "$@" -type f -newer "$target" -not -path '*/__pycache__/*' -print -quit)" ]]
+}
+
+# The venv with componentize-py $COMPONENTIZE_PY_VERSION, made when missing or of another version.
+ensure_componentize_py() {
+    local tool="$POLYGLOT_VENV/bin/componentize-py"
+    if [[ -x "$tool" ]] && [[ "$("$tool" --version 2>/dev/null)" == "componentize-py $COMPONENTIZE_PY_VERSION" ]]; then
+        return 0
+    fi
+    section "Installing componentize-py $COMPONENTIZE_PY_VERSION into $POLYGLOT_VENV"
+    python3 -m venv "$POLYGLOT_VENV" || die "python3 -m venv $POLYGLOT_VENV failed"
+    "$POLYGLOT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "componentize-py==$COMPONENTIZE_PY_VERSION" || die "pip install componentize-py failed"
+}
+
+# node_modules of the JS plugin as its package-lock.json pins them, when not yet so.
+#
+# `npm install --no-save`, not `npm ci`: the lock cannot list some platform binaries that
+# rolldown and jco-node-fs name as optional but never published (other OSes' builds), and
+# `npm ci` refuses such a lock as "out of sync". `npm install` installs the locked versions
+# (checked against the lock's integrity hashes) and --no-save keeps it from rewriting the lock.
+ensure_componentize_js() {
+    # npm writes node_modules/.package-lock.json on every install: older than the lock, or
+    # missing, means node_modules does not match the lock.
+    if stale "$JS_PLUGIN_DIR/node_modules/.package-lock.json" \
+        "$JS_PLUGIN_DIR/package.json" "$JS_PLUGIN_DIR/package-lock.json"; then
+        section "Installing the JS plugin's build tools (npm install in $JS_PLUGIN_DIR)"
+        (cd "$JS_PLUGIN_DIR" && npm install --no-save --no-audit --no-fund --loglevel=error) ||
+            die "npm install in $JS_PLUGIN_DIR failed"
+    fi
+}
+
+# Build the Python and JavaScript example plugins into $POLYGLOT_OUT; each is rebuilt only when
+# its sources, the WIT or its tools changed. Each takes 10-20 s (CPython or SpiderMonkey goes
+# into the component: 18 MB and 12 MB).
+build_polyglot_plugins() {
+    check_polyglot_tools
+    ensure_componentize_py
+    ensure_componentize_js
+    mkdir -p "$POLYGLOT_OUT"
+    local wit="$DOCKWRIGHT_ROOT/wit"
+    local start
+
+    local py_out="$POLYGLOT_OUT/image_tools_py.wasm"
+    if stale "$py_out" "$PYTHON_PLUGIN_DIR/src" "$PYTHON_PLUGIN_DIR/build.sh" "$wit" "$POLYGLOT_VENV/pyvenv.cfg"; then
+        section "Building the Python plugin (componentize-py $COMPONENTIZE_PY_VERSION)"
+        start=$SECONDS
+        "$PYTHON_PLUGIN_DIR/build.sh" "$py_out.tmp" || die "building the Python plugin failed"
+        mv -f "$py_out.tmp" "$py_out"
+        note "built $py_out in $((SECONDS - start)) s"
+    else
+        note "up to date: $py_out"
+    fi
+
+    local js_out="$POLYGLOT_OUT/team_env_js.wasm"
+    if stale "$js_out" "$JS_PLUGIN_DIR/src" "$JS_PLUGIN_DIR/build.mjs" "$wit" \
+        "$JS_PLUGIN_DIR/node_modules/.package-lock.json"; then
+        section "Building the JavaScript plugin (componentize-js, pinned in package-lock.json)"
+        start=$SECONDS
+        (cd "$JS_PLUGIN_DIR" && node build.mjs "$js_out.tmp") || die "building the JavaScript plugin failed"
+        mv -f "$js_out.tmp" "$js_out"
+        note "built $js_out in $((SECONDS - start)) s"
+    else
+        note "up to date: $js_out"
+    fi
+}
+
+# The polyglot plugins' own unit tests (host imports faked; no engine, no wasm): a second each.
+test_polyglot_plugins() {
+    section "Unit tests of the Python plugin (unittest)"
+    (cd "$PYTHON_PLUGIN_DIR" && PYTHONDONTWRITEBYTECODE=1 "$POLYGLOT_VENV/bin/python" -m unittest discover -s tests) ||
+        die "the Python plugin's unit tests failed"
+    section "Unit tests of the JavaScript plugin (node --test)"
+    (cd "$JS_PLUGIN_DIR" && npm test --silent) || die "the JavaScript plugin's unit tests failed"
 }

@@ -13,18 +13,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use serde::{Deserialize, Serialize};
 use wasmtime::component::Component;
 
 use crate::catalog::PluginInfo;
-
-/// What `describe` answered for a plugin: its info, or why it is not a plugin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Described {
-    Ok(PluginInfo),
-    Error(String),
-}
 
 pub struct Cache {
     /// `<root>/<engine key>`: entries of this engine configuration only.
@@ -97,12 +88,13 @@ impl Cache {
         Ok(sha)
     }
 
-    pub fn described(&self, sha256: &str) -> Option<Described> {
+    /// What the plugin answered to `describe`, when it was seen before.
+    pub fn described(&self, sha256: &str) -> Option<PluginInfo> {
         let text = std::fs::read(self.described_path(sha256)).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
-    pub fn store_described(&self, sha256: &str, described: &Described) {
+    pub fn store_described(&self, sha256: &str, described: &PluginInfo) {
         if let Ok(json) = serde_json::to_vec(described) {
             let _ = write_atomic(&self.described_path(sha256), &json);
         }
@@ -181,8 +173,14 @@ mod tests {
         assert!(cache.component(&engine, "ab").is_none());
         write_atomic(&cache.described_path("ab"), b"{torn").unwrap();
         assert!(cache.described("ab").is_none());
-        cache.store_described("ab", &Described::Error("not a plugin".into()));
-        assert!(matches!(cache.described("ab"), Some(Described::Error(m)) if m == "not a plugin"));
+        let info = PluginInfo {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            workflows: vec![],
+        };
+        cache.store_described("ab", &info);
+        assert_eq!(cache.described("ab").map(|i| i.name), Some("p".to_string()));
     }
 
     #[test]

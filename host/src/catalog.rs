@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 
 use crate::bindings::workflows::PluginInfo as WitInfo;
 use crate::bindings::PluginPre;
-use crate::cache::Described;
 use crate::console::Console;
 use crate::params::ParamSpec;
 use crate::runtime::Runtime;
@@ -110,7 +109,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Catalog {
     /// Load every `*.wasm` in `dir`. Files that are not plugins become problems, not
     /// errors: one bad file must not hide the good ones.
-    pub async fn load(runtime: &Runtime, dir: &Path, console: Arc<dyn Console>) -> Result<Self> {
+    pub async fn load(
+        runtime: &Runtime,
+        dir: &Path,
+        console: Arc<dyn Console>,
+        lock: Option<&Locked>,
+    ) -> Result<Self> {
         let entries = std::fs::read_dir(dir).with_context(|| {
             format!(
                 "cannot read the plugin folder `{}`: create it and put plugin .wasm files in it, \
@@ -130,7 +134,7 @@ impl Catalog {
             problems: Vec::new(),
         };
         for path in paths {
-            match load_one(runtime, &path, console.clone()).await {
+            match load_file(runtime, &path, console.clone(), lock).await {
                 Ok(plugin) => {
                     if let Some(first) = catalog.find(&plugin.info.name) {
                         let reason = format!(
@@ -171,6 +175,11 @@ impl Catalog {
             })
             .collect();
         let (p, w) = pick(&index, workflow, plugin).map_err(|e| match e {
+            Pick::Empty if !self.problems.is_empty() => anyhow::anyhow!(
+                "no usable plugins in `{}`: {} file(s) skipped, see the warnings above",
+                self.dir.display(),
+                self.problems.len()
+            ),
             Pick::Empty => anyhow::anyhow!(
                 "no plugins in `{}`: put plugin .wasm files there, or choose another folder with --plugins",
                 self.dir.display()
@@ -262,36 +271,56 @@ pub fn pick(
     }
 }
 
-async fn load_one(
+/// A lock and where it was read from.
+pub struct Locked {
+    pub lock: crate::lock::Lock,
+    pub path: PathBuf,
+}
+
+/// Load one plugin file: refused before any of its code runs when its digest does
+/// not match the lock; described from the cache when it was seen before.
+pub async fn load_file(
     runtime: &Runtime,
     path: &Path,
     console: Arc<dyn Console>,
+    lock: Option<&Locked>,
 ) -> Result<LoadedPlugin> {
     let cache = runtime.cache();
-    let cached_sha = cache.and_then(|c| c.digest(path).ok());
+    let cached_sha = match cache {
+        Some(c) => Some(c.digest(path).context("cannot read the file")?),
+        None => None,
+    };
+    if let Some(locked) = lock {
+        let sha = match &cached_sha {
+            Some(sha) => sha.clone(),
+            None => sha256_hex(&std::fs::read(path).context("cannot read the file")?),
+        };
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        locked
+            .lock
+            .verify(&file, &sha, &locked.path)
+            .map_err(anyhow::Error::msg)?;
+    }
     if let (Some(cache), Some(sha)) = (cache, &cached_sha) {
-        match cache.described(sha) {
-            Some(Described::Ok(info)) => {
-                return Ok(LoadedPlugin {
-                    path: path.to_path_buf(),
-                    sha256: sha.clone(),
-                    info,
-                    pre: OnceLock::new(),
-                })
-            }
-            Some(Described::Error(reason)) => bail!(reason),
-            None => {}
+        if let Some(info) = cache.described(sha) {
+            return Ok(LoadedPlugin {
+                path: path.to_path_buf(),
+                sha256: sha.clone(),
+                info,
+                pre: OnceLock::new(),
+            });
         }
     }
     let bytes = std::fs::read(path).context("cannot read the file")?;
     let sha256 = sha256_hex(&bytes);
+    if cached_sha.as_ref().is_some_and(|sha| *sha != sha256) {
+        bail!("the file changed while dockwright was reading it: run again");
+    }
     let described = describe(runtime, path, &bytes, &sha256, console).await;
-    if let Some(cache) = cache {
-        let entry = match &described {
-            Ok((info, _)) => Described::Ok(info.clone()),
-            Err(e) => Described::Error(format!("{e:#}")),
-        };
-        cache.store_described(&sha256, &entry);
+    // Only answers are kept: why a file is not a plugin is worded by the host, and
+    // a newer host may word it better (or accept the file).
+    if let (Some(cache), Ok((info, _))) = (cache, &described) {
+        cache.store_described(&sha256, info);
     }
     let (info, pre) = described?;
     Ok(LoadedPlugin {

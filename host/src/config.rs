@@ -32,6 +32,9 @@ pub struct Config {
     pub journal: Option<PathBuf>,
     /// The file the config came from; `None` for the built-in default.
     pub source: Option<PathBuf>,
+    /// The API tokens of each team that has any (`dockwright serve`), as
+    /// `sha256:<hex>` hashes: the file never holds a token itself.
+    pub tokens: BTreeMap<String, Vec<String>>,
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
             teams: BTreeMap::from([("default".to_string(), policy::default_team("default", cwd))]),
             journal: None,
             source: None,
+            tokens: BTreeMap::new(),
         }
     }
 
@@ -157,6 +161,7 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         ));
     }
     let defaults = raw.defaults.unwrap_or_default();
+    let tokens = tokens(&file, &teams, &defaults)?;
     let mut policies = BTreeMap::new();
     for (name, team) in &teams {
         let merged = Merge {
@@ -173,7 +178,42 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         teams: policies,
         journal,
         source: Some(source.to_path_buf()),
+        tokens,
     })
+}
+
+/// Each team's token hashes. A token names one team, so a hash in `[defaults]`
+/// (every team) or in two teams (which one?) is refused rather than guessed at.
+fn tokens(
+    file: &Source,
+    teams: &BTreeMap<String, RawTeam>,
+    defaults: &RawTeam,
+) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    if defaults.tokens.is_some() {
+        return Err(file.error(
+            &["defaults", "tokens"],
+            "a token belongs to one team: move it into that team's table",
+        ));
+    }
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, team) in teams {
+        for TokenHash(hash) in team.tokens.iter().flatten() {
+            if let Some((other, _)) = out
+                .iter()
+                .find(|(other, hashes)| *other != name && hashes.contains(hash))
+            {
+                return Err(file.error(
+                    &["teams", name, "tokens"],
+                    &format!("a token hash here is also one of team `{other}`'s: a token must name one team"),
+                ));
+            }
+            let hashes = out.entry(name.clone()).or_default();
+            if !hashes.contains(hash) {
+                hashes.push(hash.clone());
+            }
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -207,6 +247,7 @@ struct RawTeam {
     plugins: Option<Vec<String>>,
     exec_as_root: Option<bool>,
     plugin_limits: Option<RawPluginLimits>,
+    tokens: Option<Vec<TokenHash>>,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +284,25 @@ where
     let value = toml::Value::deserialize(d)?;
     convert(&value)
         .ok_or_else(|| serde::de::Error::custom(format!("expected {expected}, found {value}")))
+}
+
+/// The hash of an API token, `sha256:` and 64 hex digits (kept lowercase).
+#[derive(Debug, Clone, PartialEq)]
+struct TokenHash(String);
+
+impl<'de> Deserialize<'de> for TokenHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(
+            d,
+            "a token hash \"sha256:<64 hex digits>\" as `dockwright token new` writes it",
+            |v| {
+                let hex = v.as_str()?.trim().strip_prefix("sha256:")?;
+                (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
+            },
+        )
+        .map(TokenHash)
+    }
 }
 
 /// A size in bytes, above zero: the engine reads a zero memory limit as none.
@@ -1074,6 +1134,59 @@ mod tests {
             assert!(
                 err.contains(&format!(": {key}: ")),
                 "{text}\nwants key {key}\n=> {err}"
+            );
+            assert!(err.contains(words), "{text}\nwants {words}\n=> {err}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_hashes_of_one_team() {
+        let config = parse_at(EXAMPLE).unwrap();
+        let hash = "sha256:50d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c";
+        assert_eq!(config.tokens["blue"], vec![hash.to_string()]);
+        assert!(!config.tokens.contains_key("green"));
+
+        // Kept lowercase and once; teams without tokens have no entry.
+        let upper = hash.to_ascii_uppercase().replace("SHA256:", "sha256:");
+        let text = format!("[teams.a]\ntokens = [\"{upper}\", \"{hash}\"]\n[teams.b]\n");
+        let config = parse_at(&text).unwrap();
+        assert_eq!(config.tokens.len(), 1);
+        assert_eq!(config.tokens["a"], vec![hash.to_string()]);
+        assert!(Config::builtin(&cwd()).tokens.is_empty());
+
+        let h = &hash["sha256:".len()..];
+        let cases = [
+            (
+                format!("[teams.a]\ntokens = [\"{h}\"]"),
+                "teams.a.tokens",
+                "expected a token hash",
+            ),
+            (
+                "[teams.a]\ntokens = [\"sha256:abc\"]".to_string(),
+                "teams.a.tokens",
+                "found \"sha256:abc\"",
+            ),
+            (
+                "[teams.a]\ntokens = \"x\"".to_string(),
+                "teams.a.tokens",
+                "expected an array",
+            ),
+            (
+                format!("[defaults]\ntokens = [\"{hash}\"]\n[teams.a]"),
+                "defaults.tokens",
+                "belongs to one team",
+            ),
+            (
+                format!("[teams.a]\ntokens = [\"{hash}\"]\n[teams.b]\ntokens = [\"{hash}\"]"),
+                "teams.b.tokens",
+                "also one of team `a`'s",
+            ),
+        ];
+        for (text, key, words) in cases {
+            let err = error(&text);
+            assert!(
+                err.contains(&format!(": {key}: ")),
+                "{text}\nwants {key}\n=> {err}"
             );
             assert!(err.contains(words), "{text}\nwants {words}\n=> {err}");
         }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use bollard::Docker;
+use bollard::{ClientVersion, Docker};
 
 /// Where the engine listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -82,22 +82,127 @@ pub fn published_host(address: &str) -> String {
 }
 
 /// Connect to the engine named by the environment and negotiate the API version.
+///
+/// A plain socket or TCP engine is asked with `GET /_ping`, whose `API-Version`
+/// header names the newest version it speaks: one quick round trip, where the
+/// client library's own negotiation asks `/version`, which an engine can take tens of
+/// milliseconds to answer. TLS engines go through the library's negotiation.
 pub async fn connect() -> Result<Engine> {
     let address = address_from_env();
     let fail =
         |detail: String| anyhow::anyhow!(crate::errors::describe_unreachable(&address, &detail));
-    let docker = Docker::connect_with_defaults()
-        .map_err(|e| fail(root_cause(&e)))?
-        .with_timeout(REQUEST_TIMEOUT);
-    let docker = tokio::time::timeout(HANDSHAKE_TIMEOUT, docker.negotiate_version())
-        .await
-        .map_err(|_| fail(format!("no answer in {}s", HANDSHAKE_TIMEOUT.as_secs())))?
-        .map_err(|e| fail(root_cause(&e)))?;
+    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+    let docker = match (tls, Endpoint::parse(&address)) {
+        (false, Some(endpoint)) => {
+            let version = tokio::time::timeout(HANDSHAKE_TIMEOUT, ping(&endpoint))
+                .await
+                .map_err(|_| fail(format!("no answer in {}s", HANDSHAKE_TIMEOUT.as_secs())))?
+                .map_err(fail)?;
+            let server = ClientVersion {
+                major_version: version.0,
+                minor_version: version.1,
+            };
+            // Speak the older of the engine's version and the client library's.
+            let version = if server < *bollard::API_DEFAULT_VERSION {
+                server
+            } else {
+                *bollard::API_DEFAULT_VERSION
+            };
+            let timeout = REQUEST_TIMEOUT.as_secs();
+            match &endpoint {
+                Endpoint::Unix(path) => Docker::connect_with_unix(path, timeout, &version),
+                Endpoint::Tcp(_) => Docker::connect_with_http(&address, timeout, &version),
+            }
+            .map_err(|e| fail(root_cause(&e)))?
+        }
+        _ => {
+            let docker = Docker::connect_with_defaults()
+                .map_err(|e| fail(root_cause(&e)))?
+                .with_timeout(REQUEST_TIMEOUT);
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, docker.negotiate_version())
+                .await
+                .map_err(|_| fail(format!("no answer in {}s", HANDSHAKE_TIMEOUT.as_secs())))?
+                .map_err(|e| fail(root_cause(&e)))?
+        }
+    };
     Ok(Engine {
         docker,
         published_host: published_host(&address),
         address,
     })
+}
+
+/// Where a plain (non-TLS) engine listens.
+#[derive(Debug, PartialEq, Eq)]
+enum Endpoint {
+    Unix(String),
+    /// `host:port`
+    Tcp(String),
+}
+
+impl Endpoint {
+    fn parse(address: &str) -> Option<Self> {
+        if let Some(path) = address.strip_prefix("unix://") {
+            return Some(Endpoint::Unix(path.to_string()));
+        }
+        let rest = address
+            .strip_prefix("tcp://")
+            .or_else(|| address.strip_prefix("http://"))?;
+        let authority = rest.split('/').next()?;
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:2375")
+        };
+        Some(Endpoint::Tcp(with_port))
+    }
+}
+
+/// `GET /_ping` over a fresh connection; the engine's API version from the answer.
+async fn ping(endpoint: &Endpoint) -> Result<(usize, usize), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+    let mut answer = Vec::new();
+    let io = |e: std::io::Error| e.to_string();
+    match endpoint {
+        Endpoint::Unix(path) => {
+            let mut s = tokio::net::UnixStream::connect(path).await.map_err(io)?;
+            s.write_all(request).await.map_err(io)?;
+            s.read_to_end(&mut answer).await.map_err(io)?;
+        }
+        Endpoint::Tcp(addr) => {
+            let mut s = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+            s.write_all(request).await.map_err(io)?;
+            s.read_to_end(&mut answer).await.map_err(io)?;
+        }
+    }
+    api_version_of(&String::from_utf8_lossy(&answer))
+}
+
+/// The `API-Version` of an engine's HTTP answer to `/_ping`.
+fn api_version_of(answer: &str) -> Result<(usize, usize), String> {
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.") {
+        return Err("the address does not answer as a Docker engine".into());
+    }
+    if !status.contains(" 200 ") {
+        return Err(format!("the engine answered `{}`", status.trim()));
+    }
+    let version = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("api-version"))
+        .map(|(_, v)| v.trim().to_string())
+        .ok_or("the engine's answer names no API version")?;
+    let (major, minor) = version
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| format!("the engine's API version `{version}` is not MAJOR.MINOR"))?;
+    Ok((major, minor))
 }
 
 /// The innermost cause of an error: "Connection refused (os error 111)" says more
@@ -113,6 +218,38 @@ pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            Endpoint::parse("unix:///var/run/docker.sock"),
+            Some(Endpoint::Unix("/var/run/docker.sock".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://127.0.0.1:2375"),
+            Some(Endpoint::Tcp("127.0.0.1:2375".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://docker.lan"),
+            Some(Endpoint::Tcp("docker.lan:2375".into()))
+        );
+        assert_eq!(Endpoint::parse("ssh://x"), None);
+    }
+
+    #[test]
+    fn ping_answers() {
+        let ok = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK";
+        assert_eq!(api_version_of(ok), Ok((1, 41)));
+        assert!(api_version_of("SSH-2.0-OpenSSH")
+            .unwrap_err()
+            .contains("does not answer as a Docker engine"));
+        let err = api_version_of("HTTP/1.1 500 Internal Server Error\r\n\r\n").unwrap_err();
+        assert!(err.contains("500"), "{err}");
+        assert!(api_version_of("HTTP/1.1 200 OK\r\n\r\nOK")
+            .unwrap_err()
+            .contains("no API version"));
+        assert!(api_version_of("HTTP/1.1 200 OK\r\nApi-Version: x\r\n\r\n").is_err());
+    }
 
     #[test]
     fn published_hosts() {

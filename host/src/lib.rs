@@ -4,7 +4,8 @@
 //! engine.
 //!
 //! Layout, one job per module:
-//! - [`bindings`]: the Rust side of the WIT contract;
+//! - [`bindings`], [`contract`]: the Rust side of the WIT contract, and which
+//!   contract versions this host runs;
 //! - [`runtime`]: the wasmtime engine, the linker and loading components;
 //! - [`cache`]: compiled plugins and their descriptions, so starts are quick;
 //! - [`state`]: what one plugin instance can reach (its WASI context and its run);
@@ -17,6 +18,7 @@
 //! - [`journal`], [`history`], [`liveness`], [`gc`]: the audit journal, the runs it
 //!   records, telling live runs from dead ones, and collecting what dead runs left;
 //! - [`labels`], [`params`], [`suggest`], [`errors`]: pure rules, unit-tested;
+//! - [`serve`]: the team HTTP API (`dockwright serve`);
 //! - [`cli`]: the command line, a thin layer over the above.
 
 pub mod batch;
@@ -26,6 +28,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod contract;
 pub mod engine;
 pub mod errors;
 pub mod gc;
@@ -34,9 +37,12 @@ pub mod imports;
 pub mod journal;
 pub mod labels;
 pub mod liveness;
+pub mod lock;
 pub mod params;
 pub mod policy;
 pub mod run;
 pub mod runtime;
+pub mod scaffold;
+pub mod serve;
 pub mod state;
 pub mod suggest;

@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::{Plugin, PluginPre};
 use crate::cache::Cache;
 use crate::console::Console;
+use crate::contract;
 use crate::state::{HostState, RunContext};
 
 /// How often the epoch ticks. A running guest yields to the async runtime at each
@@ -79,6 +80,10 @@ impl Runtime {
         })
     }
 
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     pub fn cache(&self) -> Option<&Cache> {
         self.cache.as_ref()
     }
@@ -120,14 +125,14 @@ impl Runtime {
 
     /// Check a component against the `plugin` world and link it, ready to instantiate.
     pub fn prepare(&self, component: &Component) -> Result<PluginPre<HostState>> {
-        let pre = self
+        let linked = self
             .linker
             .instantiate_pre(component)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(world_mismatch)?;
-        PluginPre::new(pre)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(world_mismatch)
+            .and_then(PluginPre::new);
+        linked.map_err(|e| {
+            let (imports, exports) = contract::names(&self.engine, component);
+            anyhow::anyhow!("{} ({e})", contract::explain_mismatch(&imports, &exports))
+        })
     }
 
     /// A store for one instance, with the given console and run, whose memory may
@@ -153,13 +158,6 @@ impl Runtime {
 /// pays off for a CLI).
 fn pooling_requested() -> bool {
     std::env::var("DOCKWRIGHT_POOLING").is_ok_and(|v| v == "1" || v == "true")
-}
-
-fn world_mismatch() -> String {
-    format!(
-        "it does not implement the dockwright:plugin/plugin world this host runs (version {})",
-        crate::bindings::CONTRACT_VERSION
-    )
 }
 
 /// Advance the engine's epoch until the engine is gone.
@@ -204,7 +202,7 @@ mod tests {
         let empty = wat::parse_str("(component)").unwrap();
         let err = format!("{:#}", rt.load(&empty).err().unwrap());
         assert!(
-            err.contains("does not implement the dockwright:plugin"),
+            err.contains("does not use the dockwright:plugin contract"),
             "{err}"
         );
     }

@@ -11,6 +11,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
 
 mod batch;
+mod plugins;
+mod serve;
 mod table;
 
 use table::table;
@@ -58,6 +60,27 @@ pub struct Cli {
 pub enum Command {
     /// List the plugins in the plugin folder, with their workflows and params
     Plugins {
+        #[command(subcommand)]
+        action: Option<plugins::PluginsCommand>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a new plugin project that builds and runs as it stands
+    New {
+        /// The plugin's name (lowercase letters, digits and `-`)
+        name: String,
+        /// The language to write it in
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::scaffold::Lang,
+        /// Where to create it [default: ./NAME]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Check a plugin file against this host's contract and show its workflows
+    Check {
+        /// The plugin's .wasm file
+        file: PathBuf,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -86,6 +109,13 @@ pub enum Command {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Serve the team HTTP API: the same plugins, policy, journal and rollback, over HTTP
+    Serve(serve::ServeArgs),
+    /// Manage the API tokens of teams
+    Token {
+        #[command(subcommand)]
+        command: serve::TokenCommand,
     },
     /// Print a shell completion script
     Completions {
@@ -161,6 +191,14 @@ pub fn main() -> ExitCode {
 }
 
 fn fail(err: &anyhow::Error) -> ExitCode {
+    // A reader that stopped reading (`dockwright plugins | head`) is not an error.
+    let broken_pipe = err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
     let _ = writeln!(std::io::stderr(), "error: {err:#}");
     ExitCode::FAILURE
 }
@@ -171,7 +209,26 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         verbose: cli.verbose,
     });
     match cli.command {
-        Command::Plugins { json } => list_plugins(&dir, console, json).await,
+        Command::Plugins { action, json } => match action {
+            None => list_plugins(&dir, cli.config.as_deref(), console, json).await,
+            Some(plugins::PluginsCommand::Add { file }) => {
+                plugins::add(&dir, cli.config.as_deref(), console, &file).await
+            }
+            Some(plugins::PluginsCommand::Remove { name }) => {
+                plugins::remove(&dir, cli.config.as_deref(), console, &name).await
+            }
+        },
+        Command::Check { file, json } => plugins::check(console, &file, json).await,
+        Command::New { name, lang, dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            crate::scaffold::create(&name, lang, &dir)?;
+            println!(
+                "created {} in {}: its README.md says how to build and run it",
+                name,
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => run(&dir, cli.config.as_deref(), console, args, cli.verbose).await,
         Command::Runs { show, limit, json } => {
             let config = load_config(cli.config.as_deref())?;
@@ -183,6 +240,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Gc { dry_run } => collect_garbage(cli.config.as_deref(), dry_run).await,
         Command::Engine { json } => show_engine(json).await,
+        Command::Serve(args) => serve::serve(&dir, cli.config.as_deref(), args).await,
+        Command::Token { command } => serve::token(cli.config.as_deref(), command),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -195,14 +254,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Load the folder, warning about files that are not plugins.
+/// Load the folder, checking the lock next to the config, and warning about files
+/// that are not plugins.
 async fn load(
     dir: &std::path::Path,
+    config: Option<&std::path::Path>,
     console: Arc<dyn Console>,
     warn: bool,
 ) -> Result<(Runtime, Catalog)> {
     let runtime = Runtime::with_cache(&crate::cache::default_root())?;
-    let catalog = Catalog::load(&runtime, dir, console).await?;
+    let locked = plugins::locked(config)?;
+    let catalog = Catalog::load(&runtime, dir, console, Some(&locked)).await?;
     if warn {
         for p in &catalog.problems {
             eprintln!("warning: skipped `{}`: {}", p.path.display(), p.reason);
@@ -213,10 +275,11 @@ async fn load(
 
 async fn list_plugins(
     dir: &std::path::Path,
+    config: Option<&std::path::Path>,
     console: Arc<dyn Console>,
     json: bool,
 ) -> Result<ExitCode> {
-    let (_runtime, catalog) = load(dir, console, !json).await?;
+    let (_runtime, catalog) = load(dir, config, console, !json).await?;
     let mut out = std::io::stdout().lock();
     if json {
         let plugins: Vec<_> = catalog
@@ -244,30 +307,36 @@ async fn list_plugins(
     for p in &catalog.plugins {
         let file = p.path.file_name().unwrap_or_default().to_string_lossy();
         writeln!(out, "{} {}  ({file})", p.info.name, p.info.version)?;
-        if !p.info.description.is_empty() {
-            writeln!(out, "  {}", p.info.description)?;
-        }
-        for w in &p.info.workflows {
-            writeln!(out, "  workflow {}: {}", w.name, w.description)?;
-            let rows: Vec<[String; 3]> = w
-                .params
-                .iter()
-                .map(|param| {
-                    let how = match (&param.default, param.required) {
-                        (Some(d), _) => format!("default: {d}"),
-                        (None, true) => "required".to_string(),
-                        (None, false) => "optional".to_string(),
-                    };
-                    [param.name.clone(), how, param.description.clone()]
-                })
-                .collect();
-            for line in table(&rows) {
-                writeln!(out, "      {line}")?;
-            }
-        }
+        print_workflows(&mut out, &p.info)?;
         writeln!(out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A plugin's description and workflows with their params, indented.
+fn print_workflows(out: &mut impl Write, info: &catalog::PluginInfo) -> Result<()> {
+    if !info.description.is_empty() {
+        writeln!(out, "  {}", info.description)?;
+    }
+    for w in &info.workflows {
+        writeln!(out, "  workflow {}: {}", w.name, w.description)?;
+        let rows: Vec<[String; 3]> = w
+            .params
+            .iter()
+            .map(|param| {
+                let how = match (&param.default, param.required) {
+                    (Some(d), _) => format!("default: {d}"),
+                    (None, true) => "required".to_string(),
+                    (None, false) => "optional".to_string(),
+                };
+                [param.name.clone(), how, param.description.clone()]
+            })
+            .collect();
+        for line in table(&rows) {
+            writeln!(out, "      {line}")?;
+        }
+    }
+    Ok(())
 }
 
 /// The config from `--config` / `DOCKWRIGHT_CONFIG`, the default file, or built in.
@@ -288,7 +357,7 @@ async fn run(
     let connecting = tokio::spawn(engine::connect());
     let config = load_config(config_path)?;
     let policy = Arc::new(config.team(&args.team)?.clone());
-    let (runtime, catalog) = load(dir, console.clone(), true).await?;
+    let (runtime, catalog) = load(dir, config_path, console.clone(), true).await?;
     let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
     let batch = !args.each.is_empty() || args.params_file.is_some();
     let file_sets = match &args.params_file {

@@ -68,7 +68,7 @@ fn a_component_of_another_world_is_skipped() {
     run.assert_ok();
     assert!(
         run.stderr
-            .contains("does not implement the dockwright:plugin"),
+            .contains("does not use the dockwright:plugin contract"),
         "{}",
         run.stderr
     );

@@ -91,11 +91,11 @@ fn create_start_inspect_with_labels_ports_and_safe_settings() {
             ("timeout-ms", "20000"),
         ],
     );
+    // The IPv4 mapping: this engine may give IPv6 another port.
     let port: u16 = out(&info, "ports")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
+        .split(';')
+        .find_map(|p| p.split_once("->0.0.0.0:"))
+        .map(|(_, port)| port.parse().unwrap())
         .unwrap();
     let page = http_get("127.0.0.1", port, "/").unwrap();
     assert!(

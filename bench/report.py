@@ -1,0 +1,371 @@
+"""Turn what bench/run measured into a markdown report (stdout and a file), and check the targets.
+
+    python3 report.py --dir RESULTS_DIR --n N --rounds R --j J --dockwright BIN --python VENV_PY
+                      --out bench/results.md [--strict]
+
+Reads from RESULTS_DIR, each file optional:
+    workload.tsv   variant, round, ms, ok|failed         (one line per timed workload run)
+    noop.json      hyperfine's export: a warm no-op run
+    micro.json     the `micro` binary's output: compile against load per plugin
+    calls.json     hyperfine's export: `run calls` with n=100000, then n=0
+    rss.tsv        mode, peak RSS in KiB, wall ms, ok|failed
+    skipped.txt    lines saying what was not measured and why
+
+Exits 1 when a measurement failed, or with --strict when a target was missed. Standard library
+only: it runs on the system's python3.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+CALLS = 100_000
+EXAMPLE_PLUGINS = {"team_env.wasm", "image_tools.wasm", "inventory.wasm", "figlet.wasm"}
+
+
+def sh(*cmd):
+    """A command's stdout, stripped; '?' when it fails."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_tsv(path):
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def machine(args):
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    server = sh("docker", "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})")
+    client = sh("docker", "version", "--format", "{{.Client.Version}}")
+    commit = sh("git", "rev-parse", "--short", "HEAD")
+    if sh("git", "status", "--porcelain", "--untracked-files=no") not in ("", "?"):
+        commit += " + uncommitted changes"
+    dockerpy = sh(args.python, "-c", "import docker; print(docker.__version__)")
+    return [
+        ("date", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+        ("commit", commit),
+        ("CPUs (nproc)", sh("nproc")),
+        ("memory", mem),
+        ("kernel", platform.release()),
+        ("docker engine", server),
+        ("docker CLI", client),
+        ("dockwright", sh(args.dockwright, "--version")),
+        ("docker-py", dockerpy),
+        ("hyperfine", sh("hyperfine", "--version")),
+    ]
+
+
+def fmt_ms(ms):
+    return "n/a" if ms is None else f"{ms:,.0f}" if ms >= 100 else f"{ms:.1f}"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--dir", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--rounds", type=int, required=True)
+    p.add_argument("--j", type=int, required=True)
+    p.add_argument("--dockwright", required=True)
+    p.add_argument("--python", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--strict", action="store_true")
+    args = p.parse_args()
+
+    def d(name):
+        return os.path.join(args.dir, name)
+
+    lines = []
+    out = lines.append
+    failed_measurements = []
+    targets = []  # (what, measured, verdict)
+
+    def target(what, measured, ok, gap=None, within=0.0):
+        """A target's verdict; a miss by less than the noise (`gap` < `within`) says so."""
+        verdict = "n/a" if ok is None else ("PASS" if ok else "MISS")
+        if verdict == "MISS" and gap is not None and within > 0 and gap < within:
+            verdict = f"MISS (by {gap * 100:.0f}%, within the ±{within * 100:.0f}% noise)"
+        targets.append((what, measured, verdict))
+
+    out("# dockwright benchmarks")
+    out("")
+    out("Written by `bench/run`; see `bench/README.md` for what each number means.")
+    out("")
+    out("## Machine")
+    out("")
+    out("| | |")
+    out("|---|---|")
+    for k, v in machine(args):
+        out(f"| {k} | {v} |")
+    out("")
+
+    # ---- the workload
+    rows = read_tsv(d("workload.tsv"))
+    order = ["dockwright_seq", "dockwright_par", "cli_loop", "cli_xargs", "dockerpy", "bollard"]
+    names = {
+        "dockwright_seq": "dockwright `--each -j 1`",
+        "dockwright_par": f"dockwright `--each -j {args.j}`",
+        "cli_loop": "docker CLI, shell loop",
+        "cli_xargs": f"docker CLI, `xargs -P {args.j}`",
+        "dockerpy": "docker-py, sequential",
+        "bollard": "bollard loop (the floor)",
+    }
+    times, runs, fails = {}, {}, {}
+    for variant, _round, ms, status in rows:
+        runs[variant] = runs.get(variant, 0) + 1
+        if status == "ok":
+            times.setdefault(variant, []).append(float(ms))
+        else:
+            fails[variant] = fails.get(variant, 0) + 1
+            if f"workload {variant}" not in failed_measurements:
+                failed_measurements.append(f"workload {variant}")
+    med = {v: statistics.median(t) for v, t in times.items()}
+    floor = med.get("bollard")
+    # How much a variant's rounds differ, relative to its median (needs two rounds or more).
+    spread = {v: (max(t) - min(t)) / med[v] for v, t in times.items() if len(t) > 1}
+
+    def noise(*variants):
+        """Half the largest relative spread of these variants, or 0 when unknown."""
+        return max((spread.get(v, 0.0) for v in variants), default=0.0) / 2
+
+    if rows:
+        out(f"## Workload P_{args.n}")
+        out("")
+        out(
+            f"Provision {args.n} containers (create from `dockwright/web:latest` with `TEAM=bench` "
+            f"and every exposed port published, start, read the published port), then remove "
+            f"them all. Wall-clock time of the whole, median of {args.rounds} round(s)."
+        )
+        out("")
+        out(
+            "| variant | median ms | ms per container | ratio to bollard | spread | runs ok "
+            "| all runs, ms |"
+        )
+        out("|---|---:|---:|---:|---:|---:|---|")
+        for v in order:
+            if v not in runs:
+                continue
+            m = med.get(v)
+            ratio = f"{m / floor:.2f}x" if m is not None and floor else "n/a"
+            per = fmt_ms(m / args.n) if m is not None else "n/a"
+            all_runs = ", ".join(f"{t:.0f}" for t in times.get(v, []))
+            ok = runs[v] - fails.get(v, 0)
+            sp = f"±{spread[v] * 50:.0f}%" if v in spread else "n/a"
+            out(
+                f"| {names[v]} | {fmt_ms(m)} | {per} | {ratio} | {sp} | {ok}/{runs[v]} "
+                f"| {all_runs} |"
+            )
+        out("")
+        out(
+            "spread: (slowest - fastest) / median / 2 over the rounds. A gap between two variants "
+            "smaller than their spread is noise: the engine's own pace varies from round to round; "
+            "run more rounds (`BENCH_ROUNDS`) before reading anything into it."
+        )
+        out("")
+
+        seq, par = med.get("dockwright_seq"), med.get("dockwright_par")
+        cli, xargs, py = med.get("cli_loop"), med.get("cli_xargs"), med.get("dockerpy")
+
+        def have(*xs):
+            return all(x is not None for x in xs)
+
+        def gap(a, b, limit=1.0):
+            """How far a/b is above `limit`, relative."""
+            return a / b / limit - 1 if have(a, b) else None
+
+        target(
+            "dockwright -j 1 within 1.05x of the bollard floor",
+            f"{seq / floor:.2f}x" if have(seq, floor) else "n/a",
+            seq <= 1.05 * floor if have(seq, floor) else None,
+            gap(seq, floor, 1.05),
+            noise("dockwright_seq", "bollard"),
+        )
+        target(
+            "dockwright -j 1 faster than the CLI loop",
+            f"{fmt_ms(seq)} vs {fmt_ms(cli)} ms" if have(seq, cli) else "n/a",
+            seq < cli if have(seq, cli) else None,
+            gap(seq, cli),
+            noise("dockwright_seq", "cli_loop"),
+        )
+        target(
+            "dockwright -j 1 faster than docker-py",
+            f"{fmt_ms(seq)} vs {fmt_ms(py)} ms" if have(seq, py) else "n/a",
+            seq < py if have(seq, py) else None,
+            gap(seq, py),
+            noise("dockwright_seq", "dockerpy"),
+        )
+        target(
+            f"dockwright -j {args.j} at least 1.5x faster than the CLI loop",
+            f"{cli / par:.2f}x" if have(par, cli) else "n/a",
+            cli / par >= 1.5 if have(par, cli) else None,
+            gap(par, cli, 1 / 1.5),
+            noise("dockwright_par", "cli_loop"),
+        )
+        target(
+            f"dockwright -j {args.j} no slower than xargs -P {args.j}",
+            f"{fmt_ms(par)} vs {fmt_ms(xargs)} ms" if have(par, xargs) else "n/a",
+            par <= xargs if have(par, xargs) else None,
+            gap(par, xargs),
+            noise("dockwright_par", "cli_xargs"),
+        )
+
+    # ---- microbenchmarks
+    noop, micro, calls = load_json(d("noop.json")), load_json(d("micro.json")), load_json(d("calls.json"))
+    rss = read_tsv(d("rss.tsv"))
+    if noop or micro or calls or rss:
+        out("## Microbenchmarks")
+        out("")
+    if noop:
+        r = noop["results"][0]
+        mean = r["mean"] * 1e3
+        out("### (a) A warm no-op run")
+        out("")
+        out(
+            "`dockwright run noop --plugin bench --team bench`, with the four example plugins and "
+            "the bench plugin in the folder; hyperfine, 3 warm-up runs, then 30."
+        )
+        out("")
+        out("| mean ms | ± stddev | median ms | min ms | max ms |")
+        out("|---:|---:|---:|---:|---:|")
+        out(
+            f"| {mean:.1f} | {r['stddev'] * 1e3:.1f} | {r['median'] * 1e3:.1f} | "
+            f"{r['min'] * 1e3:.1f} | {r['max'] * 1e3:.1f} |"
+        )
+        out("")
+        target("warm no-op run: mean at most 5 ms", f"{mean:.1f} ms", mean <= 5.0)
+    if micro:
+        out("### (b) First compile against loading the compiled plugin")
+        out("")
+        out(
+            f"Median of {micro['rounds']} compiles (`Component::new`) and of "
+            f"{micro['load_rounds']} loads of the serialized form (`Component::deserialize` from "
+            f"memory; `deserialize_file` from a file), on an engine configured as the host's. "
+            f"`Runtime::new()` (engine, WASI and the contract's linker): "
+            f"{micro['runtime_new_ms']:.2f} ms."
+        )
+        out("")
+        out("| plugin | .wasm KiB | compiled KiB | compile ms | load ms | load from file ms | ratio | ratio (file) |")
+        out("|---|---:|---:|---:|---:|---:|---:|---:|")
+        worst = None
+        for pl in micro["plugins"]:
+            out(
+                f"| {pl['file']} | {pl['wasm_bytes'] / 1024:.0f} | {pl['serialized_bytes'] / 1024:.0f} | "
+                f"{pl['compile_ms']:.1f} | {pl['load_ms']:.3f} | {pl['load_file_ms']:.3f} | "
+                f"{pl['ratio']:.0f}x | {pl['ratio_file']:.0f}x |"
+            )
+            if pl["file"] in EXAMPLE_PLUGINS and (worst is None or pl["ratio"] < worst["ratio"]):
+                worst = pl
+        out("")
+        if worst:
+            target(
+                "cached load at least 50x faster than a first compile (each example plugin)",
+                f"lowest {worst['ratio']:.0f}x ({worst['file']})",
+                worst["ratio"] >= 50,
+            )
+    if calls:
+        by_n = {}
+        for r in calls["results"]:
+            by_n["n=0" if r["command"].endswith("n=0") else "n=100000"] = r
+        hi, lo = by_n.get("n=100000"), by_n.get("n=0")
+        out("### (c) One guest->host import call")
+        out("")
+        out(
+            "`run calls -p n=100000` against `run calls -p n=0`: `host::log` at level debug, "
+            "which the terminal drops without `-v`. Median of 20 runs each (hyperfine, 2 warm-ups)."
+        )
+        out("")
+        if hi and lo:
+            ns = (hi["median"] - lo["median"]) * 1e9 / CALLS
+            out("| n=100000 median ms | n=0 median ms | per call |")
+            out("|---:|---:|---:|")
+            out(f"| {hi['median'] * 1e3:.1f} | {lo['median'] * 1e3:.1f} | {ns:,.0f} ns |")
+            out("")
+    if rss:
+        out("### (d) Peak RSS with 100 instances alive at once")
+        out("")
+        out(
+            "`/usr/bin/time -f %M dockwright run hold --plugin bench --each i=1,...,100 -j 100 "
+            "-p ms=3000`: one process, 100 plugin instances sleeping 3 s each."
+        )
+        out("")
+        out("| allocator | peak RSS MiB | wall ms | status |")
+        out("|---|---:|---:|---|")
+        labels = {"default": "on-demand (default)", "pooling": "pooling (`DOCKWRIGHT_POOLING=1`)"}
+        for mode, kib, wall, status in rss:
+            mib = f"{int(kib) / 1024:.0f}" if kib else "n/a"
+            out(f"| {labels.get(mode, mode)} | {mib} | {wall} | {status} |")
+            if status != "ok":
+                failed_measurements.append(f"peak RSS ({mode})")
+            if mode == "default":
+                target(
+                    "peak RSS with 100 instances at most 256 MiB",
+                    f"{int(kib) / 1024:.0f} MiB" if kib else "n/a",
+                    int(kib) / 1024 <= 256 if kib else None,
+                )
+        out("")
+
+    try:
+        with open(d("skipped.txt")) as f:
+            skipped = [s.strip() for s in f if s.strip()]
+    except OSError:
+        skipped = []
+
+    out("## Targets")
+    out("")
+    out("| target | measured | |")
+    out("|---|---|---|")
+    for what, measured, verdict in targets:
+        out(f"| {what} | {measured} | {verdict} |")
+    out("")
+    if skipped or failed_measurements:
+        out("## Not measured")
+        out("")
+        for s in skipped:
+            out(f"- {s}")
+        for s in failed_measurements:
+            out(f"- {s}: failed (see the run's output)")
+        out("")
+
+    text = "\n".join(lines)
+    print(text)
+    with open(args.out, "w") as f:
+        f.write(text)
+
+    missed = [t for t in targets if t[2].startswith("MISS")]
+    if failed_measurements:
+        print(f"error: {len(failed_measurements)} measurement(s) failed", file=sys.stderr)
+        return 1
+    if missed:
+        print(f"{len(missed)} target(s) missed", file=sys.stderr)
+        return 1 if args.strict else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+//! `dockwright serve` and `dockwright token`: the command-line side of the team
+//! HTTP API (see [`crate::serve`]).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::serve::{self, admission::Bounds, auth};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The address and port to listen on
+    #[arg(long, env = "DOCKWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The most runs in flight at once, all teams together
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_runs: u16,
+
+    /// The most runs in flight at once for one team
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_team_runs: u16,
+
+    /// On SIGTERM or Ctrl-C, how long runs in flight may go on before they are
+    /// cancelled and rolled back: "30s", "2m", "500ms"
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// The largest request body accepted, in bytes
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_body: usize,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token for a team: printed once, only its hash is stored in the config
+    New {
+        /// The team the token is for; it must be in the config file
+        team: String,
+    },
+}
+
+/// `--drain-timeout`: a whole number with `ms`, `s` or `m` (`s` when none).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30s, 2m or 500ms"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        other => Err(format!(
+            "unknown unit `{other}` in `{text}`: use ms, s or m"
+        )),
+    }
+}
+
+pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Result<ExitCode> {
+    serve::serve(serve::Options {
+        listen: args.listen,
+        plugins: plugins.to_path_buf(),
+        config: config.map(Path::to_path_buf),
+        lock: Some(super::plugins::locked(config)?),
+        bounds: Bounds {
+            max_runs: args.max_runs.into(),
+            max_team_runs: args.max_team_runs.into(),
+        },
+        drain_timeout: args.drain_timeout,
+        max_body: args.max_body,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn token(config: Option<&Path>, command: TokenCommand) -> Result<ExitCode> {
+    let TokenCommand::New { team } = command;
+    let path = config.map_or_else(crate::config::default_path, Path::to_path_buf);
+    let token = auth::new_token()?;
+    auth::store_hash(&path, &team, &auth::hash(&token))?;
+    writeln!(std::io::stdout().lock(), "{token}")?;
+    eprintln!(
+        "A new token for team `{team}`: its hash is in {}. Keep the token now: it is not stored and \
+         cannot be shown again. Send it as `Authorization: Bearer <token>`; to revoke it, delete \
+         its hash from the file.",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+}

@@ -1,0 +1,368 @@
+//! The routes. Each handler reads the request, calls [`super::runs`] or
+//! [`super::containers`], and answers JSON; errors are [`ApiError`]s.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::registry::{Line, RunRecord};
+use super::runs::{self, Caller};
+use super::{auth, containers, request, App};
+
+/// Every route, as `(method, path)`: the OpenAPI document is checked against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/workflows"),
+    ("post", "/v1/runs"),
+    ("get", "/v1/runs/{id}"),
+    ("delete", "/v1/runs/{id}"),
+    ("get", "/v1/runs/{id}/events"),
+    ("get", "/v1/containers"),
+    ("get", "/v1/containers/{id}"),
+];
+
+/// How long `/healthz` waits for the engine.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/workflows", get(workflows))
+        .route("/v1/runs", axum::routing::post(create_run))
+        .route("/v1/runs/{id}", get(show_run).delete(delete_run))
+        .route("/v1/runs/{id}/events", get(run_events))
+        .route("/v1/containers", get(list_containers))
+        .route("/v1/containers/{id}", get(show_container))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(app)
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    /// The team of the bearer token. Every `/v1` handler takes a `Caller`, so none
+    /// runs for an unauthenticated request.
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        const CHALLENGE: &str = "Bearer realm=\"dockwright\"";
+        const INVALID: &str = "Bearer realm=\"dockwright\", error=\"invalid_token\"";
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "this needs a token: send `Authorization: Bearer <token>` (an admin makes one with `dockwright token new <team>`)",
+                CHALLENGE,
+            ));
+        };
+        let token = value.to_str().ok().and_then(auth::bearer).ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`", INVALID)
+        })?;
+        let config = app.teams.current();
+        let team = auth::team_of(&config.tokens, token).ok_or_else(|| {
+            ApiError::unauthorized(
+                "the token is not valid (it may have been revoked): ask an admin for a new one",
+                INVALID,
+            )
+        })?;
+        let policy = config
+            .team(team)
+            .map_err(|e| ApiError::unauthorized(format!("{e:#}"), INVALID))?;
+        Ok(Caller {
+            team: team.to_string(),
+            policy: Arc::new(policy.clone()),
+        })
+    }
+}
+
+/// The `{id}` of a path. axum's own rejection (a path that is not UTF-8) is plain
+/// text; this one is an [`ApiError`] like every other answer.
+pub struct Id(pub String);
+
+impl FromRequestParts<Arc<App>> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, app)
+            .await
+            .map(|Path(id)| Id(id))
+            .map_err(|e| ApiError::bad_request(format!("the path is not valid: {e}")))
+    }
+}
+
+/// The value of `name` in a raw query string. The flags this API takes are plain
+/// words, so no percent-decoding is needed, and a malformed query cannot fail here.
+fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let ping = tokio::time::timeout(PING_TIMEOUT, app.engine.docker.version()).await;
+    let (status, engine) = match ping {
+        Ok(Ok(v)) => (
+            StatusCode::OK,
+            json!({ "reachable": true, "address": app.engine.address, "version": v.version, "api_version": v.api_version }),
+        ),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "reachable": false, "address": app.engine.address, "error": crate::errors::describe(&app.engine.fail(e)) }),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "reachable": false, "address": app.engine.address, "error": format!("no answer in {}s", PING_TIMEOUT.as_secs()) }),
+        ),
+    };
+    let state = if status == StatusCode::OK {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    (
+        status,
+        Json(json!({ "status": state, "draining": app.draining(), "engine": engine })),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Json<Value> {
+    Json(super::openapi::document())
+}
+
+async fn workflows(State(app): State<Arc<App>>, caller: Caller) -> Json<Value> {
+    let list: Vec<Value> = app
+        .catalog
+        .plugins
+        .iter()
+        .filter(|p| crate::policy::check_plugin(&caller.policy, &p.info.name).is_ok())
+        .flat_map(|p| {
+            p.info.workflows.iter().map(move |w| {
+                json!({
+                    "name": w.name,
+                    "description": w.description,
+                    "plugin": p.info.name,
+                    "plugin_version": p.info.version,
+                    "params": w.params,
+                })
+            })
+        })
+        .collect();
+    Json(json!({ "team": caller.team, "workflows": list }))
+}
+
+async fn create_run(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let wait = request::flag("wait", query_value(query.as_deref(), "wait"), true)
+        .map_err(ApiError::bad_request)?;
+    let bytes = read_body(&app, &headers, body).await?;
+    let wanted = request::parse_run(&bytes).map_err(ApiError::bad_request)?;
+    let resolved = runs::resolve(&app, &caller, &wanted)?;
+    let slot = runs::admit(&app, &caller.team)?;
+    let record = runs::start(&app, slot, &caller, resolved);
+    let location = format!("/v1/runs/{}", record.id);
+    if !wait {
+        let view = record.view(None);
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            Json(view),
+        )
+            .into_response());
+    }
+    // The run has its own task: a client that hangs up here does not stop it.
+    record.ended().await;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(record.view(None)),
+    )
+        .into_response())
+}
+
+/// The body, up to the server's limit: 413 past it, told before reading when the
+/// client announces its length.
+async fn read_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than the {} bytes this server accepts",
+                app.max_body
+            ),
+        )
+    };
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > app.max_body as u64) {
+        return Err(too_large());
+    }
+    let mut chunks = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        if bytes.len() + chunk.len() > app.max_body {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+async fn show_run(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Value>, ApiError> {
+    runs::find(&app, &caller.team, &id).await.map(Json)
+}
+
+async fn delete_run(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Value>, ApiError> {
+    runs::teardown(&app, &caller.team, &id).await.map(Json)
+}
+
+/// Server-sent events: `log` and `build` events for the run's lines (each with its
+/// number as the event id, so `Last-Event-ID` resumes), then one `end` event with
+/// the run as `GET /v1/runs/{id}` shows it.
+async fn run_events(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let Some(record) = app.registry.get(&id, &caller.team) else {
+        // Known only from the journal: no lines are kept there, only its end.
+        let view = runs::find(&app, &caller.team, &id).await?;
+        let end = stream::once(async move { Ok::<_, Infallible>(end_event(&view)) });
+        return Ok(Sse::new(end).into_response());
+    };
+    Ok(Sse::new(events(record, after))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+fn events(record: Arc<RunRecord>, after: u64) -> impl Stream<Item = Result<Event, Infallible>> {
+    let rx = record.subscribe();
+    stream::unfold(Some((record, after, rx)), |state| async move {
+        let (record, mut after, mut rx) = state?;
+        loop {
+            // Mark what is seen before reading, so a change in between wakes us.
+            rx.borrow_and_update();
+            let (lines, end) = record.since(after);
+            if let Some(last) = lines.last() {
+                after = last.seq;
+                let batch: Vec<Event> = lines.iter().map(line_event).collect();
+                return Some((batch, Some((record, after, rx))));
+            }
+            if end.is_some() {
+                return Some((vec![end_event(&record.view(None))], None));
+            }
+            if rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    })
+    .flat_map(|batch| stream::iter(batch.into_iter().map(Ok)))
+}
+
+fn line_event(line: &Line) -> Event {
+    let kind = if line.stream == "build" {
+        "build"
+    } else {
+        "log"
+    };
+    let data = serde_json::to_string(line).unwrap_or_default();
+    Event::default()
+        .event(kind)
+        .id(line.seq.to_string())
+        .data(data)
+}
+
+fn end_event(view: &Value) -> Event {
+    Event::default().event("end").data(view.to_string())
+}
+
+async fn list_containers(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let list = containers::list(&app.engine, &caller.team, None)
+        .await
+        .map_err(|e| ApiError::engine(&e))?;
+    Ok(Json(json!({ "team": caller.team, "containers": list })))
+}
+
+async fn show_container(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Value>, ApiError> {
+    let list = containers::list(&app.engine, &caller.team, None)
+        .await
+        .map_err(|e| ApiError::engine(&e))?;
+    let found = containers::pick(&list, &id)
+        .ok_or_else(|| ApiError::not_found(format!("no container `{id}` of your team")))?;
+    Ok(Json(json!(found)))
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {method} {}; GET /openapi.json describes the API",
+        uri.path()
+    ))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} is not allowed on {}; GET /openapi.json describes the API",
+            uri.path()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values() {
+        assert_eq!(query_value(None, "wait"), None);
+        assert_eq!(query_value(Some("wait=false"), "wait"), Some("false"));
+        assert_eq!(query_value(Some("a=1&wait=0"), "wait"), Some("0"));
+        assert_eq!(query_value(Some("wait"), "wait"), Some(""));
+        assert_eq!(query_value(Some("waiting=no"), "wait"), None);
+        assert_eq!(query_value(Some("%FF=%FF&&"), "wait"), None);
+    }
+}

@@ -1,0 +1,253 @@
+//! A team's containers on the engine, found by the host's ownership labels: listed
+//! like `docker ps`, looked up one at a time, and removed run by run. Every query
+//! filters on the team's label at the engine, so another team's container is never
+//! even fetched.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use serde::Serialize;
+
+use crate::bindings::docker::DockerError;
+use crate::engine::Engine;
+use crate::labels;
+
+/// How long one removal may take before teardown reports it as failed.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One container as the API lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    /// `created`, `running`, `exited`, ...
+    pub state: String,
+    /// As `docker ps` says it: "Up 5 minutes", "Exited (0) 2 hours ago".
+    pub status: String,
+    pub ports: Vec<Port>,
+    /// The run and plugin that created it.
+    pub run: String,
+    pub plugin: String,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Port {
+    /// The port inside the container.
+    pub container_port: u16,
+    pub protocol: String,
+    /// Where it is published on the engine's host, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<u16>,
+}
+
+/// The team's containers (with `run`: only that run's), running or not.
+pub async fn list(
+    engine: &Engine,
+    team: &str,
+    run: Option<&str>,
+) -> Result<Vec<Container>, DockerError> {
+    let mut wanted = vec![format!("{}={team}", labels::TEAM)];
+    if let Some(run) = run {
+        wanted.push(format!("{}={run}", labels::RUN));
+    }
+    let query = ListContainersOptions {
+        all: true,
+        // Several label filters must all match.
+        filters: Some(HashMap::from([("label".to_string(), wanted)])),
+        ..Default::default()
+    };
+    let found = engine
+        .docker
+        .list_containers(Some(query))
+        .await
+        .map_err(|e| engine.fail(e))?;
+    let mut out: Vec<Container> = found
+        .into_iter()
+        // The engine filtered already; checking again costs nothing and keeps a
+        // filter the engine ignored from ever showing another team's container.
+        .filter(|c| owned(c, team))
+        .map(container)
+        .collect();
+    out.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
+    Ok(out)
+}
+
+fn owned(c: &ContainerSummary, team: &str) -> bool {
+    c.labels
+        .as_ref()
+        .is_some_and(|l| crate::policy::owned_by(team, l))
+}
+
+fn container(c: ContainerSummary) -> Container {
+    let label = |key: &str| {
+        c.labels
+            .as_ref()
+            .and_then(|l| l.get(key))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut ports: Vec<Port> = c
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| Port {
+            container_port: p.private_port,
+            protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+            host_ip: p.ip.clone(),
+            host_port: p.public_port,
+        })
+        .collect();
+    ports.sort_by(|a, b| {
+        (a.container_port, &a.protocol, &a.host_ip).cmp(&(
+            b.container_port,
+            &b.protocol,
+            &b.host_ip,
+        ))
+    });
+    ports.dedup();
+    Container {
+        run: label(labels::RUN),
+        plugin: label(labels::PLUGIN),
+        id: c.id.clone().unwrap_or_default(),
+        name: c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        image: c.image.clone().unwrap_or_default(),
+        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+        status: c.status.clone().unwrap_or_default(),
+        created: c.created.unwrap_or_default(),
+        ports,
+    }
+}
+
+/// The team's container that `reference` names: its full id, a unique id prefix
+/// (at least 4 characters, as short ones match too much), or its name.
+pub fn pick<'a>(containers: &'a [Container], reference: &str) -> Option<&'a Container> {
+    let reference = reference.trim_start_matches('/');
+    if let Some(c) = containers
+        .iter()
+        .find(|c| c.id == reference || c.name == reference)
+    {
+        return Some(c);
+    }
+    let mut prefixed = containers
+        .iter()
+        .filter(|c| reference.len() >= 4 && c.id.starts_with(reference));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+/// What removing a run's containers did.
+#[derive(Debug, Default, Serialize)]
+pub struct Removed {
+    pub removed: Vec<String>,
+    /// `<short id>: why`.
+    pub failed: Vec<String>,
+}
+
+/// Remove these containers (stopping them first), newest first, as a rollback does.
+/// One already gone counts as removed.
+pub async fn remove(engine: &Engine, containers: &[Container]) -> Removed {
+    let mut out = Removed::default();
+    for c in containers {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        let result = tokio::time::timeout(
+            REMOVE_TIMEOUT,
+            engine.docker.remove_container(&c.id, Some(options)),
+        )
+        .await;
+        let short = crate::run::short(&c.id);
+        match result {
+            Ok(Ok(())) => out.removed.push(c.id.clone()),
+            Ok(Err(e)) => match engine.fail(e) {
+                DockerError::NotFound(_) => out.removed.push(c.id.clone()),
+                DockerError::Conflict(m) if m.contains("already in progress") => {
+                    out.removed.push(c.id.clone())
+                }
+                other => out
+                    .failed
+                    .push(format!("{short}: {}", crate::errors::describe(&other))),
+            },
+            Err(_) => out.failed.push(format!("{short}: removal timed out")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{PortSummary, PortSummaryTypeEnum};
+
+    fn summary(id: &str, name: &str, team: &str) -> ContainerSummary {
+        ContainerSummary {
+            id: Some(id.into()),
+            names: Some(vec![format!("/{name}")]),
+            image: Some("dockwright/web:latest".into()),
+            labels: Some(HashMap::from([
+                (labels::TEAM.to_string(), team.to_string()),
+                (labels::RUN.to_string(), "r1".to_string()),
+            ])),
+            status: Some("Up 2 seconds".into()),
+            created: Some(7),
+            ports: Some(vec![
+                PortSummary {
+                    ip: Some("0.0.0.0".into()),
+                    private_port: 80,
+                    public_port: Some(32768),
+                    typ: Some(PortSummaryTypeEnum::TCP),
+                },
+                PortSummary {
+                    ip: None,
+                    private_port: 53,
+                    public_port: None,
+                    typ: Some(PortSummaryTypeEnum::UDP),
+                },
+            ]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn containers_as_listed() {
+        let c = container(summary("abcdef123456", "web", "blue"));
+        assert_eq!(c.name, "web");
+        assert_eq!(c.run, "r1");
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(c.ports[0].container_port, 53);
+        assert_eq!(c.ports[1].host_port, Some(32768));
+        assert_eq!(c.ports[1].protocol, "tcp");
+        assert!(owned(&summary("x", "y", "blue"), "blue"));
+        assert!(!owned(&summary("x", "y", "blue"), "red"));
+    }
+
+    #[test]
+    fn picking_by_id_prefix_or_name() {
+        let all = vec![
+            container(summary("abcdef123456", "web", "blue")),
+            container(summary("abcd99999999", "db", "blue")),
+        ];
+        assert_eq!(pick(&all, "web").unwrap().id, "abcdef123456");
+        assert_eq!(pick(&all, "/db").unwrap().id, "abcd99999999");
+        assert_eq!(pick(&all, "abcdef").unwrap().name, "web");
+        assert!(pick(&all, "abcd").is_none(), "ambiguous prefix");
+        assert!(pick(&all, "abc").is_none(), "too short");
+        assert!(pick(&all, "nope").is_none());
+    }
+}

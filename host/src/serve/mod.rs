@@ -1,0 +1,271 @@
+//! `dockwright serve`: the team HTTP API. The same plugins, policy, journal and
+//! rollback as the CLI, for teams that cannot run the CLI where the engine is.
+//!
+//! One job per module:
+//! - [`api`]: the routes and their handlers (short: parse, call, answer);
+//! - [`auth`]: tokens, their hashes in the config, who a token belongs to;
+//! - [`teams`]: the config in force, read again when its file changes;
+//! - [`runs`]: starting, finding and tearing down runs;
+//! - [`registry`]: the runs of this server, their log lines and their end;
+//! - [`admission`]: how many runs may be in flight, fairly across teams;
+//! - [`containers`]: a team's containers on the engine;
+//! - [`request`]: reading what clients send; [`error`]: what they get back;
+//! - [`openapi`]: the API described in OpenAPI 3.
+//!
+//! Shutdown (SIGTERM or Ctrl-C): stop accepting connections, let runs in flight
+//! finish until the drain deadline, then cancel the rest, which rolls them back, and
+//! exit 0. A second signal cancels at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::Catalog;
+use crate::console::Terminal;
+use crate::engine::{self, Engine};
+use crate::journal::{self, Journal};
+use crate::runtime::Runtime;
+
+pub mod admission;
+pub mod api;
+pub mod auth;
+pub mod containers;
+pub mod error;
+pub mod openapi;
+pub mod registry;
+pub mod request;
+pub mod runs;
+pub mod teams;
+
+/// How `dockwright serve` was asked to run.
+pub struct Options {
+    pub listen: SocketAddr,
+    pub plugins: PathBuf,
+    pub config: Option<PathBuf>,
+    /// The plugin lock next to the config, as the CLI checks it.
+    pub lock: Option<crate::catalog::Locked>,
+    pub bounds: admission::Bounds,
+    /// How long runs in flight may go on after a shutdown signal.
+    pub drain_timeout: Duration,
+    /// The largest request body accepted.
+    pub max_body: usize,
+}
+
+/// How long cancelled runs get to roll back before the server exits anyway.
+const ROLLBACK_GRACE: Duration = Duration::from_secs(120);
+/// How long connections get to take their last answers once no run is left.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// What every request handler can reach.
+pub struct App {
+    pub runtime: Runtime,
+    pub catalog: Catalog,
+    pub engine: Engine,
+    pub teams: teams::Teams,
+    pub journal: Arc<Journal>,
+    pub journal_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub registry: registry::Registry,
+    admission: Mutex<admission::Admission>,
+    /// The tasks of runs in flight, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Cancelled when runs in flight must stop (drain deadline, second signal).
+    pub abort: CancellationToken,
+    /// Set once a shutdown signal came: no new runs.
+    draining: AtomicBool,
+    pub max_body: usize,
+}
+
+impl App {
+    /// The admission state. `draining` is read and written under this lock, so a
+    /// run is either admitted before shutdown starts or refused.
+    pub fn admission(&self) -> MutexGuard<'_, admission::Admission> {
+        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// Run the server until a shutdown signal, then drain and return.
+pub async fn serve(options: Options) -> Result<()> {
+    let app = Arc::new(setup(&options).await?);
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    announce(&app, &listener, &options);
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signals(app.clone(), shutdown.clone()));
+    let router = api::router(app.clone());
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(async move { server.await });
+
+    shutdown.cancelled().await;
+    drain(&app, options.drain_timeout).await;
+    match tokio::time::timeout(CLOSE_GRACE, server).await {
+        Ok(Ok(Err(e))) => eprintln!("dockwright serve: warning: the server stopped with: {e}"),
+        Err(_) => eprintln!("dockwright serve: closing connections that are still open"),
+        _ => {}
+    }
+    eprintln!("dockwright serve: stopped");
+    Ok(())
+}
+
+/// Load the config, the journal, the plugins (compiled now, not on first request)
+/// and connect to the engine.
+async fn setup(options: &Options) -> Result<App> {
+    let connecting = tokio::spawn(engine::connect());
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let teams = teams::Teams::load(options.config.as_deref(), &cwd)?;
+    let config = teams.current();
+    let journal_path = config.journal.clone().unwrap_or_else(journal::default_path);
+    let journal = Arc::new(Journal::open(&journal_path)?);
+    let runtime = Runtime::with_cache(&crate::cache::default_root())?;
+    let console = Arc::new(Terminal { verbose: false });
+    let catalog = Catalog::load(&runtime, &options.plugins, console, options.lock.as_ref()).await?;
+    for p in &catalog.problems {
+        eprintln!(
+            "dockwright serve: warning: skipped `{}`: {}",
+            p.path.display(),
+            p.reason
+        );
+    }
+    for p in &catalog.plugins {
+        if let Err(e) = p.pre(&runtime) {
+            eprintln!(
+                "dockwright serve: warning: plugin `{}` cannot be loaded: {e:#}",
+                p.info.name
+            );
+        }
+    }
+    let engine = match connecting
+        .await
+        .context("the engine connection task failed")?
+    {
+        Ok(engine) => engine,
+        Err(e) => unconnected(&e)?,
+    };
+    Ok(App {
+        runtime,
+        catalog,
+        engine,
+        teams,
+        journal,
+        journal_path,
+        state_dir: journal::state_dir(),
+        registry: registry::Registry::default(),
+        admission: Mutex::new(admission::Admission::new(options.bounds)),
+        tasks: TaskTracker::new(),
+        abort: CancellationToken::new(),
+        draining: AtomicBool::new(false),
+        max_body: options.max_body,
+    })
+}
+
+/// An engine client that has not reached the engine: the server still starts (and
+/// `/healthz` says the engine is down), because a service manager may start it
+/// before the engine, and runs work once the engine answers.
+fn unconnected(err: &anyhow::Error) -> Result<Engine> {
+    eprintln!("dockwright serve: warning: {err:#}; starting anyway, /healthz reports the engine as unreachable until it answers");
+    let address = engine::address_from_env();
+    let docker = bollard::Docker::connect_with_defaults()
+        .map_err(|e| {
+            anyhow::anyhow!(crate::errors::describe_unreachable(
+                &address,
+                &engine::root_cause(&e)
+            ))
+        })?
+        // As the CLI's client: long calls such as `wait` are bounded by the run's deadline.
+        .with_timeout(Duration::from_secs(24 * 3600));
+    Ok(Engine {
+        docker,
+        published_host: engine::published_host(&address),
+        address,
+    })
+}
+
+fn announce(app: &App, listener: &tokio::net::TcpListener, options: &Options) {
+    let addr = listener.local_addr().map_or(options.listen, |a| a);
+    let config = app.teams.current();
+    eprintln!(
+        "dockwright serve: listening on http://{addr} ({} plugins from {}, config {}, up to {} runs at once, {} per team)",
+        app.catalog.plugins.len(),
+        app.catalog.dir.display(),
+        app.teams.path().display(),
+        options.bounds.max_runs,
+        options.bounds.max_team_runs,
+    );
+    if config.tokens.is_empty() {
+        eprintln!("dockwright serve: warning: no team has a token yet, so every request will be refused: make one with `dockwright token new <team>`");
+    }
+    if !addr.ip().is_loopback() {
+        eprintln!("dockwright serve: warning: listening beyond this machine over plain HTTP: tokens travel in clear text; put a TLS proxy in front");
+    }
+}
+
+/// The first SIGTERM or Ctrl-C starts the drain; the next one cancels the runs left.
+async fn signals(app: Arc<App>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dockwright serve: warning: cannot watch for SIGTERM: {e}");
+            return;
+        }
+    };
+    let mut first = true;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+        }
+        if first {
+            first = false;
+            // Under the admission lock: see `App::admission`.
+            let guard = app.admission();
+            app.draining.store(true, Ordering::SeqCst);
+            drop(guard);
+            shutdown.cancel();
+        } else {
+            eprintln!("dockwright serve: second signal: cancelling the runs in flight");
+            app.abort.cancel();
+        }
+    }
+}
+
+/// Let runs in flight finish until the deadline, then cancel (roll back) the rest.
+async fn drain(app: &App, deadline: Duration) {
+    app.tasks.close();
+    let running = app.registry.running().len();
+    eprintln!(
+        "dockwright serve: stopping: not accepting new connections; {running} run(s) in flight get up to {}s to finish",
+        deadline.as_secs_f64()
+    );
+    tokio::select! {
+        () = app.tasks.wait() => return,
+        () = tokio::time::sleep(deadline) => {
+            let left = app.registry.running().len();
+            eprintln!("dockwright serve: drain deadline reached: cancelling {left} run(s), which rolls them back");
+            app.abort.cancel();
+        }
+        () = app.abort.cancelled() => {}
+    }
+    if tokio::time::timeout(ROLLBACK_GRACE, app.tasks.wait())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "dockwright serve: warning: some runs did not finish rolling back in {}s: `dockwright gc` removes what they left",
+            ROLLBACK_GRACE.as_secs()
+        );
+    }
+}

@@ -1,0 +1,385 @@
+//! Runs of the API: resolving what a client asked for against what its team may
+//! run, admitting it, running it in its own task (so a client that hangs up does
+//! not stop it), finding it again, and tearing down what it made.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use super::admission::RETRY_AFTER;
+use super::containers;
+use super::error::ApiError;
+use super::registry::{self, RunRecord};
+use super::request::{plausible_run_id, RunRequest};
+use super::App;
+use crate::catalog::WorkflowInfo;
+use crate::console::Console;
+use crate::policy::{self, TeamPolicy};
+use crate::run::{self, RunOptions, RunReport, Status};
+
+/// Who is calling: the team its token belongs to, with that team's policy now.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub team: String,
+    pub policy: Arc<TeamPolicy>,
+}
+
+/// How long a DELETE waits for a run it cancelled to finish rolling back.
+const CANCEL_WAIT: Duration = Duration::from_secs(120);
+
+/// A slot of the admission bound, given back when the run's task ends.
+pub struct Slot {
+    app: Arc<App>,
+    team: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.app.admission().release(&self.team);
+    }
+}
+
+/// Take a slot for a run of `team`, or refuse: 503 while shutting down, 429 past
+/// the bound.
+pub fn admit(app: &Arc<App>, team: &str) -> Result<Slot, ApiError> {
+    let mut admission = app.admission();
+    if app.draining() {
+        return Err(ApiError::unavailable(
+            "the server is shutting down and starts no new runs: try again once it is back",
+        ));
+    }
+    admission
+        .admit(team, Instant::now())
+        .map_err(|refusal| ApiError::too_many(refusal.to_string(), RETRY_AFTER))?;
+    Ok(Slot {
+        app: app.clone(),
+        team: team.to_string(),
+    })
+}
+
+/// What a request resolved to: a plugin of the catalog (by index), its workflow
+/// and the params to hand it.
+pub struct Resolved {
+    pub plugin: usize,
+    pub workflow: String,
+    pub params: Vec<(String, String)>,
+}
+
+/// The plugin and workflow a request means, among the plugins the caller's team
+/// may run, with its params checked (missing, unknown, repeated).
+pub fn resolve(app: &App, caller: &Caller, request: &RunRequest) -> Result<Resolved, ApiError> {
+    let (plugin, workflow) = pick(app, caller, request)?;
+    // Checked here first for words that fit the API (the shared check speaks of `-p`).
+    let given = |name: &str| request.params.iter().any(|(k, _)| k == name);
+    if let Some(spec) = workflow
+        .params
+        .iter()
+        .find(|s| s.required && s.default.is_none() && !given(&s.name))
+    {
+        let about = match spec.description.as_str() {
+            "" => String::new(),
+            d => format!(" ({d})"),
+        };
+        return Err(ApiError::bad_request(format!(
+            "param `{}` is missing: workflow `{}` needs it{about}; add it to `params`",
+            spec.name, workflow.name
+        )));
+    }
+    let params = crate::params::resolve(&workflow.name, &workflow.params, &request.params)
+        .map_err(ApiError::bad_request)?;
+    Ok(Resolved {
+        plugin,
+        workflow: workflow.name.clone(),
+        params,
+    })
+}
+
+/// The catalog index and workflow a request names, among the plugins that offer
+/// it: 403 when only plugins the team may not run do (saying so helps more than a
+/// 404, and plugin names are no secret), 400 when several usable ones do.
+fn pick<'a>(
+    app: &'a App,
+    caller: &Caller,
+    request: &RunRequest,
+) -> Result<(usize, &'a WorkflowInfo), ApiError> {
+    let plugins = &app.catalog.plugins;
+    let allowed = |i: &usize| policy::check_plugin(&caller.policy, &plugins[*i].info.name).is_ok();
+    let name = &request.workflow;
+    let offering: Vec<usize> = (0..plugins.len())
+        .filter(|i| {
+            request
+                .plugin
+                .as_ref()
+                .is_none_or(|p| &plugins[*i].info.name == p)
+        })
+        .filter(|i| plugins[*i].info.workflows.iter().any(|w| &w.name == name))
+        .collect();
+    let usable: Vec<usize> = offering.iter().copied().filter(allowed).collect();
+    let workflow = |i: usize| plugins[i].info.workflows.iter().find(|w| &w.name == name);
+    match (usable.as_slice(), offering.first()) {
+        ([one], _) => workflow(*one)
+            .map(|w| (*one, w))
+            .ok_or_else(|| no_workflow(name)),
+        ([], Some(denied)) => {
+            let plugin = &plugins[*denied].info.name;
+            let denial = policy::check_plugin(&caller.policy, plugin)
+                .err()
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("workflow `{name}` is in plugin `{plugin}`, which your team may not run: {denial}"),
+            ))
+        }
+        ([], None) => Err(unknown(app, caller, request)),
+        (many, _) => {
+            let names: Vec<&str> = many
+                .iter()
+                .map(|i| plugins[*i].info.name.as_str())
+                .collect();
+            Err(ApiError::bad_request(format!(
+                "workflow `{name}` is offered by several plugins ({}): add \"plugin\": \"{}\" to choose one",
+                names.join(", "),
+                names[0]
+            )))
+        }
+    }
+}
+
+/// 404 for a workflow (or plugin) the team cannot find, suggesting close names among
+/// what it may run.
+fn unknown(app: &App, caller: &Caller, request: &RunRequest) -> ApiError {
+    let mine = |p: &&crate::catalog::LoadedPlugin| {
+        policy::check_plugin(&caller.policy, &p.info.name).is_ok()
+    };
+    let plugins: Vec<_> = app.catalog.plugins.iter().filter(mine).collect();
+    if let Some(wanted) = &request.plugin {
+        if !plugins.iter().any(|p| &p.info.name == wanted) {
+            let names: Vec<&str> = plugins.iter().map(|p| p.info.name.as_str()).collect();
+            return ApiError::not_found(format!(
+                "no plugin `{wanted}` that your team may run (those it may: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        }
+    }
+    let names = plugins
+        .iter()
+        .flat_map(|p| p.info.workflows.iter().map(|w| w.name.as_str()));
+    let hint = match crate::suggest::close(&request.workflow, names).as_slice() {
+        [] => String::new(),
+        close => format!(
+            " Did you mean {}?",
+            close
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
+    let mut err = no_workflow(&request.workflow);
+    err.message = format!("{} GET /v1/workflows lists them.{hint}", err.message);
+    err
+}
+
+fn no_workflow(name: &str) -> ApiError {
+    ApiError::not_found(format!("no workflow `{name}` that your team may run."))
+}
+
+/// Start the run in its own task and return its record at once.
+pub fn start(app: &Arc<App>, slot: Slot, caller: &Caller, resolved: Resolved) -> Arc<RunRecord> {
+    let plugin_name = app.catalog.plugins[resolved.plugin].info.name.clone();
+    let record = RunRecord::new(
+        run::new_run_id(),
+        caller.team.clone(),
+        plugin_name,
+        resolved.workflow.clone(),
+        resolved.params.clone(),
+        app.abort.child_token(),
+    );
+    app.registry.insert(record.clone());
+    let options = RunOptions {
+        policy: caller.policy.clone(),
+        keep_on_failure: false,
+        journal: app.journal.clone(),
+        state_dir: app.state_dir.clone(),
+    };
+    let (app, task_record) = (app.clone(), record.clone());
+    app.tasks.clone().spawn(async move {
+        let record = task_record;
+        eprintln!(
+            "run {} started: team {}, workflow {}",
+            record.id, record.team, record.workflow
+        );
+        let report = run_isolated(app.clone(), record.clone(), resolved, options).await;
+        eprintln!(
+            "run {} {}: {:.1}s{}",
+            record.id,
+            if report.status == Status::Ok {
+                "ok"
+            } else {
+                "failed"
+            },
+            report.duration_ms as f64 / 1000.0,
+            report
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+        record.finish(report);
+        app.registry.ended(&record.id);
+        drop(slot);
+    });
+    record
+}
+
+/// Run it in a task of its own, so a panic in the run ends that run (as failed)
+/// instead of leaving its waiters hanging.
+async fn run_isolated(
+    app: Arc<App>,
+    record: Arc<RunRecord>,
+    resolved: Resolved,
+    options: RunOptions,
+) -> RunReport {
+    let inner = {
+        let (app, record) = (app.clone(), record.clone());
+        tokio::spawn(async move {
+            let plugin = &app.catalog.plugins[resolved.plugin];
+            let console: Arc<dyn Console> = record.clone();
+            run::run_workflow_as(
+                &app.runtime,
+                &record.id,
+                plugin,
+                &resolved.workflow,
+                resolved.params,
+                app.engine.clone(),
+                console,
+                &options,
+                record.cancel.clone().cancelled_owned(),
+            )
+            .await
+        })
+    };
+    match inner.await {
+        Ok(report) => report,
+        Err(e) => {
+            // The run's containers are still labelled with it: roll them back here.
+            let (rolled_back, rollback_errors) = run::rollback(&app.engine, &record.id, &[]).await;
+            RunReport {
+                run: record.id.clone(),
+                plugin: record.plugin.clone(),
+                workflow: record.workflow.clone(),
+                team: record.team.clone(),
+                status: Status::Failed,
+                outputs: Default::default(),
+                error: Some(format!("the run stopped unexpectedly in the server: {e}")),
+                containers: rolled_back.clone(),
+                images: Vec::new(),
+                rolled_back,
+                rollback_errors,
+                duration_ms: 0,
+            }
+        }
+    }
+}
+
+/// The run `id` of the caller's team as the API shows it: from this server's runs,
+/// else from the journal (runs of an earlier server, or of the CLI).
+pub async fn find(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
+    if let Some(record) = app.registry.get(id, team) {
+        let containers = match record.report() {
+            // In flight: only the engine knows yet what it has made.
+            None => Some(run::labelled(&app.engine, id).await),
+            Some(_) => None,
+        };
+        return Ok(record.view(containers));
+    }
+    from_journal(app, team, id).await
+}
+
+/// The run from the journal, if it is the team's.
+async fn from_journal(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
+    if !plausible_run_id(id) {
+        return Err(ApiError::no_run(id));
+    }
+    let (path, state_dir, id_owned) = (
+        app.journal_path.clone(),
+        app.state_dir.clone(),
+        id.to_string(),
+    );
+    // Reading the journal is blocking file work, and it may be long.
+    let found = tokio::task::spawn_blocking(move || {
+        let (entries, _) = crate::journal::read(&path).ok()?;
+        let entries: Vec<_> = entries
+            .into_iter()
+            .filter(|e| e.run() == id_owned)
+            .collect();
+        let detail = crate::history::find(&entries, &id_owned, &state_dir).ok()?;
+        Some((detail.summary, detail.params))
+    })
+    .await
+    .ok()
+    .flatten();
+    match found {
+        Some((summary, params)) if summary.team == team => {
+            Ok(registry::summary_view(&summary, &params))
+        }
+        _ => Err(ApiError::no_run(id)),
+    }
+}
+
+/// Tear down run `id` of the caller's team: cancel it if it is in flight (which
+/// rolls it back), then remove every container labelled with it. Images are kept,
+/// as a rollback keeps them.
+pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
+    if !plausible_run_id(id) {
+        return Err(ApiError::no_run(id));
+    }
+    let record = app.registry.get(id, team);
+    let mut cancelled = false;
+    let mut removed = Vec::new();
+    if let Some(record) = record.as_ref().filter(|r| r.report().is_none()) {
+        record.cancel.cancel();
+        cancelled = true;
+        let report = tokio::time::timeout(CANCEL_WAIT, record.ended())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the run did not stop in time: try again",
+                )
+            })?;
+        removed.extend(report.rolled_back);
+    }
+    let left = containers::list(&app.engine, team, Some(id))
+        .await
+        .map_err(|e| ApiError::engine(&e))?;
+    if record.is_none() && left.is_empty() {
+        // Unknown here and nothing on the engine: say so, unless the journal knows it.
+        from_journal(app, team, id).await?;
+    }
+    let outcome = containers::remove(&app.engine, &left).await;
+    removed.extend(outcome.removed);
+    let body =
+        json!({ "id": id, "cancelled": cancelled, "removed": removed, "failed": outcome.failed });
+    if outcome.failed.is_empty() {
+        Ok(body)
+    } else {
+        let mut err = ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "some containers of run `{id}` could not be removed: {}",
+                outcome.failed.join("; ")
+            ),
+        );
+        err.message
+            .push_str(&format!(" (removed: {})", body["removed"]));
+        Err(err)
+    }
+}

@@ -1,0 +1,908 @@
+//! `dockwright serve` over real HTTP against the real engine: every endpoint, the
+//! auth cases, each kind of bad input, the run bounds, server-sent events, teardown,
+//! and a SIGTERM during runs. The server runs as a child process with the team's
+//! config and state, like the CLI tests run the binary.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+// ---------------------------------------------------------------------------------------------
+// A server child process and a tiny HTTP/1.1 client.
+
+struct Server {
+    child: Child,
+    port: u16,
+    /// What the server wrote to stderr so far.
+    log: Arc<Mutex<String>>,
+}
+
+/// The plugins the serve tests use.
+fn serve_plugins() -> tempfile::TempDir {
+    images();
+    plugin_dir(&[
+        example_plugin("team_env.wasm"),
+        test_plugin("probe.wasm"),
+        test_plugin("hostile.wasm"),
+    ])
+}
+
+impl Server {
+    /// Start `dockwright serve` on a free port with `team`'s config and state, and
+    /// wait until `/healthz` answers.
+    fn start(team: &Team, plugins: &Path, args: &[&str]) -> Server {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(workspace())
+            .env("DOCKWRIGHT_PLUGINS", plugins)
+            .env("XDG_CONFIG_HOME", tmp.join("no-team/config"))
+            .env("XDG_CACHE_HOME", tmp.join("cache"))
+            .env_remove("DOCKWRIGHT_TEAM")
+            .env_remove("DOCKWRIGHT_LISTEN")
+            .envs(team.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("cannot start dockwright serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let port = loop {
+            let text = log.lock().unwrap().clone();
+            if let Some(port) = listening_port(&text) {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("dockwright serve exited ({status}): {text}");
+            }
+            assert!(Instant::now() < deadline, "serve did not start: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let server = Server { child, port, log };
+        assert_eq!(server.get("/healthz", None).status, 200, "{}", server.log());
+        server
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Response {
+        http(self.port, method, path, token, body, &[])
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request("GET", path, token, None)
+    }
+
+    fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request("POST", path, Some(token), Some(body.to_string().as_bytes()))
+    }
+
+    fn delete(&self, path: &str, token: &str) -> Response {
+        self.request("DELETE", path, Some(token), None)
+    }
+
+    /// Send SIGTERM and wait for the exit; the exit code and the time it took.
+    fn terminate(&mut self, within: Duration) -> (i32, Duration) {
+        let started = Instant::now();
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code().unwrap_or(-1), started.elapsed());
+            }
+            assert!(
+                started.elapsed() < within,
+                "serve did not exit in {within:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn listening_port(log: &str) -> Option<u16> {
+    let rest = log.split("listening on http://127.0.0.1:").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// The `error` of a JSON error body, checked to have the status and name `words`.
+    #[track_caller]
+    fn error(&self, status: u16, words: &str) -> String {
+        assert_eq!(self.status, status, "{}", self.body);
+        let error = self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(error.contains(words), "`{words}` not in: {error}");
+        error
+    }
+}
+
+/// One request on its own connection (`Connection: close`), read to the end.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    extra: &[(&str, &str)],
+) -> Response {
+    let mut stream = send(port, method, path, token, body, extra);
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("reading the response");
+    parse_response(&raw)
+}
+
+fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    extra: &[(&str, &str)],
+) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting to serve");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(180)))
+        .unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413) before reading all of a large body.
+    let _ = stream.write_all(body);
+    stream
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head: {text}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Server-sent events of a body: (event, id, data).
+fn events(body: &str) -> Vec<(String, Option<String>, String)> {
+    body.split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .filter_map(|block| {
+            let mut event = String::from("message");
+            let mut id = None;
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.trim_start().to_string());
+                }
+            }
+            (!data.is_empty()).then(|| (event, id, data.join("\n")))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teams with tokens.
+
+/// A config with `main` and more teams (each `[teams.<name>]` with its policy), all
+/// in `main`'s config file.
+fn configure(main: &Team, others: &[(&Team, &str)], main_policy: &str) {
+    let mut text = format!("[teams.{}]\n{main_policy}\n", main.name);
+    for (team, policy) in others {
+        text.push_str(&format!("[teams.{}]\n{policy}\n", team.name));
+    }
+    std::fs::write(main.home.join("dockwright.toml"), text).unwrap();
+}
+
+/// A fresh token for `team`, stored in `config_of`'s config by the CLI.
+fn token(config_of: &Team, plugins: &Path, team: &Team) -> String {
+    let run = config_of.dockwright(plugins, &["token", "new", &team.name]);
+    run.assert_ok();
+    let token = run.stdout.trim().to_string();
+    assert!(token.starts_with("dwt_") && token.len() > 40, "{token}");
+    assert!(
+        run.stderr.contains("cannot be shown again"),
+        "{}",
+        run.stderr
+    );
+    token
+}
+
+fn run_body(workflow: &str, params: &[(&str, &str)]) -> Value {
+    let params: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
+    serde_json::json!({ "workflow": workflow, "params": params })
+}
+
+fn docker_ids(filter: &str) -> Vec<String> {
+    docker(&["ps", "-aq", "--no-trunc", "--filter", filter])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn token_new_stores_only_a_hash_and_needs_a_configured_team() {
+    let team = Team::new("tok");
+    let dir = plugin_dir(&[]);
+    let config = team.home.join("dockwright.toml");
+    std::fs::write(
+        &config,
+        format!("# our teams\n[teams.{}] # ours\n{PERMISSIVE}", team.name),
+    )
+    .unwrap();
+
+    let token = token(&team, dir.path(), &team);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains(&token), "the token itself is stored: {text}");
+    assert!(
+        text.starts_with(&format!("# our teams\n[teams.{}] # ours\n", team.name)),
+        "{text}"
+    );
+    assert!(text.contains("tokens = [\"sha256:"), "{text}");
+    // A second token is added, not swapped in.
+    let second = token_of(&team, dir.path(), &team.name);
+    assert_ne!(second, token);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(text.matches("sha256:").count(), 2, "{text}");
+
+    let run = team.dockwright(dir.path(), &["token", "new", "nosuchteam"]);
+    run.assert_clean_failure("team `nosuchteam` is not configured");
+    let run = dockwright(
+        dir.path(),
+        &["token", "new", "default"],
+        &[(
+            "DOCKWRIGHT_CONFIG",
+            team.home.join("missing.toml").to_str().unwrap(),
+        )],
+    );
+    run.assert_clean_failure("there is no config file");
+}
+
+fn token_of(config_of: &Team, plugins: &Path, team: &str) -> String {
+    let run = config_of.dockwright(plugins, &["token", "new", team]);
+    run.assert_ok();
+    run.stdout.trim().to_string()
+}
+
+#[test]
+fn serve_runs_workflows_shows_runs_and_containers_and_tears_down() {
+    let plugins = serve_plugins();
+    let blue = Team::new("srv-blue");
+    let red = Team::new("srv-red");
+    configure(
+        &blue,
+        &[(&red, "images = [\"*\"]\nplugins = [\"probe\"]")],
+        PERMISSIVE,
+    );
+    let blue_token = token(&blue, plugins.path(), &blue);
+    let server = Server::start(&blue, plugins.path(), &[]);
+
+    // Open endpoints.
+    let health = server.get("/healthz", None).json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["engine"]["reachable"], true);
+    let doc = server.get("/openapi.json", None).json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/workflows",
+        "/v1/runs",
+        "/v1/runs/{id}",
+        "/v1/runs/{id}/events",
+        "/v1/containers",
+        "/healthz",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not described");
+    }
+
+    // Auth: none, malformed, unknown.
+    let none = server.get("/v1/workflows", None);
+    none.error(401, "Authorization: Bearer");
+    assert!(none
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+    server
+        .get("/v1/containers", Some("dwt_not-a-token"))
+        .error(401, "not valid");
+    let basic = http(
+        server.port,
+        "GET",
+        "/v1/workflows",
+        None,
+        None,
+        &[("Authorization", "Basic eDp5")],
+    );
+    basic.error(401, "Bearer <token>");
+    assert!(basic.header("www-authenticate").is_some());
+
+    // A token made while the server runs works at once.
+    let red_token = token(&blue, plugins.path(), &red);
+
+    // Workflows: what each team may run.
+    let names = |token: &str| -> Vec<(String, String)> {
+        let list = server.get("/v1/workflows", Some(token)).json();
+        list["workflows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["plugin"].as_str().unwrap().into(),
+                    w["name"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let blue_names = names(&blue_token);
+    assert!(
+        blue_names.contains(&("team-env".into(), "team-env".into())),
+        "{blue_names:?}"
+    );
+    assert!(blue_names.contains(&("probe".into(), "create".into())));
+    let red_names = names(&red_token);
+    assert!(red_names.iter().all(|(p, _)| p == "probe"), "{red_names:?}");
+    let list = server.get("/v1/workflows", Some(&blue_token)).json();
+    assert_eq!(list["team"], blue.name.as_str());
+    let team_env = list["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "team-env")
+        .unwrap();
+    assert!(team_env["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "team" && p["required"] == true));
+
+    // Create and start an environment, and ask which port it got.
+    let created = server.post(
+        "/v1/runs",
+        &blue_token,
+        &run_body("team-env", &[("team", &blue.name)]),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let run = created.json();
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/v1/runs/{id}").as_str())
+    );
+    assert_eq!(run["status"], "ok", "{run}");
+    assert_eq!(run["team"], blue.name.as_str());
+    let port: u16 = run["outputs"]["host-port"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let container = run["outputs"]["container"].as_str().unwrap().to_string();
+    assert_eq!(run["containers"][0], container.as_str());
+    assert!(!run["log"].as_array().unwrap().is_empty(), "{run}");
+    let page = http_get("127.0.0.1", port, "/").unwrap();
+    assert!(
+        page.starts_with("HTTP/1.") && page.contains(" 200 "),
+        "{page}"
+    );
+
+    let shown = server
+        .get(&format!("/v1/runs/{id}"), Some(&blue_token))
+        .json();
+    assert_eq!(shown["status"], "ok");
+    assert_eq!(shown["outputs"], run["outputs"]);
+    assert_eq!(shown["params"]["team"], blue.name.as_str());
+
+    let listed = server.get("/v1/containers", Some(&blue_token)).json();
+    let mine = listed["containers"].as_array().unwrap();
+    assert_eq!(mine.len(), 1, "{listed}");
+    assert_eq!(mine[0]["id"], container.as_str());
+    assert_eq!(mine[0]["run"], id.as_str());
+    assert_eq!(mine[0]["state"], "running");
+    assert!(mine[0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["container_port"] == 80 && p["host_port"] == port));
+    let name = mine[0]["name"].as_str().unwrap();
+    let one = server
+        .get(&format!("/v1/containers/{name}"), Some(&blue_token))
+        .json();
+    assert_eq!(one["id"], container.as_str());
+
+    // The events of an ended run: its lines, then its end.
+    let sse = server.get(&format!("/v1/runs/{id}/events"), Some(&blue_token));
+    assert_eq!(sse.status, 200);
+    assert!(sse
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let evs = events(&sse.body);
+    let (last, rest) = evs.split_last().unwrap();
+    assert_eq!(last.0, "end", "{evs:?}");
+    let end: Value = serde_json::from_str(&last.2).unwrap();
+    assert_eq!(end["status"], "ok");
+    assert_eq!(rest.len(), run["log"].as_array().unwrap().len());
+    assert!(
+        rest.iter().all(|(e, id, _)| e == "log" && id.is_some()),
+        "{rest:?}"
+    );
+    // Resuming after the first line skips it.
+    let resumed = http(
+        server.port,
+        "GET",
+        &format!("/v1/runs/{id}/events"),
+        Some(&blue_token),
+        None,
+        &[("Last-Event-ID", "1")],
+    );
+    assert_eq!(events(&resumed.body).len(), evs.len() - 1);
+
+    // Another team sees none of it: 404, as for what does not exist.
+    server
+        .get(&format!("/v1/runs/{id}"), Some(&red_token))
+        .error(404, "no run");
+    server
+        .get(&format!("/v1/runs/{id}/events"), Some(&red_token))
+        .error(404, "no run");
+    server
+        .delete(&format!("/v1/runs/{id}"), &red_token)
+        .error(404, "no run");
+    server
+        .get(&format!("/v1/containers/{container}"), Some(&red_token))
+        .error(404, "no container");
+    let theirs = server.get("/v1/containers", Some(&red_token)).json();
+    assert_eq!(
+        theirs["containers"].as_array().unwrap().len(),
+        0,
+        "{theirs}"
+    );
+    assert_eq!(docker_ids(&format!("id={container}")).len(), 1);
+    server
+        .get("/v1/runs/0123456789abcdef", Some(&blue_token))
+        .error(404, "no run");
+    server
+        .get("/v1/runs/not-an-id", Some(&blue_token))
+        .error(404, "no run");
+
+    // Teardown removes the run's containers, once.
+    let removed = server.delete(&format!("/v1/runs/{id}"), &blue_token);
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    let removed = removed.json();
+    assert_eq!(removed["removed"][0], container.as_str(), "{removed}");
+    assert_eq!(removed["cancelled"], false);
+    assert!(docker_ids(&format!("id={container}")).is_empty());
+    let again = server.delete(&format!("/v1/runs/{id}"), &blue_token).json();
+    assert_eq!(again["removed"].as_array().unwrap().len(), 0, "{again}");
+    assert_eq!(
+        server.get("/v1/containers", Some(&blue_token)).json()["containers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // A run of the CLI (or of an earlier server) is found in the journal.
+    let cli = blue.dockwright(
+        plugins.path(),
+        &["run", "log", "-p", "message=hi", "--json"],
+    );
+    let cli_id = cli.assert_ok().json()["run"].as_str().unwrap().to_string();
+    let from_journal = server
+        .get(&format!("/v1/runs/{cli_id}"), Some(&blue_token))
+        .json();
+    assert_eq!(from_journal["status"], "ok", "{from_journal}");
+    assert_eq!(from_journal["params"]["message"], "hi");
+    server
+        .get(&format!("/v1/runs/{cli_id}"), Some(&red_token))
+        .error(404, "no run");
+
+    // Everything went to the journal as CLI runs do.
+    assert!(blue
+        .journal()
+        .iter()
+        .any(|e| e["event"] == "run-end" && e["run"] == id.as_str()));
+}
+
+#[test]
+fn serve_refuses_bad_input_with_the_field_named() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-bad");
+    let narrow = Team::new("srv-narrow");
+    let limits = "images = [\"*\"]\nplugins = [\"hostile\"]\nplugin_limits = { timeout = \"1s\" }";
+    configure(&team, &[(&narrow, limits)], PERMISSIVE);
+    let token = token(&team, plugins.path(), &team);
+    let narrow_token = token_of(&team, plugins.path(), &narrow.name);
+    let server = Server::start(&team, plugins.path(), &["--max-body", "4096"]);
+    let post = |body: &[u8]| server.request("POST", "/v1/runs", Some(&token), Some(body));
+
+    let big = format!(
+        r#"{{"workflow": "create", "params": {{"image": "{}"}}}}"#,
+        "x".repeat(5000)
+    );
+    post(big.as_bytes()).error(413, "4096 bytes");
+    post(b"{\"workflow\": ").error(400, "not valid JSON");
+    post(b"").error(400, "body is empty");
+    post(b"[]").error(400, "JSON object");
+    post(br#"{"workflow": 7}"#).error(400, "field `workflow` must be a string");
+    post(br#"{"workflow": "create", "params": ["image"]}"#)
+        .error(400, "field `params` must be an object");
+    post(br#"{"workflow": "create", "params": {"image": ["x"]}}"#)
+        .error(400, "field `params.image`");
+    post(br#"{"workflow": "create", "parms": {}}"#).error(400, "unknown field `parms`");
+    post(br#"{"workflow": "creat"}"#).error(404, "no workflow `creat`");
+    post(br#"{"workflow": "create", "plugin": "nope"}"#).error(404, "no plugin `nope`");
+    post(br#"{"workflow": "create"}"#).error(400, "param `image` is missing");
+    post(br#"{"workflow": "create", "params": {"image": "x", "colour": "red"}}"#)
+        .error(400, "no param `colour`");
+    server
+        .request("POST", "/v1/runs?wait=soon", Some(&token), Some(b"{}"))
+        .error(400, "`wait`");
+    // The narrow team may run only `hostile`.
+    server
+        .post(
+            "/v1/runs",
+            &narrow_token,
+            &run_body("create", &[("image", "dockwright/base")]),
+        )
+        .error(403, "may not run");
+    server
+        .request("PUT", "/v1/runs", Some(&token), None)
+        .error(405, "not allowed");
+    server
+        .get("/v1/nothing", Some(&token))
+        .error(404, "no such endpoint");
+
+    // A run that fails midway is created, failed, and rolled back.
+    let failed = server.post(
+        "/v1/runs",
+        &token,
+        &run_body(
+            "create-then-fail",
+            &[("image", "dockwright/base"), ("count", "2")],
+        ),
+    );
+    assert_eq!(failed.status, 201, "{}", failed.body);
+    let failed = failed.json();
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("create-then-fail"),
+        "{failed}"
+    );
+    assert_eq!(
+        failed["rolled_back"].as_array().unwrap().len(),
+        2,
+        "{failed}"
+    );
+    assert!(team.containers().is_empty());
+
+    // A run past its limit: the error says which, in the run's status.
+    let spun = server.post("/v1/runs", &narrow_token, &run_body("spin", &[]));
+    assert_eq!(spun.status, 201, "{}", spun.body);
+    let spun = spun.json();
+    assert_eq!(spun["status"], "failed");
+    assert!(
+        spun["error"]
+            .as_str()
+            .unwrap()
+            .contains("time limit of 1 s"),
+        "{spun}"
+    );
+}
+
+#[test]
+fn serve_bounds_runs_per_team_and_streams_events_as_they_come() {
+    let plugins = serve_plugins();
+    let blue = Team::new("srv-busy");
+    let red = Team::new("srv-wait");
+    configure(&blue, &[(&red, PERMISSIVE)], PERMISSIVE);
+    let blue_token = token(&blue, plugins.path(), &blue);
+    let red_token = token_of(&blue, plugins.path(), &red.name);
+    let server = Server::start(
+        &blue,
+        plugins.path(),
+        &["--max-runs", "2", "--max-team-runs", "2"],
+    );
+    let block = run_body("block", &[("image", "dockwright/base")]);
+    let start = |token: &str| server.post("/v1/runs?wait=false", token, &block);
+
+    let first = start(&blue_token);
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(first.json()["status"], "running");
+    let first_id = first.json()["id"].as_str().unwrap().to_string();
+
+    // Subscribe while it runs: the line it logs arrives before it ends.
+    let mut stream = send(
+        server.port,
+        "GET",
+        &format!("/v1/runs/{first_id}/events"),
+        Some(&blue_token),
+        None,
+        &[],
+    );
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("created ") {
+        assert!(
+            Instant::now() < deadline,
+            "no live line: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the stream ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&seen).contains("event: end"));
+
+    // The team's bound, then the server's, each with Retry-After.
+    let second = start(&blue_token);
+    assert_eq!(second.status, 202, "{}", second.body);
+    let over = start(&blue_token);
+    over.error(429, "2 runs in flight");
+    assert_eq!(over.header("retry-after"), Some("2"));
+    let full = start(&red_token);
+    full.error(429, "the server is running 2 runs");
+    assert!(full.header("retry-after").is_some());
+
+    // A running run's containers are shown while it runs.
+    let shown = server
+        .get(&format!("/v1/runs/{first_id}"), Some(&blue_token))
+        .json();
+    assert_eq!(shown["status"], "running");
+    assert_eq!(shown["containers"].as_array().unwrap().len(), 1, "{shown}");
+
+    // Tearing down a run in flight cancels it, which rolls it back.
+    let torn = server.delete(&format!("/v1/runs/{first_id}"), &blue_token);
+    assert_eq!(torn.status, 200, "{}", torn.body);
+    let torn = torn.json();
+    assert_eq!(torn["cancelled"], true);
+    assert_eq!(torn["removed"].as_array().unwrap().len(), 1, "{torn}");
+
+    // A freed slot goes to red, who was turned away, before blue again (asked at
+    // once, while red's refusal is recent).
+    let after = start(&blue_token);
+    after.error(429, "fair share");
+    let red_again = start(&red_token);
+    assert_eq!(red_again.status, 202, "{}", red_again.body);
+
+    assert!(docker_ids(&format!("label=dockwright.run={first_id}")).is_empty());
+
+    // The subscriber gets the end.
+    stream.read_to_end(&mut seen).unwrap();
+    let body = parse_response(&seen).body;
+    let evs = events(&body);
+    let (kind, _, data) = evs.last().unwrap();
+    assert_eq!(kind, "end", "{body}");
+    let end: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(end["status"], "failed");
+    assert!(
+        end["error"].as_str().unwrap().contains("interrupted"),
+        "{end}"
+    );
+
+    for (token, run) in [(&blue_token, &second), (&red_token, &red_again)] {
+        let id = run.json()["id"].as_str().unwrap().to_string();
+        assert_eq!(server.delete(&format!("/v1/runs/{id}"), token).status, 200);
+    }
+    assert!(blue.containers().is_empty() && red.containers().is_empty());
+}
+
+#[test]
+fn sigterm_lets_short_runs_finish_and_rolls_back_the_rest() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-term");
+    configure(&team, &[], PERMISSIVE);
+    let token = token(&team, plugins.path(), &team);
+    let mut server = Server::start(
+        &team,
+        plugins.path(),
+        &["--drain-timeout", "3s", "--max-team-runs", "8"],
+    );
+
+    // Three runs that would block for minutes, one client waiting on one of them,
+    // and a short run that ends within the drain deadline.
+    let block = run_body("block", &[("image", "dockwright/base")]);
+    let mut blocked = Vec::new();
+    for _ in 0..3 {
+        let r = server.post("/v1/runs?wait=false", &token, &block);
+        assert_eq!(r.status, 202, "{}", r.body);
+        blocked.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+    let port = server.port;
+    let (waiting_token, waiting_body) = (token.clone(), block.to_string());
+    let waiter = std::thread::spawn(move || {
+        http(
+            port,
+            "POST",
+            "/v1/runs",
+            Some(&waiting_token),
+            Some(waiting_body.as_bytes()),
+            &[],
+        )
+    });
+    let short = server.post(
+        "/v1/runs?wait=false",
+        &token,
+        &run_body("slow", &[("image", "dockwright/base"), ("seconds", "1")]),
+    );
+    assert_eq!(short.status, 202, "{}", short.body);
+    let short_id = short.json()["id"].as_str().unwrap().to_string();
+    // Every run has made its container before the signal.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while team.containers().len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "runs did not start: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (code, took) = server.terminate(Duration::from_secs(90));
+    assert_eq!(code, 0, "{}", server.log());
+    assert!(
+        took >= Duration::from_secs(2),
+        "exited before the drain deadline: {took:?}"
+    );
+    let log = server.log();
+    assert!(
+        log.contains("drain deadline reached: cancelling 4 run(s)"),
+        "{log}"
+    );
+
+    // The waiting client got its answer: the run was interrupted and rolled back.
+    let answer = waiter.join().unwrap();
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let answer = answer.json();
+    assert_eq!(answer["status"], "failed");
+    assert_eq!(
+        answer["rolled_back"].as_array().unwrap().len(),
+        1,
+        "{answer}"
+    );
+
+    // Only the short run's container is left: it ended well within the deadline.
+    let left = team.containers();
+    let short_left = docker_ids(&format!("label=dockwright.run={short_id}"));
+    assert_eq!(left, short_left, "{log}");
+    assert_eq!(left.len(), 1);
+    for id in &blocked {
+        assert!(
+            docker_ids(&format!("label=dockwright.run={id}")).is_empty(),
+            "{id} leaked"
+        );
+    }
+    let ends: Vec<Value> = team
+        .journal()
+        .into_iter()
+        .filter(|e| e["event"] == "run-end")
+        .collect();
+    assert_eq!(ends.len(), 5);
+    assert_eq!(ends.iter().filter(|e| e["status"] == "ok").count(), 1);
+    // Nothing listens any more.
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
