@@ -217,23 +217,11 @@ pub fn pick(
         return Err(Pick::Empty);
     }
     let did_you_mean =
-        |names: &mut dyn Iterator<Item = &str>| match suggest::close(workflow, names).as_slice() {
-            [] => String::new(),
-            close => format!(
-                " Did you mean {}?",
-                close
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ),
-        };
+        |names: &mut dyn Iterator<Item = &str>| suggest::did_you_mean(workflow, names);
     if let Some(name) = plugin {
         let plugin_names = || index.iter().map(|(p, _)| *p);
         let Some(p) = index.iter().position(|(p, _)| *p == name) else {
-            let hint = suggest::closest(name, plugin_names())
-                .map(|c| format!(" Did you mean `{c}`?"))
-                .unwrap_or_default();
+            let hint = suggest::did_you_mean(name, plugin_names());
             return Err(Pick::Other(format!(
                 "no plugin named `{name}` (plugins: {}).{hint}",
                 plugin_names().collect::<Vec<_>>().join(", ")

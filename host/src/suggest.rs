@@ -51,6 +51,21 @@ pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) 
     close(wanted, candidates).into_iter().next()
 }
 
+/// " Did you mean `a` or `b`?" for the close candidates, or nothing when none is close.
+pub fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    match close(wanted, candidates).as_slice() {
+        [] => String::new(),
+        names => format!(
+            " Did you mean {}?",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +96,10 @@ mod tests {
         assert_eq!(closest("zzzzzz", names), None);
         assert_eq!(closest("imgae", ["image", "name"]), Some("image"));
         assert_eq!(close("team", names), vec!["team-env", "team-env-teardown"]);
+        assert_eq!(
+            did_you_mean("team", names),
+            " Did you mean `team-env` or `team-env-teardown`?"
+        );
+        assert_eq!(did_you_mean("zzzzzz", names), "");
     }
 }

@@ -114,9 +114,7 @@ pub async fn remove(
     let by_file = Some(dir.join(name)).filter(|p| p.is_file());
     let Some(path) = by_name.or(by_file) else {
         let names = catalog.plugins.iter().map(|p| p.info.name.as_str());
-        let hint = suggest::closest(name, names.clone())
-            .map(|c| format!(" Did you mean `{c}`?"))
-            .unwrap_or_default();
+        let hint = suggest::did_you_mean(name, names.clone());
         bail!(
             "no plugin named `{name}` in `{}` (plugins: {}).{hint}",
             dir.display(),

@@ -171,17 +171,7 @@ fn unknown(app: &App, caller: &Caller, request: &RunRequest) -> ApiError {
     let names = plugins
         .iter()
         .flat_map(|p| p.info.workflows.iter().map(|w| w.name.as_str()));
-    let hint = match crate::suggest::close(&request.workflow, names).as_slice() {
-        [] => String::new(),
-        close => format!(
-            " Did you mean {}?",
-            close
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ),
-    };
+    let hint = crate::suggest::did_you_mean(&request.workflow, names);
     let mut err = no_workflow(&request.workflow);
     err.message = format!("{} GET /v1/workflows lists them.{hint}", err.message);
     err
