@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Result;
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::ListContainersOptions;
 
 use crate::engine::Engine;
 use crate::errors;
 use crate::journal::{self, Entry, Journal};
 use crate::labels;
 use crate::liveness::{self, Liveness};
+use crate::run;
 
 /// A container of a dead run, and what became of it.
 #[derive(Debug, Clone)]
@@ -73,18 +74,16 @@ pub async fn collect(
         return Ok(found);
     }
     for c in &mut found {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            link: false,
-        };
-        let result = engine.docker.remove_container(&c.id, Some(options)).await;
-        let outcome = match result {
+        let outcome = match run::remove_one(engine, &c.id).await {
             Ok(()) => "ok".to_string(),
-            Err(e) => {
-                let err = engine.fail(e);
-                c.error = Some(errors::describe(&err));
-                errors::case_and_message(&err).0.to_string()
+            Err(why) => {
+                // `why` reads `<case>: <message>`; the journal keeps the case.
+                let case = why
+                    .split_once(": ")
+                    .map_or("error", |(case, _)| case)
+                    .to_string();
+                c.error = Some(why);
+                case
             }
         };
         journal.record(&Entry::Call {

@@ -79,10 +79,8 @@ pub fn summarize(entries: &[Entry], state_dir: &Path) -> Vec<RunSummary> {
                     run.clone(),
                     RunSummary {
                         run: run.clone(),
-                        status: match liveness::liveness(state_dir, run) {
-                            Liveness::Live => "running".into(),
-                            _ => "died".into(),
-                        },
+                        // Settled below, once it is known whether the run ended.
+                        status: String::new(),
                         team: team.clone(),
                         plugin: plugin.clone(),
                         workflow: workflow.clone(),
@@ -132,10 +130,19 @@ pub fn summarize(entries: &[Entry], state_dir: &Path) -> Vec<RunSummary> {
             }
         }
     }
-    order
+    let mut out: Vec<RunSummary> = order
         .into_iter()
         .filter_map(|id| runs.remove(&id))
-        .collect()
+        .collect();
+    // Only runs that never wrote an end need their lock looked at: a long journal of
+    // finished runs costs no file opens.
+    for r in out.iter_mut().filter(|r| r.status.is_empty()) {
+        r.status = match liveness::liveness(state_dir, &r.run) {
+            Liveness::Live => "running".into(),
+            _ => "died".into(),
+        };
+    }
+    out
 }
 
 /// The run whose id is `id` or starts with it.

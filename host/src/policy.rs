@@ -596,22 +596,7 @@ mod tests {
     }
 
     fn spec() -> ContainerSpec {
-        ContainerSpec {
-            image: "dockwright/web".into(),
-            name: None,
-            env: vec![],
-            cmd: None,
-            entrypoint: None,
-            working_dir: None,
-            exposed_ports: vec![],
-            publish_all: false,
-            port_bindings: vec![],
-            labels: vec![],
-            memory_bytes: None,
-            cpus: None,
-            pids_limit: None,
-            restart: None,
-        }
+        crate::imports::convert::image_only("dockwright/web")
     }
 
     fn bind(container: u16, host: Option<u16>) -> PortBinding {

@@ -296,33 +296,47 @@ pub async fn rollback(
             containers.push(id);
         }
     }
+    containers.reverse();
+    remove_all(engine, &containers).await
+}
+
+/// Remove containers in the order given, forcing running ones and their anonymous
+/// volumes: what a rollback, an API teardown and `gc` all do. Returns the ids
+/// removed (ones already gone count) and `<short id>: why` for the rest.
+pub async fn remove_all(engine: &Engine, ids: &[String]) -> (Vec<String>, Vec<String>) {
     let mut removed = Vec::new();
     let mut failed = Vec::new();
-    for id in containers.iter().rev() {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            link: false,
-        };
-        let result = tokio::time::timeout(
-            REMOVE_TIMEOUT,
-            engine.docker.remove_container(id, Some(options)),
-        )
-        .await;
-        match result {
-            Ok(Ok(())) => removed.push(id.clone()),
-            Ok(Err(e)) => match engine.fail(e) {
-                DockerError::NotFound(_) => removed.push(id.clone()),
-                // Removal already under way (e.g. auto-remove): the engine finishes it.
-                DockerError::Conflict(m) if m.contains("already in progress") => {
-                    removed.push(id.clone())
-                }
-                other => failed.push(format!("{}: {}", short(id), errors::describe(&other))),
-            },
-            Err(_) => failed.push(format!("{}: removal timed out", short(id))),
+    for id in ids {
+        match remove_one(engine, id).await {
+            Ok(()) => removed.push(id.clone()),
+            Err(why) => failed.push(format!("{}: {why}", short(id))),
         }
     }
     (removed, failed)
+}
+
+/// Remove one container; gone already, or going, is success.
+pub async fn remove_one(engine: &Engine, id: &str) -> Result<(), String> {
+    let options = RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    };
+    let result = tokio::time::timeout(
+        REMOVE_TIMEOUT,
+        engine.docker.remove_container(id, Some(options)),
+    )
+    .await;
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => match engine.fail(e) {
+            DockerError::NotFound(_) => Ok(()),
+            // Removal already under way (e.g. auto-remove): the engine finishes it.
+            DockerError::Conflict(m) if m.contains("already in progress") => Ok(()),
+            other => Err(errors::describe(&other)),
+        },
+        Err(_) => Err("removal timed out".into()),
+    }
 }
 
 /// Ids of the containers the engine holds with this run's label. A listing that

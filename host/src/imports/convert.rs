@@ -328,6 +328,27 @@ pub fn split_reference(image: &str) -> (String, String) {
     }
 }
 
+/// A spec that names only an image, for tests to change one field at a time.
+#[cfg(test)]
+pub(crate) fn image_only(image: &str) -> ContainerSpec {
+    ContainerSpec {
+        image: image.into(),
+        name: None,
+        env: vec![],
+        cmd: None,
+        entrypoint: None,
+        working_dir: None,
+        exposed_ports: vec![],
+        publish_all: false,
+        port_bindings: vec![],
+        labels: vec![],
+        memory_bytes: None,
+        cpus: None,
+        pids_limit: None,
+        restart: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,23 +356,11 @@ mod tests {
 
     fn spec() -> ContainerSpec {
         ContainerSpec {
-            image: "web:latest".into(),
-            name: None,
             env: vec![KeyValue {
                 key: "TEAM".into(),
                 value: "blue".into(),
             }],
-            cmd: None,
-            entrypoint: None,
-            working_dir: None,
-            exposed_ports: vec![],
-            publish_all: false,
-            port_bindings: vec![],
-            labels: vec![],
-            memory_bytes: None,
-            cpus: None,
-            pids_limit: None,
-            restart: None,
+            ..image_only("web:latest")
         }
     }
 

@@ -4,18 +4,14 @@
 //! even fetched.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bollard::models::ContainerSummary;
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::ListContainersOptions;
 use serde::Serialize;
 
 use crate::bindings::docker::DockerError;
 use crate::engine::Engine;
 use crate::labels;
-
-/// How long one removal may take before teardown reports it as failed.
-const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One container as the API lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -157,37 +153,12 @@ pub struct Removed {
     pub failed: Vec<String>,
 }
 
-/// Remove these containers (stopping them first), newest first, as a rollback does.
-/// One already gone counts as removed.
+/// Remove these containers (stopping them first), as a rollback does. One already
+/// gone counts as removed.
 pub async fn remove(engine: &Engine, containers: &[Container]) -> Removed {
-    let mut out = Removed::default();
-    for c in containers {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            link: false,
-        };
-        let result = tokio::time::timeout(
-            REMOVE_TIMEOUT,
-            engine.docker.remove_container(&c.id, Some(options)),
-        )
-        .await;
-        let short = crate::run::short(&c.id);
-        match result {
-            Ok(Ok(())) => out.removed.push(c.id.clone()),
-            Ok(Err(e)) => match engine.fail(e) {
-                DockerError::NotFound(_) => out.removed.push(c.id.clone()),
-                DockerError::Conflict(m) if m.contains("already in progress") => {
-                    out.removed.push(c.id.clone())
-                }
-                other => out
-                    .failed
-                    .push(format!("{short}: {}", crate::errors::describe(&other))),
-            },
-            Err(_) => out.failed.push(format!("{short}: removal timed out")),
-        }
-    }
-    out
+    let ids: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
+    let (removed, failed) = crate::run::remove_all(engine, &ids).await;
+    Removed { removed, failed }
 }
 
 #[cfg(test)]

@@ -450,6 +450,20 @@ pub fn run_workflow(
     (run.json(), run)
 }
 
+/// Run a workflow that must succeed; its outputs.
+#[track_caller]
+pub fn run_ok(
+    dir: &Path,
+    team: &Team,
+    workflow: &str,
+    params: &[(&str, &str)],
+) -> Map<String, Value> {
+    images();
+    let (report, run) = run_workflow(dir, team, workflow, params);
+    assert_eq!(report["status"], "ok", "{report}\nstderr: {}", run.stderr);
+    report["outputs"].as_object().unwrap().clone()
+}
+
 /// Call one probe workflow: its outputs, or the error text the plugin returned
 /// (`<case>: <message>` for Docker errors).
 pub fn probe(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::common::*;
 
@@ -61,14 +61,6 @@ fn python_dir() -> &'static Path {
 fn js_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| folder_of("team_env_js.wasm"))
-}
-
-#[track_caller]
-fn run_ok(dir: &Path, team: &Team, workflow: &str, params: &[(&str, &str)]) -> Map<String, Value> {
-    images();
-    let (report, run) = run_workflow(dir, team, workflow, params);
-    assert_eq!(report["status"], "ok", "{report}\nstderr: {}", run.stderr);
-    report["outputs"].as_object().unwrap().clone()
 }
 
 /// A run that fails cleanly (an error message, not a crash); its report.
