@@ -318,10 +318,19 @@ fn build_from_inline_files_and_from_a_directory() {
     std::fs::write(dir.path().join("note"), "from a directory\n").unwrap();
     let dir_tag = format!("{}:dir", unique("dwtest/build"));
     team.own_image(&dir_tag);
-    probe_ok(
+    images();
+    let (report, run) = run_workflow(
+        probe_dir(),
         &team,
         "build",
         &[("tag", &dir_tag), ("dir", dir.path().to_str().unwrap())],
+    );
+    assert_eq!(report["status"], "ok", "{report}");
+    // The build's own output reaches the user, marked with the plugin.
+    assert!(
+        run.stderr.contains("[probe] build: Step 1/") && run.stderr.contains(": COPY note /note"),
+        "{}",
+        run.stderr
     );
     assert_eq!(
         docker(&["run", "--rm", &dir_tag, "cat", "/note"]),
