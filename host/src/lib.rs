@@ -3,46 +3,36 @@
 //! interface of `wit/dockwright.wit`; the host is the only thing that talks to the
 //! engine.
 //!
-//! Layout, one job per module:
-//! - [`bindings`], [`contract`]: the Rust side of the WIT contract, and which
-//!   contract versions this host runs;
-//! - [`runtime`]: the wasmtime engine, the linker and loading components;
-//! - [`cache`]: compiled plugins and their descriptions, so starts are quick;
-//! - [`state`]: what one plugin instance can reach (its WASI context and its run);
-//! - [`imports`]: the host functions, one module per capability;
-//! - [`catalog`]: the plugin folder and resolving a workflow by name;
-//! - [`run`]: running one workflow, rolling back what a failed run created;
-//! - [`batch`]: many runs of one workflow at once (`--each`, `--params-file`);
-//! - [`engine`]: connecting to the Docker engine as the docker CLI does;
-//! - [`policy`], [`config`]: team policy and the config file that sets it;
-//! - [`journal`], [`history`], [`liveness`], [`gc`]: the audit journal, the runs it
-//!   records, telling live runs from dead ones, and collecting what dead runs left;
-//! - [`labels`], [`params`], [`suggest`], [`errors`]: pure rules, unit-tested;
+//! Layout: one folder per layer, each using only the layers listed before it (the
+//! `layout` test checks this). Each folder's `mod.rs` says what lives there.
+//! - [`util`]: small helpers everyone uses (console, suggestions, digests, atomic
+//!   writes, default folders);
+//! - [`contract`]: the Rust side of the WIT contract, and which versions this host runs;
+//! - [`policy`]: team policy, pure and unit-tested, and the config file that sets it;
+//! - [`engine`]: connecting to the Docker engine, its errors, removing containers;
+//! - [`journal`]: the audit journal, the runs it records, liveness, `gc`;
+//! - [`imports`]: the host functions, one module per capability, and an instance's state;
+//! - [`plugin`]: the wasmtime runtime, the compiled cache, the plugin folder and lock;
+//! - [`run`]: running one workflow and rolling back, or many at once;
 //! - [`serve`]: the team HTTP API (`dockwright serve`);
 //! - [`cli`]: the command line, a thin layer over the above.
 
-pub mod batch;
-pub mod bindings;
-pub mod cache;
-pub mod catalog;
-pub mod cli;
-pub mod config;
-pub mod console;
+pub mod util;
+
 pub mod contract;
-pub mod engine;
-pub mod errors;
-pub mod gc;
-pub mod history;
-pub mod imports;
-pub mod journal;
-pub mod labels;
-pub mod liveness;
-pub mod lock;
-pub mod params;
+
 pub mod policy;
+
+pub mod engine;
+
+pub mod journal;
+
+pub mod imports;
+
+pub mod plugin;
+
 pub mod run;
-pub mod runtime;
-pub mod scaffold;
+
 pub mod serve;
-pub mod state;
-pub mod suggest;
+
+pub mod cli;

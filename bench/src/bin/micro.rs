@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use dockwright::runtime::{wasm_kind, Runtime, WasmKind};
+use dockwright::plugin::runtime::{wasm_kind, Runtime, WasmKind};
 use serde_json::{json, Value};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
@@ -76,7 +76,7 @@ fn main() -> Result<()> {
             .collect::<Result<Vec<_>>>()?,
     );
 
-    // An engine configured as the host's (host/src/runtime.rs): artifacts compiled here load there.
+    // An engine configured as the host's (host/src/plugin/runtime.rs): artifacts compiled here load there.
     let mut config = Config::new();
     config.epoch_interruption(true);
     let engine = Engine::new(&config)
@@ -100,7 +100,7 @@ fn main() -> Result<()> {
     result?;
 
     let doc = json!({
-        "wasmtime_config": "Config::new() + epoch_interruption(true), as host/src/runtime.rs",
+        "wasmtime_config": "Config::new() + epoch_interruption(true), as host/src/plugin/runtime.rs",
         "rounds": args.rounds,
         "load_rounds": args.load_rounds,
         "runtime_new_ms": round3(runtime_new),

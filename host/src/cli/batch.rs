@@ -10,13 +10,12 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::table::table;
-use super::RunArgs;
-use crate::batch::{self, Params};
-use crate::catalog::LoadedPlugin;
-use crate::console::{Console, Source};
 use crate::engine::Engine;
+use crate::plugin::catalog::LoadedPlugin;
+use crate::plugin::runtime::Runtime;
+use crate::run::batch::{self, Params};
 use crate::run::{RunOptions, RunReport, Status};
-use crate::runtime::Runtime;
+use crate::util::console::{Console, Source};
 
 /// The params that tell the runs of a batch apart: the `--each` names, and any
 /// name whose value differs between sets.
@@ -113,9 +112,9 @@ struct Tagged {
 impl Console for Tagged {
     fn line(&self, plugin: &str, source: Source, text: &str) {
         let tag = match source {
-            Source::Log(crate::console::Level::Debug) if !self.progress.verbose => return,
-            Source::Log(crate::console::Level::Warn) => "warning: ",
-            Source::Log(crate::console::Level::Error) => "error: ",
+            Source::Log(crate::util::console::Level::Debug) if !self.progress.verbose => return,
+            Source::Log(crate::util::console::Level::Warn) => "warning: ",
+            Source::Log(crate::util::console::Level::Error) => "error: ",
             Source::Build => "build: ",
             _ => "",
         };
@@ -142,7 +141,8 @@ pub async fn run(
     shown: Vec<String>,
     engine: Engine,
     options: &RunOptions,
-    args: &RunArgs,
+    jobs: u16,
+    json: bool,
     verbose: bool,
 ) -> Result<ExitCode> {
     let started = Instant::now();
@@ -165,7 +165,7 @@ pub async fn run(
         "running {} runs of {workflow} (plugin {}), {} at a time",
         sets.len(),
         plugin.info.name,
-        args.jobs
+        jobs
     ));
 
     // One Ctrl-C stops every run; each rolls back its own.
@@ -188,7 +188,7 @@ pub async fn run(
             }) as Arc<dyn Console>
         },
         options,
-        usize::from(args.jobs),
+        usize::from(jobs),
         stopped,
         |i, report| progress.finished(workflow, i, report, &labels[i]),
     )
@@ -200,7 +200,7 @@ pub async fn run(
         .filter(|r| r.status == Status::Failed)
         .count();
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if json {
         let doc = json!({ "runs": reports, "ok": reports.len() - failed, "failed": failed });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {

@@ -9,12 +9,14 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::catalog::{self, Catalog, Locked};
-use crate::console::Console;
-use crate::contract;
-use crate::lock::{self, Entry, Lock};
-use crate::runtime::Runtime;
-use crate::suggest;
+use super::load::{load, locked};
+use super::table::table;
+use crate::contract::versions;
+use crate::plugin::catalog::Catalog;
+use crate::plugin::lock::Entry;
+use crate::plugin::runtime::Runtime;
+use crate::util::console::Console;
+use crate::util::suggest;
 
 #[derive(Subcommand, Debug)]
 pub enum PluginsCommand {
@@ -30,17 +32,8 @@ pub enum PluginsCommand {
     },
 }
 
-/// The lock next to the config.
-pub fn locked(config: Option<&Path>) -> Result<Locked> {
-    let path = lock::path_for(config);
-    Ok(Locked {
-        lock: Lock::read(&path)?,
-        path,
-    })
-}
-
 fn runtime() -> Result<Runtime> {
-    Runtime::with_cache(&crate::cache::default_root())
+    Runtime::with_cache(&crate::util::paths::cache_root())
 }
 
 pub async fn add(
@@ -51,7 +44,7 @@ pub async fn add(
 ) -> Result<ExitCode> {
     let runtime = runtime()?;
     // A plugin that does not load is not added: check it where it is first.
-    let plugin = catalog::load_file(&runtime, file, console.clone(), None)
+    let plugin = crate::plugin::catalog::load_file(&runtime, file, console.clone(), None)
         .await
         .with_context(|| format!("`{}` is not a plugin this host can run", file.display()))?;
     let file_name = file
@@ -76,13 +69,13 @@ pub async fn add(
     }
     let dest = dir.join(&file_name);
     let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-    if catalog::sha256_hex(&bytes) != plugin.sha256 {
+    if crate::util::digest::sha256_hex(&bytes) != plugin.sha256 {
         bail!(
             "`{}` changed while it was being added: run again",
             file.display()
         );
     }
-    crate::cache::write_atomic(&dest, &bytes)
+    crate::util::files::write_atomic(&dest, &bytes)
         .with_context(|| format!("cannot write `{}`", dest.display()))?;
     locked.lock.record(Entry {
         name: plugin.info.name.clone(),
@@ -132,13 +125,13 @@ pub async fn remove(
 
 pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result<ExitCode> {
     let runtime = runtime()?;
-    let result = catalog::load_file(&runtime, file, console, None).await;
+    let result = crate::plugin::catalog::load_file(&runtime, file, console, None).await;
     let mut out = std::io::stdout().lock();
     let plugin = match result {
         Ok(plugin) => plugin,
         Err(e) => {
             if json {
-                let doc = json!({ "file": file, "ok": false, "error": format!("{e:#}"), "accepts": contract::accepted() });
+                let doc = json!({ "file": file, "ok": false, "error": format!("{e:#}"), "accepts": versions::accepted() });
                 writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
                 return Ok(ExitCode::FAILURE);
             }
@@ -153,8 +146,8 @@ pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result
         Some(component) => component,
         None => runtime.compile(&std::fs::read(file)?, &plugin.sha256)?,
     };
-    let (imports, exports) = contract::names(runtime.engine(), &component);
-    let versions = contract::versions_named(imports.iter().chain(&exports).map(String::as_str));
+    let (imports, exports) = versions::names(runtime.engine(), &component);
+    let versions = versions::versions_named(imports.iter().chain(&exports).map(String::as_str));
     let target = versions.join(", ");
     if json {
         let doc = json!({
@@ -164,7 +157,7 @@ pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result
             "version": plugin.info.version,
             "sha256": plugin.sha256,
             "contract": target,
-            "accepts": contract::accepted(),
+            "accepts": versions::accepted(),
             "workflows": plugin.info.workflows,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
@@ -176,9 +169,75 @@ pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result
         file.display(),
         plugin.info.name,
         plugin.info.version,
-        contract::PACKAGE,
-        contract::accepted()
+        versions::PACKAGE,
+        versions::accepted()
     )?;
-    super::print_workflows(&mut out, &plugin.info)?;
+    print_workflows(&mut out, &plugin.info)?;
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list(
+    dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    console: Arc<dyn Console>,
+    json: bool,
+) -> Result<ExitCode> {
+    let (_runtime, catalog) = load(dir, config, console, !json).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let plugins: Vec<_> = catalog
+            .plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.info.name,
+                    "version": p.info.version,
+                    "description": p.info.description,
+                    "file": p.path,
+                    "sha256": p.sha256,
+                    "workflows": p.info.workflows,
+                })
+            })
+            .collect();
+        let doc = json!({ "dir": catalog.dir, "plugins": plugins, "skipped": catalog.problems });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if catalog.plugins.is_empty() {
+        writeln!(out, "No plugins in {}.", catalog.dir.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &catalog.plugins {
+        let file = p.path.file_name().unwrap_or_default().to_string_lossy();
+        writeln!(out, "{} {}  ({file})", p.info.name, p.info.version)?;
+        print_workflows(&mut out, &p.info)?;
+        writeln!(out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plugin's description and workflows with their params, indented.
+fn print_workflows(out: &mut impl Write, info: &crate::plugin::info::PluginInfo) -> Result<()> {
+    if !info.description.is_empty() {
+        writeln!(out, "  {}", info.description)?;
+    }
+    for w in &info.workflows {
+        writeln!(out, "  workflow {}: {}", w.name, w.description)?;
+        let rows: Vec<[String; 3]> = w
+            .params
+            .iter()
+            .map(|param| {
+                let how = match (&param.default, param.required) {
+                    (Some(d), _) => format!("default: {d}"),
+                    (None, true) => "required".to_string(),
+                    (None, false) => "optional".to_string(),
+                };
+                [param.name.clone(), how, param.description.clone()]
+            })
+            .collect();
+        for line in table(&rows) {
+            writeln!(out, "      {line}")?;
+        }
+    }
+    Ok(())
 }

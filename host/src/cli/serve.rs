@@ -67,7 +67,7 @@ pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Re
         listen: args.listen,
         plugins: plugins.to_path_buf(),
         config: config.map(Path::to_path_buf),
-        lock: Some(super::plugins::locked(config)?),
+        lock: Some(super::load::locked(config)?),
         bounds: Bounds {
             max_runs: args.max_runs.into(),
             max_team_runs: args.max_team_runs.into(),
@@ -81,7 +81,7 @@ pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Re
 
 pub fn token(config: Option<&Path>, command: TokenCommand) -> Result<ExitCode> {
     let TokenCommand::New { team } = command;
-    let path = config.map_or_else(crate::config::default_path, Path::to_path_buf);
+    let path = config.map_or_else(crate::util::paths::config_file, Path::to_path_buf);
     let token = auth::new_token()?;
     auth::store_hash(&path, &team, &auth::hash(&token))?;
     writeln!(std::io::stdout().lock(), "{token}")?;

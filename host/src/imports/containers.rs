@@ -10,12 +10,12 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::{convert, guard, ports};
-use crate::bindings::docker::{
+use crate::contract::bindings::docker::{
     ContainerInfo, ContainerSpec, ContainerSummary, DockerError, ListOptions,
 };
-use crate::labels;
+use crate::imports::state::HostState;
 use crate::policy;
-use crate::state::HostState;
+use crate::policy::labels;
 
 pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<String, DockerError> {
     let run = state.run()?;

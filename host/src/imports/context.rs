@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::bindings::docker::{ContextFile, DockerError};
+use crate::contract::bindings::docker::{ContextFile, DockerError};
 
 /// A relative path inside a context, with no `..`, root or prefix: what a plugin
 /// names can only point inside the context.

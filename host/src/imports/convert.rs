@@ -8,11 +8,11 @@ use bollard::models::{
     PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
 };
 
-use crate::bindings::docker::{
+use crate::contract::bindings::docker::{
     ContainerInfo, ContainerSpec, ContainerState, ContainerSummary as WitSummary, Port, Protocol,
     PublishedPort, RestartPolicy as WitRestart,
 };
-use crate::bindings::KeyValue;
+use crate::contract::bindings::KeyValue;
 
 /// `80/tcp` for a port.
 pub fn port_key(port: &Port) -> String {
@@ -171,14 +171,16 @@ pub fn create_body(
 /// A container reference a plugin gave: a name (optionally with the engine's leading
 /// `/`) or an id or id prefix. Anything else cannot name a container, and is answered
 /// as a container that does not exist rather than sent into an engine URL path.
-pub fn container_ref(reference: &str) -> Result<&str, crate::bindings::docker::DockerError> {
+pub fn container_ref(
+    reference: &str,
+) -> Result<&str, crate::contract::bindings::docker::DockerError> {
     let name = reference.strip_prefix('/').unwrap_or(reference);
     if valid_name(name) {
         Ok(name)
     } else {
-        Err(crate::bindings::docker::DockerError::NotFound(format!(
-            "No such container: {reference}"
-        )))
+        Err(crate::contract::bindings::docker::DockerError::NotFound(
+            format!("No such container: {reference}"),
+        ))
     }
 }
 
@@ -328,31 +330,10 @@ pub fn split_reference(image: &str) -> (String, String) {
     }
 }
 
-/// A spec that names only an image, for tests to change one field at a time.
-#[cfg(test)]
-pub(crate) fn image_only(image: &str) -> ContainerSpec {
-    ContainerSpec {
-        image: image.into(),
-        name: None,
-        env: vec![],
-        cmd: None,
-        entrypoint: None,
-        working_dir: None,
-        exposed_ports: vec![],
-        publish_all: false,
-        port_bindings: vec![],
-        labels: vec![],
-        memory_bytes: None,
-        cpus: None,
-        pids_limit: None,
-        restart: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::docker::PortBinding as WitBinding;
+    use crate::contract::bindings::docker::PortBinding as WitBinding;
 
     fn spec() -> ContainerSpec {
         ContainerSpec {
@@ -360,7 +341,7 @@ mod tests {
                 key: "TEAM".into(),
                 value: "blue".into(),
             }],
-            ..image_only("web:latest")
+            ..crate::contract::bindings::image_only("web:latest")
         }
     }
 
@@ -482,7 +463,7 @@ mod tests {
             assert!(
                 matches!(
                     container_ref(bad),
-                    Err(crate::bindings::docker::DockerError::NotFound(_))
+                    Err(crate::contract::bindings::docker::DockerError::NotFound(_))
                 ),
                 "{bad}"
             );

@@ -6,9 +6,9 @@ use bollard::models::ExecConfig;
 use futures_util::StreamExt;
 
 use super::{convert, guard};
-use crate::bindings::docker::{DockerError, ExecOutput, ExecSpec};
+use crate::contract::bindings::docker::{DockerError, ExecOutput, ExecSpec};
+use crate::imports::state::HostState;
 use crate::policy;
-use crate::state::HostState;
 
 /// The most output kept per stream; the rest is cut with a marker.
 const MAX_OUTPUT_BYTES: usize = 4 << 20;

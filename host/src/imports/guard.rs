@@ -7,10 +7,10 @@ use bollard::models::{ContainerInspectResponse, ContainerSummaryStateEnum};
 use bollard::query_parameters::ListContainersOptions;
 
 use super::convert;
-use crate::bindings::docker::DockerError;
-use crate::labels;
+use crate::contract::bindings::docker::DockerError;
+use crate::imports::state::RunContext;
+use crate::policy::labels;
 use crate::policy::{self, Denial, Usage};
-use crate::state::RunContext;
 
 /// A policy denial as the plugin sees it.
 pub fn deny(denial: Denial) -> DockerError {

@@ -1,8 +1,8 @@
 //! `host.log`: a plugin's lines to the user.
 
-use crate::bindings::host_api::Level;
-use crate::console::{self, Source};
-use crate::state::HostState;
+use crate::contract::bindings::host_api::Level;
+use crate::imports::state::HostState;
+use crate::util::console::{self, Source};
 
 pub fn log(state: &HostState, level: Level, message: &str) {
     let level = match level {

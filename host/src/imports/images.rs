@@ -10,13 +10,15 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::{context, convert, guard};
-use crate::bindings::docker::{BuildContext, BuildSpec, CommitSpec, DockerError, ImageSummary};
-use crate::bindings::KeyValue;
-use crate::console::Source;
-use crate::errors;
-use crate::labels;
+use crate::contract::bindings::docker::{
+    BuildContext, BuildSpec, CommitSpec, DockerError, ImageSummary,
+};
+use crate::contract::bindings::KeyValue;
+use crate::engine::errors;
+use crate::imports::state::HostState;
 use crate::policy;
-use crate::state::HostState;
+use crate::policy::labels;
+use crate::util::console::Source;
 
 pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerError> {
     let engine = &state.run()?.engine;

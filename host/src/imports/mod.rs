@@ -1,6 +1,15 @@
-//! The host functions plugins import, one module per capability. The trait impls
-//! here are only a dispatch table; each function lives with its capability and is
-//! one short step: check, call the engine, record.
+//! The host functions plugins import, one module per capability, and the state of
+//! one plugin instance they work on. The trait impls here are only a dispatch
+//! table; each function lives with its capability and is one short step: check,
+//! call the engine, record.
+//!
+//! Uses the journal, the engine, policy, the contract and `util`.
+//!
+//! - [`state`]: what one instance can reach (its WASI context and its run);
+//! - [`guard`]: the team check every call about a container passes first;
+//! - [`convert`]: contract types to engine requests and back;
+//! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
+//!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`].
 
 pub mod containers;
 pub mod context;
@@ -12,18 +21,19 @@ pub mod images;
 pub mod observe;
 pub mod ports;
 pub mod ready;
+pub mod state;
 pub mod system;
 
-use crate::bindings::docker::{
+use crate::contract::bindings::docker::{
     BuildSpec, CommitSpec, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary,
     DockerError, EngineSummary, ExecOutput, ExecSpec, Host as DockerHost, ImageSummary,
     ListOptions, LogLine, LogsOptions, ProcessList, Readiness,
 };
-use crate::bindings::dockwright::plugin::types::Host as TypesHost;
-use crate::bindings::host_api::{Host as HostApi, Level};
-use crate::errors;
+use crate::contract::bindings::dockwright::plugin::types::Host as TypesHost;
+use crate::contract::bindings::host_api::{Host as HostApi, Level};
+use crate::engine::errors;
 use crate::journal::{self, Entry};
-use crate::state::HostState;
+use state::HostState;
 use std::time::Instant;
 
 type R<T> = wasmtime::Result<Result<T, DockerError>>;

@@ -6,10 +6,10 @@ use bollard::query_parameters::{LogsOptions as EngineLogsOptions, StatsOptions};
 use futures_util::StreamExt;
 
 use super::guard;
-use crate::bindings::docker::{
+use crate::contract::bindings::docker::{
     ContainerStats, DockerError, LogLine, LogsOptions, NetworkStats, OutputStream, ProcessList,
 };
-use crate::state::HostState;
+use crate::imports::state::HostState;
 
 /// The most log text handed to a plugin in one call; older lines are dropped first.
 const MAX_LOG_BYTES: usize = 4 << 20;

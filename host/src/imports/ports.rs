@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
-use crate::bindings::docker::{ContainerSpec, DockerError, PortBinding};
+use crate::contract::bindings::docker::{ContainerSpec, DockerError, PortBinding};
+use crate::imports::state::RunContext;
 use crate::policy;
-use crate::state::RunContext;
 
 use super::convert;
 
@@ -37,7 +37,7 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
             };
             if !spec.port_bindings.iter().any(same) {
                 spec.port_bindings.push(PortBinding {
-                    container_port: crate::bindings::docker::Port {
+                    container_port: crate::contract::bindings::docker::Port {
                         port: port.port,
                         protocol: port.protocol,
                     },

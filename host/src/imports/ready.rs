@@ -7,8 +7,8 @@ use bollard::query_parameters::LogsOptions;
 use futures_util::StreamExt;
 
 use super::{convert, guard};
-use crate::bindings::docker::{ContainerState, DockerError, Readiness};
-use crate::state::HostState;
+use crate::contract::bindings::docker::{ContainerState, DockerError, Readiness};
+use crate::imports::state::HostState;
 
 /// How often the condition is checked.
 const POLL: Duration = Duration::from_millis(100);

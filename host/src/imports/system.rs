@@ -1,7 +1,7 @@
 //! `engine-info`: what engine the plugin is talking to.
 
-use crate::bindings::docker::{DockerError, EngineSummary};
-use crate::state::HostState;
+use crate::contract::bindings::docker::{DockerError, EngineSummary};
+use crate::imports::state::HostState;
 
 pub async fn engine_info(state: &mut HostState) -> Result<EngineSummary, DockerError> {
     let engine = &state.run()?.engine;

@@ -16,10 +16,11 @@ use axum::{Json, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::{json, Value};
 
+use super::app::App;
 use super::error::ApiError;
 use super::registry::{Line, RunRecord};
 use super::runs::{self, Caller};
-use super::{auth, containers, request, App};
+use super::{auth, containers, openapi, request};
 
 /// Every route, as `(method, path)`: the OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -120,7 +121,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
         ),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "reachable": false, "address": app.engine.address, "error": crate::errors::describe(&app.engine.fail(e)) }),
+            json!({ "reachable": false, "address": app.engine.address, "error": crate::engine::errors::describe(&app.engine.fail(e)) }),
         ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -140,7 +141,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn openapi() -> Json<Value> {
-    Json(super::openapi::document())
+    Json(openapi::document())
 }
 
 async fn workflows(State(app): State<Arc<App>>, caller: Caller) -> Json<Value> {
@@ -364,5 +365,25 @@ mod tests {
         assert_eq!(query_value(Some("wait"), "wait"), Some(""));
         assert_eq!(query_value(Some("waiting=no"), "wait"), None);
         assert_eq!(query_value(Some("%FF=%FF&&"), "wait"), None);
+    }
+
+    #[test]
+    fn every_route_is_described_and_nothing_else() {
+        let doc = openapi::document();
+        let mut described: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if method != "parameters" {
+                    described.push((method.clone(), path.clone()));
+                }
+            }
+        }
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        described.sort();
+        routes.sort();
+        assert_eq!(described, routes);
     }
 }

@@ -80,9 +80,9 @@ pub fn store_hash(path: &Path, team: &str, hash: &str) -> Result<()> {
     })?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     // The team must exist in the file as it is: the parser's error lists the teams.
-    crate::config::parse(&text, path, &cwd)?.team(team)?;
+    crate::policy::config::parse(&text, path, &cwd)?.team(team)?;
     let updated = with_hash(&text, team, hash)?;
-    crate::config::parse(&updated, path, &cwd)
+    crate::policy::config::parse(&updated, path, &cwd)
         .context("the config would not parse with the new token (this is a bug)")?;
     replace(path, updated.as_bytes())
         .with_context(|| format!("cannot write the config file {}", path.display()))
@@ -218,7 +218,7 @@ mod tests {
         store_hash(&path, "blue", &hash("x")).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# keep me\n"), "{text}");
-        let config = crate::config::parse(&text, &path, dir.path()).unwrap();
+        let config = crate::policy::config::parse(&text, &path, dir.path()).unwrap();
         assert_eq!(team_of(&config.tokens, "x"), Some("blue"));
 
         // Through a symlink, keeping the file's mode.
@@ -234,7 +234,7 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640);
         let text = std::fs::read_to_string(&path).unwrap();
-        let config = crate::config::parse(&text, &path, dir.path()).unwrap();
+        let config = crate::policy::config::parse(&text, &path, dir.path()).unwrap();
         assert_eq!(config.tokens["blue"].len(), 2);
     }
 }

@@ -9,9 +9,9 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptions;
 use serde::Serialize;
 
-use crate::bindings::docker::DockerError;
+use crate::contract::bindings::docker::DockerError;
 use crate::engine::Engine;
-use crate::labels;
+use crate::policy::labels;
 
 /// One container as the API lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -157,7 +157,7 @@ pub struct Removed {
 /// gone counts as removed.
 pub async fn remove(engine: &Engine, containers: &[Container]) -> Removed {
     let ids: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
-    let (removed, failed) = crate::run::remove_all(engine, &ids).await;
+    let (removed, failed) = crate::engine::containers::remove_all(engine, &ids).await;
     Removed { removed, failed }
 }
 

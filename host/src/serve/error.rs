@@ -61,8 +61,11 @@ impl ApiError {
     }
 
     /// An engine failure while serving a request.
-    pub fn engine(err: &crate::bindings::docker::DockerError) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, crate::errors::describe(err))
+    pub fn engine(err: &crate::contract::bindings::docker::DockerError) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            crate::engine::errors::describe(err),
+        )
     }
 }
 

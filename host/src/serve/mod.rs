@@ -3,6 +3,7 @@
 //!
 //! One job per module:
 //! - [`api`]: the routes and their handlers (short: parse, call, answer);
+//! - [`app`]: what every handler can reach;
 //! - [`auth`]: tokens, their hashes in the config, who a token belongs to;
 //! - [`teams`]: the config in force, read again when its file changes;
 //! - [`runs`]: starting, finding and tearing down runs;
@@ -19,21 +20,23 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::catalog::Catalog;
-use crate::console::Terminal;
 use crate::engine::{self, Engine};
-use crate::journal::{self, Journal};
-use crate::runtime::Runtime;
+use crate::journal::Journal;
+use crate::plugin::catalog::Catalog;
+use crate::plugin::runtime::Runtime;
+use crate::util::console::Terminal;
+use app::App;
 
 pub mod admission;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod containers;
 pub mod error;
@@ -49,7 +52,7 @@ pub struct Options {
     pub plugins: PathBuf,
     pub config: Option<PathBuf>,
     /// The plugin lock next to the config, as the CLI checks it.
-    pub lock: Option<crate::catalog::Locked>,
+    pub lock: Option<crate::plugin::catalog::Locked>,
     pub bounds: admission::Bounds,
     /// How long runs in flight may go on after a shutdown signal.
     pub drain_timeout: Duration,
@@ -61,38 +64,6 @@ pub struct Options {
 const ROLLBACK_GRACE: Duration = Duration::from_secs(120);
 /// How long connections get to take their last answers once no run is left.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
-
-/// What every request handler can reach.
-pub struct App {
-    pub runtime: Runtime,
-    pub catalog: Catalog,
-    pub engine: Engine,
-    pub teams: teams::Teams,
-    pub journal: Arc<Journal>,
-    pub journal_path: PathBuf,
-    pub state_dir: PathBuf,
-    pub registry: registry::Registry,
-    admission: Mutex<admission::Admission>,
-    /// The tasks of runs in flight, so shutdown can wait for them.
-    pub tasks: TaskTracker,
-    /// Cancelled when runs in flight must stop (drain deadline, second signal).
-    pub abort: CancellationToken,
-    /// Set once a shutdown signal came: no new runs.
-    draining: AtomicBool,
-    pub max_body: usize,
-}
-
-impl App {
-    /// The admission state. `draining` is read and written under this lock, so a
-    /// run is either admitted before shutdown starts or refused.
-    pub fn admission(&self) -> MutexGuard<'_, admission::Admission> {
-        self.admission.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-}
 
 /// Run the server until a shutdown signal, then drain and return.
 pub async fn serve(options: Options) -> Result<()> {
@@ -127,9 +98,12 @@ async fn setup(options: &Options) -> Result<App> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let teams = teams::Teams::load(options.config.as_deref(), &cwd)?;
     let config = teams.current();
-    let journal_path = config.journal.clone().unwrap_or_else(journal::default_path);
+    let journal_path = config
+        .journal
+        .clone()
+        .unwrap_or_else(crate::util::paths::journal_file);
     let journal = Arc::new(Journal::open(&journal_path)?);
-    let runtime = Runtime::with_cache(&crate::cache::default_root())?;
+    let runtime = Runtime::with_cache(&crate::util::paths::cache_root())?;
     let console = Arc::new(Terminal { verbose: false });
     let catalog = Catalog::load(&runtime, &options.plugins, console, options.lock.as_ref()).await?;
     for p in &catalog.problems {
@@ -161,7 +135,7 @@ async fn setup(options: &Options) -> Result<App> {
         teams,
         journal,
         journal_path,
-        state_dir: journal::state_dir(),
+        state_dir: crate::util::paths::state_dir(),
         registry: registry::Registry::default(),
         admission: Mutex::new(admission::Admission::new(options.bounds)),
         tasks: TaskTracker::new(),
@@ -179,9 +153,9 @@ fn unconnected(err: &anyhow::Error) -> Result<Engine> {
     let address = engine::address_from_env();
     let docker = bollard::Docker::connect_with_defaults()
         .map_err(|e| {
-            anyhow::anyhow!(crate::errors::describe_unreachable(
+            anyhow::anyhow!(crate::engine::errors::describe_unreachable(
                 &address,
-                &engine::root_cause(&e)
+                &engine::errors::root_cause(&e)
             ))
         })?
         // As the CLI's client: long calls such as `wait` are bounded by the run's deadline.

@@ -13,10 +13,10 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::console::{Console, Level, Source};
-use crate::history::RunSummary;
 use crate::journal;
+use crate::journal::history::RunSummary;
 use crate::run::{RunReport, Status};
+use crate::util::console::{Console, Level, Source};
 
 /// Finished runs kept in memory; older ones are still found in the journal, without
 /// their log lines.

@@ -34,7 +34,7 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
     };
     for key in fields.keys() {
         if !matches!(key.as_str(), "workflow" | "plugin" | "params") {
-            let hint = crate::suggest::closest(key, ["workflow", "plugin", "params"])
+            let hint = crate::util::suggest::closest(key, ["workflow", "plugin", "params"])
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             return Err(format!(

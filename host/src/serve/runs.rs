@@ -9,15 +9,15 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::admission::RETRY_AFTER;
+use super::app::App;
 use super::containers;
 use super::error::ApiError;
 use super::registry::{self, RunRecord};
 use super::request::{plausible_run_id, RunRequest};
-use super::App;
-use crate::catalog::WorkflowInfo;
-use crate::console::Console;
+use crate::plugin::info::WorkflowInfo;
 use crate::policy::{self, TeamPolicy};
 use crate::run::{self, RunOptions, RunReport, Status};
+use crate::util::console::Console;
 
 /// Who is calling: the team its token belongs to, with that team's policy now.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ pub fn resolve(app: &App, caller: &Caller, request: &RunRequest) -> Result<Resol
             spec.name, workflow.name
         )));
     }
-    let params = crate::params::resolve(&workflow.name, &workflow.params, &request.params)
+    let params = crate::policy::params::resolve(&workflow.name, &workflow.params, &request.params)
         .map_err(ApiError::bad_request)?;
     Ok(Resolved {
         plugin,
@@ -151,7 +151,7 @@ fn pick<'a>(
 /// 404 for a workflow (or plugin) the team cannot find, suggesting close names among
 /// what it may run.
 fn unknown(app: &App, caller: &Caller, request: &RunRequest) -> ApiError {
-    let mine = |p: &&crate::catalog::LoadedPlugin| {
+    let mine = |p: &&crate::plugin::catalog::LoadedPlugin| {
         policy::check_plugin(&caller.policy, &p.info.name).is_ok()
     };
     let plugins: Vec<_> = app.catalog.plugins.iter().filter(mine).collect();
@@ -171,7 +171,7 @@ fn unknown(app: &App, caller: &Caller, request: &RunRequest) -> ApiError {
     let names = plugins
         .iter()
         .flat_map(|p| p.info.workflows.iter().map(|w| w.name.as_str()));
-    let hint = crate::suggest::did_you_mean(&request.workflow, names);
+    let hint = crate::util::suggest::did_you_mean(&request.workflow, names);
     let mut err = no_workflow(&request.workflow);
     err.message = format!("{} GET /v1/workflows lists them.{hint}", err.message);
     err
@@ -285,7 +285,7 @@ pub async fn find(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
     if let Some(record) = app.registry.get(id, team) {
         let containers = match record.report() {
             // In flight: only the engine knows yet what it has made.
-            None => Some(run::labelled(&app.engine, id).await),
+            None => Some(crate::engine::containers::labelled(&app.engine, id).await),
             Some(_) => None,
         };
         return Ok(record.view(containers));
@@ -310,7 +310,7 @@ async fn from_journal(app: &App, team: &str, id: &str) -> Result<Value, ApiError
             .into_iter()
             .filter(|e| e.run() == id_owned)
             .collect();
-        let detail = crate::history::find(&entries, &id_owned, &state_dir).ok()?;
+        let detail = crate::journal::history::find(&entries, &id_owned, &state_dir).ok()?;
         Some((detail.summary, detail.params))
     })
     .await

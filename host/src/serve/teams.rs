@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use crate::config::{self, Config};
+use crate::policy::config::{self, Config};
 
 pub struct Teams {
     /// `--config` as given, or `None` for the default path.
@@ -31,7 +31,7 @@ impl Teams {
     pub fn load(explicit: Option<&Path>, cwd: &Path) -> Result<Self> {
         let watched = match explicit {
             Some(path) => cwd.join(path),
-            None => config::default_path(),
+            None => crate::util::paths::config_file(),
         };
         let stamp = modified(&watched);
         let config = config::load(explicit, cwd)?;

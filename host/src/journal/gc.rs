@@ -1,6 +1,6 @@
 //! `dockwright gc`: remove the containers of runs whose process died mid-run (killed,
 //! crashed, or the machine rebooted). A run is judged by its lock (see
-//! [`crate::liveness`]); containers of live runs, of runs that ended, and of runs this
+//! [`crate::journal::liveness`]); containers of live runs, of runs that ended, and of runs this
 //! machine knows nothing of are never touched.
 
 use std::collections::HashMap;
@@ -9,12 +9,12 @@ use std::path::Path;
 use anyhow::Result;
 use bollard::query_parameters::ListContainersOptions;
 
+use super::liveness::{self, Liveness};
+use super::store::{self as journal, Entry, Journal};
+use crate::engine::containers::remove_one;
+use crate::engine::errors;
 use crate::engine::Engine;
-use crate::errors;
-use crate::journal::{self, Entry, Journal};
-use crate::labels;
-use crate::liveness::{self, Liveness};
-use crate::run;
+use crate::policy::labels;
 
 /// A container of a dead run, and what became of it.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ pub async fn collect(
         return Ok(found);
     }
     for c in &mut found {
-        let outcome = match run::remove_one(engine, &c.id).await {
+        let outcome = match remove_one(engine, &c.id).await {
             Ok(()) => "ok".to_string(),
             Err(why) => {
                 // `why` reads `<case>: <message>`; the journal keeps the case.

@@ -8,24 +8,21 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use serde::Serialize;
 
-use crate::bindings::docker::DockerError;
-use crate::bindings::KeyValue;
-use crate::catalog::LoadedPlugin;
-use crate::console::{Budgeted, Console};
+use crate::contract::bindings::KeyValue;
+use crate::engine::containers::{labelled, remove_all};
 use crate::engine::Engine;
-use crate::errors;
+use crate::imports::state::RunContext;
+use crate::journal::liveness::LiveRun;
 use crate::journal::{self, Entry, Journal};
-use crate::labels::{self, Owner};
-use crate::liveness::LiveRun;
+use crate::plugin::catalog::LoadedPlugin;
+use crate::plugin::runtime::Runtime;
+use crate::policy::labels::Owner;
 use crate::policy::{self, TeamPolicy};
-use crate::runtime::Runtime;
-use crate::state::RunContext;
+use crate::util::console::{Budgeted, Console};
 
 /// How a run is made.
 #[derive(Clone)]
@@ -35,7 +32,7 @@ pub struct RunOptions {
     /// Leave what a failed run created in place, for debugging.
     pub keep_on_failure: bool,
     pub journal: Arc<Journal>,
-    /// Where live-run locks are kept (see [`crate::liveness`]).
+    /// Where live-run locks are kept (see [`crate::journal::liveness`]).
     pub state_dir: PathBuf,
 }
 
@@ -79,22 +76,6 @@ pub fn new_run_id() -> String {
     h.write_u128(now.as_nanos());
     h.write_u32(std::process::id());
     format!("{:011x}{:05x}", now.as_millis(), h.finish() & 0xf_ffff)
-}
-
-/// Team names end up in labels and container names: keep them simple.
-pub fn check_team(team: &str) -> Result<(), String> {
-    let ok = !team.is_empty()
-        && team.len() <= 63
-        && team
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "team `{team}` is not a valid name: use lowercase letters, digits, `-`, `_` and `.` (at most 63)"
-        ))
-    }
 }
 
 /// Run `workflow` of `plugin` with resolved params, under a fresh run id. The run
@@ -278,9 +259,6 @@ fn humane_duration(d: Duration) -> String {
     }
 }
 
-/// How long one removal may take before the rollback moves on.
-const REMOVE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Remove the run's containers, newest first. Besides the ones the run recorded,
 /// any container the engine holds with the run's label goes too: a create that was
 /// cut off (by a deadline or Ctrl-C) after the engine acted but before it answered
@@ -300,67 +278,6 @@ pub async fn rollback(
     remove_all(engine, &containers).await
 }
 
-/// Remove containers in the order given, forcing running ones and their anonymous
-/// volumes: what a rollback, an API teardown and `gc` all do. Returns the ids
-/// removed (ones already gone count) and `<short id>: why` for the rest.
-pub async fn remove_all(engine: &Engine, ids: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut removed = Vec::new();
-    let mut failed = Vec::new();
-    for id in ids {
-        match remove_one(engine, id).await {
-            Ok(()) => removed.push(id.clone()),
-            Err(why) => failed.push(format!("{}: {why}", short(id))),
-        }
-    }
-    (removed, failed)
-}
-
-/// Remove one container; gone already, or going, is success.
-pub async fn remove_one(engine: &Engine, id: &str) -> Result<(), String> {
-    let options = RemoveContainerOptions {
-        force: true,
-        v: true,
-        link: false,
-    };
-    let result = tokio::time::timeout(
-        REMOVE_TIMEOUT,
-        engine.docker.remove_container(id, Some(options)),
-    )
-    .await;
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => match engine.fail(e) {
-            DockerError::NotFound(_) => Ok(()),
-            // Removal already under way (e.g. auto-remove): the engine finishes it.
-            DockerError::Conflict(m) if m.contains("already in progress") => Ok(()),
-            other => Err(errors::describe(&other)),
-        },
-        Err(_) => Err("removal timed out".into()),
-    }
-}
-
-/// Ids of the containers the engine holds with this run's label. A listing that
-/// fails yields none: the recorded ids are still removed.
-pub async fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
-    let query = ListContainersOptions {
-        all: true,
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![format!("{}={run_id}", labels::RUN)],
-        )])),
-        ..Default::default()
-    };
-    match engine.docker.list_containers(Some(query)).await {
-        Ok(found) => found.into_iter().filter_map(|c| c.id).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// The 12-character id `docker ps` shows.
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,21 +291,5 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(a < b);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-    }
-
-    #[test]
-    fn team_names() {
-        for ok in ["default", "blue-team", "a.b_c1"] {
-            assert!(check_team(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "Blue", "a b", "a/b", &"x".repeat(64)] {
-            assert!(check_team(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn short_ids() {
-        assert_eq!(short("0123456789abcdef"), "0123456789ab");
-        assert_eq!(short("abc"), "abc");
     }
 }

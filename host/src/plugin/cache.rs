@@ -9,29 +9,20 @@
 //! makes things faster.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use wasmtime::component::Component;
 
-use crate::catalog::PluginInfo;
+use crate::plugin::info::PluginInfo;
+use crate::util::digest::sha256_hex;
+use crate::util::files::write_atomic;
 
 pub struct Cache {
     /// `<root>/<engine key>`: entries of this engine configuration only.
     dir: PathBuf,
     /// `<root>/digests`: memo of file digests by path, size and modification time.
     digests: PathBuf,
-}
-
-/// `$XDG_CACHE_HOME/dockwright`, else `~/.cache/dockwright`.
-pub fn default_root() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("dockwright")
 }
 
 /// A folder name for an engine configuration: compiled code from one is useless to
@@ -73,9 +64,9 @@ impl Cache {
             .map_or(0, |d| d.as_nanos());
         let stamp = format!("{} {mtime}", meta.len());
         let canonical = std::fs::canonicalize(path)?;
-        let memo = self.digests.join(crate::catalog::sha256_hex(
-            canonical.as_os_str().as_encoded_bytes(),
-        ));
+        let memo = self
+            .digests
+            .join(sha256_hex(canonical.as_os_str().as_encoded_bytes()));
         if let Ok(text) = std::fs::read_to_string(&memo) {
             if let Some((seen, sha)) = text.rsplit_once(' ') {
                 if seen == stamp && sha.len() == 64 {
@@ -83,7 +74,7 @@ impl Cache {
                 }
             }
         }
-        let sha = crate::catalog::sha256_hex(&std::fs::read(path)?);
+        let sha = sha256_hex(&std::fs::read(path)?);
         let _ = write_atomic(&memo, format!("{stamp} {sha}").as_bytes());
         Ok(sha)
     }
@@ -120,30 +111,6 @@ impl Cache {
     }
 }
 
-/// Write a file so that readers see either the old content or the whole new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    let tmp = dir.join(format!(
-        ".{}.{}.{nanos}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,13 +122,10 @@ mod tests {
         let file = dir.path().join("p.wasm");
         std::fs::write(&file, b"one").unwrap();
         let first = cache.digest(&file).unwrap();
-        assert_eq!(first, crate::catalog::sha256_hex(b"one"));
+        assert_eq!(first, sha256_hex(b"one"));
         assert_eq!(cache.digest(&file).unwrap(), first);
         std::fs::write(&file, b"two!").unwrap();
-        assert_eq!(
-            cache.digest(&file).unwrap(),
-            crate::catalog::sha256_hex(b"two!")
-        );
+        assert_eq!(cache.digest(&file).unwrap(), sha256_hex(b"two!"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::suggest;
+use crate::util::suggest;
 
 /// A param as a workflow declares it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

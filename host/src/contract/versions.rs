@@ -2,13 +2,13 @@
 //! and whether this host can run it.
 //!
 //! The rule is semver as cargo reads it: this host implements version
-//! [`CONTRACT_VERSION`](crate::bindings::CONTRACT_VERSION) and runs components built
+//! [`CONTRACT_VERSION`](crate::contract::bindings::CONTRACT_VERSION) and runs components built
 //! against any version with the same leftmost non-zero part (`0.1.x` while the
 //! major version is 0) that is not newer than its own. Additions to the contract
 //! bump the last part; anything that removes or changes a function or a type bumps
 //! the leftmost non-zero part.
 
-use crate::bindings::CONTRACT_VERSION;
+use crate::contract::bindings::CONTRACT_VERSION;
 
 /// The contract's package name.
 pub const PACKAGE: &str = "dockwright:plugin";

@@ -9,11 +9,11 @@ use anyhow::{bail, Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::{Plugin, PluginPre};
-use crate::cache::Cache;
-use crate::console::Console;
-use crate::contract;
-use crate::state::{HostState, RunContext};
+use crate::contract::bindings::{Plugin, PluginPre};
+use crate::contract::versions;
+use crate::imports::state::{HostState, RunContext};
+use crate::plugin::cache::Cache;
+use crate::util::console::Console;
 
 /// How often the epoch ticks. A running guest yields to the async runtime at each
 /// tick, so deadlines and Ctrl-C reach even a plugin that spins without calling out.
@@ -91,7 +91,7 @@ impl Runtime {
     /// Compile a plugin and check it against the `plugin` world. The error says why
     /// a file is not a plugin, in words a user can act on.
     pub fn load(&self, bytes: &[u8]) -> Result<PluginPre<HostState>> {
-        let sha256 = crate::catalog::sha256_hex(bytes);
+        let sha256 = crate::util::digest::sha256_hex(bytes);
         self.prepare(&self.compile(bytes, &sha256)?)
     }
 
@@ -130,8 +130,8 @@ impl Runtime {
             .instantiate_pre(component)
             .and_then(PluginPre::new);
         linked.map_err(|e| {
-            let (imports, exports) = contract::names(&self.engine, component);
-            anyhow::anyhow!("{} ({e})", contract::explain_mismatch(&imports, &exports))
+            let (imports, exports) = versions::names(&self.engine, component);
+            anyhow::anyhow!("{} ({e})", versions::explain_mismatch(&imports, &exports))
         })
     }
 

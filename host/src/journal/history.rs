@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::journal::Entry;
-use crate::liveness::{self, Liveness};
+use super::liveness::{self, Liveness};
+use super::store::Entry;
 
 /// One run, from its start and end entries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn a_live_run_is_running() {
         let dir = tempfile::tempdir().unwrap();
-        let _live = crate::liveness::LiveRun::acquire(dir.path(), "c").unwrap();
+        let _live = super::liveness::LiveRun::acquire(dir.path(), "c").unwrap();
         let runs = summarize(&[start("c")], dir.path());
         assert_eq!(runs[0].status, "running");
     }

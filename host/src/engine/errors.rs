@@ -3,7 +3,7 @@
 //! Plugins branch on the case, so the mapping is by meaning (the HTTP status the
 //! engine answered, or whether it answered at all), never by message text.
 
-use crate::bindings::docker::DockerError;
+use crate::contract::bindings::docker::DockerError;
 use bollard::errors::Error as BollardError;
 
 /// The typed error for a failed engine call. `engine` names the engine address so
@@ -21,10 +21,9 @@ pub fn from_bollard(err: BollardError, engine: &str) -> DockerError {
         BollardError::RequestTimeoutError => DockerError::EngineUnavailable(format!(
             "the Docker engine at {engine} did not answer in time"
         )),
-        e if is_connection_error(&e) => DockerError::EngineUnavailable(describe_unreachable(
-            engine,
-            &crate::engine::root_cause(&e),
-        )),
+        e if is_connection_error(&e) => {
+            DockerError::EngineUnavailable(describe_unreachable(engine, &root_cause(&e)))
+        }
         other => DockerError::EngineError(other.to_string()),
     }
 }
@@ -87,6 +86,16 @@ pub fn case_and_message(err: &DockerError) -> (&'static str, &str) {
         DockerError::EngineUnavailable(m) => ("engine-unavailable", m),
         DockerError::EngineError(m) => ("engine-error", m),
     }
+}
+
+/// The innermost cause of an error: "Connection refused (os error 111)" says more
+/// to a user than the layers of client wrapping around it.
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = err;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 #[cfg(test)]

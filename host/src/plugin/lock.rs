@@ -30,7 +30,7 @@ pub struct Entry {
 /// The lock beside the config file: the explicit config's folder, else the default
 /// config folder.
 pub fn path_for(config: Option<&Path>) -> PathBuf {
-    let config = config.map_or_else(crate::config::default_path, Path::to_path_buf);
+    let config = config.map_or_else(crate::util::paths::config_file, Path::to_path_buf);
     config
         .parent()
         .map_or_else(|| PathBuf::from(FILE_NAME), |d| d.join(FILE_NAME))
@@ -55,7 +55,7 @@ impl Lock {
             "# Written by `dockwright plugins add` and `remove`: the sha256 of each plugin file.\n\
              # A plugin whose file no longer matches is refused.\n\n{body}"
         );
-        crate::cache::write_atomic(path, text.as_bytes())
+        crate::util::files::write_atomic(path, text.as_bytes())
             .with_context(|| format!("cannot write the plugin lock `{}`", path.display()))
     }
 

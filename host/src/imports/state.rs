@@ -6,12 +6,12 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::docker::DockerError;
-use crate::console::{Console, Source};
+use crate::contract::bindings::docker::DockerError;
 use crate::engine::Engine;
 use crate::journal::Journal;
-use crate::labels::Owner;
+use crate::policy::labels::Owner;
 use crate::policy::TeamPolicy;
+use crate::util::console::{Console, Source};
 
 /// The state of one plugin instance.
 pub struct HostState {
@@ -115,7 +115,7 @@ impl HostState {
         run: Option<RunContext>,
         memory_bytes: usize,
     ) -> Self {
-        use crate::console::PluginStream;
+        use crate::util::console::PluginStream;
         let wasi = WasiCtx::builder()
             .stdout(PluginStream::new(
                 plugin.clone(),

@@ -8,11 +8,10 @@
 //! the last key and an admin with several teams needs to know which one is wrong.
 //!
 //! Merging: a team's key wins over `[defaults]`, which wins over the built-in policy
-//! ([`policy::default_team`]). Tables merge key by key (`memory.max` alone keeps
+//! ([`default_team`]). Tables merge key by key (`memory.max` alone keeps
 //! the default `memory.default`; `env` merges per variable); arrays are replaced whole.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,8 +20,8 @@ use anyhow::anyhow;
 use serde::{Deserialize, Deserializer};
 use toml::de::{DeTable, DeValue};
 
-use crate::policy::{self, format_size, Limit, TeamPolicy};
-use crate::suggest;
+use super::team::{default_team, format_size, Limit, PluginLimits, TeamPolicy};
+use crate::util::suggest;
 
 /// The configuration in force: the file's, or the built-in default.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +41,7 @@ impl Config {
     /// built-in policy.
     pub fn builtin(cwd: &Path) -> Config {
         Config {
-            teams: BTreeMap::from([("default".to_string(), policy::default_team("default", cwd))]),
+            teams: BTreeMap::from([("default".to_string(), default_team("default", cwd))]),
             journal: None,
             source: None,
             tokens: BTreeMap::new(),
@@ -64,7 +63,7 @@ impl Config {
             Some(path) => format!("{} defines {known}", path.display()),
             None => format!(
                 "no config file was found ({} does not exist), so the built-in config applies and it defines only {known}",
-                default_path().display()
+                crate::util::paths::config_file().display()
             ),
         };
         let hint = match suggest::closest(name, names) {
@@ -75,25 +74,20 @@ impl Config {
     }
 }
 
-/// `$XDG_CONFIG_HOME/dockwright/dockwright.toml`, else `~/.config/dockwright/dockwright.toml`.
-pub fn default_path() -> PathBuf {
-    default_path_from(
-        std::env::var_os("XDG_CONFIG_HOME"),
-        std::env::var_os("HOME"),
-    )
-}
-
-/// [`default_path`] from the variables' values, so it is testable without touching
-/// the process environment. An empty `XDG_CONFIG_HOME` counts as unset, as the XDG
-/// spec says and as the plugin folder and journal do.
-fn default_path_from(xdg_config_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
-    xdg_config_home
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home.map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("dockwright")
-        .join("dockwright.toml")
+/// Team names end up in labels and container names: keep them simple.
+pub fn check_team(team: &str) -> Result<(), String> {
+    let ok = !team.is_empty()
+        && team.len() <= 63
+        && team
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "team `{team}` is not a valid name: use lowercase letters, digits, `-`, `_` and `.` (at most 63)"
+        ))
+    }
 }
 
 /// The config in force. An `explicit` file (`--config` or `$DOCKWRIGHT_CONFIG`) must
@@ -102,7 +96,7 @@ fn default_path_from(xdg_config_home: Option<OsString>, home: Option<OsString>) 
 /// path is read if it exists, else the built-in default applies. Relative paths are
 /// taken from `cwd`.
 pub fn load(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<Config> {
-    load_from(explicit, &default_path(), cwd)
+    load_from(explicit, &crate::util::paths::config_file(), cwd)
 }
 
 fn load_from(explicit: Option<&Path>, default: &Path, cwd: &Path) -> anyhow::Result<Config> {
@@ -630,8 +624,8 @@ struct Merge<'a> {
 impl Merge<'_> {
     fn policy(&self, cwd: &Path) -> anyhow::Result<TeamPolicy> {
         let name = self.name;
-        crate::run::check_team(name).map_err(|e| self.file.error(&["teams", name], &e))?;
-        let base = policy::default_team(name, cwd);
+        check_team(name).map_err(|e| self.file.error(&["teams", name], &e))?;
+        let base = default_team(name, cwd);
         let (team, defaults) = (self.team, self.defaults);
         let pick = |f: fn(&RawTeam) -> Option<&Vec<String>>, base: Vec<String>| {
             f(team).or(f(defaults)).cloned().unwrap_or(base)
@@ -693,7 +687,7 @@ impl Merge<'_> {
                 .exec_as_root
                 .or(defaults.exec_as_root)
                 .unwrap_or(base.exec_as_root),
-            limits: policy::PluginLimits {
+            limits: PluginLimits {
                 timeout,
                 memory_bytes: plugin_limit(|l| l.memory.map(|s| s.0))
                     .unwrap_or(base.limits.memory_bytes),
@@ -841,7 +835,7 @@ impl Merge<'_> {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../examples/dockwright.toml");
+    const EXAMPLE: &str = include_str!("../../../examples/dockwright.toml");
 
     fn cwd() -> PathBuf {
         PathBuf::from("/work/here")
@@ -853,6 +847,16 @@ mod tests {
 
     fn error(text: &str) -> String {
         format!("{:#}", parse_at(text).unwrap_err())
+    }
+
+    #[test]
+    fn team_names() {
+        for ok in ["default", "blue-team", "a.b_c1"] {
+            assert!(check_team(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Blue", "a b", "a/b", &"x".repeat(64)] {
+            assert!(check_team(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -924,7 +928,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let builtin = policy::default_team("x", &cwd());
+        let builtin = default_team("x", &cwd());
         let blue = config.team("blue").unwrap();
         let green = config.team("green").unwrap();
         // Arrays are replaced whole.
@@ -1308,7 +1312,7 @@ mod tests {
         assert_eq!(config.journal, Some(dir.path().join("state/journal.jsonl")));
         // So a canonical context below the symlinked root is allowed.
         assert_eq!(
-            policy::check_build_context(blue, &canonical.join("site")),
+            crate::policy::build::check_build_context(blue, &canonical.join("site")),
             Ok(())
         );
 
@@ -1350,7 +1354,7 @@ mod tests {
         assert_eq!(config, Config::builtin(cwd));
         assert_eq!(
             config.team("default").unwrap(),
-            &policy::default_team("default", cwd)
+            &default_team("default", cwd)
         );
         assert_eq!(config.source, None);
         // A default path that exists but cannot be read is an error, not the default.
@@ -1360,35 +1364,6 @@ mod tests {
         std::fs::write(&present, "[teams]\n").unwrap();
         let err = format!("{:#}", load_from(None, &present, cwd).unwrap_err());
         assert!(err.contains("present.toml"), "{err}");
-    }
-
-    #[test]
-    fn default_paths() {
-        let cases = [
-            (
-                Some("/xdg"),
-                Some("/home/u"),
-                "/xdg/dockwright/dockwright.toml",
-            ),
-            (
-                Some(""),
-                Some("/home/u"),
-                "/home/u/.config/dockwright/dockwright.toml",
-            ),
-            (
-                None,
-                Some("/home/u"),
-                "/home/u/.config/dockwright/dockwright.toml",
-            ),
-            (None, None, "./dockwright/dockwright.toml"),
-        ];
-        for (xdg, home, want) in cases {
-            assert_eq!(
-                default_path_from(xdg.map(OsString::from), home.map(OsString::from)),
-                PathBuf::from(want),
-                "{xdg:?} {home:?}"
-            );
-        }
     }
 
     #[test]

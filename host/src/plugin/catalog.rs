@@ -6,37 +6,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 
-use crate::bindings::workflows::PluginInfo as WitInfo;
-use crate::bindings::PluginPre;
-use crate::console::Console;
-use crate::params::ParamSpec;
-use crate::runtime::Runtime;
-use crate::state::HostState;
-use crate::suggest;
+use super::info::{PluginInfo, WorkflowInfo};
+use crate::contract::bindings::PluginPre;
+use crate::imports::state::HostState;
+use crate::plugin::runtime::Runtime;
+use crate::util::console::Console;
+use crate::util::suggest;
 
 /// How long a plugin may take to describe itself, and how much memory it may use
 /// for that.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 const DESCRIBE_MEMORY: usize = 256 << 20;
-
-/// What a plugin says it offers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PluginInfo {
-    pub name: String,
-    pub version: String,
-    pub description: String,
-    pub workflows: Vec<WorkflowInfo>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkflowInfo {
-    pub name: String,
-    pub description: String,
-    pub params: Vec<ParamSpec>,
-}
 
 /// A plugin of the folder. Its compiled, linked form is made on first use: listing
 /// plugins and resolving a workflow need only what `describe` said, which is cached.
@@ -59,7 +41,7 @@ impl LoadedPlugin {
             None => {
                 let bytes = std::fs::read(&self.path)
                     .with_context(|| format!("cannot read the plugin `{}`", self.path.display()))?;
-                if sha256_hex(&bytes) != self.sha256 {
+                if crate::util::digest::sha256_hex(&bytes) != self.sha256 {
                     bail!(
                         "the plugin file `{}` changed while dockwright was loading it: run again",
                         self.path.display()
@@ -85,25 +67,6 @@ pub struct Catalog {
     pub dir: PathBuf,
     pub plugins: Vec<LoadedPlugin>,
     pub problems: Vec<Problem>,
-}
-
-/// The folder used when neither `--plugins` nor `DOCKWRIGHT_PLUGINS` is given:
-/// `$XDG_DATA_HOME/dockwright/plugins`, else `~/.local/share/dockwright/plugins`.
-pub fn default_dir() -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("dockwright").join("plugins")
-}
-
-/// The hex sha256 of a plugin file: its identity in labels.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl Catalog {
@@ -261,7 +224,7 @@ pub fn pick(
 
 /// A lock and where it was read from.
 pub struct Locked {
-    pub lock: crate::lock::Lock,
+    pub lock: crate::plugin::lock::Lock,
     pub path: PathBuf,
 }
 
@@ -281,7 +244,9 @@ pub async fn load_file(
     if let Some(locked) = lock {
         let sha = match &cached_sha {
             Some(sha) => sha.clone(),
-            None => sha256_hex(&std::fs::read(path).context("cannot read the file")?),
+            None => crate::util::digest::sha256_hex(
+                &std::fs::read(path).context("cannot read the file")?,
+            ),
         };
         let file = path.file_name().unwrap_or_default().to_string_lossy();
         locked
@@ -300,7 +265,7 @@ pub async fn load_file(
         }
     }
     let bytes = std::fs::read(path).context("cannot read the file")?;
-    let sha256 = sha256_hex(&bytes);
+    let sha256 = crate::util::digest::sha256_hex(&bytes);
     if cached_sha.as_ref().is_some_and(|sha| *sha != sha256) {
         bail!("the file changed while dockwright was reading it: run again");
     }
@@ -350,52 +315,7 @@ async fn describe(
             )
         })?
         .map_err(|e| anyhow::anyhow!("`describe` failed: {e:#}"))?;
-    Ok((plugin_info(wit)?, pre))
-}
-
-/// Check and convert what `describe` returned.
-fn plugin_info(wit: WitInfo) -> Result<PluginInfo> {
-    let name_ok = |n: &str| {
-        !n.is_empty()
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    if !name_ok(&wit.name) {
-        bail!(
-            "its name `{}` is not valid: use letters, digits, `-`, `_` and `.`",
-            wit.name
-        );
-    }
-    let mut workflows: Vec<WorkflowInfo> = Vec::new();
-    for w in wit.workflows {
-        if !name_ok(&w.name) {
-            bail!("its workflow name `{}` is not valid", w.name);
-        }
-        if workflows.iter().any(|x| x.name == w.name) {
-            bail!("it declares workflow `{}` twice", w.name);
-        }
-        let params: Vec<ParamSpec> = w
-            .params
-            .into_iter()
-            .map(|p| ParamSpec {
-                name: p.name,
-                description: p.description,
-                required: p.required,
-                default: p.default,
-            })
-            .collect();
-        workflows.push(WorkflowInfo {
-            name: w.name,
-            description: w.description,
-            params,
-        });
-    }
-    Ok(PluginInfo {
-        name: wit.name,
-        version: wit.version,
-        description: wit.description,
-        workflows,
-    })
+    Ok((PluginInfo::from_describe(wit)?, pre))
 }
 
 #[cfg(test)]

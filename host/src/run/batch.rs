@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::catalog::LoadedPlugin;
-use crate::console::Console;
+use super::workflow::{self as run, RunOptions, RunReport};
 use crate::engine::Engine;
-use crate::run::{self, RunOptions, RunReport};
-use crate::runtime::Runtime;
+use crate::plugin::catalog::LoadedPlugin;
+use crate::plugin::runtime::Runtime;
+use crate::util::console::Console;
 
 pub type Params = Vec<(String, String)>;
 
@@ -51,7 +51,7 @@ fn merge(base: &Params, over: &Params) -> Params {
 
 /// Parse `NAME=V1,V2,...` for `--each`.
 pub fn parse_each(s: &str) -> Result<(String, Vec<String>), String> {
-    let (key, values) = crate::params::parse_assignment(s)?;
+    let (key, values) = crate::policy::params::parse_assignment(s)?;
     let values: Vec<String> = values.split(',').map(str::to_string).collect();
     if values.iter().any(String::is_empty) {
         return Err(format!(

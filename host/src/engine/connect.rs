@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::Result;
 use bollard::{ClientVersion, Docker};
 
+use super::errors::root_cause;
+
 /// Where the engine listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -32,8 +34,11 @@ pub struct Engine {
 
 impl Engine {
     /// The contract's error for a failed call to this engine.
-    pub fn fail(&self, err: bollard::errors::Error) -> crate::bindings::docker::DockerError {
-        crate::errors::from_bollard(err, &self.address)
+    pub fn fail(
+        &self,
+        err: bollard::errors::Error,
+    ) -> crate::contract::bindings::docker::DockerError {
+        super::errors::from_bollard(err, &self.address)
     }
 
     /// Success for calls whose target is already as asked: the engine answers
@@ -41,7 +46,7 @@ impl Engine {
     pub fn ok_if_unchanged(
         &self,
         result: Result<(), bollard::errors::Error>,
-    ) -> Result<(), crate::bindings::docker::DockerError> {
+    ) -> Result<(), crate::contract::bindings::docker::DockerError> {
         match result {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
@@ -90,7 +95,7 @@ pub fn published_host(address: &str) -> String {
 pub async fn connect() -> Result<Engine> {
     let address = address_from_env();
     let fail =
-        |detail: String| anyhow::anyhow!(crate::errors::describe_unreachable(&address, &detail));
+        |detail: String| anyhow::anyhow!(super::errors::describe_unreachable(&address, &detail));
     let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
     let docker = match (tls, Endpoint::parse(&address)) {
         (false, Some(endpoint)) => {
@@ -203,16 +208,6 @@ fn api_version_of(answer: &str) -> Result<(usize, usize), String> {
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
         .ok_or_else(|| format!("the engine's API version `{version}` is not MAJOR.MINOR"))?;
     Ok((major, minor))
-}
-
-/// The innermost cause of an error: "Connection refused (os error 111)" says more
-/// to a user than the layers of client wrapping around it.
-pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = err;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 /// The contract this host implements, copied into every new project.
-const WIT: &str = include_str!("../../wit/dockwright.wit");
+const WIT: &str = include_str!("../../../wit/dockwright.wit");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
@@ -22,31 +22,34 @@ fn templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
         Lang::Rust => &[
             (
                 "Cargo.toml",
-                include_str!("../templates/rust/Cargo.toml.in"),
+                include_str!("../../templates/rust/Cargo.toml.in"),
             ),
             (
                 "src/lib.rs",
-                include_str!("../templates/rust/src/lib.rs.in"),
+                include_str!("../../templates/rust/src/lib.rs.in"),
             ),
-            ("README.md", include_str!("../templates/rust/README.md.in")),
+            (
+                "README.md",
+                include_str!("../../templates/rust/README.md.in"),
+            ),
             (".gitignore", "/target\n"),
         ],
         Lang::Python => &[
-            ("app.py", include_str!("../templates/python/app.py.in")),
+            ("app.py", include_str!("../../templates/python/app.py.in")),
             (
                 "README.md",
-                include_str!("../templates/python/README.md.in"),
+                include_str!("../../templates/python/README.md.in"),
             ),
             (".gitignore", ".venv/\n*.wasm\n__pycache__/\n"),
         ],
         Lang::Js => &[
-            ("plugin.js", include_str!("../templates/js/plugin.js.in")),
-            ("build.mjs", include_str!("../templates/js/build.mjs.in")),
+            ("plugin.js", include_str!("../../templates/js/plugin.js.in")),
+            ("build.mjs", include_str!("../../templates/js/build.mjs.in")),
             (
                 "package.json",
-                include_str!("../templates/js/package.json.in"),
+                include_str!("../../templates/js/package.json.in"),
             ),
-            ("README.md", include_str!("../templates/js/README.md.in")),
+            ("README.md", include_str!("../../templates/js/README.md.in")),
             (".gitignore", "node_modules/\n*.wasm\n"),
         ],
     }

@@ -17,3 +17,24 @@ pub use exports::dockwright::plugin::workflows;
 
 /// The contract version this host implements, as written in the WIT package.
 pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// A spec that names only an image, for tests to change one field at a time.
+#[cfg(test)]
+pub(crate) fn image_only(image: &str) -> docker::ContainerSpec {
+    docker::ContainerSpec {
+        image: image.into(),
+        name: None,
+        env: vec![],
+        cmd: None,
+        entrypoint: None,
+        working_dir: None,
+        exposed_ports: vec![],
+        publish_all: false,
+        port_bindings: vec![],
+        labels: vec![],
+        memory_bytes: None,
+        cpus: None,
+        pids_limit: None,
+        restart: None,
+    }
+}

@@ -71,22 +71,6 @@ impl Entry {
     }
 }
 
-/// The default journal: `$XDG_STATE_HOME/dockwright/journal.jsonl`, else
-/// `~/.local/state/dockwright/journal.jsonl`.
-pub fn default_path() -> PathBuf {
-    state_dir().join("journal.jsonl")
-}
-
-/// dockwright's state folder: the journal and the live-run locks live here.
-pub fn state_dir() -> PathBuf {
-    std::env::var_os("XDG_STATE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("dockwright")
-}
-
 /// An open journal, shared by the runs of a process.
 pub struct Journal {
     path: PathBuf,

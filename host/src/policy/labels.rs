@@ -60,6 +60,11 @@ pub fn merge<'a>(
     Ok(out)
 }
 
+/// Whether an object with these labels belongs to `team`. An empty team owns nothing.
+pub fn owned_by(team: &str, labels: &HashMap<String, String>) -> bool {
+    !team.is_empty() && labels.get(TEAM).is_some_and(|t| t == team)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +107,27 @@ mod tests {
         let labels = merge([("dockwright", "x"), ("x.dockwright.team", "y")], &owner()).unwrap();
         assert_eq!(labels["dockwright"], "x");
         assert_eq!(labels["x.dockwright.team"], "y");
+    }
+
+    #[test]
+    fn ownership() {
+        let labels = |team: Option<&str>| -> HashMap<String, String> {
+            let mut l = HashMap::from([("app".to_string(), "web".to_string())]);
+            if let Some(team) = team {
+                l.insert(TEAM.to_string(), team.to_string());
+            }
+            l
+        };
+        let cases = [
+            ("blue", Some("blue"), true),
+            ("blue", Some("green"), false),
+            ("blue", Some("blue2"), false),
+            ("blue", None, false),
+            ("", Some(""), false),
+            ("", None, false),
+        ];
+        for (team, label, want) in cases {
+            assert_eq!(owned_by(team, &labels(label)), want, "{team} {label:?}");
+        }
     }
 }

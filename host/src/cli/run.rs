@@ -1,0 +1,200 @@
+//! `dockwright run`: one run of a workflow, or a batch of them.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use super::batch;
+use super::load::{load, load_config};
+use super::table::table;
+use crate::engine;
+use crate::journal::Journal;
+use crate::policy::{config, params};
+use crate::run::{self, RunOptions, Status};
+use crate::util::console::Console;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The workflow's name, as `dockwright plugins` lists it
+    pub workflow: String,
+
+    /// A param of the workflow, as name=value (repeatable)
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = params::parse_assignment)]
+    pub params: Vec<(String, String)>,
+
+    /// The plugin to take the workflow from, when several offer it
+    #[arg(long, value_name = "NAME")]
+    pub plugin: Option<String>,
+
+    /// The team the run is for
+    #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
+    pub team: String,
+
+    /// Leave the containers of a failed run in place, for debugging
+    #[arg(long)]
+    pub keep_on_failure: bool,
+
+    /// Run once per value: NAME=V1,V2,... (repeatable: every combination runs)
+    #[arg(long = "each", value_name = "NAME=V1,V2,...", value_parser = crate::run::batch::parse_each)]
+    pub each: Vec<(String, Vec<String>)>,
+
+    /// Run once per line of this file, each line a JSON object of params
+    #[arg(long, value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+
+    /// How many runs of a batch (--each, --params-file) go at once
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Print the run's report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(
+    dir: &std::path::Path,
+    config_path: Option<&std::path::Path>,
+    console: Arc<dyn Console>,
+    args: RunArgs,
+    verbose: bool,
+) -> Result<ExitCode> {
+    config::check_team(&args.team).map_err(anyhow::Error::msg)?;
+    // The engine handshake is a round trip: make it while the plugins load.
+    let connecting = tokio::spawn(engine::connect());
+    let config = load_config(config_path)?;
+    let policy = Arc::new(config.team(&args.team)?.clone());
+    let (runtime, catalog) = load(dir, config_path, console.clone(), true).await?;
+    let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
+    let batch = !args.each.is_empty() || args.params_file.is_some();
+    let file_sets = match &args.params_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the params file `{}`", path.display()))?;
+            let sets = crate::run::batch::parse_params_file(&text)
+                .map_err(|e| anyhow::anyhow!("params file `{}`: {e}", path.display()))?;
+            Some(sets)
+        }
+        None => None,
+    };
+    let sets = crate::run::batch::expand(&args.params, &args.each, file_sets);
+    let mut resolved = Vec::with_capacity(sets.len());
+    for (i, set) in sets.iter().enumerate() {
+        let params = params::resolve(&workflow.name, &workflow.params, set).map_err(|e| {
+            if batch {
+                anyhow::anyhow!("run {} of {}: {e}", i + 1, sets.len())
+            } else {
+                anyhow::anyhow!(e)
+            }
+        })?;
+        resolved.push(params);
+    }
+    let journal_path = config
+        .journal
+        .clone()
+        .unwrap_or_else(crate::util::paths::journal_file);
+    let journal = Arc::new(Journal::open(&journal_path)?);
+    let engine = connecting
+        .await
+        .context("the engine connection task failed")??;
+    let options = RunOptions {
+        policy,
+        keep_on_failure: args.keep_on_failure,
+        journal,
+        state_dir: crate::util::paths::state_dir(),
+    };
+    if batch {
+        let shown = batch::shown_keys(&args.each, &sets);
+        return batch::run(
+            &runtime,
+            plugin,
+            &workflow.name,
+            resolved,
+            shown,
+            engine,
+            &options,
+            args.jobs,
+            args.json,
+            verbose,
+        )
+        .await;
+    }
+    let params = resolved.pop().expect("one param set");
+    let cancel = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let report = run::run_workflow(
+        &runtime,
+        plugin,
+        &workflow.name,
+        params,
+        engine,
+        console,
+        &options,
+        cancel,
+    )
+    .await;
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else if report.status == Status::Ok {
+        let rows: Vec<[String; 2]> = report
+            .outputs
+            .iter()
+            .map(|(k, v)| [k.clone(), v.as_str().unwrap_or_default().to_string()])
+            .collect();
+        for line in table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    match report.status {
+        Status::Ok => {
+            writeln!(
+                err,
+                "run {} of {} (plugin {}) finished in {:.1}s",
+                report.run,
+                report.workflow,
+                report.plugin,
+                report.duration_ms as f64 / 1000.0
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Status::Failed => {
+            let message = report.error.as_deref().unwrap_or("failed");
+            writeln!(err, "error: {message} (run {})", report.run)?;
+            if !report.rolled_back.is_empty() {
+                let ids: Vec<&str> = report
+                    .rolled_back
+                    .iter()
+                    .map(|c| engine::containers::short(c))
+                    .collect();
+                writeln!(err, "rolled back: removed {}", ids.join(", "))?;
+            }
+            if args.keep_on_failure && !report.containers.is_empty() {
+                let ids: Vec<&str> = report
+                    .containers
+                    .iter()
+                    .map(|c| engine::containers::short(c))
+                    .collect();
+                writeln!(err, "kept (--keep-on-failure): {}", ids.join(", "))?;
+            }
+            for e in &report.rollback_errors {
+                writeln!(err, "rollback could not remove {e}")?;
+            }
+            if !report.images.is_empty() {
+                writeln!(
+                    err,
+                    "images built or committed (kept): {}",
+                    report.images.join(", ")
+                )?;
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The Docker engine: connecting to it as the docker CLI does, turning its failures
+//! into the contract's typed errors, and removing containers.
+//!
+//! Uses only the contract's types, the label names of [`crate::policy::labels`] and
+//! `util`; it decides nothing about teams.
+//!
+//! - [`connect`]: `DOCKER_HOST`, TLS, the API version handshake;
+//! - [`errors`]: engine failures as `docker-error`, and their wording;
+//! - [`containers`]: removal for rollback, API teardown and `gc`.
+
+pub mod connect;
+pub mod containers;
+pub mod errors;
+
+pub use connect::{address_from_env, connect, published_host, Engine};

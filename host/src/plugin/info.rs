@@ -1,0 +1,71 @@
+//! What a plugin says it offers when asked to `describe` itself, checked: the form
+//! the catalog, the cache and the CLI work with.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::contract::bindings::workflows::PluginInfo as WitInfo;
+use crate::policy::params::ParamSpec;
+
+/// What a plugin says it offers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub workflows: Vec<WorkflowInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkflowInfo {
+    pub name: String,
+    pub description: String,
+    pub params: Vec<ParamSpec>,
+}
+
+impl PluginInfo {
+    /// Check and convert what `describe` returned.
+    pub fn from_describe(wit: WitInfo) -> Result<PluginInfo> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !name_ok(&wit.name) {
+            bail!(
+                "its name `{}` is not valid: use letters, digits, `-`, `_` and `.`",
+                wit.name
+            );
+        }
+        let mut workflows: Vec<WorkflowInfo> = Vec::new();
+        for w in wit.workflows {
+            if !name_ok(&w.name) {
+                bail!("its workflow name `{}` is not valid", w.name);
+            }
+            if workflows.iter().any(|x| x.name == w.name) {
+                bail!("it declares workflow `{}` twice", w.name);
+            }
+            let params: Vec<ParamSpec> = w
+                .params
+                .into_iter()
+                .map(|p| ParamSpec {
+                    name: p.name,
+                    description: p.description,
+                    required: p.required,
+                    default: p.default,
+                })
+                .collect();
+            workflows.push(WorkflowInfo {
+                name: w.name,
+                description: w.description,
+                params,
+            });
+        }
+        Ok(PluginInfo {
+            name: wit.name,
+            version: wit.version,
+            description: wit.description,
+            workflows,
+        })
+    }
+}

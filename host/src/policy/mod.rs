@@ -1,0 +1,35 @@
+//! Team policy: what a team's plugins may ask of the shared engine, and the config
+//! file that sets it. Pure: every decision is a function of (the team's policy, the
+//! request, the team's current usage), so each rule is table-tested without an
+//! engine. A denial names the rule. The decisions fail closed: anything a rule does
+//! not explicitly allow is denied.
+//!
+//! Uses only the contract's types and `util`.
+//!
+//! - [`team`]: a team's policy, the built-in default, how a denial reads;
+//! - [`images`]: images, tags and plugins a team may use;
+//! - [`containers`]: creating and starting containers (quotas, caps, ports, env);
+//! - [`build`]: where build contexts may come from; [`exec`]: who exec runs as;
+//! - [`labels`]: the ownership labels and whose an object is;
+//! - [`params`]: a workflow's params, checked against what it declares;
+//! - [`config`]: `dockwright.toml`, its teams and the config's own rules.
+
+pub mod build;
+pub mod config;
+pub mod containers;
+pub mod exec;
+#[cfg(test)]
+mod fixtures;
+pub mod images;
+pub mod labels;
+pub mod params;
+pub mod team;
+
+pub use build::check_build_context;
+pub use containers::{check_create, check_start, ports_need_picking};
+pub use exec::check_exec_user;
+pub use images::{check_image, check_plugin, check_tag, glob_match, normalise_image};
+pub use labels::owned_by;
+pub use team::{
+    default_team, format_size, Decision, Denial, Limit, PluginLimits, TeamPolicy, Usage,
+};

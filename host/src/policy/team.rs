@@ -1,0 +1,145 @@
+//! A team's policy as the rules read it, the safe default, and how a refusal is
+//! worded. Every rule module of this folder decides over these types.
+
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A per-container resource: the value injected when a request sets none, and the
+/// most a request may ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit<T> {
+    pub default: T,
+    pub max: T,
+}
+
+/// Limits on the plugin itself, not on the containers it makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginLimits {
+    /// Wall-clock time for a whole run.
+    pub timeout: Duration,
+    /// Linear memory the plugin instance may grow to.
+    pub memory_bytes: u64,
+    /// Bytes of output (stdout, stderr, log lines) a run may show.
+    pub log_bytes: u64,
+}
+
+/// One team's policy, as `dockwright.toml` describes it (or the safe default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamPolicy {
+    pub name: String,
+    /// Images the team may create containers from or pull: glob patterns (`*`, `?`)
+    /// on the normalised `repo:tag` (`web` is `web:latest`), or `repo@sha256:...`.
+    /// A pattern without wildcards names one image and is normalised too.
+    pub images: Vec<String>,
+    /// Most containers the team may have, running or not.
+    pub max_containers: u32,
+    /// Most running containers the team may have.
+    pub max_running: u32,
+    pub memory_bytes: Limit<u64>,
+    pub cpus: Limit<f64>,
+    pub pids: Limit<u32>,
+    /// Host ports the team's containers may publish on.
+    pub host_ports: RangeInclusive<u16>,
+    /// Directories (absolute, canonical) a build context may come from, with
+    /// everything below them.
+    pub build_roots: Vec<PathBuf>,
+    /// Glob patterns on `repo:tag` the team may build or commit into, such as `blue/*`.
+    pub tags: Vec<String>,
+    /// Environment always set in the team's containers, over what a plugin asks.
+    pub env: Vec<(String, String)>,
+    /// Glob patterns on plugin names the team may run.
+    pub plugins: Vec<String>,
+    /// Whether `exec` may run as root.
+    pub exec_as_root: bool,
+    pub limits: PluginLimits,
+}
+
+/// What the team has on the engine now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub containers: u32,
+    pub running: u32,
+}
+
+/// Why a request was refused: the rule (a key of the team's policy) and words for
+/// the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub rule: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (policy rule `{}`)", self.reason, self.rule)
+    }
+}
+
+pub type Decision = Result<(), Denial>;
+
+/// The policy of a team when no config file exists: any image and tag, non-root
+/// exec only, modest caps, builds from below the current directory.
+pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
+    TeamPolicy {
+        name: name.to_string(),
+        images: vec!["*".into()],
+        max_containers: 50,
+        max_running: 20,
+        memory_bytes: Limit {
+            default: 256 << 20,
+            max: 2 << 30,
+        },
+        cpus: Limit {
+            default: 1.0,
+            max: 2.0,
+        },
+        pids: Limit {
+            default: 256,
+            max: 1024,
+        },
+        host_ports: 1024..=65535,
+        build_roots: vec![cwd.to_path_buf()],
+        tags: vec!["*".into()],
+        env: Vec::new(),
+        plugins: vec!["*".into()],
+        exec_as_root: false,
+        limits: PluginLimits {
+            timeout: Duration::from_secs(600),
+            memory_bytes: 256 << 20,
+            log_bytes: 1 << 20,
+        },
+    }
+}
+
+/// `1g`, `256m`, `512k` or `100 bytes`: a size in the units `dockwright.toml` uses.
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(40, "t"), (30, "g"), (20, "m"), (10, "k")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_format_in_config_units() {
+        let cases = [
+            (1 << 30, "1g"),
+            (2 << 30, "2g"),
+            (256 << 20, "256m"),
+            (1536 << 20, "1536m"),
+            (512 << 10, "512k"),
+            (1 << 40, "1t"),
+            (1000, "1000 bytes"),
+            (0, "0 bytes"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(format_size(bytes), want);
+        }
+    }
+}

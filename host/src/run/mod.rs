@@ -1,0 +1,15 @@
+//! Running workflows: one run, with its own run id and a rollback when it fails, and
+//! many runs of one workflow at once.
+//!
+//! Uses the plugin side, the host functions' run context, the journal, the engine,
+//! policy and `util`.
+//!
+//! - [`workflow`]: one run, from instantiation to its report;
+//! - [`batch`]: many runs at once (`--each`, `--params-file`).
+
+pub mod batch;
+pub mod workflow;
+
+pub use workflow::{
+    new_run_id, rollback, run_workflow, run_workflow_as, RunOptions, RunReport, Status,
+};

@@ -1,0 +1,47 @@
+//! What every request handler can reach: the server's runtime, plugins, engine,
+//! teams, journal and the runs in flight.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{admission, registry, teams};
+use crate::engine::Engine;
+use crate::journal::Journal;
+use crate::plugin::catalog::Catalog;
+use crate::plugin::runtime::Runtime;
+
+/// What every request handler can reach.
+pub struct App {
+    pub runtime: Runtime,
+    pub catalog: Catalog,
+    pub engine: Engine,
+    pub teams: teams::Teams,
+    pub journal: Arc<Journal>,
+    pub journal_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub registry: registry::Registry,
+    pub(super) admission: Mutex<admission::Admission>,
+    /// The tasks of runs in flight, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Cancelled when runs in flight must stop (drain deadline, second signal).
+    pub abort: CancellationToken,
+    /// Set once a shutdown signal came: no new runs.
+    pub(super) draining: AtomicBool,
+    pub max_body: usize,
+}
+
+impl App {
+    /// The admission state. `draining` is read and written under this lock, so a
+    /// run is either admitted before shutdown starts or refused.
+    pub fn admission(&self) -> MutexGuard<'_, admission::Admission> {
+        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,15 @@
+//! Small helpers every layer may use: where output goes, "did you mean", digests,
+//! atomic file writes and the default folders. Nothing here uses any other module of
+//! the crate.
+//!
+//! - [`console`]: where a plugin's words (and a build's output) go;
+//! - [`suggest`]: "did you mean ...?" for mistyped names;
+//! - [`digest`]: sha256 of plugin files;
+//! - [`files`]: writes that concurrent readers never see half done;
+//! - [`paths`]: the XDG folders for config, cache, plugins and state.
+
+pub mod console;
+pub mod digest;
+pub mod files;
+pub mod paths;
+pub mod suggest;
