@@ -168,12 +168,12 @@ pub async fn run(
         jobs
     ));
 
-    // One Ctrl-C stops every run; each rolls back its own.
+    // One Ctrl-C (or SIGTERM, SIGHUP) stops every run; each rolls back its own.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let interrupted = super::interrupt::interrupted();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop.send(true);
-        }
+        interrupted.await;
+        let _ = stop.send(true);
     });
     let reports = batch::run_batch(
         runtime,

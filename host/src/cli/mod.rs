@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod batch;
 mod engine;
+mod interrupt;
 mod load;
 mod plugins;
 mod run;

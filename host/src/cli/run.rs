@@ -122,11 +122,7 @@ pub async fn run(
         .await;
     }
     let params = resolved.pop().expect("one param set");
-    let cancel = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+    let cancel = super::interrupt::interrupted();
     let report = run::run_workflow(
         &runtime,
         plugin,

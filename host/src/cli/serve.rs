@@ -30,6 +30,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
+    /// How long a team that was turned away counts as waiting for its fair share
+    /// of runs: "10s", "1m"
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub fair_window: Duration,
+
     /// The largest request body accepted, in bytes
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
@@ -71,6 +76,7 @@ pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Re
         bounds: Bounds {
             max_runs: args.max_runs.into(),
             max_team_runs: args.max_team_runs.into(),
+            fair_window: args.fair_window,
         },
         drain_timeout: args.drain_timeout,
         max_body: args.max_body,

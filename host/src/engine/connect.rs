@@ -41,6 +41,17 @@ impl Engine {
         super::errors::from_bollard(err, &self.address)
     }
 
+    /// Whether the engine runs on this machine, so that its containers' own
+    /// addresses on their bridge networks can be reached from here.
+    pub fn is_local(&self) -> bool {
+        self.address.starts_with("unix://")
+            || self
+                .published_host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+            || self.published_host == "localhost"
+    }
+
     /// Success for calls whose target is already as asked: the engine answers
     /// 304 Not Modified when starting a running container or stopping a stopped one.
     pub fn ok_if_unchanged(

@@ -9,11 +9,12 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{convert, guard, ports};
+use super::admission::{self, Slot};
+use super::{convert, guard, network, ports};
 use crate::contract::bindings::docker::{
     ContainerInfo, ContainerSpec, ContainerSummary, DockerError, ListOptions,
 };
-use crate::imports::state::HostState;
+use crate::imports::state::{HostState, RunContext};
 use crate::policy;
 use crate::policy::labels;
 
@@ -23,29 +24,62 @@ pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<St
         .labels
         .iter()
         .map(|kv| (kv.key.as_str(), kv.value.as_str()));
-    let labels = labels::merge(requested, &run.owner).map_err(|reason| {
+    let mut labels = labels::merge(requested, &run.owner).map_err(|reason| {
         guard::deny(policy::Denial {
             rule: "labels",
             reason,
         })
     })?;
     policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
+
+    // Count, decide and reserve as one step for the team (see `admission`).
+    let team = admission::lock(&run.state_dir, &run.owner.team).await?;
     ports::resolve(run, &mut spec).await?;
-    let usage = guard::usage(run).await?;
+    let usage = guard::usage(run, &team.pending()?).await?;
     policy::check_create(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
-    let body = convert::create_body(&spec, labels).map_err(DockerError::Invalid)?;
+    // Bad input is refused before anything is made or reserved.
+    convert::create_body(&spec, labels.clone(), "").map_err(DockerError::Invalid)?;
+    let network = network::team_network(run).await?;
+    let token = admission::new_token();
+    let reservation = team.reserve(&Slot::Create(token.clone()))?;
+    drop(team);
+
+    labels.insert(labels::SLOT.to_string(), token);
+    let body = convert::create_body(&spec, labels, &network).map_err(DockerError::Invalid)?;
     let options = spec.name.clone().map(|name| CreateContainerOptions {
         name: Some(name),
         ..Default::default()
     });
-    let created = run
-        .engine
-        .docker
-        .create_container(options, body)
-        .await
-        .map_err(|e| run.engine.fail(e))?;
+    let created = match run.engine.docker.create_container(options, body).await {
+        Ok(created) => created,
+        Err(e) => {
+            let err = run.engine.fail(e);
+            return Err(match (&err, &spec.name) {
+                (DockerError::Conflict(m), Some(name)) if m.contains("already in use") => {
+                    name_taken(run, name).await
+                }
+                _ => err,
+            });
+        }
+    };
     run.containers.push(created.id.clone());
+    drop(reservation);
     Ok(created.id)
+}
+
+/// The error for a name another container has. The engine's own message names that
+/// container's id, which must not reach a plugin when the container is another
+/// team's.
+async fn name_taken(run: &RunContext, name: &str) -> DockerError {
+    match guard::owned(run, name).await {
+        Ok(mine) => DockerError::Conflict(format!(
+            "the container name `{name}` is taken by your team's container {}: remove it or pick another name",
+            crate::engine::containers::short(mine.id.as_deref().unwrap_or_default())
+        )),
+        Err(_) => DockerError::Conflict(format!(
+            "the container name `{name}` is taken by a container your team cannot see: pick another name"
+        )),
+    }
 }
 
 pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerError> {
@@ -56,12 +90,16 @@ pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerE
         .as_ref()
         .and_then(|s| s.running)
         .unwrap_or(false);
-    if !running {
-        let usage = guard::usage(run).await?;
-        policy::check_start(&run.policy, &usage).map_err(guard::deny)?;
-    }
     let id = found.id.unwrap_or_default();
+    let mut reservation = None;
+    if !running {
+        let team = admission::lock(&run.state_dir, &run.owner.team).await?;
+        let usage = guard::usage(run, &team.pending()?).await?;
+        policy::check_start(&run.policy, &usage).map_err(guard::deny)?;
+        reservation = Some(team.reserve(&Slot::Start(id.clone()))?);
+    }
     let result = run.engine.docker.start_container(&id, None).await;
+    drop(reservation);
     run.engine.ok_if_unchanged(result)
 }
 

@@ -80,39 +80,135 @@ pub fn tar_files(files: &[ContextFile], dockerfile: &str) -> Result<Vec<u8>, Doc
         .map_err(|e| DockerError::Invalid(format!("cannot pack the inline build context: {e}")))
 }
 
-/// The images a Dockerfile builds from: the `FROM` of each stage, less `scratch` and
-/// earlier stages named with `AS`. A `FROM` that uses a variable cannot be checked
-/// before the build, so it is an error (the policy fails closed).
-pub fn base_images(dockerfile: &str) -> Result<Vec<String>, String> {
-    let mut stages: Vec<String> = Vec::new();
-    let mut images = Vec::new();
-    // Join continuation lines, as the builder does.
-    let text = dockerfile.replace("\\\n", " ");
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+/// The images a Dockerfile reads: the `FROM` of each stage (less `scratch` and
+/// earlier stages named with `AS`), and the images that `COPY --from=` and
+/// `ADD --from=` name rather than an earlier stage. Each of them is code or files the
+/// team gets into its image, so each is checked like an image it runs. A reference
+/// that uses a variable cannot be checked before the build, so it is an error (the
+/// policy fails closed).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImagesRead {
+    /// `FROM` images: their `ONBUILD` triggers run in this build.
+    pub bases: Vec<String>,
+    /// Images files are copied out of.
+    pub copied: Vec<String>,
+}
+
+/// The instructions of a Dockerfile as (instruction, arguments), with continuation
+/// lines joined as the builder joins them: by `\`, or by the character an
+/// `# escape=` parser directive names.
+fn instructions(dockerfile: &str) -> Vec<(String, String)> {
+    let mut escape = '\\';
+    // Parser directives are `# key=value` comments before anything else.
+    for line in dockerfile.lines() {
+        let Some(directive) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        match directive.split_once('=') {
+            Some((key, value)) if key.trim().eq_ignore_ascii_case("escape") => {
+                escape = value.trim().chars().next().unwrap_or('\\');
+            }
+            Some((key, _)) if key.trim().eq_ignore_ascii_case("syntax") => {}
+            _ => break,
+        }
+    }
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in dockerfile.lines() {
+        let trimmed = line.trim();
+        // Comment and empty lines are dropped, also inside a continued instruction.
+        if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let mut words = words.filter(|w| !w.starts_with("--"));
-        let Some(image) = words.next() else {
-            return Err("a FROM line names no image".into());
-        };
-        if image.contains('$') {
-            return Err(format!(
-                "`FROM {image}` uses a variable, so the host cannot check the image before the build: name the image"
-            ));
-        }
-        let lower = image.to_ascii_lowercase();
-        if lower != "scratch" && !stages.contains(&lower) {
-            images.push(image.to_string());
-        }
-        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("AS")) {
-            if let Some(stage) = words.next() {
-                stages.push(stage.to_ascii_lowercase());
+        match trimmed.strip_suffix(escape) {
+            Some(head) => {
+                current.push_str(head);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                let text = std::mem::take(&mut current);
+                let (instruction, args) =
+                    text.split_once(char::is_whitespace).unwrap_or((&text, ""));
+                out.push((instruction.to_ascii_uppercase(), args.trim().to_string()));
             }
         }
     }
-    Ok(images)
+    if !current.trim().is_empty() {
+        let (instruction, args) = current
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((current.trim(), ""));
+        out.push((instruction.to_ascii_uppercase(), args.trim().to_string()));
+    }
+    out
+}
+
+fn no_variable(what: &str, image: &str) -> Result<(), String> {
+    if image.contains('$') {
+        return Err(format!(
+            "`{what}` uses a variable, so the host cannot check the image before the build: name the image"
+        ));
+    }
+    Ok(())
+}
+
+/// What images `dockerfile` reads; see [`ImagesRead`].
+pub fn images_read(dockerfile: &str) -> Result<ImagesRead, String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut read = ImagesRead::default();
+    for (instruction, args) in instructions(dockerfile) {
+        let mut words = args.split_whitespace();
+        match instruction.as_str() {
+            "FROM" => {
+                let mut words = words.filter(|w| !w.starts_with("--"));
+                let Some(image) = words.next() else {
+                    return Err("a FROM line names no image".into());
+                };
+                no_variable(&format!("FROM {image}"), image)?;
+                let lower = image.to_ascii_lowercase();
+                if lower != "scratch" && !stages.contains(&lower) {
+                    read.bases.push(image.to_string());
+                }
+                let stage = match (words.next(), words.next()) {
+                    (Some(w), Some(name)) if w.eq_ignore_ascii_case("AS") => {
+                        name.to_ascii_lowercase()
+                    }
+                    // Unnamed stages are still numbered.
+                    _ => String::new(),
+                };
+                stages.push(stage);
+            }
+            "COPY" | "ADD" => {
+                for flag in words.by_ref().take_while(|w| w.starts_with("--")) {
+                    let Some((name, value)) = flag.split_once('=') else {
+                        continue;
+                    };
+                    if !name.eq_ignore_ascii_case("--from") {
+                        continue;
+                    }
+                    let source = value.trim_matches(['"', '\'']);
+                    no_variable(&format!("{instruction} {flag}"), source)?;
+                    let lower = source.to_ascii_lowercase();
+                    let is_stage = stages.contains(&lower)
+                        || lower.parse::<usize>().is_ok_and(|n| n < stages.len());
+                    if source.is_empty() {
+                        return Err(format!("`{instruction} {flag}` names no stage or image"));
+                    }
+                    if !is_stage {
+                        read.copied.push(source.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(read)
+}
+
+/// The `FROM` images of a Dockerfile; see [`images_read`].
+pub fn base_images(dockerfile: &str) -> Result<Vec<String>, String> {
+    images_read(dockerfile).map(|r| r.bases)
 }
 
 #[cfg(test)]
@@ -150,6 +246,29 @@ mod tests {
             .contains("variable"));
         assert!(base_images("FROM\n").is_err());
         assert!(base_images("RUN echo FROM x\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn images_copied_from() {
+        let df = "FROM dockwright/base AS one\nFROM busybox\nCOPY --from=one /a /a\n\
+                  COPY --from=0 /b /b\ncopy --chown=1 --from=red/secret:1 / /stolen/\n\
+                  ADD --from=\"other:2\" /c /c\nCOPY --from=7 /d /d\n";
+        let read = images_read(df).unwrap();
+        assert_eq!(read.bases, ["dockwright/base", "busybox"]);
+        assert_eq!(read.copied, ["red/secret:1", "other:2", "7"]);
+        assert!(images_read("FROM x\nCOPY --from=$IMG / /\n")
+            .unwrap_err()
+            .contains("variable"));
+        assert!(images_read("FROM x\nCOPY --from= / /\n").is_err());
+    }
+
+    #[test]
+    fn escape_directives_join_lines_as_the_builder_does() {
+        let df = "# escape=`\nFROM x\nRUN a `\n  b\nFROM `\n  red/secret:1\n";
+        assert_eq!(base_images(df).unwrap(), ["x", "red/secret:1"]);
+        // Once an instruction came, a later `# escape=` is a comment.
+        let df = "FROM x\n# escape=`\nFROM `\n  y\n";
+        assert!(base_images(df).unwrap().contains(&"`".to_string()));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EndpointSettings, HostConfig,
-    PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
+    HostConfigLogConfig, PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use crate::contract::bindings::docker::{
@@ -100,15 +100,24 @@ pub fn env_entries(env: &[KeyValue]) -> Result<Vec<String>, String> {
 /// The engine request for a container spec. `labels` are the final labels (the
 /// plugin's with the host's ownership labels). The host settings that matter for
 /// safety are set explicitly, not left to engine defaults.
+/// How much log a container may keep on the engine's disk: `json-file` rotated at
+/// this size, this many files.
+pub const LOG_MAX_SIZE: &str = "10m";
+pub const LOG_MAX_FILES: &str = "3";
+
+/// The engine's create request for `spec`, on the team's `network` (an id), with
+/// the host's `labels`.
 pub fn create_body(
     spec: &ContainerSpec,
     labels: HashMap<String, String>,
+    network: &str,
 ) -> Result<ContainerCreateBody, String> {
     if spec.image.trim().is_empty() {
         return Err("image is empty: name the image to create the container from".into());
     }
     if let Some(name) = &spec.name {
-        if !valid_name(name) {
+        // Docker's rule: two characters at least.
+        if !valid_name(name) || name.trim_start_matches('/').len() < 2 || name.len() > 128 {
             return Err(format!(
                 "container name `{name}` is not valid: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
             ));
@@ -116,8 +125,28 @@ pub fn create_body(
     }
     let mut exposed: Vec<String> = spec.exposed_ports.iter().map(port_key).collect();
     let mut bindings: PortMap = HashMap::new();
+    for port in spec
+        .exposed_ports
+        .iter()
+        .chain(spec.port_bindings.iter().map(|b| &b.container_port))
+    {
+        if port.port == 0 {
+            return Err(format!(
+                "container port 0 ({}) is not valid: ports are 1-65535",
+                port_key(port)
+            ));
+        }
+    }
     for b in &spec.port_bindings {
         let key = port_key(&b.container_port);
+        if let Some(ip) = &b.host_ip {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(format!(
+                    "host-ip `{}` of the binding for {key} is not an IP address: give one such as 127.0.0.1 or ::1, or none for all addresses",
+                    ip.escape_debug()
+                ));
+            }
+        }
         if !exposed.contains(&key) {
             exposed.push(key.clone());
         }
@@ -153,6 +182,15 @@ pub fn create_body(
         restart_policy: spec.restart.as_ref().map(restart_policy),
         privileged: Some(false),
         security_opt: Some(vec!["no-new-privileges".into()]),
+        network_mode: Some(network.to_string()),
+        // Rotated logs whatever the engine's default: no container fills its disk.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
+                ("max-file".to_string(), LOG_MAX_FILES.to_string()),
+            ])),
+        }),
         ..Default::default()
     };
     Ok(ContainerCreateBody {
@@ -358,12 +396,16 @@ mod tests {
 
     #[test]
     fn create_body_sets_safe_host_config() {
-        let body = create_body(&spec(), HashMap::new()).unwrap();
+        let body = create_body(&spec(), HashMap::new(), "net-id").unwrap();
         let hc = body.host_config.unwrap();
         assert_eq!(hc.privileged, Some(false));
         assert_eq!(hc.security_opt, Some(vec!["no-new-privileges".to_string()]));
         assert!(hc.binds.is_none() && hc.mounts.is_none() && hc.cap_add.is_none());
-        assert!(hc.network_mode.is_none() && hc.pid_mode.is_none() && hc.devices.is_none());
+        assert!(hc.pid_mode.is_none() && hc.devices.is_none());
+        assert_eq!(hc.network_mode.as_deref(), Some("net-id"));
+        let log = hc.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        assert_eq!(log.config.unwrap()["max-size"], LOG_MAX_SIZE);
         assert_eq!(body.env, Some(vec!["TEAM=blue".to_string()]));
     }
 
@@ -392,7 +434,7 @@ mod tests {
                 host_ip: Some("127.0.0.1".into()),
             },
         ];
-        let body = create_body(&s, HashMap::new()).unwrap();
+        let body = create_body(&s, HashMap::new(), "net-id").unwrap();
         assert_eq!(body.exposed_ports.unwrap(), vec!["53/udp", "80/tcp"]);
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         let b80 = bindings["80/tcp"].as_ref().unwrap();
@@ -409,7 +451,7 @@ mod tests {
         s.memory_bytes = Some(64 << 20);
         s.pids_limit = Some(50);
         s.restart = Some(WitRestart::OnFailure(3));
-        let hc = create_body(&s, HashMap::new())
+        let hc = create_body(&s, HashMap::new(), "net-id")
             .unwrap()
             .host_config
             .unwrap();
@@ -436,6 +478,29 @@ mod tests {
                 Box::new(|s| s.name = Some("bad name".into())),
                 "container name",
             ),
+            (Box::new(|s| s.name = Some("x".into())), "container name"),
+            (
+                Box::new(|s| {
+                    s.port_bindings = vec![WitBinding {
+                        container_port: Port {
+                            port: 80,
+                            protocol: Protocol::Tcp,
+                        },
+                        host_port: Some(8080),
+                        host_ip: Some("not-an-ip; rm -rf /".into()),
+                    }]
+                }),
+                "host-ip `not-an-ip; rm -rf /`",
+            ),
+            (
+                Box::new(|s| {
+                    s.exposed_ports = vec![Port {
+                        port: 0,
+                        protocol: Protocol::Udp,
+                    }]
+                }),
+                "container port 0",
+            ),
             (
                 Box::new(|s| {
                     s.env = vec![KeyValue {
@@ -449,7 +514,7 @@ mod tests {
         for (change, want) in table {
             let mut s = spec();
             change(&mut s);
-            let err = create_body(&s, HashMap::new()).unwrap_err();
+            let err = create_body(&s, HashMap::new(), "net-id").unwrap_err();
             assert!(err.contains(want), "{err}");
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use bollard::models::{ContainerInspectResponse, ContainerSummaryStateEnum};
 use bollard::query_parameters::ListContainersOptions;
 
+use super::admission::{self, Listed, Pending};
 use super::convert;
 use crate::contract::bindings::docker::DockerError;
 use crate::imports::state::RunContext;
@@ -56,8 +57,10 @@ pub fn team_filter(run: &RunContext) -> String {
     format!("{}={}", labels::TEAM, run.owner.team)
 }
 
-/// How many containers the team has, and how many run.
-pub async fn usage(run: &RunContext) -> Result<Usage, DockerError> {
+/// How many containers the team has, and how many run, counting the creates and
+/// starts other runs were admitted to and have not finished (see [`admission`]).
+/// The caller holds the team's admission lock.
+pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerError> {
     let query = ListContainersOptions {
         all: true,
         filters: Some(HashMap::from([(
@@ -72,14 +75,15 @@ pub async fn usage(run: &RunContext) -> Result<Usage, DockerError> {
         .list_containers(Some(query))
         .await
         .map_err(|e| run.engine.fail(e))?;
-    let running = found
-        .iter()
-        .filter(|c| matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)))
-        .count();
-    Ok(Usage {
-        containers: u32::try_from(found.len()).unwrap_or(u32::MAX),
-        running: u32::try_from(running).unwrap_or(u32::MAX),
-    })
+    let listed: Vec<Listed> = found
+        .into_iter()
+        .map(|c| Listed {
+            running: matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)),
+            slot: c.labels.and_then(|mut l| l.remove(labels::SLOT)),
+            id: c.id.unwrap_or_default(),
+        })
+        .collect();
+    Ok(admission::usage(&listed, pending))
 }
 
 /// The rule named in a denial message, as `Denial`'s display writes it.

@@ -9,7 +9,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{context, convert, guard};
+use super::admission;
+use super::state::RunContext;
+use super::{context, convert, guard, network};
 use crate::contract::bindings::docker::{
     BuildContext, BuildSpec, CommitSpec, DockerError, ImageSummary,
 };
@@ -103,11 +105,16 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
             (context::tar_files(&files, &dockerfile)?, text)
         }
     };
-    // The images a build starts from are images the team runs code in: same allowlist.
-    let bases = context::base_images(&String::from_utf8_lossy(&dockerfile_text))
+    // The images a build reads are images the team runs code in or takes files
+    // from: the same allowlist as `create`, and no base whose ONBUILD triggers
+    // would run unchecked.
+    let read = context::images_read(&String::from_utf8_lossy(&dockerfile_text))
         .map_err(DockerError::Invalid)?;
-    for base in &bases {
-        policy::check_image(&run.policy, base).map_err(guard::deny)?;
+    for image in read.bases.iter().chain(&read.copied) {
+        policy::check_image(&run.policy, image).map_err(guard::deny)?;
+    }
+    for base in &read.bases {
+        check_triggers(run, base).await?;
     }
     let labels = labels::merge(pairs(&spec.labels), &run.owner).map_err(|reason| {
         guard::deny(policy::Denial {
@@ -115,6 +122,16 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
             reason,
         })
     })?;
+    let limits = build_limits(&run.policy);
+    // No network for build steps unless the team may have one; then its own.
+    let networkmode = if run.policy.build_network {
+        let team = admission::lock(&run.state_dir, &run.owner.team).await?;
+        let id = network::team_network(run).await?;
+        drop(team);
+        id
+    } else {
+        "none".to_string()
+    };
     let options = BuildImageOptions {
         dockerfile,
         t: Some(spec.tag.clone()),
@@ -124,6 +141,11 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
         // A failed step must not leave its intermediate container behind.
         rm: true,
         forcerm: true,
+        memory: Some(limits.memory),
+        memswap: Some(limits.memory),
+        cpuperiod: Some(limits.cpu_period),
+        cpuquota: Some(limits.cpu_quota),
+        networkmode: Some(networkmode),
         ..Default::default()
     };
     let engine = &run.engine;
@@ -174,6 +196,7 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
     }
     let tag = spec.tag.clone().unwrap_or_else(|| "latest".into());
     policy::check_tag(&run.policy, &format!("{}:{tag}", spec.repo)).map_err(guard::deny)?;
+    policy::check_commit_changes(&spec.changes).map_err(guard::deny)?;
     let id = guard::owned_id(run, &spec.container).await?;
     let options = CommitContainerOptions {
         container: Some(id),
@@ -182,7 +205,7 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
         comment: spec.message,
         author: spec.author,
         pause: true,
-        changes: (!spec.changes.is_empty()).then(|| spec.changes.join("\n")),
+        changes: Some(with_owner_labels(&spec.changes, &run.owner.labels())),
     };
     // The engine merges this config into the container's: only the labels change.
     let config = ContainerConfig {
@@ -197,6 +220,70 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
         .map_err(|e| engine.fail(e))?;
     run.images.push(format!("{}:{tag}", spec.repo));
     Ok(committed.id)
+}
+
+/// The commit's changes with the host's labels set last: the engine applies
+/// changes after the config, so only a last `LABEL` has the final word.
+fn with_owner_labels(changes: &[String], owner: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<String> = owner
+        .iter()
+        .map(|(k, v)| format!("{k}={}", serde_json::Value::from(v.as_str())))
+        .collect();
+    pairs.sort();
+    let mut all = changes.to_vec();
+    all.push(format!("LABEL {}", pairs.join(" ")));
+    all.join("\n")
+}
+
+/// The caps a build runs under: the team's most memory (with swap equal to it, so
+/// none) and cpus for one container. The build API takes memory as a 32-bit number,
+/// so a cap above 2 GiB is cut to just under it.
+struct BuildLimits {
+    memory: i32,
+    cpu_period: i32,
+    cpu_quota: i32,
+}
+
+const CPU_PERIOD: i32 = 100_000;
+
+fn build_limits(policy: &crate::policy::TeamPolicy) -> BuildLimits {
+    let memory = i32::try_from(policy.memory_bytes.max).unwrap_or(i32::MAX);
+    let quota = (policy.cpus.max * f64::from(CPU_PERIOD)).round();
+    let cpu_quota = if quota.is_finite() && quota >= 1000.0 && quota < f64::from(i32::MAX) {
+        quota as i32
+    } else {
+        1000
+    };
+    BuildLimits {
+        memory,
+        cpu_period: CPU_PERIOD,
+        cpu_quota,
+    }
+}
+
+/// A base image's `ONBUILD` triggers run in any build from it, with none of the
+/// checks above: a base must be on the engine (so it can be looked at) and have
+/// none.
+async fn check_triggers(run: &RunContext, base: &str) -> Result<(), DockerError> {
+    let engine = &run.engine;
+    let image = match engine.docker.inspect_image(base).await {
+        Ok(image) => image,
+        Err(e) => {
+            return Err(match engine.fail(e) {
+                DockerError::NotFound(_) => DockerError::Denied(format!(
+                    "the base image `{base}` is not on the engine, so the host cannot check it before the build: pull it first (policy rule `images`)"
+                )),
+                other => other,
+            })
+        }
+    };
+    let triggers = image.config.and_then(|c| c.on_build).unwrap_or_default();
+    if let Some(first) = triggers.first() {
+        return Err(DockerError::Denied(format!(
+            "the base image `{base}` has ONBUILD triggers (`{first}`), which would run in this build unchecked: build from an image without them (policy rule `images`)"
+        )));
+    }
+    Ok(())
 }
 
 /// The build context directory, resolved (`..` and symlinks followed) and checked

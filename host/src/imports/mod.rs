@@ -7,10 +7,13 @@
 //!
 //! - [`state`]: what one instance can reach (its WASI context and its run);
 //! - [`guard`]: the team check every call about a container passes first;
+//! - [`admission`]: the team lock and reservations that make quotas atomic;
+//! - [`network`]: the team's own network, which its containers join;
 //! - [`convert`]: contract types to engine requests and back;
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
 //!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`].
 
+pub mod admission;
 pub mod containers;
 pub mod context;
 pub mod convert;
@@ -18,6 +21,7 @@ pub mod exec;
 pub mod guard;
 pub mod host_log;
 pub mod images;
+pub mod network;
 pub mod observe;
 pub mod ports;
 pub mod ready;

@@ -3,6 +3,8 @@
 use bollard::container::LogOutput;
 use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::{LogsOptions as EngineLogsOptions, StatsOptions};
+use std::time::Duration;
+
 use futures_util::StreamExt;
 
 use super::guard;
@@ -13,6 +15,29 @@ use crate::imports::state::HostState;
 
 /// The most log text handed to a plugin in one call; older lines are dropped first.
 const MAX_LOG_BYTES: usize = 4 << 20;
+/// The longest line kept whole; a longer one is cut here and marked.
+const MAX_LINE_BYTES: usize = 64 << 10;
+/// What is appended to a line that was cut.
+const CUT_MARKER: &str = " [... line cut by dockwright at 64 KiB]";
+
+/// How much of a container's log one call reads from the engine, at most. Created
+/// containers keep at most 30 MB of log (`LOG_MAX_SIZE` x `LOG_MAX_FILES`), so these
+/// caps matter for containers made before that, or by hand.
+#[derive(Debug, Clone, Copy)]
+struct ReadCaps {
+    bytes: u64,
+    time: Duration,
+}
+
+const READ_CAPS: ReadCaps = ReadCaps {
+    bytes: 256 << 20,
+    time: Duration::from_secs(60),
+};
+
+/// Between yields to the scheduler: a stream that always has data ready never
+/// makes the task wait, so without these the run's deadline could not fire while
+/// a large log is read.
+const YIELD_EVERY_BYTES: usize = 256 << 10;
 
 pub async fn logs(
     state: &mut HostState,
@@ -36,50 +61,131 @@ pub async fn logs(
             .map_or_else(|| "all".to_string(), |n| n.to_string()),
         ..Default::default()
     };
-    let mut chunks = engine.docker.logs(container, Some(query));
+    read_lines(engine.docker.logs(container, Some(query)), READ_CAPS)
+        .await
+        .map_err(|e| engine.fail(e))
+}
+
+/// The lines of a log stream, in linear time and bounded memory: at most
+/// [`MAX_LOG_BYTES`] of the newest text, each line at most [`MAX_LINE_BYTES`].
+async fn read_lines<S>(
+    mut chunks: S,
+    caps: ReadCaps,
+) -> Result<Vec<LogLine>, bollard::errors::Error>
+where
+    S: futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+{
+    let started = tokio::time::Instant::now();
     let mut lines = LineCollector::default();
-    while let Some(chunk) = chunks.next().await {
-        match chunk.map_err(|e| engine.fail(e))? {
-            LogOutput::StdErr { message } => lines.push(OutputStream::Stderr, &message),
+    let mut read: u64 = 0;
+    let mut since_yield = 0usize;
+    let stopped = loop {
+        let next = tokio::time::timeout_at(started + caps.time, chunks.next()).await;
+        let Ok(next) = next else {
+            break Some(format!("{} s", caps.time.as_secs()));
+        };
+        let Some(chunk) = next else {
+            break None;
+        };
+        let (stream, message) = match chunk? {
+            LogOutput::StdErr { message } => (OutputStream::Stderr, message),
             LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                lines.push(OutputStream::Stdout, &message)
+                (OutputStream::Stdout, message)
             }
-            LogOutput::StdIn { .. } => {}
+            LogOutput::StdIn { .. } => continue,
+        };
+        lines.push(stream, &message);
+        read += message.len() as u64;
+        since_yield += message.len();
+        if read >= caps.bytes {
+            break Some(format!("{} MiB", caps.bytes >> 20));
         }
+        if since_yield >= YIELD_EVERY_BYTES {
+            since_yield = 0;
+            tokio::task::yield_now().await;
+        }
+    };
+    let mut lines = lines.finish();
+    if let Some(cap) = stopped {
+        lines.push(LogLine {
+            stream: OutputStream::Stderr,
+            text: format!(
+                "[dockwright: stopped reading this log after {cap}; ask for a tail to see its newest lines]"
+            ),
+        });
     }
-    Ok(lines.finish())
+    Ok(lines)
+}
+
+/// One stream's line being assembled.
+#[derive(Default)]
+struct Partial {
+    bytes: Vec<u8>,
+    /// The line went over [`MAX_LINE_BYTES`] and was kept cut: drop the rest of it.
+    cut: bool,
 }
 
 /// Splits engine output chunks into lines per stream, keeping at most
-/// [`MAX_LOG_BYTES`] of the newest text.
+/// [`MAX_LOG_BYTES`] of the newest text. Each byte is looked at once.
 #[derive(Default)]
 struct LineCollector {
     lines: std::collections::VecDeque<LogLine>,
     bytes: usize,
-    partial_out: Vec<u8>,
-    partial_err: Vec<u8>,
+    out: Partial,
+    err: Partial,
 }
 
 impl LineCollector {
     fn push(&mut self, stream: OutputStream, chunk: &[u8]) {
-        let mut partial = std::mem::take(match stream {
-            OutputStream::Stdout => &mut self.partial_out,
-            OutputStream::Stderr => &mut self.partial_err,
-        });
-        partial.extend_from_slice(chunk);
-        while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = partial.drain(..=pos).collect();
-            self.add(stream, &line[..line.len() - 1]);
+        let mut partial = std::mem::take(self.partial(stream));
+        let mut rest = chunk;
+        loop {
+            let newline = rest.iter().position(|b| *b == b'\n');
+            let (piece, after) = match newline {
+                Some(pos) => (&rest[..pos], Some(&rest[pos + 1..])),
+                None => (rest, None),
+            };
+            if !partial.cut {
+                let room = MAX_LINE_BYTES.saturating_sub(partial.bytes.len());
+                partial
+                    .bytes
+                    .extend_from_slice(&piece[..piece.len().min(room)]);
+                if piece.len() > room {
+                    let mut text = String::from_utf8_lossy(&partial.bytes).into_owned();
+                    text.push_str(CUT_MARKER);
+                    self.add(stream, text);
+                    partial.bytes.clear();
+                    partial.cut = true;
+                }
+            }
+            let Some(after) = after else {
+                break;
+            };
+            if partial.cut {
+                partial.cut = false;
+            } else {
+                let line = std::mem::take(&mut partial.bytes);
+                self.add_bytes(stream, &line);
+            }
+            rest = after;
         }
+        *self.partial(stream) = partial;
+    }
+
+    fn partial(&mut self, stream: OutputStream) -> &mut Partial {
         match stream {
-            OutputStream::Stdout => self.partial_out = partial,
-            OutputStream::Stderr => self.partial_err = partial,
+            OutputStream::Stdout => &mut self.out,
+            OutputStream::Stderr => &mut self.err,
         }
     }
 
-    fn add(&mut self, stream: OutputStream, bytes: &[u8]) {
+    fn add_bytes(&mut self, stream: OutputStream, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
         let text = text.strip_suffix('\r').unwrap_or(&text).to_string();
+        self.add(stream, text);
+    }
+
+    fn add(&mut self, stream: OutputStream, text: String) {
         self.bytes += text.len();
         self.lines.push_back(LogLine { stream, text });
         while self.bytes > MAX_LOG_BYTES {
@@ -92,12 +198,9 @@ impl LineCollector {
 
     fn finish(mut self) -> Vec<LogLine> {
         for stream in [OutputStream::Stdout, OutputStream::Stderr] {
-            let rest = std::mem::take(match stream {
-                OutputStream::Stdout => &mut self.partial_out,
-                OutputStream::Stderr => &mut self.partial_err,
-            });
-            if !rest.is_empty() {
-                self.add(stream, &rest);
+            let rest = std::mem::take(self.partial(stream));
+            if !rest.bytes.is_empty() {
+                self.add_bytes(stream, &rest.bytes);
             }
         }
         self.lines.into()
@@ -224,15 +327,82 @@ mod tests {
     #[test]
     fn log_text_is_capped_keeping_the_newest() {
         let mut c = LineCollector::default();
-        let line = vec![b'x'; 1 << 20];
-        for _ in 0..6 {
+        let line = vec![b'x'; 60 << 10];
+        for _ in 0..100 {
             c.push(OutputStream::Stdout, &line);
             c.push(OutputStream::Stdout, b"\n");
         }
         c.push(OutputStream::Stdout, b"last\n");
         let lines = c.finish();
-        assert!(lines.len() < 6, "{}", lines.len());
+        assert!(lines.len() < 100, "{}", lines.len());
+        let kept: usize = lines.iter().map(|l| l.text.len()).sum();
+        assert!(kept <= MAX_LOG_BYTES, "{kept}");
         assert_eq!(lines.last().unwrap().text, "last");
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_marked() {
+        let mut c = LineCollector::default();
+        c.push(OutputStream::Stdout, b"short\n");
+        // One line of 1 MiB, in chunks, then another line.
+        let chunk = vec![b'y'; 100 << 10];
+        for _ in 0..10 {
+            c.push(OutputStream::Stdout, &chunk);
+        }
+        c.push(OutputStream::Stdout, b"yyy\nnext\n");
+        let lines = c.finish();
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts.len(),
+            3,
+            "{:?}",
+            texts.iter().map(|t| t.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(texts[0], "short");
+        assert_eq!(texts[1].len(), MAX_LINE_BYTES + CUT_MARKER.len());
+        assert!(texts[1].ends_with(CUT_MARKER));
+        assert_eq!(texts[2], "next");
+    }
+
+    fn endless(
+        chunk: &'static [u8],
+    ) -> impl futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin {
+        futures_util::stream::repeat_with(move || {
+            Ok(LogOutput::StdOut {
+                message: bytes::Bytes::from_static(chunk),
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_caller_deadline_fires_while_an_endless_log_is_read() {
+        // A log that never ends and is always ready: only yielding lets the deadline in.
+        static LINE: [u8; 8192] = [b'z'; 8192];
+        let caps = ReadCaps {
+            bytes: u64::MAX,
+            time: Duration::from_secs(24 * 3600),
+        };
+        let read =
+            tokio::time::timeout(Duration::from_millis(50), read_lines(endless(&LINE), caps)).await;
+        assert!(read.is_err(), "the read ended by itself");
+    }
+
+    #[tokio::test]
+    async fn reading_stops_at_the_byte_cap_and_says_so() {
+        static LINES: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef012345678901234\n";
+        let caps = ReadCaps {
+            bytes: 8 << 20,
+            time: Duration::from_secs(24 * 3600),
+        };
+        let lines = read_lines(endless(LINES), caps).await.unwrap();
+        let last = lines.last().unwrap();
+        assert!(
+            last.text.contains("stopped reading this log after 8 MiB"),
+            "{}",
+            last.text
+        );
+        let kept: usize = lines.iter().map(|l| l.text.len()).sum();
+        assert!(kept <= MAX_LOG_BYTES + last.text.len(), "{kept}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What one plugin instance can reach: its WASI context (stdout and stderr to the
 //! console, nothing else) and, while a workflow runs, the engine and its run.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -86,6 +87,10 @@ pub struct RunContext {
     pub containers: Vec<String>,
     /// Images built or committed by this run, oldest first.
     pub images: Vec<String>,
+    /// Where the team's admission lock and reservations live (see [`super::admission`]).
+    pub state_dir: PathBuf,
+    /// The team's network, once a call needed it.
+    pub network: Option<String>,
 }
 
 impl RunContext {
@@ -94,6 +99,7 @@ impl RunContext {
         owner: Owner,
         policy: Arc<TeamPolicy>,
         journal: Arc<Journal>,
+        state_dir: PathBuf,
     ) -> Self {
         Self {
             engine,
@@ -102,6 +108,8 @@ impl RunContext {
             journal,
             containers: Vec::new(),
             images: Vec::new(),
+            state_dir,
+            network: None,
         }
     }
 }

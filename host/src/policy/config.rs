@@ -240,6 +240,7 @@ struct RawTeam {
     env: Option<BTreeMap<String, String>>,
     plugins: Option<Vec<String>>,
     exec_as_root: Option<bool>,
+    build_network: Option<bool>,
     plugin_limits: Option<RawPluginLimits>,
     tokens: Option<Vec<TokenHash>>,
 }
@@ -687,6 +688,10 @@ impl Merge<'_> {
                 .exec_as_root
                 .or(defaults.exec_as_root)
                 .unwrap_or(base.exec_as_root),
+            build_network: team
+                .build_network
+                .or(defaults.build_network)
+                .unwrap_or(base.build_network),
             limits: PluginLimits {
                 timeout,
                 memory_bytes: plugin_limit(|l| l.memory.map(|s| s.0))
@@ -1056,6 +1061,12 @@ mod tests {
                 "exec_as_root",
                 "true",
                 |t| t.exec_as_root.to_string(),
+                "true",
+            ),
+            (
+                "build_network",
+                "true",
+                |t| t.build_network.to_string(),
                 "true",
             ),
         ];

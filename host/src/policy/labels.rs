@@ -14,6 +14,11 @@ pub const RUN: &str = "dockwright.run";
 pub const PLUGIN: &str = "dockwright.plugin";
 /// The team the run was made for.
 pub const TEAM: &str = "dockwright.team";
+/// On a network: the team whose network it is.
+pub const NETWORK: &str = "dockwright.network";
+/// On a container: the admission reservation it was created under, so a count of
+/// the team's containers never counts it twice (see `imports::admission`).
+pub const SLOT: &str = "dockwright.slot";
 
 /// Who is creating something: the values of the ownership labels.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,11 +10,13 @@
 //! - [`images`]: images, tags and plugins a team may use;
 //! - [`containers`]: creating and starting containers (quotas, caps, ports, env);
 //! - [`build`]: where build contexts may come from; [`exec`]: who exec runs as;
+//! - [`commit`]: the instructions a commit may apply;
 //! - [`labels`]: the ownership labels and whose an object is;
 //! - [`params`]: a workflow's params, checked against what it declares;
 //! - [`config`]: `dockwright.toml`, its teams and the config's own rules.
 
 pub mod build;
+pub mod commit;
 pub mod config;
 pub mod containers;
 pub mod exec;
@@ -26,6 +28,7 @@ pub mod params;
 pub mod team;
 
 pub use build::check_build_context;
+pub use commit::check_commit_changes;
 pub use containers::{check_create, check_start, ports_need_picking};
 pub use exec::check_exec_user;
 pub use images::{check_image, check_plugin, check_tag, glob_match, normalise_image};

@@ -52,6 +52,9 @@ pub struct TeamPolicy {
     pub plugins: Vec<String>,
     /// Whether `exec` may run as root.
     pub exec_as_root: bool,
+    /// Whether the `RUN` steps of the team's builds may reach the network (the
+    /// team's own network); without it they have none.
+    pub build_network: bool,
     pub limits: PluginLimits,
 }
 
@@ -104,6 +107,7 @@ pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
         env: Vec::new(),
         plugins: vec!["*".into()],
         exec_as_root: false,
+        build_network: false,
         limits: PluginLimits {
             timeout: Duration::from_secs(600),
             memory_bytes: 256 << 20,

@@ -183,7 +183,13 @@ pub async fn run_workflow_as(
 
     let budget = Budgeted::new(console, limits.log_bytes);
     let name: Arc<str> = plugin.info.name.as_str().into();
-    let context = RunContext::new(engine, owner, policy.clone(), options.journal.clone());
+    let context = RunContext::new(
+        engine,
+        owner,
+        policy.clone(),
+        options.journal.clone(),
+        options.state_dir.clone(),
+    );
     let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
     let mut store = runtime.store(name, budget.clone(), Some(context), memory);
     let params: Vec<KeyValue> = params

@@ -7,7 +7,8 @@
 //!
 //! Fairness: each team may have at most `max_team_runs` in flight. Beyond its fair
 //! share (`max_runs` divided by the teams that want to run now: those with runs in
-//! flight, those refused in the last [`WANTING_WINDOW`], and the caller) a team gets
+//! flight, those refused within the fair window ([`WANTING_WINDOW`] unless the
+//! server is told otherwise), and the caller) a team gets
 //! a free slot only when no team that was turned away is still below its share. So a
 //! busy team that keeps resubmitting cannot take every freed slot from a team that
 //! was turned away, and slots nobody else wants are not left idle.
@@ -18,8 +19,8 @@ use std::time::{Duration, Instant};
 /// What a refused client is told to wait before trying again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
-/// How long a refused team still counts as wanting a share: long enough to cover a
-/// client that honours Retry-After.
+/// How long a refused team still counts as wanting a share, by default: long enough
+/// to cover a client that honours Retry-After.
 pub const WANTING_WINDOW: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Bounds {
     pub max_runs: usize,
     /// Runs in flight for one team.
     pub max_team_runs: usize,
+    /// How long a refused team counts as wanting its fair share.
+    pub fair_window: Duration,
 }
 
 /// Why a run was not admitted; the words go to the user.
@@ -78,6 +81,7 @@ impl Admission {
             bounds: Bounds {
                 max_runs: bounds.max_runs.max(1),
                 max_team_runs: bounds.max_team_runs.max(1),
+                fair_window: bounds.fair_window,
             },
             running: HashMap::new(),
             total: 0,
@@ -88,8 +92,9 @@ impl Admission {
     /// Take a slot for `team`, or say why not. Every `Ok` must be matched by one
     /// [`Admission::release`].
     pub fn admit(&mut self, team: &str, now: Instant) -> Result<(), Refusal> {
+        let window = self.bounds.fair_window;
         self.refused
-            .retain(|_, at| now.saturating_duration_since(*at) < WANTING_WINDOW);
+            .retain(|_, at| now.saturating_duration_since(*at) < window);
         let mine = self.running.get(team).copied().unwrap_or(0);
         let refusal = if mine >= self.bounds.max_team_runs {
             Some(Refusal::Team {
@@ -153,6 +158,7 @@ mod tests {
         Admission::new(Bounds {
             max_runs,
             max_team_runs,
+            fair_window: WANTING_WINDOW,
         })
     }
 

@@ -321,6 +321,23 @@ impl Team {
             .collect()
     }
 
+    /// The id of the team's network (there must be exactly one).
+    pub fn network(&self) -> String {
+        let found: Vec<String> = docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=dockwright.network={}", self.name),
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect();
+        assert_eq!(found.len(), 1, "the team's networks: {found:?}");
+        found[0].clone()
+    }
+
     /// Remove this image when the test ends.
     pub fn own_image(&self, reference: &str) {
         self.images.borrow_mut().push(reference.to_string());
@@ -352,6 +369,10 @@ impl Drop for Team {
         images.extend(self.images.borrow().iter().cloned());
         for image in images {
             quiet(Command::new("docker").args(["rmi", "-f", &image]));
+        }
+        // The team's network goes once its containers are gone.
+        for network in list(&["network", "ls", "-q", "--filter", &filter]) {
+            quiet(Command::new("docker").args(["network", "rm", &network]));
         }
     }
 }

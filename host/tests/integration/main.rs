@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod examples;
 mod imports;
+mod isolation;
 mod layout;
 mod plugins;
 mod policy;

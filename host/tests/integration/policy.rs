@@ -316,10 +316,9 @@ fn created_containers_are_confined_whatever_was_asked() {
         "{}",
         view["Mounts"]
     );
-    assert!(
-        matches!(hc["NetworkMode"].as_str(), Some("default" | "bridge")),
-        "{hc}"
-    );
+    // Not the default bridge: the team's own network, whatever was asked.
+    let network = team.network();
+    assert_eq!(hc["NetworkMode"].as_str(), Some(network.as_str()), "{hc}");
     for mode in ["PidMode", "UTSMode", "UsernsMode"] {
         assert_eq!(hc[mode], "", "{mode}");
     }

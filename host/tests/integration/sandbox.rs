@@ -23,12 +23,9 @@ plugin_limits = { timeout = "3s", memory = "64m", log = "64k" }
 /// Run a hostile workflow under tight limits; the failed report.
 fn run_hostile(team: &Team, workflow: &str, params: &[(&str, &str)]) -> (serde_json::Value, Run) {
     images();
-    let started = Instant::now();
+    // Each of these workflows runs forever unless a limit stops it: that the run
+    // ends, failed, is the proof (no wall-clock window is asserted).
     let (report, run) = run_workflow(hostile_dir(), team, workflow, params);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "the limit did not stop it in time"
-    );
     assert_eq!(report["status"], "failed", "{report}");
     assert_ne!(run.code, 0);
     (report, run)

@@ -720,7 +720,16 @@ fn serve_bounds_runs_per_team_and_streams_events_as_they_come() {
     let server = Server::start(
         &blue,
         plugins.path(),
-        &["--max-runs", "2", "--max-team-runs", "2"],
+        // A refused team counts as waiting for an hour: a loaded machine cannot make
+        // the fairness check below outlast it.
+        &[
+            "--max-runs",
+            "2",
+            "--max-team-runs",
+            "2",
+            "--fair-window",
+            "60m",
+        ],
     );
     let block = run_body("block", &[("image", "dockwright/base")]);
     let start = |token: &str| server.post("/v1/runs?wait=false", token, &block);
@@ -820,7 +829,9 @@ fn sigterm_lets_short_runs_finish_and_rolls_back_the_rest() {
     let mut server = Server::start(
         &team,
         plugins.path(),
-        &["--drain-timeout", "3s", "--max-team-runs", "8"],
+        // A drain deadline far longer than the short run's 1 s, so that even a loaded
+        // machine finishes it in time; the blocked runs must still be cut off.
+        &["--drain-timeout", "10s", "--max-team-runs", "8"],
     );
 
     // Three runs that would block for minutes, one client waiting on one of them,
@@ -865,7 +876,7 @@ fn sigterm_lets_short_runs_finish_and_rolls_back_the_rest() {
     let (code, took) = server.terminate(Duration::from_secs(90));
     assert_eq!(code, 0, "{}", server.log());
     assert!(
-        took >= Duration::from_secs(2),
+        took >= Duration::from_secs(10),
         "exited before the drain deadline: {took:?}"
     );
     let log = server.log();
@@ -905,4 +916,60 @@ fn sigterm_lets_short_runs_finish_and_rolls_back_the_rest() {
     assert_eq!(ends.iter().filter(|e| e["status"] == "ok").count(), 1);
     // Nothing listens any more.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn ten_runs_at_once_over_http_never_pass_the_quota() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-quota");
+    configure(
+        &team,
+        &[],
+        "images = [\"*\"]\nmax_containers = 3\nmax_running = 3\n",
+    );
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(
+        &team,
+        plugins.path(),
+        &["--max-runs", "16", "--max-team-runs", "16"],
+    );
+    let body = run_body("create", &[("image", "dockwright/base:latest")]).to_string();
+    let port = server.port;
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            let (token, body) = (token.clone(), body.clone());
+            std::thread::spawn(move || {
+                http(
+                    port,
+                    "POST",
+                    "/v1/runs",
+                    Some(&token),
+                    Some(body.as_bytes()),
+                    &[],
+                )
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for client in clients {
+        let answer = client.join().unwrap();
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        let answer = answer.json();
+        if answer["status"] == "failed" {
+            assert!(
+                answer["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("(policy rule `max_containers`)"),
+                "{answer}"
+            );
+        }
+        statuses.push(answer["status"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "ok").count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(team.containers().len(), 3);
 }

@@ -8,6 +8,8 @@
 //! - `block`: starts a `sleep 300` container and blocks in `docker::wait-container` on it.
 //! - `trap-after-create`: creates and starts `count` containers, then panics (a trap).
 //! - `slow`: starts a `sleep 300` container, logs `created <id>`, then busy-waits `seconds`.
+//! - `log-loop`: reads a container's whole log again and again, forever: a run that spends
+//!   its time inside a busy host call, which only the host's deadline can end.
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -107,6 +109,17 @@ const WORKFLOWS: &[WorkflowDef] = &[
             },
         ],
         handler: slow,
+    },
+    WorkflowDef {
+        name: "log-loop",
+        description: "Read a container's whole log in a loop, forever",
+        params: &[ParamDef {
+            name: "container",
+            description: "Container id or name",
+            required: true,
+            default: None,
+        }],
+        handler: log_loop,
     },
 ];
 
@@ -210,6 +223,20 @@ fn block(p: &Params) -> Result<Outputs, String> {
     host::log(Level::Info, &format!("created {id}"));
     let code = docker::wait_container(&id).map_err(|e| format!("{e:?}"))?;
     Ok(vec![kv("exit-code", code), kv("container", id)])
+}
+
+fn log_loop(p: &Params) -> Result<Outputs, String> {
+    let container = p.required("container")?;
+    host::log(Level::Info, "reading logs");
+    loop {
+        let options = docker::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: None,
+        };
+        let lines = docker::container_logs(container, options).map_err(|e| format!("{e:?}"))?;
+        black_box(lines);
+    }
 }
 
 fn trap_after_create(p: &Params) -> Result<Outputs, String> {

@@ -1,0 +1,309 @@
+//! Atomic admission: a team's quota check and the create (or start) it admits are
+//! one step with respect to every other run of that team, in this process (`--each`,
+//! `serve`) and in every other dockwright process that shares the state folder.
+//!
+//! Holding a lock across the engine's create and start (hundreds of milliseconds)
+//! would make a team's runs take turns, so the lock covers only the count: under
+//! the team's lock a run lists the team's containers, adds the reservations other
+//! runs hold for creates and starts still in flight, decides, and if admitted takes
+//! a reservation of its own before letting the lock go. The reservation ends when
+//! the engine has answered. So at no moment can admitted-but-unfinished work push
+//! the team past its quota.
+//!
+//! Both the lock and each reservation are files locked with `flock`, which the
+//! kernel releases when their holder dies, however it dies: a reservation file that
+//! can be locked belongs to a run that died, and is dropped by the next count. A
+//! created container carries its reservation's token as a label, so the moment in
+//! which both the container and its reservation exist never counts it twice.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::contract::bindings::docker::DockerError;
+use crate::policy::Usage;
+
+/// The longest a run waits for its team's lock before it is denied.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How often a lock held by another process is tried again.
+const RETRY: Duration = Duration::from_millis(5);
+
+/// One per team lock file in this process: runs of one process queue here (fairly,
+/// in order) rather than all polling the file.
+fn local_queue(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    static QUEUES: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut queues = QUEUES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    queues.entry(path.to_path_buf()).or_default().clone()
+}
+
+fn unchecked(what: &str, path: &Path, e: impl std::fmt::Display) -> DockerError {
+    DockerError::Denied(format!(
+        "the team's quota cannot be checked: cannot {what} `{}`: {e}; the host denies what it cannot check (policy rule `max_containers`)",
+        path.display()
+    ))
+}
+
+/// The team's admission lock, held while its usage is counted.
+pub struct TeamLock {
+    dir: PathBuf,
+    _file: File,
+    _queued: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Take `team`'s lock in `state_dir`, waiting for other runs of the team.
+pub async fn lock(state_dir: &Path, team: &str) -> Result<TeamLock, DockerError> {
+    let dir = state_dir.join("admission").join(team);
+    let path = dir.join("lock");
+    std::fs::create_dir_all(&dir).map_err(|e| unchecked("create", &dir, e))?;
+    let wait = async {
+        let queued = local_queue(&path).lock_owned().await;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| unchecked("open", &path, e))?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok((file, queued)),
+                Err(TryLockError::WouldBlock) => tokio::time::sleep(RETRY).await,
+                Err(TryLockError::Error(e)) => return Err(unchecked("lock", &path, e)),
+            }
+        }
+    };
+    let (file, queued) = tokio::time::timeout(LOCK_WAIT, wait).await.map_err(|_| {
+        DockerError::Denied(format!(
+            "the team's quota could not be checked within {}s: another run holds `{}`; try again (policy rule `max_containers`)",
+            LOCK_WAIT.as_secs(),
+            path.display()
+        ))
+    })??;
+    Ok(TeamLock {
+        dir,
+        _file: file,
+        _queued: queued,
+    })
+}
+
+/// What a reservation holds a place for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// A create; the container will carry this token as its `dockwright.slot` label.
+    Create(String),
+    /// A start of this container (full id).
+    Start(String),
+}
+
+/// The reservations of other runs, still in flight.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub creates: HashSet<String>,
+    pub starts: HashSet<String>,
+}
+
+/// A run's place in its team's quota, from the decision until the engine answered.
+pub struct Reservation {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // The file goes first, then its lock with the handle: a count never sees an
+        // unlocked file of a reservation that ended well.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl TeamLock {
+    /// The live reservations of the team. Files whose holder died are removed.
+    pub fn pending(&self) -> Result<Pending, DockerError> {
+        let mut pending = Pending::default();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| unchecked("read", &self.dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| unchecked("read", &self.dir, e))?.path();
+            let (Some(token), Some(kind)) = (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.extension().and_then(|s| s.to_str()),
+            ) else {
+                continue;
+            };
+            if !matches!(kind, "create" | "start") {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue; // Ended and removed since the listing.
+            };
+            match file.try_lock() {
+                // Nobody holds it: its run died mid-way.
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    if kind == "create" {
+                        pending.creates.insert(token.to_string());
+                    } else {
+                        let id = std::fs::read_to_string(&path).unwrap_or_default();
+                        pending.starts.insert(id.trim().to_string());
+                    }
+                }
+                Err(TryLockError::Error(e)) => return Err(unchecked("lock", &path, e)),
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Hold a place for `slot` until the returned reservation drops.
+    pub fn reserve(&self, slot: &Slot) -> Result<Reservation, DockerError> {
+        let (name, body) = match slot {
+            Slot::Create(token) => (format!("{token}.create"), String::new()),
+            Slot::Start(id) => (format!("{}.start", new_token()), id.clone()),
+        };
+        let path = self.dir.join(name);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| unchecked("create", &path, e))?;
+        // Locked before anything else can look: counts run under the team lock.
+        file.try_lock().map_err(|e| unchecked("lock", &path, e))?;
+        std::fs::write(&path, body).map_err(|e| unchecked("write", &path, e))?;
+        Ok(Reservation { path, _file: file })
+    }
+}
+
+/// A token for a create's reservation: unique across processes.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Unique enough without randomness: the time and the process.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        return format!("{nanos:x}{:x}", std::process::id());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One of the team's containers as the engine lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub running: bool,
+    /// Its `dockwright.slot` label.
+    pub slot: Option<String>,
+}
+
+/// The team's usage: what the engine holds, plus what other runs were admitted to
+/// make and have not finished making. A reservation whose container the engine
+/// already shows is counted once.
+pub fn usage(listed: &[Listed], pending: &Pending) -> Usage {
+    let slots: HashSet<&str> = listed.iter().filter_map(|c| c.slot.as_deref()).collect();
+    let running: HashSet<&str> = listed
+        .iter()
+        .filter(|c| c.running)
+        .map(|c| c.id.as_str())
+        .collect();
+    let creates = pending
+        .creates
+        .iter()
+        .filter(|t| !slots.contains(t.as_str()))
+        .count();
+    let starts = pending
+        .starts
+        .iter()
+        .filter(|id| !running.contains(id.as_str()))
+        .count();
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Usage {
+        containers: count(listed.len() + creates),
+        running: count(running.len() + starts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(id: &str, running: bool, slot: Option<&str>) -> Listed {
+        Listed {
+            id: id.into(),
+            running,
+            slot: slot.map(String::from),
+        }
+    }
+
+    #[test]
+    fn reservations_count_until_the_engine_shows_them() {
+        let pending = Pending {
+            creates: ["t1", "t2"].map(String::from).into(),
+            starts: ["c1", "c9"].map(String::from).into(),
+        };
+        let engine = [listed("c1", false, Some("t1")), listed("c2", true, None)];
+        // c1 is t1's container: counted once. t2 is still being created. c1's start
+        // is in flight; c9's too (its container is counted by the engine's listing
+        // or a create, whichever holds it).
+        assert_eq!(
+            usage(&engine, &pending),
+            Usage {
+                containers: 3,
+                running: 3
+            }
+        );
+        let started = [listed("c1", true, Some("t1")), listed("c2", true, None)];
+        assert_eq!(
+            usage(&started, &pending),
+            Usage {
+                containers: 3,
+                running: 3
+            }
+        );
+        assert_eq!(usage(&[], &Pending::default()), Usage::default());
+    }
+
+    #[tokio::test]
+    async fn reservations_are_seen_while_held_and_gone_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = lock(dir.path(), "blue").await.unwrap();
+        let made = lock.reserve(&Slot::Create("tok".into())).unwrap();
+        let start = lock.reserve(&Slot::Start("abc".into())).unwrap();
+        let pending = lock.pending().unwrap();
+        assert_eq!(pending.creates, HashSet::from(["tok".to_string()]));
+        assert_eq!(pending.starts, HashSet::from(["abc".to_string()]));
+        drop(made);
+        drop(start);
+        assert_eq!(lock.pending().unwrap(), Pending::default());
+    }
+
+    #[tokio::test]
+    async fn a_dead_holders_reservation_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = lock(dir.path(), "blue").await.unwrap();
+        // A reservation file nobody holds: what a killed process leaves.
+        let stale = dir.path().join("admission/blue/dead.create");
+        std::fs::write(&stale, "").unwrap();
+        assert_eq!(lock.pending().unwrap(), Pending::default());
+        assert!(!stale.exists());
+    }
+
+    #[tokio::test]
+    async fn runs_of_one_team_take_the_lock_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock(dir.path(), "blue").await.unwrap();
+        let path = dir.path().to_path_buf();
+        let second = tokio::spawn(async move { lock(&path, "blue").await.map(|_| ()) });
+        // Another team is not held up.
+        let other = lock(dir.path(), "red").await.unwrap();
+        drop(other);
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished());
+        drop(first);
+        second.await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,96 @@
+//! Team networks: every container a run creates joins its team's own user-defined
+//! bridge, so containers of one team reach each other by name and containers of
+//! different teams cannot reach each other at all (the engine's isolation rules keep
+//! user-defined bridges apart; the default bridge isolates nothing).
+//!
+//! The network is found by the host's label and used by id, never by name: a
+//! network that someone else created under the name the host would use is passed
+//! over, and the host picks another name.
+
+use std::collections::HashMap;
+
+use bollard::models::NetworkCreateRequest;
+use bollard::query_parameters::ListNetworksOptions;
+
+use super::state::RunContext;
+use crate::contract::bindings::docker::DockerError;
+use crate::policy::labels;
+
+/// The team's network id, created on first use. The caller holds the team's
+/// admission lock, so two runs of a team never create two networks.
+pub async fn team_network(run: &mut RunContext) -> Result<String, DockerError> {
+    if let Some(id) = &run.network {
+        return Ok(id.clone());
+    }
+    let id = match find(run).await? {
+        Some(id) => id,
+        None => create(run).await?,
+    };
+    run.network = Some(id.clone());
+    Ok(id)
+}
+
+/// The oldest bridge network labelled as this team's.
+async fn find(run: &RunContext) -> Result<Option<String>, DockerError> {
+    let query = ListNetworksOptions {
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={}", labels::NETWORK, run.owner.team)],
+        )])),
+    };
+    let found = run
+        .engine
+        .docker
+        .list_networks(Some(query))
+        .await
+        .map_err(|e| run.engine.fail(e))?;
+    let mut ours: Vec<_> = found
+        .into_iter()
+        .filter(|n| n.driver.as_deref() == Some("bridge"))
+        .filter_map(|n| Some((n.created.map(|c| c.to_string()).unwrap_or_default(), n.id?)))
+        .collect();
+    ours.sort();
+    Ok(ours.into_iter().next().map(|(_, id)| id))
+}
+
+async fn create(run: &RunContext) -> Result<String, DockerError> {
+    let team = &run.owner.team;
+    let base = format!("dockwright-{team}");
+    let mut name = base.clone();
+    for attempt in 0..4 {
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([
+                (labels::NETWORK.to_string(), team.clone()),
+                (labels::TEAM.to_string(), team.clone()),
+            ])),
+            ..Default::default()
+        };
+        match run.engine.docker.create_network(request).await {
+            Ok(created) => return Ok(created.id),
+            Err(e) => match run.engine.fail(e) {
+                // The name is someone else's: another name, the network is found by label.
+                DockerError::Conflict(_) if attempt < 3 => {
+                    name = format!("{base}-{:08x}", random());
+                }
+                other => {
+                    return Err(DockerError::EngineError(format!(
+                        "cannot create the team's network `{name}`: {}",
+                        crate::engine::errors::describe(&other)
+                    )))
+                }
+            },
+        }
+    }
+    Err(DockerError::EngineError(format!(
+        "cannot create a network for team `{team}`: the names tried are taken"
+    )))
+}
+
+fn random() -> u32 {
+    let mut bytes = [0u8; 4];
+    // A name suffix, not a secret: a failure only makes the next try collide again.
+    let _ = getrandom::fill(&mut bytes);
+    u32::from_le_bytes(bytes)
+}
