@@ -291,6 +291,18 @@ impl Team {
         dockwright(dir, &args, &env)
     }
 
+    /// The `dockwright` command as this team (`--team` is added for `run`), not yet
+    /// started, for tests that signal it or run several at once.
+    pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut args: Vec<&str> = args.to_vec();
+        if args.first() == Some(&"run") {
+            args.extend(["--team", self.name.as_str()]);
+        }
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        command(dir, &args, &env)
+    }
+
     /// Every journal entry of this team's runs.
     pub fn journal(&self) -> Vec<Value> {
         let path = self.home.join("dockwright/journal.jsonl");
@@ -421,10 +433,10 @@ impl Run {
     }
 }
 
-/// Run the `dockwright` binary with this plugin folder and extra environment.
-pub fn dockwright(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+/// The `dockwright` command with this plugin folder and extra environment, not yet
+/// started: nothing of the developer's own config, journal or team leaks into it.
+pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
-    // Nothing of the developer's own config, journal or team leaks into a test.
     let isolated = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-team");
     cmd.args(args)
         .current_dir(workspace())
@@ -441,6 +453,12 @@ pub fn dockwright(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Run the `dockwright` binary with this plugin folder and extra environment.
+pub fn dockwright(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = command(dir, args, env);
     let Output {
         status,
         stdout,

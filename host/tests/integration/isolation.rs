@@ -5,7 +5,7 @@
 //! roll back, readiness that means the service answers, and input checked before the
 //! engine sees it. Each test tries what a hostile team would and shows it fails.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -26,34 +26,24 @@ fn names(n: usize) -> String {
 
 /// Run `create` of the probe once per name, `jobs` at a time, as a child process.
 fn spawn_creates(team: &Team, each: &str, jobs: &str) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
-    cmd.args([
-        "run",
-        "create",
-        "--team",
-        &team.name,
-        "--each",
-        each,
-        "-j",
-        jobs,
-        "-p",
-        "image=dockwright/base:latest",
-        "--json",
-    ])
-    .current_dir(workspace())
-    .env("DOCKWRIGHT_PLUGINS", probe_dir())
-    .env(
-        "XDG_CACHE_HOME",
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
+    team.command(
+        probe_dir(),
+        &[
+            "run",
+            "create",
+            "--each",
+            each,
+            "-j",
+            jobs,
+            "-p",
+            "image=dockwright/base:latest",
+            "--json",
+        ],
     )
-    .env_remove("DOCKWRIGHT_TEAM")
-    .stdin(Stdio::null())
     .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    for (k, v) in team.env() {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("cannot run dockwright")
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("cannot run dockwright")
 }
 
 /// The batch report of a finished child: (ok, failed, the errors).
@@ -409,6 +399,18 @@ fn teams_cannot_reach_each_other_and_a_team_reaches_itself_by_name() {
         .to_string();
     assert_ne!(red.network(), blue.network());
 
+    // Both web servers listen before anyone connects.
+    for (team, name) in [(&red, &red_web), (&blue, &blue_web)] {
+        probe_ok(
+            team,
+            "wait-ready",
+            &[
+                ("container", name),
+                ("port", "80/tcp"),
+                ("timeout-ms", "60000"),
+            ],
+        );
+    }
     // Blue reaches its own web by name, and not red's by address.
     assert!(connects(&blue, &blue_client, &blue_web));
     assert!(!connects(&blue, &blue_client, &red_ip));
@@ -566,27 +568,16 @@ fn readiness_needs_the_service_inside_not_the_proxy() {
 /// exists, send `signal`, and wait for the exit: its code.
 fn signal_mid_run(team: &Team, signal: i32) -> i32 {
     images();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
-    cmd.args([
-        "run",
-        "block",
-        "--team",
-        &team.name,
-        "-p",
-        "image=dockwright/base:latest",
-    ])
-    .current_dir(workspace())
-    .env(
-        "DOCKWRIGHT_PLUGINS",
-        plugin_dir(&[test_plugin("hostile.wasm")]).keep(),
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    for (k, v) in team.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
+    let hostile = plugin_dir(&[test_plugin("hostile.wasm")]);
+    let mut child = team
+        .command(
+            hostile.path(),
+            &["run", "block", "-p", "image=dockwright/base:latest"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while docker(&["ps", "-q", "--filter", &team.filter()])
         .trim()

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -142,26 +142,22 @@ fn a_plugin_that_traps_after_creating_containers_is_rolled_back() {
 /// Start `dockwright run slow` and wait until its container exists.
 fn start_slow(team: &Team) -> std::process::Child {
     images();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
-    cmd.args([
-        "run",
-        "slow",
-        "--team",
-        &team.name,
-        "-p",
-        "image=dockwright/base:latest",
-        "-p",
-        "seconds=60",
-    ])
-    .current_dir(workspace())
-    .env("DOCKWRIGHT_PLUGINS", hostile_dir())
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    for (k, v) in team.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
+    let mut child = team
+        .command(
+            hostile_dir(),
+            &[
+                "run",
+                "slow",
+                "-p",
+                "image=dockwright/base:latest",
+                "-p",
+                "seconds=60",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
