@@ -314,3 +314,41 @@ fn to_map(kvs: &[KeyValue]) -> HashMap<String, String> {
         .map(|kv| (kv.key.clone(), kv.value.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{default_team, Limit};
+
+    #[test]
+    fn builds_get_the_teams_caps() {
+        let mut team = default_team("blue", std::path::Path::new("/"));
+        team.memory_bytes = Limit {
+            default: 128 << 20,
+            max: 512 << 20,
+        };
+        team.cpus = Limit {
+            default: 0.5,
+            max: 1.5,
+        };
+        let limits = build_limits(&team);
+        assert_eq!(limits.memory, 512 << 20);
+        assert_eq!((limits.cpu_period, limits.cpu_quota), (100_000, 150_000));
+        // Above what the build API can carry: just under 2 GiB, never "no limit".
+        team.memory_bytes.max = 8 << 30;
+        assert_eq!(build_limits(&team).memory, i32::MAX);
+    }
+
+    #[test]
+    fn the_owners_labels_come_last() {
+        let owner = HashMap::from([
+            ("dockwright.team".to_string(), "blue".to_string()),
+            ("dockwright.run".to_string(), "r1".to_string()),
+        ]);
+        let changes = with_owner_labels(&["ENV A=1".to_string()], &owner);
+        assert_eq!(
+            changes,
+            "ENV A=1\nLABEL dockwright.run=\"r1\" dockwright.team=\"blue\""
+        );
+    }
+}
