@@ -76,7 +76,12 @@ impl Config {
 
 /// Team names end up in labels and container names: keep them simple.
 pub fn check_team(team: &str) -> Result<(), String> {
-    let ok = !team.is_empty()
+    // The first character is a letter or digit: the name is also a folder of the
+    // state folder (admission), where `.` and `..` would mean other folders.
+    let ok = team
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && team.len() <= 63
         && team
             .chars()
@@ -85,7 +90,7 @@ pub fn check_team(team: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "team `{team}` is not a valid name: use lowercase letters, digits, `-`, `_` and `.` (at most 63)"
+            "team `{team}` is not a valid name: use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit (at most 63)"
         ))
     }
 }
@@ -859,7 +864,17 @@ mod tests {
         for ok in ["default", "blue-team", "a.b_c1"] {
             assert!(check_team(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Blue", "a b", "a/b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Blue",
+            "a b",
+            "a/b",
+            &"x".repeat(64),
+            ".",
+            "..",
+            "-x",
+            "_x",
+        ] {
             assert!(check_team(bad).is_err(), "{bad}");
         }
     }
