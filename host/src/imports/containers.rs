@@ -37,15 +37,14 @@ pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<St
     ports::resolve(run, &mut spec).await?;
     let usage = guard::usage(run, &team.pending()?).await?;
     policy::check_create(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
-    // Bad input is refused before anything is made or reserved.
-    convert::create_body(&spec, labels.clone(), "").map_err(DockerError::Invalid)?;
     let network = network::team_network(run).await?;
     let token = admission::new_token();
-    let reservation = team.reserve(&Slot::Create(token.clone()))?;
+    labels.insert(labels::SLOT.to_string(), token.clone());
+    // Bad input is refused before anything is reserved or sent to the engine.
+    let body = convert::create_body(&spec, labels, &network).map_err(DockerError::Invalid)?;
+    let reservation = team.reserve(&Slot::Create(token))?;
     drop(team);
 
-    labels.insert(labels::SLOT.to_string(), token);
-    let body = convert::create_body(&spec, labels, &network).map_err(DockerError::Invalid)?;
     let options = spec.name.clone().map(|name| CreateContainerOptions {
         name: Some(name),
         ..Default::default()

@@ -280,15 +280,9 @@ impl Team {
 
     /// Run dockwright as this team, with more environment.
     pub fn dockwright_with(&self, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        let mut args: Vec<&str> = args.to_vec();
-        if args.first() == Some(&"run") {
-            args.extend(["--team", self.name.as_str()]);
-        }
-        let env = self.env();
-        let mut env: Vec<(&str, &str)> =
-            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        env.extend_from_slice(extra);
-        dockwright(dir, &args, &env)
+        let mut cmd = self.command(dir, args);
+        cmd.envs(extra.iter().copied());
+        finish(cmd)
     }
 
     /// The `dockwright` command as this team (`--team` is added for `run`), not yet
@@ -458,7 +452,11 @@ pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Run the `dockwright` binary with this plugin folder and extra environment.
 pub fn dockwright(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = command(dir, args, env);
+    finish(command(dir, args, env))
+}
+
+/// Run a `dockwright` command to its end.
+fn finish(mut cmd: Command) -> Run {
     let Output {
         status,
         stdout,

@@ -234,6 +234,63 @@ fn a_build_cannot_start_from_a_base_with_onbuild_triggers() {
     assert!(err.contains("is not on the engine"), "{err}");
 }
 
+/// A container's address on its one network.
+fn address(container: &str) -> String {
+    let view = inspect("container", container);
+    let networks = view["NetworkSettings"]["Networks"].as_object().unwrap();
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    let ip = networks.values().next().unwrap()["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!ip.is_empty(), "{networks:?}");
+    ip
+}
+
+/// Create and start a web server for `team`, ready to answer; its name.
+fn web_server(team: &Team, prefix: &str) -> String {
+    let name = unique(prefix);
+    probe_ok(
+        team,
+        "create",
+        &[("image", "dockwright/web:latest"), ("name", &name)],
+    );
+    probe_ok(team, "start", &[("container", &name)]);
+    probe_ok(
+        team,
+        "wait-ready",
+        &[
+            ("container", &name),
+            ("port", "80/tcp"),
+            ("timeout-ms", "60000"),
+        ],
+    );
+    name
+}
+
+#[test]
+fn a_build_with_the_network_allowed_reaches_only_its_own_team() {
+    images();
+    let red = Team::new("red-bnet");
+    let red_ip = address(&web_server(&red, "red-bnet"));
+    let blue = Team::with_policy(
+        "blue-bnet",
+        "images = [\"*\"]\ntags = [\"{team}/*\"]\nbuild_roots = [\"/\"]\nbuild_network = true\n",
+    );
+    let blue_ip = address(&web_server(&blue, "blue-bnet"));
+    let tag = format!("{}/net:1", blue.name);
+    let dockerfile = format!(
+        "FROM dockwright/base\n\
+         RUN nc -w 2 {blue_ip} 80 </dev/null && echo own=o\"\"pen || echo own=c\"\"losed\n\
+         RUN nc -w 2 {red_ip} 80 </dev/null && echo other=o\"\"pen || echo other=c\"\"losed\n"
+    );
+    let run = build_output(&blue, &tag, &dockerfile);
+    run.assert_ok();
+    assert!(run.stderr.contains("own=open"), "{}", run.stderr);
+    assert!(run.stderr.contains("other=closed"), "{}", run.stderr);
+    assert!(!run.stderr.contains("other=open"), "{}", run.stderr);
+}
+
 /// The lines a probe build printed (its build output goes to stderr).
 fn build_output(team: &Team, tag: &str, dockerfile: &str) -> Run {
     images();
@@ -263,16 +320,7 @@ fn build_steps_run_inside_the_team_limits_and_without_a_network() {
         &[("image", "dockwright/web:latest"), ("name", &web)],
     );
     probe_ok(&red, "start", &[("container", &web)]);
-    let red_ip = inspect("container", &web)["NetworkSettings"]["Networks"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()["IPAddress"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(!red_ip.is_empty());
+    let red_ip = address(&web);
 
     let blue = Team::with_policy(
         "blue-build",
@@ -367,25 +415,33 @@ fn teams_cannot_reach_each_other_and_a_team_reaches_itself_by_name() {
     let red_web = unique("red-web");
     let blue_web = unique("blue-web");
     let blue_client = unique("blue-client");
-    for (team, name, image, cmd) in [
-        (&red, &red_web, "dockwright/web:latest", None),
-        (&blue, &blue_web, "dockwright/web:latest", None),
+    // The web servers publish their port: published ports keep working on a team network.
+    for (team, name, image, cmd, bind) in [
+        (
+            &red,
+            &red_web,
+            "dockwright/web:latest",
+            None,
+            Some("80/tcp="),
+        ),
+        (
+            &blue,
+            &blue_web,
+            "dockwright/web:latest",
+            None,
+            Some("80/tcp="),
+        ),
         (
             &blue,
             &blue_client,
             "dockwright/base:latest",
             Some("sleep 300"),
+            None,
         ),
     ] {
         let mut params = vec![("image", image), ("name", name.as_str())];
-        if let Some(cmd) = cmd {
-            params.push(("cmd", cmd));
-        }
-        // Published ports keep working on a team network.
-        params.push(("bind", "80/tcp="));
-        if cmd.is_some() {
-            params.pop();
-        }
+        params.extend(cmd.map(|c| ("cmd", c)));
+        params.extend(bind.map(|b| ("bind", b)));
         probe_ok(team, "create", &params);
         probe_ok(team, "start", &[("container", name)]);
     }
