@@ -62,6 +62,8 @@ ensure_prereqs() {
     local packages=()
     command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
     test -x /bin/busybox || packages+=(busybox-static)
+    # The OCI registry the sharing tests push plugins and images to.
+    command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
     polyglot_packages
     packages+=("${POLYGLOT_PACKAGES[@]}")
     if ((${#packages[@]} > 0)); then

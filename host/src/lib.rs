@@ -13,6 +13,7 @@
 //! - [`journal`]: the audit journal, the runs it records, liveness, `gc`;
 //! - [`imports`]: the host functions, one module per capability, and an instance's state;
 //! - [`plugin`]: the wasmtime runtime, the compiled cache, the plugin folder and lock;
+//! - [`share`]: OCI registries: publishing, installing, signatures, updates;
 //! - [`run`]: running one workflow and rolling back, or many at once;
 //! - [`serve`]: the team HTTP API (`dockwright serve`);
 //! - [`cli`]: the command line, a thin layer over the above.
@@ -30,6 +31,8 @@ pub mod journal;
 pub mod imports;
 
 pub mod plugin;
+
+pub mod share;
 
 pub mod run;
 

@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod batch;
 mod engine;
 mod interrupt;
+mod keys;
 mod load;
 mod plugins;
 mod run;
@@ -108,6 +109,11 @@ pub enum Command {
     },
     /// Serve the team HTTP API: the same plugins, policy, journal and rollback, over HTTP
     Serve(serve::ServeArgs),
+    /// Make and list the ed25519 keys that sign published plugins
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Manage the API tokens of teams
     Token {
         #[command(subcommand)]
@@ -160,8 +166,20 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plugins { action, json } => match action {
             None => plugins::list(&dir, cli.config.as_deref(), console, json).await,
-            Some(plugins::PluginsCommand::Add { file }) => {
-                plugins::add(&dir, cli.config.as_deref(), console, &file).await
+            Some(plugins::PluginsCommand::Add { source, team }) => {
+                plugins::add(&dir, cli.config.as_deref(), console, &source, &team).await
+            }
+            Some(plugins::PluginsCommand::Push {
+                plugin,
+                target,
+                sign,
+            }) => {
+                let config = cli.config.as_deref();
+                plugins::push(&dir, config, console, &plugin, &target, sign.as_deref()).await
+            }
+            Some(plugins::PluginsCommand::Update { name, yes, team }) => {
+                let config = cli.config.as_deref();
+                plugins::update(&dir, config, console, name.as_deref(), yes, &team).await
             }
             Some(plugins::PluginsCommand::Remove { name }) => {
                 plugins::remove(&dir, cli.config.as_deref(), console, &name).await
@@ -195,6 +213,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Gc { dry_run } => runs::collect_garbage(cli.config.as_deref(), dry_run).await,
         Command::Engine { json } => engine::show(json).await,
         Command::Serve(args) => serve::serve(&dir, cli.config.as_deref(), args).await,
+        Command::Keys { command } => keys::run(command),
         Command::Token { command } => serve::token(cli.config.as_deref(), command),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -1,4 +1,4 @@
-//! Managing the plugin folder: `plugins add`, `plugins remove`, and `check`.
+//! Managing the plugin folder: `plugins add`, `remove`, `push`, `update`, and `check`.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,26 +9,53 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::load::{load, locked};
+use super::load::{load, load_config, locked};
 use super::table::table;
 use crate::contract::versions;
 use crate::plugin::catalog::Catalog;
 use crate::plugin::lock::Entry;
 use crate::plugin::runtime::Runtime;
+use crate::share::credentials::EnvCredentials;
+use crate::share::registry::{Access, Registry};
+use crate::share::{install, reference, signature};
 use crate::util::console::Console;
 use crate::util::suggest;
 
 #[derive(Subcommand, Debug)]
 pub enum PluginsCommand {
-    /// Copy a plugin into the plugin folder and record its sha256 in the lock
+    /// Install a plugin from a file or a registry, and pin it in the lock
     Add {
-        /// The plugin's .wasm file
-        file: std::path::PathBuf,
+        /// A .wasm file, or a registry reference: registry/repo:tag or registry/repo@sha256:...
+        source: String,
+        /// The team whose policy the plugin must satisfy (signers, permissions)
+        #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
+        team: String,
     },
     /// Remove a plugin from the folder and the lock
     Remove {
         /// The plugin's name (or its file name)
         name: String,
+    },
+    /// Publish a plugin to a registry as a Wasm OCI artifact; prints the manifest digest
+    Push {
+        /// A .wasm file, or the name of a plugin in the folder
+        plugin: String,
+        /// Where to: registry/repo:tag
+        target: String,
+        /// Also push a signature made with this key (see `dockwright keys new`)
+        #[arg(long, value_name = "KEY")]
+        sign: Option<String>,
+    },
+    /// Re-resolve the tags of plugins installed from registries, show what would change, and apply it when confirmed
+    Update {
+        /// Only this plugin
+        name: Option<String>,
+        /// Apply without asking (needed when not on a terminal)
+        #[arg(long)]
+        yes: bool,
+        /// The team whose policy the new versions must satisfy
+        #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
+        team: String,
     },
 }
 
@@ -36,17 +63,35 @@ fn runtime() -> Result<Runtime> {
     Runtime::with_cache(&crate::util::paths::cache_root())
 }
 
+/// How this command reaches registries: the config's `[registries]`, the
+/// credential variables, and the registry the command line names.
+fn access(config: &crate::policy::config::Config, named: Option<&str>) -> Access {
+    Access {
+        registries: config.registries.clone(),
+        env: EnvCredentials::from_env(),
+        named: named.map(str::to_string),
+    }
+}
+
 pub async fn add(
     dir: &Path,
-    config: Option<&Path>,
+    config_path: Option<&Path>,
     console: Arc<dyn Console>,
-    file: &Path,
+    source: &str,
+    team: &str,
 ) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let policy = config.team(team)?;
+    if reference::looks_like_reference(source) {
+        return add_from_registry(dir, config_path, &config, policy, console, source).await;
+    }
+    let file = Path::new(source);
     let runtime = runtime()?;
     // A plugin that does not load is not added: check it where it is first.
     let plugin = crate::plugin::catalog::load_file(&runtime, file, console.clone(), None)
         .await
         .with_context(|| format!("`{}` is not a plugin this host can run", file.display()))?;
+    admit(policy, &plugin.info.name, None, &plugin.info.manifest())?;
     let file_name = file
         .file_name()
         .context("the plugin path has no file name")?
@@ -54,7 +99,7 @@ pub async fn add(
         .into_owned();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the plugin folder `{}`", dir.display()))?;
-    let mut locked = locked(config)?;
+    let mut locked = locked(config_path)?;
     let existing = Catalog::load(&runtime, dir, console, None).await?;
     if let Some(other) = existing.find(&plugin.info.name) {
         let other_file = other.path.file_name().unwrap_or_default().to_string_lossy();
@@ -77,21 +122,227 @@ pub async fn add(
     }
     crate::util::files::write_atomic(&dest, &bytes)
         .with_context(|| format!("cannot write `{}`", dest.display()))?;
-    locked.lock.record(Entry {
-        name: plugin.info.name.clone(),
-        file: file_name,
-        sha256: plugin.sha256.clone(),
-    });
+    let mut entry = Entry::file(&plugin.info.name, &file_name, &plugin.sha256);
+    entry.version = Some(plugin.info.version.clone());
+    entry.permissions = Some(plugin.info.permissions.clone());
+    locked.lock.record(entry);
     locked.lock.write(&locked.path)?;
     println!(
-        "added {} {} to {} (sha256 {}, locked in {})",
+        "added {} {} to {} (sha256 {}, permissions: {}, locked in {})",
         plugin.info.name,
         plugin.info.version,
         dir.display(),
         plugin.sha256,
+        plugin.info.manifest(),
         locked.path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The team's rules at install time, as errors.
+fn admit(
+    policy: &crate::policy::TeamPolicy,
+    name: &str,
+    signer: Option<&str>,
+    manifest: &crate::policy::Permissions,
+) -> Result<()> {
+    crate::policy::check_signer(policy, name, signer)
+        .and_then(|()| crate::policy::check_manifest(policy, name, manifest))
+        .map_err(|denial| anyhow::anyhow!("not added: {denial}"))
+}
+
+async fn add_from_registry(
+    dir: &Path,
+    config_path: Option<&Path>,
+    config: &crate::policy::config::Config,
+    policy: &crate::policy::TeamPolicy,
+    console: Arc<dyn Console>,
+    source: &str,
+) -> Result<ExitCode> {
+    let runtime = runtime()?;
+    let named = reference::parse(source)?.resolve_registry().to_string();
+    let access = access(config, Some(&named));
+    let candidate = install::fetch(&runtime, dir, &access, source, console.clone()).await?;
+    candidate.check_team(policy)?;
+    let mut locked = locked(config_path)?;
+    let existing = Catalog::load(&runtime, dir, console, None).await?;
+    let (name, version) = (
+        candidate.name().to_string(),
+        candidate.plugin.info.version.clone(),
+    );
+    let permissions = candidate.permissions();
+    let entry = candidate.install(dir, &mut locked, &existing)?;
+    println!(
+        "added {name} {version} from {source} to {} (manifest {}, sha256 {}, {}, permissions: {permissions}, locked in {})",
+        dir.display(),
+        entry.manifest_digest.as_deref().unwrap_or_default(),
+        entry.sha256,
+        entry
+            .signer
+            .as_deref()
+            .map_or("unsigned".to_string(), |k| format!("signed by {k}")),
+        locked.path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn push(
+    dir: &Path,
+    config_path: Option<&Path>,
+    console: Arc<dyn Console>,
+    plugin: &str,
+    target: &str,
+    sign: Option<&str>,
+) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let runtime = runtime()?;
+    let key = sign
+        .map(|name| signature::load_key(&crate::util::paths::keys_dir(), name))
+        .transpose()?;
+    let file = Path::new(plugin);
+    let loaded = if file.is_file() {
+        crate::plugin::catalog::load_file(&runtime, file, console, None)
+            .await
+            .with_context(|| format!("`{plugin}` is not a plugin this host can run"))?
+    } else {
+        let (_runtime, catalog) = load(dir, config_path, console, true).await?;
+        let Some(found) = catalog.plugins.into_iter().find(|p| p.info.name == plugin) else {
+            bail!(
+                "`{plugin}` is neither a file nor a plugin in `{}`: give a .wasm file or a plugin name from `dockwright plugins`",
+                dir.display()
+            );
+        };
+        found
+    };
+    let named = reference::parse(target)?.resolve_registry().to_string();
+    let digest = install::push(
+        &access(&config, Some(&named)),
+        &loaded,
+        target,
+        key.as_ref(),
+    )
+    .await?;
+    let signed = key
+        .as_ref()
+        .map_or(String::new(), |k| format!(", signed by {}", k.public()));
+    eprintln!(
+        "pushed {} {} to {target} (permissions: {}{signed})",
+        loaded.info.name,
+        loaded.info.version,
+        loaded.info.manifest()
+    );
+    println!("{digest}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn update(
+    dir: &Path,
+    config_path: Option<&Path>,
+    console: Arc<dyn Console>,
+    only: Option<&str>,
+    yes: bool,
+    team: &str,
+) -> Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let policy = config.team(team)?;
+    let runtime = runtime()?;
+    let mut locked = locked(config_path)?;
+    let entries: Vec<Entry> = locked
+        .lock
+        .plugins
+        .iter()
+        .filter(|e| only.is_none_or(|n| e.name == n))
+        .cloned()
+        .collect();
+    if let Some(name) = only {
+        match entries.first() {
+            None => bail!("no plugin named `{name}` in {}", locked.path.display()),
+            Some(e) if e.source.is_none() => bail!(
+                "`{name}` was added from a file, not a registry: add the new file with `dockwright plugins add`"
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut pending = 0;
+    for old in entries {
+        let Some(source) = old.source.clone() else {
+            continue;
+        };
+        let reference = reference::parse(&source)?;
+        if reference.digest().is_some() {
+            println!(
+                "{}: pinned by digest in {source}; nothing to update",
+                old.name
+            );
+            continue;
+        }
+        let named = reference.resolve_registry().to_string();
+        let access = access(&config, Some(&named));
+        let now = Registry::connect(&reference, &access)?
+            .resolve(&reference)
+            .await?;
+        if old.manifest_digest.as_deref() == Some(now.as_str()) {
+            println!("{}: up to date ({source} is {now})", old.name);
+            continue;
+        }
+        let candidate = install::fetch(&runtime, dir, &access, &source, console.clone()).await?;
+        let change = install::change(&old, &candidate.entry());
+        println!("{} ({source}):", old.name);
+        for line in &change.lines {
+            println!("  {line}");
+        }
+        if candidate.name() != old.name {
+            bail!(
+                "{source} now holds plugin `{}`, not `{}`: refused; remove `{}` and add the new one if that is intended",
+                candidate.name(),
+                old.name,
+                old.name
+            );
+        }
+        candidate.check_team(policy)?;
+        if !confirm(yes, &old.name, &change)? {
+            pending += 1;
+            continue;
+        }
+        let existing = Catalog::load(&runtime, dir, console.clone(), None).await?;
+        candidate.install(dir, &mut locked, &existing)?;
+        println!("  applied");
+    }
+    if pending > 0 {
+        eprintln!(
+            "{pending} update(s) not applied: run `dockwright plugins update --yes` to apply them"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether to apply a change: `--yes`, or "y" at a prompt on a terminal. Without
+/// either, nothing moves.
+fn confirm(yes: bool, name: &str, change: &install::Change) -> Result<bool> {
+    use std::io::IsTerminal;
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        let why = if change.added.is_empty() {
+            String::new()
+        } else {
+            format!(" (it adds the permissions {})", change.added)
+        };
+        eprintln!("  not applied{why}: confirm with --yes");
+        return Ok(false);
+    }
+    let extra = if change.added.is_empty() {
+        String::new()
+    } else {
+        format!(", which adds the permissions {}", change.added)
+    };
+    eprint!("  apply this update of {name}{extra}? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 pub async fn remove(
@@ -156,6 +407,7 @@ pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result
             "name": plugin.info.name,
             "version": plugin.info.version,
             "sha256": plugin.sha256,
+            "permissions": plugin.info.permissions,
             "contract": target,
             "accepts": versions::accepted(),
             "workflows": plugin.info.workflows,
@@ -172,6 +424,7 @@ pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result
         versions::PACKAGE,
         versions::accepted()
     )?;
+    writeln!(out, "  permissions: {}", plugin.info.manifest())?;
     print_workflows(&mut out, &plugin.info)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -183,6 +436,7 @@ pub async fn list(
     json: bool,
 ) -> Result<ExitCode> {
     let (_runtime, catalog) = load(dir, config, console, !json).await?;
+    let catalog_lock = locked(config)?.lock;
     let mut out = std::io::stdout().lock();
     if json {
         let plugins: Vec<_> = catalog
@@ -195,6 +449,9 @@ pub async fn list(
                     "description": p.info.description,
                     "file": p.path,
                     "sha256": p.sha256,
+                    "permissions": p.info.permissions,
+                    "signer": p.signer,
+                    "source": locked_source(&catalog_lock, &p.info.name),
                     "workflows": p.info.workflows,
                 })
             })
@@ -210,10 +467,22 @@ pub async fn list(
     for p in &catalog.plugins {
         let file = p.path.file_name().unwrap_or_default().to_string_lossy();
         writeln!(out, "{} {}  ({file})", p.info.name, p.info.version)?;
+        writeln!(out, "  permissions: {}", p.info.manifest())?;
+        if let Some(source) = locked_source(&catalog_lock, &p.info.name) {
+            writeln!(out, "  from {source}")?;
+        }
+        if let Some(signer) = &p.signer {
+            writeln!(out, "  signed by {signer}")?;
+        }
         print_workflows(&mut out, &p.info)?;
         writeln!(out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the lock says a plugin was installed from.
+fn locked_source(lock: &crate::plugin::lock::Lock, name: &str) -> Option<String> {
+    lock.find(name).and_then(|e| e.source.clone())
 }
 
 /// A plugin's description and workflows with their params, indented.

@@ -11,7 +11,7 @@
 //! - [`network`]: the team's own network, which its containers join;
 //! - [`convert`]: contract types to engine requests and back;
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
-//!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`].
+//!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`].
 
 pub mod admission;
 pub mod containers;
@@ -21,6 +21,7 @@ pub mod exec;
 pub mod guard;
 pub mod host_log;
 pub mod images;
+pub mod manifest;
 pub mod network;
 pub mod observe;
 pub mod ports;
@@ -49,6 +50,10 @@ impl HostApi for HostState {
         host_log::log(self, level, &message);
         Ok(())
     }
+    async fn declare_permissions(&mut self, groups: Vec<String>) -> wasmtime::Result<()> {
+        manifest::declare_permissions(self, groups);
+        Ok(())
+    }
 }
 
 /// Run one host function and write its journal entry: what was asked, on what,
@@ -57,7 +62,11 @@ macro_rules! journaled {
     ($state:ident, $op:literal, $target:expr, $call:expr) => {{
         let started = Instant::now();
         let target: String = $target;
-        let result = $call;
+        // The manifest is checked before anything else the call would do.
+        let result = match $state.permitted($op) {
+            Ok(()) => $call,
+            Err(denied) => Err(denied),
+        };
         $state.record($op, &target, &result, started);
         Ok(result)
     }};

@@ -11,7 +11,7 @@ use crate::contract::bindings::docker::DockerError;
 use crate::engine::Engine;
 use crate::journal::Journal;
 use crate::policy::labels::Owner;
-use crate::policy::TeamPolicy;
+use crate::policy::{Permissions, TeamPolicy};
 use crate::util::console::{Console, Source};
 
 /// The state of one plugin instance.
@@ -25,6 +25,9 @@ pub struct HostState {
     pub run: Option<RunContext>,
     /// How far the instance's memory may grow.
     pub memory: MemoryCap,
+    /// The permission groups the plugin declared while it described itself
+    /// (`declare-permissions`), in the order it named them.
+    pub declared: Option<Vec<String>>,
 }
 
 /// A cap on the total linear memory of an instance. It remembers being hit, so a
@@ -91,6 +94,8 @@ pub struct RunContext {
     pub state_dir: PathBuf,
     /// The team's network, once a call needed it.
     pub network: Option<String>,
+    /// The plugin's permission manifest: a call outside it is denied.
+    pub permissions: Permissions,
 }
 
 impl RunContext {
@@ -100,6 +105,7 @@ impl RunContext {
         policy: Arc<TeamPolicy>,
         journal: Arc<Journal>,
         state_dir: PathBuf,
+        permissions: Permissions,
     ) -> Self {
         Self {
             engine,
@@ -110,6 +116,7 @@ impl RunContext {
             images: Vec::new(),
             state_dir,
             network: None,
+            permissions,
         }
     }
 }
@@ -146,7 +153,16 @@ impl HostState {
             console,
             run,
             memory: MemoryCap::new(memory_bytes),
+            declared: None,
         }
+    }
+
+    /// Whether the plugin may call `function` now: only in a run, and only inside its
+    /// permission manifest. The error is what the plugin gets.
+    pub fn permitted(&mut self, function: &str) -> Result<(), DockerError> {
+        let plugin = self.plugin.clone();
+        let run = self.run()?;
+        crate::policy::check_call(&plugin, &run.permissions, function).map_err(super::guard::deny)
     }
 
     /// The run, or the error a plugin gets for calling Docker outside one.

@@ -30,9 +30,12 @@ pub struct Cache {
 pub fn engine_key(engine: &wasmtime::Engine) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
+    // The contract version is in the key too: what `describe` yields (the
+    // permission manifest among it) depends on the contract the host implements.
     format!(
-        "dockwright-{}-{:016x}",
+        "dockwright-{}-{}-{:016x}",
         env!("CARGO_PKG_VERSION"),
+        crate::contract::bindings::CONTRACT_VERSION,
         h.finish()
     )
 }
@@ -142,6 +145,7 @@ mod tests {
             version: "1".into(),
             description: String::new(),
             workflows: vec![],
+            permissions: vec!["containers".into()],
         };
         cache.store_described("ab", &info);
         assert_eq!(cache.described("ab").map(|i| i.name), Some("p".to_string()));

@@ -26,12 +26,24 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     pub sha256: String,
     pub info: PluginInfo,
+    /// The public key of the valid signature the lock holds for it, if any.
+    pub signer: Option<String>,
     pre: OnceLock<PluginPre<HostState>>,
 }
 
 impl LoadedPlugin {
     /// The plugin ready to instantiate: linked already, or loaded now (from the
     /// compiled cache, else compiled).
+    /// Whether team `policy` lets this plugin run: the plugins it may run, who
+    /// must have signed it, and the most its manifest may ask for. Checked before
+    /// any of the plugin's code runs.
+    pub fn admitted(&self, policy: &crate::policy::TeamPolicy) -> crate::policy::Decision {
+        let name = &self.info.name;
+        crate::policy::check_plugin(policy, name)?;
+        crate::policy::check_signer(policy, name, self.signer.as_deref())?;
+        crate::policy::check_manifest(policy, name, &self.info.manifest())
+    }
+
     pub fn pre(&self, runtime: &Runtime) -> Result<PluginPre<HostState>> {
         if let Some(pre) = self.pre.get() {
             return Ok(pre.clone());
@@ -241,6 +253,7 @@ pub async fn load_file(
         Some(c) => Some(c.digest(path).context("cannot read the file")?),
         None => None,
     };
+    let mut signer = None;
     if let Some(locked) = lock {
         let sha = match &cached_sha {
             Some(sha) => sha.clone(),
@@ -249,7 +262,7 @@ pub async fn load_file(
             ),
         };
         let file = path.file_name().unwrap_or_default().to_string_lossy();
-        locked
+        signer = locked
             .lock
             .verify(&file, &sha, &locked.path)
             .map_err(anyhow::Error::msg)?;
@@ -260,6 +273,7 @@ pub async fn load_file(
                 path: path.to_path_buf(),
                 sha256: sha.clone(),
                 info,
+                signer,
                 pre: OnceLock::new(),
             });
         }
@@ -280,6 +294,7 @@ pub async fn load_file(
         path: path.to_path_buf(),
         sha256,
         info,
+        signer,
         pre: OnceLock::from(pre),
     })
 }
@@ -292,7 +307,8 @@ async fn describe(
     sha256: &str,
     console: Arc<dyn Console>,
 ) -> Result<(PluginInfo, PluginPre<HostState>)> {
-    let pre = runtime.prepare(&runtime.compile(bytes, sha256)?)?;
+    let component = runtime.compile(bytes, sha256)?;
+    let pre = runtime.prepare(&component)?;
     let label: Arc<str> = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -315,7 +331,9 @@ async fn describe(
             )
         })?
         .map_err(|e| anyhow::anyhow!("`describe` failed: {e:#}"))?;
-    Ok((PluginInfo::from_describe(wit)?, pre))
+    let imported = super::manifest::imported(runtime.engine(), &component);
+    let permissions = super::manifest::manifest(&imported, store.data().declared.as_deref())?;
+    Ok((PluginInfo::from_describe(wit, &permissions)?, pre))
 }
 
 #[cfg(test)]

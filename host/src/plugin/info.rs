@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::bindings::workflows::PluginInfo as WitInfo;
 use crate::policy::params::ParamSpec;
+use crate::policy::Permissions;
 
 /// What a plugin says it offers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -14,6 +15,8 @@ pub struct PluginInfo {
     pub version: String,
     pub description: String,
     pub workflows: Vec<WorkflowInfo>,
+    /// The permission manifest: the groups of Docker operations it may call.
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,8 +27,15 @@ pub struct WorkflowInfo {
 }
 
 impl PluginInfo {
-    /// Check and convert what `describe` returned.
-    pub fn from_describe(wit: WitInfo) -> Result<PluginInfo> {
+    /// The permission manifest as a set. The names were checked when the plugin
+    /// was described (and the cache is keyed by this host's version).
+    pub fn manifest(&self) -> Permissions {
+        Permissions::parse(self.permissions.iter().map(String::as_str)).unwrap_or_default()
+    }
+
+    /// Check and convert what `describe` returned; `permissions` is the manifest
+    /// read off the component.
+    pub fn from_describe(wit: WitInfo, permissions: &Permissions) -> Result<PluginInfo> {
         let name_ok = |n: &str| {
             !n.is_empty()
                 && n.chars()
@@ -66,6 +76,7 @@ impl PluginInfo {
             version: wit.version,
             description: wit.description,
             workflows,
+            permissions: permissions.names(),
         })
     }
 }

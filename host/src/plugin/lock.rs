@@ -1,7 +1,10 @@
 //! `dockwright.lock`: the sha256 of every plugin added with `dockwright plugins add`,
-//! kept next to the config. Teams share plugins as files; the lock makes sure the
-//! file that runs is the file that was added. A plugin whose digest no longer
-//! matches is refused before any of its code runs.
+//! kept next to the config. The lock makes sure the file that runs is the file that
+//! was added: a plugin whose digest no longer matches is refused before any of its
+//! code runs. A plugin installed from a registry also keeps where it came from, the
+//! OCI manifest it was pulled by, and that manifest's signature: a run checks the
+//! signature again, offline, against the manifest kept here, and the manifest's
+//! layer digest against the file, so editing the lock cannot make a plugin signed.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +28,85 @@ pub struct Entry {
     /// The file name in the plugin folder.
     pub file: String,
     pub sha256: String,
+    /// The registry reference it was installed from, as given (`registry/repo:tag`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The plugin's version when it was installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The digest of the OCI manifest it was pulled by (`sha256:<hex>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
+    /// That manifest, as the registry served it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// The public key of a valid signature over the manifest digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// The signature (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The permission manifest when it was installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+}
+
+impl Entry {
+    /// An entry for a plugin added from a file.
+    pub fn file(name: &str, file: &str, sha256: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            file: file.into(),
+            sha256: sha256.into(),
+            source: None,
+            version: None,
+            manifest_digest: None,
+            manifest: None,
+            signer: None,
+            signature: None,
+            permissions: None,
+        }
+    }
+
+    /// The signer, when the entry holds a signature that is valid over the kept
+    /// manifest, and that manifest's one layer is the file `sha256`. An entry
+    /// without a signature has no signer; one whose signature does not hold is an
+    /// error, since only an edited lock can have it.
+    pub fn verified_signer(&self, sha256: &str) -> Result<Option<String>, String> {
+        let (Some(signer), Some(signature)) = (&self.signer, &self.signature) else {
+            return Ok(None);
+        };
+        let (Some(manifest), Some(digest)) = (&self.manifest, &self.manifest_digest) else {
+            return Err("its signature is recorded without the manifest it signs".into());
+        };
+        let actual = format!(
+            "sha256:{}",
+            crate::util::digest::sha256_hex(manifest.as_bytes())
+        );
+        if &actual != digest {
+            return Err(format!(
+                "the manifest kept for it has digest {actual}, not the recorded {digest}"
+            ));
+        }
+        let layer = layer_digest(manifest)
+            .ok_or("the manifest kept for it does not name exactly one layer")?;
+        if layer != format!("sha256:{sha256}") {
+            return Err(format!(
+                "the signed manifest is for layer {layer}, not this file (sha256:{sha256})"
+            ));
+        }
+        crate::util::keys::verify_manifest(signer, digest, signature)?;
+        Ok(Some(signer.clone()))
+    }
+}
+
+/// The digest of the one layer an OCI image manifest names.
+pub fn layer_digest(manifest: &str) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_str(manifest).ok()?;
+    match doc.get("layers")?.as_array()?.as_slice() {
+        [layer] => layer.get("digest")?.as_str().map(str::to_string),
+        _ => None,
+    }
 }
 
 /// The lock beside the config file: the explicit config's folder, else the default
@@ -59,9 +141,14 @@ impl Lock {
             .with_context(|| format!("cannot write the plugin lock `{}`", path.display()))
     }
 
-    /// Whether the plugin file `file` with this digest may load. Files the lock
-    /// does not list are not its business.
-    pub fn verify(&self, file: &str, sha256: &str, lock_path: &Path) -> Result<(), String> {
+    /// Whether the plugin file `file` with this digest may load, and who signed
+    /// it. Files the lock does not list are not its business (and unsigned).
+    pub fn verify(
+        &self,
+        file: &str,
+        sha256: &str,
+        lock_path: &Path,
+    ) -> Result<Option<String>, String> {
         match self.plugins.iter().find(|e| e.file == file) {
             Some(entry) if entry.sha256 != sha256 => Err(format!(
                 "refused: its sha256 is {sha256}, but {} records {} for it; if the new file is \
@@ -69,8 +156,18 @@ impl Lock {
                 lock_path.display(),
                 entry.sha256
             )),
-            _ => Ok(()),
+            Some(entry) => entry.verified_signer(sha256).map_err(|e| {
+                format!(
+                    "refused: {e} in {}; add the plugin again with `dockwright plugins add`",
+                    lock_path.display()
+                )
+            }),
+            None => Ok(None),
         }
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Entry> {
+        self.plugins.iter().find(|e| e.name == name)
     }
 
     /// Record a plugin, replacing any entry for the same file or name.
@@ -95,11 +192,54 @@ mod tests {
     use super::*;
 
     fn entry(name: &str, sha: &str) -> Entry {
-        Entry {
-            name: name.into(),
-            file: format!("{name}.wasm"),
-            sha256: sha.into(),
-        }
+        Entry::file(name, &format!("{name}.wasm"), sha)
+    }
+
+    /// An entry as a signed install leaves it.
+    fn signed(sha: &str) -> (Entry, crate::util::keys::KeyPair) {
+        let pair = crate::util::keys::KeyPair::generate().unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/wasm","digest":"sha256:{sha}","size":1}}]}}"#
+        );
+        let digest = format!(
+            "sha256:{}",
+            crate::util::digest::sha256_hex(manifest.as_bytes())
+        );
+        let mut e = entry("s", sha);
+        e.signature = Some(pair.sign_manifest(&digest));
+        e.signer = Some(pair.public());
+        e.manifest_digest = Some(digest);
+        e.manifest = Some(manifest);
+        (e, pair)
+    }
+
+    #[test]
+    fn signatures_are_checked_again_from_the_lock() {
+        let sha = "ab".repeat(32);
+        let (e, pair) = signed(&sha);
+        assert_eq!(e.verified_signer(&sha).unwrap(), Some(pair.public()));
+        assert_eq!(entry("u", &sha).verified_signer(&sha).unwrap(), None);
+
+        // Another file under the same signed manifest.
+        let err = e.verified_signer(&"cd".repeat(32)).unwrap_err();
+        assert!(err.contains("not this file"), "{err}");
+        // A manifest edited to name another layer.
+        let mut edited = e.clone();
+        edited.manifest = Some(edited.manifest.unwrap().replace(&sha, &"cd".repeat(32)));
+        let err = edited.verified_signer(&"cd".repeat(32)).unwrap_err();
+        assert!(err.contains("not the recorded"), "{err}");
+        // A signer swapped for another key.
+        let mut swapped = e.clone();
+        swapped.signer = Some(crate::util::keys::KeyPair::generate().unwrap().public());
+        assert!(swapped.verified_signer(&sha).is_err());
+        // Through the lock, the refusal names the lock file.
+        let lock = Lock {
+            plugins: vec![swapped],
+        };
+        let err = lock
+            .verify("s.wasm", &sha, Path::new("/x/dockwright.lock"))
+            .unwrap_err();
+        assert!(err.contains("/x/dockwright.lock"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`info`]: what a plugin says it offers, checked;
 //! - [`cache`]: compiled plugins and their descriptions, so starts are quick;
 //! - [`runtime`]: the wasmtime engine, the linker and instantiating components;
+//! - [`manifest`]: a plugin's permission manifest, from its imports and declaration;
 //! - [`lock`]: `dockwright.lock`, the pinned digest of each added plugin;
 //! - [`catalog`]: the plugin folder and resolving a workflow by name;
 //! - [`scaffold`]: `dockwright new`, a plugin project to start from.
@@ -15,5 +16,6 @@ pub mod cache;
 pub mod catalog;
 pub mod info;
 pub mod lock;
+pub mod manifest;
 pub mod runtime;
 pub mod scaffold;

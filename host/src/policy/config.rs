@@ -20,6 +20,7 @@ use anyhow::anyhow;
 use serde::{Deserialize, Deserializer};
 use toml::de::{DeTable, DeValue};
 
+use super::permissions::{Group, Permissions};
 use super::team::{default_team, format_size, Limit, PluginLimits, TeamPolicy};
 use crate::util::suggest;
 
@@ -34,6 +35,19 @@ pub struct Config {
     /// The API tokens of each team that has any (`dockwright serve`), as
     /// `sha256:<hex>` hashes: the file never holds a token itself.
     pub tokens: BTreeMap<String, Vec<String>>,
+    /// How to reach OCI registries (`[registries]`).
+    pub registries: Registries,
+}
+
+/// `[registries]`: registries reached over plain HTTP, and the CA that signs the
+/// certificates of the others when it is not a public one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registries {
+    /// `host[:port]` of registries reached over plain HTTP. Loopback registries
+    /// always are, as Docker does; every other one needs TLS unless listed here.
+    pub insecure: Vec<String>,
+    /// A PEM file of CA certificates to trust besides the system's.
+    pub ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -45,6 +59,7 @@ impl Config {
             journal: None,
             source: None,
             tokens: BTreeMap::new(),
+            registries: Registries::default(),
         }
     }
 
@@ -152,6 +167,21 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         Some(path) => Some(folder.join(path)),
         None => None,
     };
+    let registries = match raw.registries {
+        Some(r) => Registries {
+            insecure: r.insecure.unwrap_or_default(),
+            ca: match r.ca {
+                Some(path) if path.is_empty() => {
+                    return Err(
+                        file.error(&["registries", "ca"], "expected a file path, found \"\"")
+                    )
+                }
+                Some(path) => Some(folder.join(path)),
+                None => None,
+            },
+        },
+        None => Registries::default(),
+    };
     let teams = raw.teams.unwrap_or_default();
     if teams.is_empty() {
         return Err(file.error(
@@ -178,6 +208,7 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         journal,
         source: Some(source.to_path_buf()),
         tokens,
+        registries,
     })
 }
 
@@ -226,6 +257,7 @@ fn tokens(
 )]
 struct RawConfig {
     journal: Option<String>,
+    registries: Option<RawRegistries>,
     defaults: Option<RawTeam>,
     teams: Option<BTreeMap<String, RawTeam>>,
 }
@@ -246,6 +278,9 @@ struct RawTeam {
     plugins: Option<Vec<String>>,
     exec_as_root: Option<bool>,
     build_network: Option<bool>,
+    permissions: Option<Vec<PermissionName>>,
+    trusted_keys: Option<Vec<PublicKey>>,
+    require_signed: Option<bool>,
     plugin_limits: Option<RawPluginLimits>,
     tokens: Option<Vec<TokenHash>>,
 }
@@ -284,6 +319,48 @@ where
     let value = toml::Value::deserialize(d)?;
     convert(&value)
         .ok_or_else(|| serde::de::Error::custom(format!("expected {expected}, found {value}")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { insecure = [\"registry.lan:5000\"], ca = \"ca.pem\" }"
+)]
+struct RawRegistries {
+    insecure: Option<Vec<String>>,
+    ca: Option<String>,
+}
+
+/// A permission group's name, as a manifest writes it.
+#[derive(Debug, Clone, PartialEq)]
+struct PermissionName(Group);
+
+impl<'de> Deserialize<'de> for PermissionName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = Group::ALL.map(Group::name).join(", ");
+        leaf(d, &format!("a permission group ({names})"), |v| {
+            Group::parse(v.as_str()?).ok().map(PermissionName)
+        })
+    }
+}
+
+/// A public key that signs plugins, `ed25519:<base64 of 32 bytes>`, as
+/// `dockwright keys new` prints it.
+#[derive(Debug, Clone, PartialEq)]
+struct PublicKey(String);
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(
+            d,
+            "a public key \"ed25519:<base64>\" as `dockwright keys new` prints it",
+            |v| {
+                let key = v.as_str()?.trim();
+                crate::util::keys::parse_public(key).ok()?;
+                Some(PublicKey(key.to_string()))
+            },
+        )
+    }
 }
 
 /// The hash of an API token, `sha256:` and 64 hex digits (kept lowercase).
@@ -697,6 +774,23 @@ impl Merge<'_> {
                 .build_network
                 .or(defaults.build_network)
                 .unwrap_or(base.build_network),
+            permissions: team
+                .permissions
+                .as_ref()
+                .or(defaults.permissions.as_ref())
+                .map(|names| Permissions::from_groups(names.iter().map(|n| n.0)))
+                .or(base.permissions),
+            trusted_keys: team
+                .trusted_keys
+                .as_ref()
+                .or(defaults.trusted_keys.as_ref())
+                .map_or(base.trusted_keys, |keys| {
+                    keys.iter().map(|k| k.0.clone()).collect()
+                }),
+            require_signed: team
+                .require_signed
+                .or(defaults.require_signed)
+                .unwrap_or(base.require_signed),
             limits: PluginLimits {
                 timeout,
                 memory_bytes: plugin_limit(|l| l.memory.map(|s| s.0))
@@ -1084,6 +1178,24 @@ mod tests {
                 |t| t.build_network.to_string(),
                 "true",
             ),
+            (
+                "permissions",
+                "[\"observe\", \"containers\"]",
+                |t| format!("{:?}", t.permissions.as_ref().map(|p| p.to_string())),
+                "Some(\"containers, observe\")",
+            ),
+            (
+                "require_signed",
+                "true",
+                |t| t.require_signed.to_string(),
+                "true",
+            ),
+            (
+                "trusted_keys",
+                "[\"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"]",
+                |t| t.trusted_keys.join(","),
+                "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            ),
         ];
         for (key, value, get, want) in cases {
             let config = parse_at(&format!("[teams.blue]\n{key} = {value}\n"))
@@ -1144,6 +1256,9 @@ mod tests {
             ("[teams.blue]\nimages = \"dockwright/*\"", "teams.blue.images", "expected an array, found string"),
             ("[teams.blue]\nimages = [\"a\", 3]", "teams.blue.images[1]", "expected a string, found integer `3`"),
             ("[teams.blue]\nexec_as_root = \"no\"", "teams.blue.exec_as_root", "expected a boolean"),
+            ("[teams.blue]\npermissions = [\"root\"]", "teams.blue.permissions", "expected a permission group (containers, observe"),
+            ("[teams.blue]\ntrusted_keys = [\"ed25519:short\"]", "teams.blue.trusted_keys", "expected a public key"),
+            ("[registries]\ninsecure = \"x\"\n[teams.blue]", "registries.insecure", "expected an array"),
             ("[teams.blue]\nenv = { TEAM = 3 }", "teams.blue.env.TEAM", "expected a string"),
             ("[teams.blue]\nenv = { \"A=B\" = \"x\" }", "teams.blue.env.\"A=B\"", "without `=`"),
             ("[teams.blue]\nbuild_roots = [\"\"]", "teams.blue.build_roots[0]", "expected a folder path"),

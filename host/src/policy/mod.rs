@@ -13,6 +13,7 @@
 //! - [`commit`]: the instructions a commit may apply;
 //! - [`labels`]: the ownership labels and whose an object is;
 //! - [`params`]: a workflow's params, checked against what it declares;
+//! - [`permissions`]: permission manifests, a team's cap on them, and trusted signers;
 //! - [`config`]: `dockwright.toml`, its teams and the config's own rules.
 
 pub mod build;
@@ -25,6 +26,7 @@ mod fixtures;
 pub mod images;
 pub mod labels;
 pub mod params;
+pub mod permissions;
 pub mod team;
 
 pub use build::check_build_context;
@@ -33,6 +35,7 @@ pub use containers::{check_create, check_start, ports_need_picking};
 pub use exec::check_exec_user;
 pub use images::{check_image, check_plugin, check_tag, glob_match, normalise_image};
 pub use labels::owned_by;
+pub use permissions::{check_call, check_manifest, check_signer, Group, Permissions};
 pub use team::{
     default_team, format_size, Decision, Denial, Limit, PluginLimits, TeamPolicy, Usage,
 };

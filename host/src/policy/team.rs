@@ -5,6 +5,8 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::permissions::Permissions;
+
 /// A per-container resource: the value injected when a request sets none, and the
 /// most a request may ask for.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,12 @@ pub struct TeamPolicy {
     /// Whether the `RUN` steps of the team's builds may reach the network (the
     /// team's own network); without it they have none.
     pub build_network: bool,
+    /// The most a plugin's permission manifest may ask for; `None` caps nothing.
+    pub permissions: Option<Permissions>,
+    /// The `ed25519:` public keys whose signatures the team trusts.
+    pub trusted_keys: Vec<String>,
+    /// Whether the team runs only plugins signed by one of `trusted_keys`.
+    pub require_signed: bool,
     pub limits: PluginLimits,
 }
 
@@ -108,6 +116,9 @@ pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
         plugins: vec!["*".into()],
         exec_as_root: false,
         build_network: false,
+        permissions: None,
+        trusted_keys: Vec::new(),
+        require_signed: false,
         limits: PluginLimits {
             timeout: Duration::from_secs(600),
             memory_bytes: 256 << 20,

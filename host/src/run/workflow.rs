@@ -21,7 +21,7 @@ use crate::journal::{self, Entry, Journal};
 use crate::plugin::catalog::LoadedPlugin;
 use crate::plugin::runtime::Runtime;
 use crate::policy::labels::Owner;
-use crate::policy::{self, TeamPolicy};
+use crate::policy::TeamPolicy;
 use crate::util::console::{Budgeted, Console};
 
 /// How a run is made.
@@ -169,7 +169,7 @@ pub async fn run_workflow_as(
         });
         report
     };
-    if let Err(denial) = policy::check_plugin(&policy, &plugin.info.name) {
+    if let Err(denial) = plugin.admitted(&policy) {
         report.error = Some(denial.to_string());
         return finish(report);
     }
@@ -189,6 +189,7 @@ pub async fn run_workflow_as(
         policy.clone(),
         options.journal.clone(),
         options.state_dir.clone(),
+        plugin.info.manifest(),
     );
     let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
     let mut store = runtime.store(name, budget.clone(), Some(context), memory);

@@ -149,7 +149,7 @@ async fn workflows(State(app): State<Arc<App>>, caller: Caller) -> Json<Value> {
         .catalog
         .plugins
         .iter()
-        .filter(|p| crate::policy::check_plugin(&caller.policy, &p.info.name).is_ok())
+        .filter(|p| p.admitted(&caller.policy).is_ok())
         .flat_map(|p| {
             p.info.workflows.iter().map(move |w| {
                 json!({
@@ -158,6 +158,8 @@ async fn workflows(State(app): State<Arc<App>>, caller: Caller) -> Json<Value> {
                     "plugin": p.info.name,
                     "plugin_version": p.info.version,
                     "params": w.params,
+                    "permissions": p.info.permissions,
+                    "signer": p.signer,
                 })
             })
         })

@@ -187,7 +187,15 @@ fn schemas() -> Value {
                 "description": { "type": "string" },
                 "plugin": { "type": "string" },
                 "plugin_version": { "type": "string" },
-                "params": { "type": "array", "items": { "$ref": "#/components/schemas/Param" } }
+                "params": { "type": "array", "items": { "$ref": "#/components/schemas/Param" } },
+                "permissions": {
+                    "type": "array", "items": { "type": "string" },
+                    "description": "The plugin's permission manifest: the groups of Docker operations it may call"
+                },
+                "signer": {
+                    "type": ["string", "null"],
+                    "description": "The ed25519 public key of the plugin's verified signature, if it has one"
+                }
             }
         },
         "WorkflowList": {

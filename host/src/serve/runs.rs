@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::registry::{self, RunRecord};
 use super::request::{plausible_run_id, RunRequest};
 use crate::plugin::info::WorkflowInfo;
-use crate::policy::{self, TeamPolicy};
+use crate::policy::TeamPolicy;
 use crate::run::{self, RunOptions, RunReport, Status};
 use crate::util::console::Console;
 
@@ -105,7 +105,7 @@ fn pick<'a>(
     request: &RunRequest,
 ) -> Result<(usize, &'a WorkflowInfo), ApiError> {
     let plugins = &app.catalog.plugins;
-    let allowed = |i: &usize| policy::check_plugin(&caller.policy, &plugins[*i].info.name).is_ok();
+    let allowed = |i: &usize| plugins[*i].admitted(&caller.policy).is_ok();
     let name = &request.workflow;
     let offering: Vec<usize> = (0..plugins.len())
         .filter(|i| {
@@ -124,7 +124,8 @@ fn pick<'a>(
             .ok_or_else(|| no_workflow(name)),
         ([], Some(denied)) => {
             let plugin = &plugins[*denied].info.name;
-            let denial = policy::check_plugin(&caller.policy, plugin)
+            let denial = plugins[*denied]
+                .admitted(&caller.policy)
                 .err()
                 .map(|d| d.to_string())
                 .unwrap_or_default();
@@ -151,9 +152,7 @@ fn pick<'a>(
 /// 404 for a workflow (or plugin) the team cannot find, suggesting close names among
 /// what it may run.
 fn unknown(app: &App, caller: &Caller, request: &RunRequest) -> ApiError {
-    let mine = |p: &&crate::plugin::catalog::LoadedPlugin| {
-        policy::check_plugin(&caller.policy, &p.info.name).is_ok()
-    };
+    let mine = |p: &&crate::plugin::catalog::LoadedPlugin| p.admitted(&caller.policy).is_ok();
     let plugins: Vec<_> = app.catalog.plugins.iter().filter(mine).collect();
     if let Some(wanted) = &request.plugin {
         if !plugins.iter().any(|p| &p.info.name == wanted) {

@@ -5,11 +5,13 @@
 //! - [`console`]: where a plugin's words (and a build's output) go;
 //! - [`suggest`]: "did you mean ...?" for mistyped names;
 //! - [`digest`]: sha256 of plugin files;
+//! - [`keys`]: ed25519 signing keys and signatures over plugin manifests;
 //! - [`files`]: writes that concurrent readers never see half done;
 //! - [`paths`]: the XDG folders for config, cache, plugins and state.
 
 pub mod console;
 pub mod digest;
 pub mod files;
+pub mod keys;
 pub mod paths;
 pub mod suggest;

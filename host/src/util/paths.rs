@@ -47,6 +47,12 @@ pub fn plugin_dir() -> PathBuf {
     base("XDG_DATA_HOME", ".local/share", || PathBuf::from(".")).join("plugins")
 }
 
+/// Signing keys made by `dockwright keys new`: `$XDG_DATA_HOME/dockwright/keys`,
+/// else `~/.local/share/dockwright/keys`.
+pub fn keys_dir() -> PathBuf {
+    base("XDG_DATA_HOME", ".local/share", || PathBuf::from(".")).join("keys")
+}
+
 /// dockwright's state folder: the journal and the live-run locks live here.
 /// `$XDG_STATE_HOME/dockwright`, else `~/.local/state/dockwright`.
 pub fn state_dir() -> PathBuf {

@@ -270,6 +270,10 @@ impl Team {
                 self.home.join("dockwright.toml").display().to_string(),
             ),
             ("XDG_STATE_HOME".into(), self.home.display().to_string()),
+            (
+                "XDG_DATA_HOME".into(),
+                self.home.join("data").display().to_string(),
+            ),
         ]
     }
 
@@ -437,12 +441,17 @@ pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         .env("DOCKWRIGHT_PLUGINS", dir)
         .env("XDG_CONFIG_HOME", isolated.join("config"))
         .env("XDG_STATE_HOME", isolated.join("state"))
+        .env("XDG_DATA_HOME", isolated.join("data"))
+        .env("DOCKER_CONFIG", isolated.join("docker"))
         .env(
             "XDG_CACHE_HOME",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
         )
         .env_remove("DOCKWRIGHT_CONFIG")
         .env_remove("DOCKWRIGHT_TEAM")
+        .env_remove("DOCKWRIGHT_REGISTRY_USERNAME")
+        .env_remove("DOCKWRIGHT_REGISTRY_PASSWORD")
+        .env_remove("DOCKWRIGHT_REGISTRY_HOST")
         .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 /// The folders of `host/src`, lowest first. A module may use modules of its own
 /// folder and of the folders before its own, never those after.
 const LAYERS: &[&str] = &[
-    "util", "contract", "policy", "engine", "journal", "imports", "plugin", "run", "serve", "cli",
+    "util", "contract", "policy", "engine", "journal", "imports", "plugin", "share", "run",
+    "serve", "cli",
 ];
 
 /// Files allowed at the top of `host/src` besides the folders.

@@ -15,3 +15,4 @@ mod polyglot;
 mod sandbox;
 mod scaffold;
 mod serve;
+mod share;

@@ -14,7 +14,7 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("contract dockwright:plugin@0.1.0"),
+        run.stdout.contains("contract dockwright:plugin@0.1.1"),
         "{}",
         run.stdout
     );
@@ -31,8 +31,26 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
     .assert_ok()
     .json();
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["contract"], "0.1.0");
+    assert_eq!(doc["contract"], "0.1.1");
     assert_eq!(doc["name"], "probe");
+}
+
+#[test]
+fn a_plugin_built_against_an_older_compatible_contract_runs() {
+    let team = Team::new("legacy");
+    let legacy = test_plugin("legacy.wasm");
+    let dir = plugin_dir(std::slice::from_ref(&legacy));
+    let run = dockwright(
+        dir.path(),
+        &["check", legacy.to_str().unwrap(), "--json"],
+        &[],
+    );
+    let doc = run.assert_ok().json();
+    assert_eq!(doc["contract"], "0.1.0");
+    // Its manifest is what it imports: it calls only list-containers.
+    assert_eq!(doc["permissions"], serde_json::json!(["containers"]));
+    let outputs = run_ok(dir.path(), &team, "count", &[]);
+    assert_eq!(out(&outputs, "count"), "0");
 }
 
 #[test]
@@ -47,7 +65,7 @@ fn check_refuses_what_is_not_a_plugin_for_this_host() {
         (other_world, "does not use the dockwright:plugin contract"),
         (
             test_plugin("future.wasm"),
-            "it targets contract dockwright:plugin@0.2.0; this host accepts 0.1.x up to 0.1.0",
+            "it targets contract dockwright:plugin@0.2.0; this host accepts 0.1.x up to 0.1.1",
         ),
     ];
     for (file, needle) in cases {

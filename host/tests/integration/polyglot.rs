@@ -101,6 +101,27 @@ fn python_plugin_lists_its_workflow_through_the_host() {
         run.stdout
     );
     assert!(run.stdout.contains("source"), "{}", run.stdout);
+    // componentize-py imports all of `docker`: the manifest is what the plugin declared.
+    assert!(
+        run.stdout
+            .contains("permissions: containers, build, commit"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn js_plugin_permissions_are_what_it_declares() {
+    let team = Team::new("jsperm");
+    let run = team.dockwright(js_dir(), &["plugins", "--json"]);
+    run.assert_ok();
+    let doc = run.json();
+    let plugin = &doc["plugins"][0];
+    assert_eq!(plugin["name"], "team-env-js");
+    assert_eq!(
+        plugin["permissions"],
+        serde_json::json!(["containers", "observe"])
+    );
 }
 
 #[test]

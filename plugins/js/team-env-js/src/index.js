@@ -6,7 +6,7 @@
 // removes every container the plugin started for a team, found by the plugin's own label.
 //
 // How WIT maps to JavaScript here (componentize-js 0.23):
-// - imports are ES modules named by the versioned interface, `dockwright:plugin/docker@0.1.0`;
+// - imports are ES modules named by the versioned interface, `dockwright:plugin/docker@0.1.1`;
 //   functions and record fields are camelCase (`createContainer`, `hostPort`);
 // - an import's `result<T, docker-error>` returns T, or throws an Error whose `payload` is the
 //   docker-error, a variant: `{ tag: 'not-found', val: 'message' }`;
@@ -22,8 +22,8 @@ import {
   removeContainer,
   waitReady,
   containerLogs,
-} from 'dockwright:plugin/docker@0.1.0';
-import { log } from 'dockwright:plugin/host@0.1.0';
+} from 'dockwright:plugin/docker@0.1.1';
+import { log, declarePermissions } from 'dockwright:plugin/host@0.1.1';
 
 const NAME = 'team-env-js';
 const VERSION = '0.1.0';
@@ -91,6 +91,9 @@ const teamParam = () => param('team', 'The team the environment is for, such as 
 
 export const workflows = {
   describe() {
+    // componentize-js imports all of `docker`: say which groups this plugin uses, so its
+    // permission manifest is what it does and not everything the contract offers.
+    declarePermissions(['containers', 'observe']);
     return {
       name: NAME,
       version: VERSION,

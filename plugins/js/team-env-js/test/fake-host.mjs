@@ -3,3 +3,9 @@ export const lines = [];
 export function log(level, message) {
   lines.push(`${level}: ${message}`);
 }
+
+// What the plugin declared in `describe`, for the tests to read.
+export const declared = [];
+export function declarePermissions(groups) {
+  declared.push(...groups);
+}

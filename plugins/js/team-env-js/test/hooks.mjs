@@ -1,5 +1,5 @@
-// Module resolution hook: `dockwright:plugin/docker@0.1.0` -> ./fake-docker.mjs, and so on.
-const WIT = /^dockwright:plugin\/([a-z-]+)@0\.1\.0$/;
+// Module resolution hook: `dockwright:plugin/docker@0.1.1` -> ./fake-docker.mjs, and so on.
+const WIT = /^dockwright:plugin\/([a-z-]+)@0\.1\.\d+$/;
 
 export async function resolve(specifier, context, nextResolve) {
   const match = WIT.exec(specifier);

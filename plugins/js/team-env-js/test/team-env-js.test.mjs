@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { workflows, parsePort, parseTeam } from '../src/index.js';
 import { fake, calls, dockerError } from './fake-docker.mjs';
-import { lines } from './fake-host.mjs';
+import { lines, declared } from './fake-host.mjs';
 
 const ID = 'f'.repeat(64);
 const run = (workflow, params) =>
@@ -41,6 +41,12 @@ test('describe offers both workflows with their params', () => {
     ['image', false, 'dockwright/web:latest'],
     ['port', false, '80/tcp'],
   ]);
+});
+
+test('describe declares the permission groups the plugin uses', () => {
+  declared.length = 0;
+  workflows.describe();
+  assert.deepEqual(declared, ['containers', 'observe']);
 });
 
 test('team-env-js creates, starts, waits for the port and returns the URL', () => {

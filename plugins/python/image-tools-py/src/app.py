@@ -55,6 +55,9 @@ class Workflows(exports.Workflows):
     """The `workflows` export: componentize-py looks for this class by the interface's name."""
 
     def describe(self) -> PluginInfo:
+        # componentize-py imports all of `docker`: declare the groups this plugin uses,
+        # so its permission manifest is what it does.
+        host.declare_permissions(["containers", "build", "commit"])
         return PluginInfo(
             name=NAME,
             version=VERSION,

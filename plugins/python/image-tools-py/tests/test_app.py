@@ -83,9 +83,14 @@ class BuildImageTests(unittest.TestCase):
         patcher = mock.patch.object(host, "log", lambda level, msg: self.log.append(msg))
         patcher.start()
         self.addCleanup(patcher.stop)
+        self.declared = mock.Mock()
+        patcher = mock.patch.object(host, "declare_permissions", self.declared)
+        patcher.start()
+        self.addCleanup(patcher.stop)
 
     def test_describe(self):
         info = app.Workflows().describe()
+        self.declared.assert_called_once_with(["containers", "build", "commit"])
         self.assertEqual(info.name, "image-tools-py")
         self.assertEqual([w.name for w in info.workflows], ["build-image"])
         self.assertEqual([p.name for p in info.workflows[0].params], ["source", "tag"])

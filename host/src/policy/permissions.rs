@@ -1,0 +1,324 @@
+//! Permission manifests: which groups of Docker operations a plugin may call, and
+//! the team rules about them (a cap on the groups, and who must have signed it).
+//!
+//! A plugin's manifest is derived from the `docker` functions its component
+//! imports (a Rust guest imports only what it calls), narrowed by what it declares
+//! in `describe` (toolchains such as Python's and JavaScript's import the whole
+//! interface). The host enforces it on every call.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::team::{Decision, Denial, TeamPolicy};
+
+/// A group of Docker operations, named so people can read a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    Containers,
+    Observe,
+    Exec,
+    Images,
+    Build,
+    Commit,
+    EngineInfo,
+}
+
+impl Group {
+    pub const ALL: [Group; 7] = [
+        Group::Containers,
+        Group::Observe,
+        Group::Exec,
+        Group::Images,
+        Group::Build,
+        Group::Commit,
+        Group::EngineInfo,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Containers => "containers",
+            Group::Observe => "observe",
+            Group::Exec => "exec",
+            Group::Images => "images",
+            Group::Build => "build",
+            Group::Commit => "commit",
+            Group::EngineInfo => "engine-info",
+        }
+    }
+
+    /// The contract functions in the group.
+    pub fn functions(self) -> &'static [&'static str] {
+        match self {
+            Group::Containers => &[
+                "create-container",
+                "start-container",
+                "stop-container",
+                "kill-container",
+                "remove-container",
+                "wait-container",
+                "inspect-container",
+                "list-containers",
+            ],
+            Group::Observe => &["container-logs", "top", "stats", "wait-ready"],
+            Group::Exec => &["exec"],
+            Group::Images => &["list-images", "pull-image"],
+            Group::Build => &["build-image"],
+            Group::Commit => &["commit-container"],
+            Group::EngineInfo => &["engine-info"],
+        }
+    }
+
+    /// The group a `docker` function of the contract belongs to.
+    pub fn of_function(function: &str) -> Option<Group> {
+        Group::ALL
+            .into_iter()
+            .find(|g| g.functions().contains(&function))
+    }
+
+    pub fn parse(name: &str) -> Result<Group, String> {
+        Group::ALL
+            .into_iter()
+            .find(|g| g.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "`{name}` is not a permission group; the groups are {}",
+                    Permissions::all()
+                )
+            })
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of groups: a plugin's manifest, or a team's cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions(BTreeSet<Group>);
+
+impl Permissions {
+    pub fn all() -> Permissions {
+        Permissions(Group::ALL.into_iter().collect())
+    }
+
+    pub fn none() -> Permissions {
+        Permissions::default()
+    }
+
+    /// The groups of the `docker` functions a component imports. Names that are
+    /// not functions of the contract (a newer contract's) count for nothing: the
+    /// linker refuses those components anyway.
+    pub fn from_functions<'a>(functions: impl IntoIterator<Item = &'a str>) -> Permissions {
+        Permissions(
+            functions
+                .into_iter()
+                .filter_map(Group::of_function)
+                .collect(),
+        )
+    }
+
+    pub fn from_groups(groups: impl IntoIterator<Item = Group>) -> Permissions {
+        Permissions(groups.into_iter().collect())
+    }
+
+    /// Groups by name, as a manifest or a policy writes them.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Permissions, String> {
+        names
+            .into_iter()
+            .map(Group::parse)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(Permissions)
+    }
+
+    pub fn contains(&self, group: Group) -> bool {
+        self.0.contains(&group)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn intersect(&self, other: &Permissions) -> Permissions {
+        Permissions(self.0.intersection(&other.0).copied().collect())
+    }
+
+    /// The groups of `self` that `other` lacks.
+    pub fn minus(&self, other: &Permissions) -> Permissions {
+        Permissions(self.0.difference(&other.0).copied().collect())
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|g| g.name().to_string()).collect()
+    }
+}
+
+impl fmt::Display for Permissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let names: Vec<&str> = self.0.iter().map(|g| g.name()).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+/// Whether a plugin with manifest `manifest` may call the contract function
+/// `function`.
+pub fn check_call(plugin: &str, manifest: &Permissions, function: &str) -> Decision {
+    let Some(group) = Group::of_function(function) else {
+        return Err(Denial {
+            rule: "permissions",
+            reason: format!("`{function}` is not an operation of the contract"),
+        });
+    };
+    if manifest.contains(group) {
+        return Ok(());
+    }
+    Err(Denial {
+        rule: "permissions",
+        reason: format!(
+            "`{function}` needs the permission `{group}`, which plugin `{plugin}` does not \
+             have (its permission manifest: {manifest})"
+        ),
+    })
+}
+
+/// Whether the team lets a plugin with this manifest run (or be added).
+pub fn check_manifest(team: &TeamPolicy, plugin: &str, manifest: &Permissions) -> Decision {
+    let Some(cap) = &team.permissions else {
+        return Ok(());
+    };
+    let extra = manifest.minus(cap);
+    if extra.is_empty() {
+        return Ok(());
+    }
+    Err(Denial {
+        rule: "permissions",
+        reason: format!(
+            "plugin `{plugin}` asks for {extra}, beyond what team `{}` allows ({cap}); \
+             use a plugin that asks for less, or add the groups to the team's `permissions`",
+            team.name
+        ),
+    })
+}
+
+/// Whether the team accepts a plugin signed by `signer` (an `ed25519:` public key;
+/// `None` when it carries no valid signature).
+pub fn check_signer(team: &TeamPolicy, plugin: &str, signer: Option<&str>) -> Decision {
+    if !team.require_signed {
+        return Ok(());
+    }
+    let trusted = |key: &str| team.trusted_keys.iter().any(|k| k == key);
+    match signer {
+        Some(key) if trusted(key) => Ok(()),
+        Some(key) => Err(Denial {
+            rule: "trusted_keys",
+            reason: format!(
+                "plugin `{plugin}` is signed with {key}, which team `{}` does not trust; \
+                 add the key to the team's `trusted_keys` if its owner is trusted, or install \
+                 the plugin from a publisher who signs with a trusted key",
+                team.name
+            ),
+        }),
+        None => Err(Denial {
+            rule: "require_signed",
+            reason: format!(
+                "plugin `{plugin}` is not signed, and team `{}` runs only plugins signed by \
+                 one of its `trusted_keys`; install it from a registry where it was pushed \
+                 with `dockwright plugins push --sign`",
+                team.name
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixtures::team;
+
+    #[test]
+    fn every_contract_function_has_one_group() {
+        let mut seen = Vec::new();
+        for g in Group::ALL {
+            for f in g.functions() {
+                assert!(!seen.contains(f), "{f} is in two groups");
+                seen.push(*f);
+                assert_eq!(Group::of_function(f), Some(g));
+            }
+        }
+        assert_eq!(Group::of_function("format-disk"), None);
+        // Every function of the contract's `docker` interface, and nothing else.
+        let wit = include_str!("../../../wit/dockwright.wit");
+        let docker = wit.split("interface docker {").nth(1).unwrap();
+        let docker = docker.split("\ninterface ").next().unwrap();
+        let mut functions: Vec<&str> = docker
+            .lines()
+            .filter_map(|l| l.trim().split_once(": func"))
+            .map(|(name, _)| name)
+            .collect();
+        functions.sort_unstable();
+        seen.sort_unstable();
+        assert_eq!(seen, functions);
+    }
+
+    #[test]
+    fn manifests_derive_from_imported_functions() {
+        let p = Permissions::from_functions(["create-container", "top", "unknown-thing"]);
+        assert_eq!(p.to_string(), "containers, observe");
+        assert_eq!(Permissions::none().to_string(), "none");
+        let err = Permissions::parse(["containers", "root"]).unwrap_err();
+        assert!(
+            err.contains("`root`") && err.contains("engine-info"),
+            "{err}"
+        );
+        assert_eq!(
+            Permissions::parse(["exec", "containers"]).unwrap().names(),
+            ["containers", "exec"]
+        );
+    }
+
+    #[test]
+    fn calls_outside_the_manifest_are_denied_with_the_rule() {
+        let manifest = Permissions::parse(["containers"]).unwrap();
+        assert!(check_call("p", &manifest, "start-container").is_ok());
+        let denial = check_call("p", &manifest, "exec").unwrap_err();
+        assert_eq!(denial.rule, "permissions");
+        assert!(
+            denial.reason.contains("`exec`") && denial.reason.contains("containers"),
+            "{}",
+            denial.reason
+        );
+        assert!(check_call("p", &Permissions::all(), "nope").is_err());
+    }
+
+    #[test]
+    fn a_team_cap_refuses_plugins_that_ask_for_more() {
+        let mut t = team();
+        let wants = Permissions::parse(["containers", "exec"]).unwrap();
+        assert!(check_manifest(&t, "p", &wants).is_ok());
+        t.permissions = Some(Permissions::parse(["containers", "observe"]).unwrap());
+        let denial = check_manifest(&t, "p", &wants).unwrap_err();
+        assert_eq!(denial.rule, "permissions");
+        assert!(denial.reason.contains("asks for exec"), "{}", denial.reason);
+        let fits = Permissions::parse(["observe"]).unwrap();
+        assert!(check_manifest(&t, "p", &fits).is_ok());
+    }
+
+    #[test]
+    fn signed_plugins_need_a_trusted_key_only_when_required() {
+        let mut t = team();
+        assert!(check_signer(&t, "p", None).is_ok());
+        t.require_signed = true;
+        t.trusted_keys = vec!["ed25519:AAA".into()];
+        assert!(check_signer(&t, "p", Some("ed25519:AAA")).is_ok());
+        let unsigned = check_signer(&t, "p", None).unwrap_err();
+        assert_eq!(unsigned.rule, "require_signed");
+        assert!(unsigned.reason.contains("not signed"));
+        let untrusted = check_signer(&t, "p", Some("ed25519:BBB")).unwrap_err();
+        assert_eq!(untrusted.rule, "trusted_keys");
+        assert!(untrusted.reason.contains("ed25519:BBB"));
+    }
+}
