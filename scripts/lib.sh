@@ -64,6 +64,8 @@ ensure_prereqs() {
     test -x /bin/busybox || packages+=(busybox-static)
     # The OCI registry the sharing tests push plugins and images to.
     command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+    # Certificates for the test registry that must be reached over TLS.
+    command -v openssl >/dev/null 2>&1 || packages+=(openssl)
     polyglot_packages
     packages+=("${POLYGLOT_PACKAGES[@]}")
     if ((${#packages[@]} > 0)); then

@@ -167,7 +167,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Plugins { action, json } => match action {
             None => plugins::list(&dir, cli.config.as_deref(), console, json).await,
             Some(plugins::PluginsCommand::Add { source, team }) => {
-                plugins::add(&dir, cli.config.as_deref(), console, &source, &team).await
+                plugins::add(
+                    &dir,
+                    cli.config.as_deref(),
+                    console,
+                    &source,
+                    team.as_deref(),
+                )
+                .await
             }
             Some(plugins::PluginsCommand::Push {
                 plugin,
@@ -179,7 +186,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Some(plugins::PluginsCommand::Update { name, yes, team }) => {
                 let config = cli.config.as_deref();
-                plugins::update(&dir, config, console, name.as_deref(), yes, &team).await
+                plugins::update(&dir, config, console, name.as_deref(), yes, team.as_deref()).await
             }
             Some(plugins::PluginsCommand::Remove { name }) => {
                 plugins::remove(&dir, cli.config.as_deref(), console, &name).await

@@ -27,9 +27,9 @@ pub enum PluginsCommand {
     Add {
         /// A .wasm file, or a registry reference: registry/repo:tag or registry/repo@sha256:...
         source: String,
-        /// The team whose policy the plugin must satisfy (signers, permissions)
-        #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
-        team: String,
+        /// The team whose policy the plugin must satisfy (signers, permissions) [default: at least one team's]
+        #[arg(long, env = "DOCKWRIGHT_TEAM")]
+        team: Option<String>,
     },
     /// Remove a plugin from the folder and the lock
     Remove {
@@ -53,9 +53,9 @@ pub enum PluginsCommand {
         /// Apply without asking (needed when not on a terminal)
         #[arg(long)]
         yes: bool,
-        /// The team whose policy the new versions must satisfy
-        #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
-        team: String,
+        /// The team whose policy the new versions must satisfy [default: at least one team's]
+        #[arg(long, env = "DOCKWRIGHT_TEAM")]
+        team: Option<String>,
     },
 }
 
@@ -78,12 +78,14 @@ pub async fn add(
     config_path: Option<&Path>,
     console: Arc<dyn Console>,
     source: &str,
-    team: &str,
+    team: Option<&str>,
 ) -> Result<ExitCode> {
     let config = load_config(config_path)?;
-    let policy = config.team(team)?;
+    if let Some(team) = team {
+        config.team(team)?;
+    }
     if reference::looks_like_reference(source) {
-        return add_from_registry(dir, config_path, &config, policy, console, source).await;
+        return add_from_registry(dir, config_path, &config, team, console, source).await;
     }
     let file = Path::new(source);
     let runtime = runtime()?;
@@ -91,7 +93,14 @@ pub async fn add(
     let plugin = crate::plugin::catalog::load_file(&runtime, file, console.clone(), None)
         .await
         .with_context(|| format!("`{}` is not a plugin this host can run", file.display()))?;
-    admit(policy, &plugin.info.name, None, &plugin.info.manifest())?;
+    admit(
+        &config,
+        team,
+        &plugin.info.name,
+        None,
+        &plugin.info.manifest(),
+    )
+    .context("not added")?;
     let file_name = file
         .file_name()
         .context("the plugin path has no file name")?
@@ -139,23 +148,43 @@ pub async fn add(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The team's rules at install time, as errors.
+/// The team's rules at install time: those of `team` when given; else the plugin
+/// must suit at least one team of the config (the folder is shared by all of them),
+/// and each team that will not run it is named.
 fn admit(
-    policy: &crate::policy::TeamPolicy,
+    config: &crate::policy::config::Config,
+    team: Option<&str>,
     name: &str,
     signer: Option<&str>,
     manifest: &crate::policy::Permissions,
 ) -> Result<()> {
-    crate::policy::check_signer(policy, name, signer)
-        .and_then(|()| crate::policy::check_manifest(policy, name, manifest))
-        .map_err(|denial| anyhow::anyhow!("not added: {denial}"))
+    let check = |policy: &crate::policy::TeamPolicy| {
+        crate::policy::check_signer(policy, name, signer)
+            .and_then(|()| crate::policy::check_manifest(policy, name, manifest))
+    };
+    if let Some(team) = team {
+        return check(config.team(team)?).map_err(|denial| anyhow::anyhow!("{denial}"));
+    }
+    let refusals: Vec<(&String, crate::policy::Denial)> = config
+        .teams
+        .iter()
+        .filter_map(|(team, policy)| check(policy).err().map(|d| (team, d)))
+        .collect();
+    if refusals.len() == config.teams.len() {
+        let (_, first) = &refusals[0];
+        bail!("no team may run it; for one: {first}");
+    }
+    for (team, denial) in refusals {
+        eprintln!("warning: team `{team}` will not run it: {denial}");
+    }
+    Ok(())
 }
 
 async fn add_from_registry(
     dir: &Path,
     config_path: Option<&Path>,
     config: &crate::policy::config::Config,
-    policy: &crate::policy::TeamPolicy,
+    team: Option<&str>,
     console: Arc<dyn Console>,
     source: &str,
 ) -> Result<ExitCode> {
@@ -163,7 +192,14 @@ async fn add_from_registry(
     let named = reference::parse(source)?.resolve_registry().to_string();
     let access = access(config, Some(&named));
     let candidate = install::fetch(&runtime, dir, &access, source, console.clone()).await?;
-    candidate.check_team(policy)?;
+    admit(
+        config,
+        team,
+        candidate.name(),
+        candidate.signer.as_deref(),
+        &candidate.permissions(),
+    )
+    .with_context(|| format!("{source} is refused"))?;
     let mut locked = locked(config_path)?;
     let existing = Catalog::load(&runtime, dir, console, None).await?;
     let (name, version) = (
@@ -241,10 +277,12 @@ pub async fn update(
     console: Arc<dyn Console>,
     only: Option<&str>,
     yes: bool,
-    team: &str,
+    team: Option<&str>,
 ) -> Result<ExitCode> {
     let config = load_config(config_path)?;
-    let policy = config.team(team)?;
+    if let Some(team) = team {
+        config.team(team)?;
+    }
     let runtime = runtime()?;
     let mut locked = locked(config_path)?;
     let entries: Vec<Entry> = locked
@@ -299,7 +337,14 @@ pub async fn update(
                 old.name
             );
         }
-        candidate.check_team(policy)?;
+        admit(
+            &config,
+            team,
+            candidate.name(),
+            candidate.signer.as_deref(),
+            &candidate.permissions(),
+        )
+        .with_context(|| format!("the update from {source} is refused"))?;
         if !confirm(yes, &old.name, &change)? {
             pending += 1;
             continue;

@@ -162,7 +162,8 @@ impl HostState {
     pub fn permitted(&mut self, function: &str) -> Result<(), DockerError> {
         let plugin = self.plugin.clone();
         let run = self.run()?;
-        crate::policy::check_call(&plugin, &run.permissions, function).map_err(super::guard::deny)
+        crate::policy::check_call(&plugin, &run.permissions, function)
+            .map_err(|denial| DockerError::Denied(denial.to_string()))
     }
 
     /// The run, or the error a plugin gets for calling Docker outside one.

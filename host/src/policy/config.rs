@@ -20,7 +20,7 @@ use anyhow::anyhow;
 use serde::{Deserialize, Deserializer};
 use toml::de::{DeTable, DeValue};
 
-use super::permissions::{Group, Permissions};
+use super::groups::{Group, Permissions};
 use super::team::{default_team, format_size, Limit, PluginLimits, TeamPolicy};
 use crate::util::suggest;
 
@@ -1006,6 +1006,9 @@ mod tests {
         );
         assert!(blue.env.contains(&("TEAM".into(), "blue".into())));
         assert_eq!(blue.limits.timeout, Duration::from_secs(300));
+        assert!(!blue.require_signed && blue.trusted_keys.is_empty());
+        assert_eq!(blue.permissions, None);
+        assert_eq!(config.registries.insecure, vec!["registry.lan:5000"]);
         assert_eq!(
             config.journal,
             Some(PathBuf::from("/var/lib/dockwright/journal.jsonl"))

@@ -13,7 +13,8 @@
 //! - [`commit`]: the instructions a commit may apply;
 //! - [`labels`]: the ownership labels and whose an object is;
 //! - [`params`]: a workflow's params, checked against what it declares;
-//! - [`permissions`]: permission manifests, a team's cap on them, and trusted signers;
+//! - [`groups`]: the permission groups of Docker operations, and sets of them;
+//! - [`permissions`]: the rules: calls inside the manifest, a team's cap, trusted signers;
 //! - [`config`]: `dockwright.toml`, its teams and the config's own rules.
 
 pub mod build;
@@ -23,6 +24,7 @@ pub mod containers;
 pub mod exec;
 #[cfg(test)]
 mod fixtures;
+pub mod groups;
 pub mod images;
 pub mod labels;
 pub mod params;
@@ -33,9 +35,10 @@ pub use build::check_build_context;
 pub use commit::check_commit_changes;
 pub use containers::{check_create, check_start, ports_need_picking};
 pub use exec::check_exec_user;
+pub use groups::{Group, Permissions};
 pub use images::{check_image, check_plugin, check_tag, glob_match, normalise_image};
 pub use labels::owned_by;
-pub use permissions::{check_call, check_manifest, check_signer, Group, Permissions};
+pub use permissions::{check_call, check_manifest, check_signer};
 pub use team::{
     default_team, format_size, Decision, Denial, Limit, PluginLimits, TeamPolicy, Usage,
 };

@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::permissions::Permissions;
+use super::groups::Permissions;
 
 /// A per-container resource: the value injected when a request sets none, and the
 /// most a request may ask for.

@@ -18,7 +18,7 @@ use super::signature::SignatureDoc;
 use crate::plugin::catalog::{self, Catalog, LoadedPlugin, Locked};
 use crate::plugin::lock::Entry;
 use crate::plugin::runtime::Runtime;
-use crate::policy::{self, Permissions, TeamPolicy};
+use crate::policy::Permissions;
 use crate::util::console::Console;
 
 /// A plugin pulled and checked, not yet in the folder.
@@ -95,14 +95,6 @@ impl Candidate {
 
     pub fn permissions(&self) -> Permissions {
         self.plugin.info.manifest()
-    }
-
-    /// The team's rules about who signed it and what it may ask for.
-    pub fn check_team(&self, team: &TeamPolicy) -> Result<()> {
-        let name = self.name();
-        policy::check_signer(team, name, self.signer.as_deref())
-            .and_then(|()| policy::check_manifest(team, name, &self.permissions()))
-            .map_err(|denial| anyhow::anyhow!("{} is refused: {denial}", self.source))
     }
 
     /// The lock entry it will have.

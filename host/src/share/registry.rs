@@ -100,13 +100,16 @@ impl Registry {
     }
 
     /// Words for a failed registry call, with what to do about it.
-    fn explain(&self, what: &str, e: impl std::fmt::Display) -> anyhow::Error {
-        // Registries end their JSON bodies with a newline: keep the error one line.
-        let message = e
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+    fn explain(&self, what: &str, e: impl std::error::Error) -> anyhow::Error {
+        // The causes say what went wrong (a refused certificate, a refused connection);
+        // registries end their JSON bodies with a newline: keep the error one line.
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
         let lower = message.to_lowercase();
         let hint = if lower.contains("401")
             || lower.contains("unauthorized")
@@ -114,6 +117,11 @@ impl Registry {
         {
             format!(
                 "; log in with `docker login {}`, or set DOCKWRIGHT_REGISTRY_USERNAME and DOCKWRIGHT_REGISTRY_PASSWORD",
+                self.name
+            )
+        } else if lower.contains("certificate") {
+            format!(
+                "; if {} uses a private CA, name its certificate file as `ca` under [registries] in the config",
                 self.name
             )
         } else if lower.contains("error sending request") || lower.contains("connect") {

@@ -472,6 +472,16 @@ fn serve_runs_workflows_shows_runs_and_containers_and_tears_down() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "team" && p["required"] == true));
+    // The plugin's permission manifest, and its signer (none: it was not installed signed).
+    let permissions: Vec<&str> = team_env["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(permissions.contains(&"containers"), "{permissions:?}");
+    assert!(!permissions.contains(&"exec"), "{permissions:?}");
+    assert!(team_env["signer"].is_null());
 
     // Create and start an environment, and ask which port it got.
     let created = server.post(

@@ -16,6 +16,7 @@ use crate::common::*;
 
 /// A registry for one test, with its own storage; stopped (by its pid) on drop.
 struct Registry {
+    ip: String,
     port: u16,
     child: Child,
     root: tempfile::TempDir,
@@ -28,20 +29,33 @@ impl Registry {
 
     /// With htpasswd auth when `login` is given.
     fn start_with(login: Option<(&str, &str)>) -> Registry {
+        Self::start_on("127.0.0.1", login, None)
+    }
+
+    /// On `ip`, with auth when `login` is given and TLS when `tls` (certificate and
+    /// key files) is.
+    fn start_on(ip: &str, login: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> Registry {
         let root = tempfile::Builder::new()
             .prefix("registry-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind((ip, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let storage = root.path().join("storage");
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {ip}:{port}\n",
             storage.display()
         );
+        if let Some((cert, key)) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         if let Some((user, password)) = login {
             let hash = bcrypt::hash(password, 4).unwrap();
             let htpasswd = root.path().join("htpasswd");
@@ -61,8 +75,17 @@ impl Registry {
             .stderr(std::fs::File::create(root.path().join("registry.log")).unwrap())
             .spawn()
             .expect("cannot start docker-registry: install Debian's docker-registry package");
-        let mut registry = Registry { port, child, root };
-        registry.wait_until_up();
+        let mut registry = Registry {
+            ip: ip.to_string(),
+            port,
+            child,
+            root,
+        };
+        if tls.is_none() {
+            registry.wait_until_up();
+        } else {
+            registry.wait_until_listening();
+        }
         registry
     }
 
@@ -89,8 +112,24 @@ impl Registry {
         }
     }
 
+    /// Until the TLS port accepts connections, or the registry exits.
+    fn wait_until_listening(&mut self) {
+        let started = Instant::now();
+        while std::net::TcpStream::connect((self.ip.as_str(), self.port)).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(self.root.path().join("registry.log"));
+                panic!("docker-registry exited ({status}): {log:?}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "docker-registry did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// `127.0.0.1:<port>/<repo>`.
@@ -605,4 +644,128 @@ fn pull_image_pulls_from_a_registry_through_a_plugin() {
     let pulls = team.calls("pull-image");
     assert_eq!(pulls.len(), 1);
     assert_eq!(pulls[0]["result"], "ok");
+}
+
+/// An address of this machine that is not loopback (the one its default route
+/// leaves from), where a registry must be reached over TLS.
+fn outside_address() -> String {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    // No packet is sent: connecting a UDP socket only picks the route.
+    socket
+        .connect("192.0.2.1:9")
+        .expect("this machine has no route off loopback, which the TLS test needs");
+    let ip = socket.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback(), "{ip}");
+    ip.to_string()
+}
+
+/// A CA and a server certificate it signed for `ip`; (ca.pem, cert.pem, key.pem).
+fn certificates(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("cannot run openssl: apt-get install openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dockwright test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=registry",
+    ]);
+    std::fs::write(
+        path("server.ext"),
+        format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (path("ca.pem"), path("server.pem"), path("server.key"))
+}
+
+#[test]
+fn registries_off_loopback_need_tls_and_trust_the_configured_ca() {
+    let ip = outside_address();
+    let certs = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (ca, cert, key) = certificates(certs.path(), &ip);
+    let registry = Registry::start_on(&ip, None, Some((&cert, &key)));
+    let file = example_plugin("inventory.wasm");
+    let path = file.to_str().unwrap();
+    let target = registry.repo("team/inventory:tls");
+
+    // A CA the machine does not trust: refused, saying it is about the certificate.
+    let untrusting = Team::new("tls-untrusted");
+    let run = untrusting.dockwright(Path::new("."), &["plugins", "push", path, &target]);
+    let line = run.assert_clean_failure(&registry.host());
+    assert!(line.to_lowercase().contains("certificate"), "{line}");
+
+    // Listed as insecure, it is spoken to over plain HTTP, which a TLS registry refuses.
+    let insecure = Team::new("tls-insecure");
+    let config = insecure.home.join("dockwright.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("[registries]\ninsecure = [\"{}\"]\n{text}", registry.host()),
+    )
+    .unwrap();
+    let run = insecure.dockwright(Path::new("."), &["plugins", "push", path, &target]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+
+    // With the CA in the config, push and add work over TLS.
+    let team = Team::new("tls");
+    let config = team.home.join("dockwright.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("[registries]\nca = \"{}\"\n{text}", ca.display()),
+    )
+    .unwrap();
+    push(&team, &file, &target, &[]);
+    let dir = empty_dir();
+    add(&team, dir.path(), &target).assert_ok();
+    assert_eq!(
+        sha256_file(&dir.path().join("inventory.wasm")),
+        sha256_file(&file)
+    );
 }
