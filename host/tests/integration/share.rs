@@ -82,47 +82,31 @@ impl Registry {
             root,
         };
         if tls.is_none() {
-            registry.wait_until_up();
+            // `/v2/` answers 200, or 401 with auth.
+            registry.wait_until(|r| {
+                http(r.port, "/v2/", "*/*").is_ok_and(|answer| {
+                    answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 401")
+                })
+            });
         } else {
-            registry.wait_until_listening();
+            registry.wait_until(|r| std::net::TcpStream::connect((r.ip.as_str(), r.port)).is_ok());
         }
         registry
     }
 
-    /// Until `/v2/` answers (200, or 401 with auth), or the registry exits.
-    fn wait_until_up(&mut self) {
+    /// Until `ready`, or the registry exits.
+    fn wait_until(&mut self, ready: impl Fn(&Registry) -> bool) {
         let started = Instant::now();
-        loop {
-            if let Ok(answer) = http(self.port, "/v2/", "*/*") {
-                if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 401") {
-                    return;
-                }
-            }
+        while !ready(self) {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let log = std::fs::read_to_string(self.root.path().join("registry.log"));
                 panic!("docker-registry exited ({status}): {log:?}");
             }
-            // Not a timing assertion: a registry that never answers fails the test
+            // Not a timing assertion: a registry that never comes up fails the test
             // rather than hanging it.
             assert!(
                 started.elapsed() < Duration::from_secs(120),
-                "docker-registry did not answer"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Until the TLS port accepts connections, or the registry exits.
-    fn wait_until_listening(&mut self) {
-        let started = Instant::now();
-        while std::net::TcpStream::connect((self.ip.as_str(), self.port)).is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.root.path().join("registry.log"));
-                panic!("docker-registry exited ({status}): {log:?}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "docker-registry did not listen"
+                "docker-registry did not come up"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
