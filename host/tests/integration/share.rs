@@ -753,3 +753,74 @@ fn registries_off_loopback_need_tls_and_trust_the_configured_ca() {
         sha256_file(&file)
     );
 }
+
+/// The `wkg` of wasm-pkg-tools: `$DOCKWRIGHT_TEST_WKG`, else `wkg` on the PATH.
+fn wkg() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("DOCKWRIGHT_TEST_WKG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join("wkg"))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn wkg_and_dockwright_install_what_the_other_pushes() {
+    // `.ci/run` installs wkg (cargo install takes minutes): a developer without it
+    // is told, rather than made to wait.
+    let Some(wkg) = wkg() else {
+        eprintln!("skipped: no wkg (set DOCKWRIGHT_TEST_WKG or put wkg on the PATH)");
+        return;
+    };
+    let registry = Registry::start();
+    let team = Team::new("wkg");
+    let file = example_plugin("inventory.wasm");
+    let wkg_run = |args: &[&str]| {
+        let out = Command::new(&wkg)
+            .args(args)
+            .env("HOME", team.home.join("wkg-home"))
+            .env_remove("WKG_OCI_USERNAME")
+            .env_remove("WKG_OCI_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run wkg");
+        assert!(
+            out.status.success(),
+            "wkg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let host = registry.host();
+
+    let pushed_by_wkg = registry.repo("wkg/inventory:1");
+    wkg_run(&[
+        "oci",
+        "push",
+        "--insecure",
+        &host,
+        &pushed_by_wkg,
+        file.to_str().unwrap(),
+    ]);
+    let dir = empty_dir();
+    add(&team, dir.path(), &pushed_by_wkg).assert_ok();
+    assert_eq!(
+        sha256_file(&dir.path().join("inventory.wasm")),
+        sha256_file(&file)
+    );
+
+    let pushed_by_us = registry.repo("dockwright/inventory:1");
+    push(&team, &file, &pushed_by_us, &[]);
+    let pulled = team.home.join("pulled.wasm");
+    wkg_run(&[
+        "oci",
+        "pull",
+        "--insecure",
+        &host,
+        &pushed_by_us,
+        "-o",
+        pulled.to_str().unwrap(),
+    ]);
+    assert_eq!(sha256_file(&pulled), sha256_file(&file));
+}
