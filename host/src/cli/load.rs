@@ -45,3 +45,28 @@ pub fn load_config(explicit: Option<&std::path::Path>) -> Result<config::Config>
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     config::load(explicit, &cwd)
 }
+
+/// The engine named `name`: `default` (as the docker CLI finds it) or one of the
+/// config's `[engines.NAME]`.
+pub fn engine_target(config: &config::Config, name: &str) -> Result<config::EngineTarget> {
+    if name == config::DEFAULT_ENGINE {
+        return Ok(crate::engine::connect::default_target());
+    }
+    if let Some(target) = config.engines.get(name) {
+        return Ok(target.clone());
+    }
+    let names =
+        std::iter::once(config::DEFAULT_ENGINE).chain(config.engines.keys().map(String::as_str));
+    let hint = crate::util::suggest::did_you_mean(name, names.clone());
+    anyhow::bail!(
+        "no engine named `{name}` (engines: {}); add it as [engines.{name}] to the config.{hint}",
+        names.collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// The default engine and every engine of the config, in that order.
+pub fn engine_targets(config: &config::Config) -> Vec<config::EngineTarget> {
+    std::iter::once(crate::engine::connect::default_target())
+        .chain(config.engines.values().cloned())
+        .collect()
+}

@@ -103,6 +103,15 @@ pub enum Command {
     },
     /// Show the Docker engine dockwright talks to
     Engine {
+        /// Which engine: `default` (DOCKER_HOST) or a name from [engines] in the config
+        #[arg(long, env = "DOCKWRIGHT_ENGINE", default_value = "default")]
+        engine: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the engines (the default one and the config's): reachable, version, API version, swarm role
+    Engines {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -218,7 +227,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Gc { dry_run } => runs::collect_garbage(cli.config.as_deref(), dry_run).await,
-        Command::Engine { json } => engine::show(json).await,
+        Command::Engine { engine, json } => {
+            engine::show(cli.config.as_deref(), &engine, json).await
+        }
+        Command::Engines { json } => engine::list(cli.config.as_deref(), json).await,
         Command::Serve(args) => serve::serve(&dir, cli.config.as_deref(), args).await,
         Command::Keys { command } => keys::run(command),
         Command::Token { command } => serve::token(cli.config.as_deref(), command),

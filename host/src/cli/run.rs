@@ -33,6 +33,10 @@ pub struct RunArgs {
     #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
     pub team: String,
 
+    /// The engine to run on: `default` (DOCKER_HOST) or a name from [engines] in the config
+    #[arg(long, env = "DOCKWRIGHT_ENGINE", default_value = "default")]
+    pub engine: String,
+
     /// Leave the containers of a failed run in place, for debugging
     #[arg(long)]
     pub keep_on_failure: bool,
@@ -62,10 +66,13 @@ pub async fn run(
     verbose: bool,
 ) -> Result<ExitCode> {
     config::check_team(&args.team).map_err(anyhow::Error::msg)?;
-    // The engine handshake is a round trip: make it while the plugins load.
-    let connecting = tokio::spawn(engine::connect());
     let config = load_config(config_path)?;
     let policy = Arc::new(config.team(&args.team)?.clone());
+    let target = super::load::engine_target(&config, &args.engine)?;
+    crate::policy::check_engine(&policy, &target.name)
+        .map_err(|denial| anyhow::anyhow!("{denial}"))?;
+    // The engine handshake is a round trip: make it while the plugins load.
+    let connecting = tokio::spawn(async move { engine::connect_to(&target).await });
     let (runtime, catalog) = load(dir, config_path, console.clone(), true).await?;
     let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
     let batch = !args.each.is_empty() || args.params_file.is_some();

@@ -83,6 +83,7 @@ pub fn show(path: &std::path::Path, id: &str, json: bool) -> Result<ExitCode> {
         s.plugin, detail.plugin_sha256
     )?;
     writeln!(out, "workflow  {}", s.workflow)?;
+    writeln!(out, "engine    {}", s.engine)?;
     writeln!(out, "started   {}", s.started)?;
     if let Some(ms) = s.duration_ms {
         writeln!(out, "duration  {:.1}s", ms as f64 / 1000.0)?;
@@ -139,9 +140,28 @@ pub async fn collect_garbage(
         .clone()
         .unwrap_or_else(crate::util::paths::journal_file);
     let journal = Journal::open(&journal_path)?;
-    let engine = engine::connect().await?;
-    let found = gc::collect(&engine, &crate::util::paths::state_dir(), &journal, dry_run).await?;
+    // Every engine: a run killed on any of them leaves its containers there.
+    let mut found = Vec::new();
+    let mut unreachable = false;
+    for target in super::load::engine_targets(&config) {
+        let engine = match engine::connect_to(&target).await {
+            Ok(engine) => engine,
+            Err(e) if target.name != crate::policy::config::DEFAULT_ENGINE => {
+                eprintln!("warning: skipped engine `{}`: {e:#}", target.name);
+                unreachable = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        found.extend(
+            gc::collect(&engine, &crate::util::paths::state_dir(), &journal, dry_run).await?,
+        );
+    }
     let mut out = std::io::stdout().lock();
+    if found.is_empty() && unreachable {
+        writeln!(out, "Nothing to collect on the engines that answered.")?;
+        return Ok(ExitCode::FAILURE);
+    }
     if found.is_empty() {
         writeln!(out, "Nothing to collect: no containers of runs that died.")?;
         return Ok(ExitCode::SUCCESS);
@@ -166,7 +186,7 @@ pub async fn collect_garbage(
     for line in table(&rows) {
         writeln!(out, "{line}")?;
     }
-    Ok(if failed {
+    Ok(if failed || unreachable {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -2,8 +2,9 @@
 //!
 //! `DOCKER_HOST` picks the engine (a unix socket by default, or `tcp://host:port`);
 //! `DOCKER_TLS_VERIFY` with `DOCKER_CERT_PATH` (`key.pem`, `cert.pem`, `ca.pem`) turns
-//! on TLS. The API version is negotiated at connect: engines as old as API 1.41 are
-//! common, and a client that speaks a newer version is refused by them.
+//! on TLS. More engines are named in the config (`[engines.NAME]`), with their own
+//! address and TLS files. The API version is negotiated at each connect: engines as
+//! old as API 1.41 are common, and a client that speaks a newer version is refused.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use anyhow::Result;
 use bollard::{ClientVersion, Docker};
 
 use super::errors::root_cause;
+use crate::policy::config::{EngineTarget, TlsFiles, DEFAULT_ENGINE};
 
 /// Where the engine listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -25,6 +27,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// A connected engine.
 #[derive(Clone)]
 pub struct Engine {
+    /// The engine's name: `default`, or its `[engines.NAME]` in the config.
+    pub name: String,
     pub docker: Docker,
     /// The address we connected to, for messages.
     pub address: String,
@@ -97,19 +101,56 @@ pub fn published_host(address: &str) -> String {
     }
 }
 
+/// The default engine, as the docker CLI finds it: `DOCKER_HOST`, and TLS when
+/// `DOCKER_TLS_VERIFY` is set, with the files of `DOCKER_CERT_PATH` (else `~/.docker`).
+pub fn default_target() -> EngineTarget {
+    let tls = std::env::var("DOCKER_TLS_VERIFY")
+        .is_ok_and(|v| !v.is_empty())
+        .then(|| {
+            let dir = std::env::var_os("DOCKER_CERT_PATH")
+                .filter(|d| !d.is_empty())
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker"))
+                })
+                .unwrap_or_default();
+            TlsFiles {
+                ca: dir.join("ca.pem"),
+                cert: dir.join("cert.pem"),
+                key: dir.join("key.pem"),
+            }
+        });
+    EngineTarget {
+        name: DEFAULT_ENGINE.to_string(),
+        host: address_from_env(),
+        tls,
+    }
+}
+
 /// Connect to the engine named by the environment and negotiate the API version.
+pub async fn connect() -> Result<Engine> {
+    connect_to(&default_target()).await
+}
+
+/// Connect to `target` and negotiate the API version with it: engines of different
+/// versions in one config each get their own.
 ///
 /// A plain socket or TCP engine is asked with `GET /_ping`, whose `API-Version`
 /// header names the newest version it speaks: one quick round trip, where the
 /// client library's own negotiation asks `/version`, which an engine can take tens of
 /// milliseconds to answer. TLS engines go through the library's negotiation.
-pub async fn connect() -> Result<Engine> {
-    let address = address_from_env();
-    let fail =
-        |detail: String| anyhow::anyhow!(super::errors::describe_unreachable(&address, &detail));
-    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
-    let docker = match (tls, Endpoint::parse(&address)) {
-        (false, Some(endpoint)) => {
+pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
+    let address = target.host.clone();
+    let fail = |detail: String| {
+        let text = super::errors::describe_unreachable(&address, &detail);
+        if target.name == DEFAULT_ENGINE {
+            anyhow::anyhow!(text)
+        } else {
+            anyhow::anyhow!("engine `{}`: {text}", target.name)
+        }
+    };
+    let docker = match (&target.tls, Endpoint::parse(&address)) {
+        (None, Some(endpoint)) => {
             let version = tokio::time::timeout(HANDSHAKE_TIMEOUT, ping(&endpoint))
                 .await
                 .map_err(|_| fail(format!("no answer in {}s", HANDSHAKE_TIMEOUT.as_secs())))?
@@ -131,21 +172,55 @@ pub async fn connect() -> Result<Engine> {
             }
             .map_err(|e| fail(root_cause(&e)))?
         }
-        _ => {
-            let docker = Docker::connect_with_defaults()
-                .map_err(|e| fail(root_cause(&e)))?
-                .with_timeout(REQUEST_TIMEOUT);
+        (Some(tls), _) => {
+            use_crypto_provider();
+            for (what, path) in [("CA", &tls.ca), ("client certificate", &tls.cert), ("client key", &tls.key)] {
+                if !path.is_file() {
+                    anyhow::bail!(
+                        "engine `{}` ({address}): its TLS {what} `{}` does not exist; point the engine's TLS settings at the files its admin gave you",
+                        target.name,
+                        path.display()
+                    );
+                }
+            }
+            let docker = Docker::connect_with_ssl(
+                &address,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                REQUEST_TIMEOUT.as_secs(),
+                bollard::API_DEFAULT_VERSION,
+            )
+            .map_err(|e| fail(root_cause(&e)))?;
             tokio::time::timeout(HANDSHAKE_TIMEOUT, docker.negotiate_version())
                 .await
                 .map_err(|_| fail(format!("no answer in {}s", HANDSHAKE_TIMEOUT.as_secs())))?
                 .map_err(|e| fail(root_cause(&e)))?
         }
+        (None, None) => {
+            return Err(fail(
+                "the address is neither unix:// nor tcp:// (DOCKER_HOST accepts unix:///path/docker.sock or tcp://host:port)"
+                    .to_string(),
+            ))
+        }
     };
     Ok(Engine {
+        name: target.name.clone(),
         docker,
         published_host: published_host(&address),
         address,
     })
+}
+
+/// Choose rustls's crypto provider for the process, once. Two of its providers are
+/// compiled in (bollard asks for ring, the registry client for aws-lc-rs), and rustls
+/// then refuses to guess: without this, the first TLS engine connection panics.
+fn use_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// Where a plain (non-TLS) engine listens.

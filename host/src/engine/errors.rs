@@ -30,9 +30,18 @@ pub fn from_bollard(err: BollardError, engine: &str) -> DockerError {
 
 /// The message for an engine that cannot be reached at all.
 pub fn describe_unreachable(engine: &str, detail: &str) -> String {
-    format!(
-        "cannot reach the Docker engine at {engine} ({detail}): start dockerd, or point DOCKER_HOST at a running engine"
-    )
+    let lower = detail.to_lowercase();
+    let hint = if lower.contains("badcertificate")
+        || lower.contains("unknownca")
+        || lower.contains("certificate required")
+    {
+        "the engine refused this client's TLS certificate: use a client certificate signed by the CA the engine trusts (its --tlscacert)"
+    } else if lower.contains("certificate") {
+        "the engine's TLS certificate is not signed by the CA given for it, or is not for this address: check the engine's `ca` (DOCKER_CERT_PATH/ca.pem for the default engine)"
+    } else {
+        "start dockerd, or point DOCKER_HOST at a running engine"
+    };
+    format!("cannot reach the Docker engine at {engine} ({detail}): {hint}")
 }
 
 /// Map an engine HTTP status to the contract's case.
@@ -144,6 +153,18 @@ mod tests {
         assert_eq!(case, "engine-unavailable");
         assert!(msg.contains("tcp://127.0.0.1:9"), "{msg}");
         assert!(msg.contains("DOCKER_HOST"), "{msg}");
+    }
+
+    #[test]
+    fn unreachable_engines_say_what_to_fix() {
+        let refused = describe_unreachable("tcp://h:2376", "received fatal alert: BadCertificate");
+        assert!(refused.contains("client's TLS certificate"), "{refused}");
+        let unknown =
+            describe_unreachable("tcp://h:2376", "invalid peer certificate: UnknownIssuer");
+        assert!(unknown.contains("not signed by the CA"), "{unknown}");
+        let down = describe_unreachable("unix:///x.sock", "No such file or directory");
+        assert!(down.contains("start dockerd"), "{down}");
+        assert!(down.contains("unix:///x.sock") && down.contains("No such file"));
     }
 
     #[test]

@@ -12,4 +12,4 @@ pub mod connect;
 pub mod containers;
 pub mod errors;
 
-pub use connect::{address_from_env, connect, published_host, Engine};
+pub use connect::{address_from_env, connect, connect_to, published_host, Engine};

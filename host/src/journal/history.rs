@@ -17,6 +17,8 @@ pub struct RunSummary {
     pub team: String,
     pub plugin: String,
     pub workflow: String,
+    /// The engine it ran on.
+    pub engine: String,
     pub started: String,
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
@@ -72,6 +74,7 @@ pub fn summarize(entries: &[Entry], state_dir: &Path) -> Vec<RunSummary> {
                 team,
                 plugin,
                 workflow,
+                engine,
                 ..
             } => {
                 order.push(run.clone());
@@ -84,6 +87,7 @@ pub fn summarize(entries: &[Entry], state_dir: &Path) -> Vec<RunSummary> {
                         team: team.clone(),
                         plugin: plugin.clone(),
                         workflow: workflow.clone(),
+                        engine: engine.clone(),
                         started: time.clone(),
                         ..Default::default()
                     },
@@ -230,6 +234,7 @@ mod tests {
             workflow: "w".into(),
             params: vec![("k".into(), "v".into())],
             pid: 1,
+            engine: "default".into(),
         }
     }
 

@@ -26,6 +26,10 @@ pub enum Entry {
         params: Vec<(String, String)>,
         /// The host process, for telling live runs from dead ones.
         pid: u32,
+        /// The engine the run is on (`default`, or a name of the config's `[engines]`);
+        /// journals written before engines had names read as `default`.
+        #[serde(default = "default_engine")]
+        engine: String,
     },
     Call {
         time: String,
@@ -59,6 +63,10 @@ pub enum Entry {
         rolled_back: Vec<String>,
         duration_ms: u64,
     },
+}
+
+fn default_engine() -> String {
+    crate::policy::config::DEFAULT_ENGINE.to_string()
 }
 
 impl Entry {

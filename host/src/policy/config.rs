@@ -37,6 +37,30 @@ pub struct Config {
     pub tokens: BTreeMap<String, Vec<String>>,
     /// How to reach OCI registries (`[registries]`).
     pub registries: Registries,
+    /// The engines besides the default one (`[engines.NAME]`), by name.
+    pub engines: BTreeMap<String, EngineTarget>,
+}
+
+/// The name of the engine `DOCKER_HOST` (and `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`)
+/// names, as the docker CLI finds it.
+pub const DEFAULT_ENGINE: &str = "default";
+
+/// An engine dockwright may run workflows on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineTarget {
+    pub name: String,
+    /// `unix:///path` or `tcp://host:port`.
+    pub host: String,
+    /// Client certificate, key and the CA that signs the engine's certificate: the
+    /// engine is reached over TLS and its certificate verified.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[registries]`: registries reached over plain HTTP, and the CA that signs the
@@ -60,6 +84,7 @@ impl Config {
             source: None,
             tokens: BTreeMap::new(),
             registries: Registries::default(),
+            engines: BTreeMap::new(),
         }
     }
 
@@ -182,6 +207,12 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         },
         None => Registries::default(),
     };
+    let mut engines = BTreeMap::new();
+    for (name, engine) in raw.engines.unwrap_or_default() {
+        let target = engine_target(&name, engine, &folder)
+            .map_err(|e| file.error(&["engines", &name], &e))?;
+        engines.insert(name, target);
+    }
     let teams = raw.teams.unwrap_or_default();
     if teams.is_empty() {
         return Err(file.error(
@@ -209,6 +240,58 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         source: Some(source.to_path_buf()),
         tokens,
         registries,
+        engines,
+    })
+}
+
+/// Check an `[engines.NAME]` table; paths are taken from the config's folder.
+fn engine_target(name: &str, raw: RawEngine, folder: &Path) -> Result<EngineTarget, String> {
+    if name == DEFAULT_ENGINE {
+        return Err(format!(
+            "`{DEFAULT_ENGINE}` is the engine DOCKER_HOST names; give this engine another name"
+        ));
+    }
+    check_team(name).map_err(|_| {
+        format!("`{name}` is not an engine name: use lowercase letters, digits, `-`, `_` and `.`")
+    })?;
+    let host = raw.host.trim().to_string();
+    if !(host.starts_with("unix://") || host.starts_with("tcp://")) {
+        return Err(format!(
+            "host `{host}` is not an engine address: use unix:///path/to/docker.sock or tcp://host:port"
+        ));
+    }
+    let tls = match (raw.cert_path, raw.ca, raw.cert, raw.key) {
+        (None, None, None, None) => None,
+        (Some(dir), None, None, None) => {
+            let dir = folder.join(dir);
+            Some(TlsFiles {
+                ca: dir.join("ca.pem"),
+                cert: dir.join("cert.pem"),
+                key: dir.join("key.pem"),
+            })
+        }
+        (None, Some(ca), Some(cert), Some(key)) => Some(TlsFiles {
+            ca: folder.join(ca),
+            cert: folder.join(cert),
+            key: folder.join(key),
+        }),
+        (Some(_), ..) => {
+            return Err("give either `cert_path` or `ca`, `cert` and `key`, not both".into())
+        }
+        _ => {
+            return Err(
+                "TLS needs all of `ca`, `cert` and `key` (or `cert_path`, a folder holding ca.pem, cert.pem and key.pem)"
+                    .into(),
+            )
+        }
+    };
+    if tls.is_some() && !host.starts_with("tcp://") {
+        return Err(format!("TLS is for tcp:// engines, not `{host}`"));
+    }
+    Ok(EngineTarget {
+        name: name.to_string(),
+        host,
+        tls,
     })
 }
 
@@ -258,6 +341,7 @@ fn tokens(
 struct RawConfig {
     journal: Option<String>,
     registries: Option<RawRegistries>,
+    engines: Option<BTreeMap<String, RawEngine>>,
     defaults: Option<RawTeam>,
     teams: Option<BTreeMap<String, RawTeam>>,
 }
@@ -280,6 +364,7 @@ struct RawTeam {
     build_network: Option<bool>,
     permissions: Option<Vec<PermissionName>>,
     trusted_keys: Option<Vec<PublicKey>>,
+    engines: Option<Vec<String>>,
     require_signed: Option<bool>,
     plugin_limits: Option<RawPluginLimits>,
     tokens: Option<Vec<TokenHash>>,
@@ -319,6 +404,20 @@ where
     let value = toml::Value::deserialize(d)?;
     convert(&value)
         .ok_or_else(|| serde::de::Error::custom(format!("expected {expected}, found {value}")))
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { host = \"tcp://build.lan:2376\", cert_path = \"certs/build\" }"
+)]
+struct RawEngine {
+    host: String,
+    /// A folder with `ca.pem`, `cert.pem` and `key.pem`, as `DOCKER_CERT_PATH`.
+    cert_path: Option<String>,
+    ca: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -766,6 +865,7 @@ impl Merge<'_> {
             tags: pick(|t| t.tags.as_ref(), base.tags),
             env: self.env()?,
             plugins: pick(|t| t.plugins.as_ref(), base.plugins),
+            engines: pick(|t| t.engines.as_ref(), base.engines),
             exec_as_root: team
                 .exec_as_root
                 .or(defaults.exec_as_root)
@@ -954,6 +1054,52 @@ mod tests {
     }
 
     #[test]
+    fn engines_are_named_with_their_tls_files() {
+        let config = parse_at(
+            "[engines.build]\nhost = \"tcp://build.lan:2376\"\ncert_path = \"certs/build\"\n\
+             [engines.local2]\nhost = \"unix:///run/docker2.sock\"\n\
+             [engines.pinned]\nhost = \"tcp://10.0.0.9:2376\"\nca = \"/pki/ca.pem\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+             [teams.blue]\nengines = [\"default\", \"build\"]\n",
+        )
+        .unwrap();
+        let build = &config.engines["build"];
+        assert_eq!(build.host, "tcp://build.lan:2376");
+        let tls = build.tls.as_ref().unwrap();
+        assert_eq!(tls.ca, PathBuf::from("/etc/dockwright/certs/build/ca.pem"));
+        assert_eq!(
+            tls.key,
+            PathBuf::from("/etc/dockwright/certs/build/key.pem")
+        );
+        assert_eq!(config.engines["local2"].tls, None);
+        let pinned = config.engines["pinned"].tls.as_ref().unwrap();
+        assert_eq!(pinned.ca, PathBuf::from("/pki/ca.pem"));
+        assert_eq!(pinned.cert, PathBuf::from("/etc/dockwright/c.pem"));
+        assert_eq!(config.team("blue").unwrap().engines, ["default", "build"]);
+
+        let bad: &[(&str, &str)] = &[
+            ("[engines.default]\nhost = \"tcp://x:1\"", "DOCKER_HOST"),
+            ("[engines.b]\nhost = \"ssh://x\"", "not an engine address"),
+            (
+                "[engines.b]\nhost = \"tcp://x:1\"\nca = \"ca.pem\"",
+                "all of `ca`, `cert` and `key`",
+            ),
+            (
+                "[engines.b]\nhost = \"unix:///x\"\ncert_path = \"c\"",
+                "TLS is for tcp://",
+            ),
+            ("[engines.B]\nhost = \"tcp://x:1\"", "not an engine name"),
+            ("[engines.b]\nhots = \"tcp://x:1\"", "hots"),
+        ];
+        for (text, needle) in bad {
+            let err = error(&format!("{text}\n[teams.blue]\n"));
+            assert!(
+                err.contains(needle) && err.contains("engines"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn team_names() {
         for ok in ["default", "blue-team", "a.b_c1"] {
             assert!(check_team(ok).is_ok(), "{ok}");
@@ -1009,6 +1155,8 @@ mod tests {
         assert!(!blue.require_signed && blue.trusted_keys.is_empty());
         assert_eq!(blue.permissions, None);
         assert_eq!(config.registries.insecure, vec!["registry.lan:5000"]);
+        assert_eq!(config.engines["build"].host, "tcp://build.lan:2376");
+        assert_eq!(blue.engines, ["*"]);
         assert_eq!(
             config.journal,
             Some(PathBuf::from("/var/lib/dockwright/journal.jsonl"))

@@ -137,6 +137,15 @@ pub fn check_plugin(p: &TeamPolicy, plugin: &str) -> Decision {
     }
 }
 
+/// Whether the team may run workflows on the engine named `engine`.
+pub fn check_engine(p: &TeamPolicy, engine: &str) -> Decision {
+    if p.engines.iter().any(|pat| glob_match(pat, engine)) {
+        Ok(())
+    } else {
+        Err(not_listed(p, "engines", "engine", engine, &p.engines))
+    }
+}
+
 /// Whether the team may build or commit an image as `tag` (`repo` or `repo:tag`).
 pub fn check_tag(p: &TeamPolicy, tag: &str) -> Decision {
     let normalised = normalise_image(tag);
@@ -259,6 +268,23 @@ mod tests {
             Some("images"),
             "empty list",
         );
+    }
+
+    #[test]
+    fn engines() {
+        let p = TeamPolicy {
+            engines: vec!["default".into(), "build-*".into()],
+            ..team()
+        };
+        let cases = [
+            ("default", None),
+            ("build-1", None),
+            ("prod", Some("engines")),
+        ];
+        for (engine, want) in cases {
+            expect(check_engine(&p, engine), want, engine);
+        }
+        assert!(check_engine(&team(), "anything").is_ok());
     }
 
     #[test]

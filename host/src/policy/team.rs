@@ -52,6 +52,8 @@ pub struct TeamPolicy {
     pub env: Vec<(String, String)>,
     /// Glob patterns on plugin names the team may run.
     pub plugins: Vec<String>,
+    /// Glob patterns on the names of the engines the team may run on.
+    pub engines: Vec<String>,
     /// Whether `exec` may run as root.
     pub exec_as_root: bool,
     /// Whether the `RUN` steps of the team's builds may reach the network (the
@@ -114,6 +116,7 @@ pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
         tags: vec!["*".into()],
         env: Vec::new(),
         plugins: vec!["*".into()],
+        engines: vec!["*".into()],
         exec_as_root: false,
         build_network: false,
         permissions: None,

@@ -146,6 +146,7 @@ pub async fn run_workflow_as(
         workflow: workflow.to_string(),
         params: params.clone(),
         pid: std::process::id(),
+        engine: engine.name.clone(),
     });
     let finish = |mut report: RunReport| {
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

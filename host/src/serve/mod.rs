@@ -161,6 +161,7 @@ fn unconnected(err: &anyhow::Error) -> Result<Engine> {
         // As the CLI's client: long calls such as `wait` are bounded by the run's deadline.
         .with_timeout(Duration::from_secs(24 * 3600));
     Ok(Engine {
+        name: crate::policy::config::DEFAULT_ENGINE.to_string(),
         docker,
         published_host: engine::published_host(&address),
         address,
