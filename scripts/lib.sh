@@ -66,6 +66,8 @@ ensure_prereqs() {
     command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
     # Certificates for the test registry that must be reached over TLS.
     command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+    # The test engine beside the main one gets a bridge of its own.
+    command -v ip >/dev/null 2>&1 || packages+=(iproute2)
     polyglot_packages
     packages+=("${POLYGLOT_PACKAGES[@]}")
     if ((${#packages[@]} > 0)); then

@@ -13,7 +13,7 @@ use super::load::{load, load_config, locked};
 use super::table::table;
 use crate::contract::versions;
 use crate::plugin::catalog::Catalog;
-use crate::plugin::lock::Entry;
+use crate::plugin::lock::{Entry, Lock};
 use crate::plugin::runtime::Runtime;
 use crate::share::credentials::EnvCredentials;
 use crate::share::registry::{Access, Registry};
@@ -108,7 +108,7 @@ pub async fn add(
         .into_owned();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the plugin folder `{}`", dir.display()))?;
-    let mut locked = locked(config_path)?;
+    let lock_path = locked(config_path)?.path;
     let existing = Catalog::load(&runtime, dir, console, None).await?;
     if let Some(other) = existing.find(&plugin.info.name) {
         let other_file = other.path.file_name().unwrap_or_default().to_string_lossy();
@@ -129,13 +129,15 @@ pub async fn add(
             file.display()
         );
     }
-    crate::util::files::write_atomic(&dest, &bytes)
-        .with_context(|| format!("cannot write `{}`", dest.display()))?;
     let mut entry = Entry::file(&plugin.info.name, &file_name, &plugin.sha256);
     entry.version = Some(plugin.info.version.clone());
     entry.permissions = Some(plugin.info.permissions.clone());
-    locked.lock.record(entry);
-    locked.lock.write(&locked.path)?;
+    Lock::update(&lock_path, |lock| {
+        crate::util::files::write_atomic(&dest, &bytes)
+            .with_context(|| format!("cannot write `{}`", dest.display()))?;
+        lock.record(entry);
+        Ok(())
+    })?;
     println!(
         "added {} {} to {} (sha256 {}, permissions: {}, locked in {})",
         plugin.info.name,
@@ -143,7 +145,7 @@ pub async fn add(
         dir.display(),
         plugin.sha256,
         plugin.info.manifest(),
-        locked.path.display()
+        lock_path.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -200,14 +202,14 @@ async fn add_from_registry(
         &candidate.permissions(),
     )
     .with_context(|| format!("{source} is refused"))?;
-    let mut locked = locked(config_path)?;
+    let locked = locked(config_path)?;
     let existing = Catalog::load(&runtime, dir, console, None).await?;
     let (name, version) = (
         candidate.name().to_string(),
         candidate.plugin.info.version.clone(),
     );
     let permissions = candidate.permissions();
-    let entry = candidate.install(dir, &mut locked, &existing)?;
+    let entry = candidate.install(dir, &locked, &existing)?;
     println!(
         "added {name} {version} from {source} to {} (manifest {}, sha256 {}, {}, permissions: {permissions}, locked in {})",
         dir.display(),
@@ -284,7 +286,7 @@ pub async fn update(
         config.team(team)?;
     }
     let runtime = runtime()?;
-    let mut locked = locked(config_path)?;
+    let locked = locked(config_path)?;
     let entries: Vec<Entry> = locked
         .lock
         .plugins
@@ -350,7 +352,7 @@ pub async fn update(
             continue;
         }
         let existing = Catalog::load(&runtime, dir, console.clone(), None).await?;
-        candidate.install(dir, &mut locked, &existing)?;
+        candidate.install(dir, &locked, &existing)?;
         println!("  applied");
     }
     if pending > 0 {
@@ -397,7 +399,7 @@ pub async fn remove(
     name: &str,
 ) -> Result<ExitCode> {
     let runtime = runtime()?;
-    let mut locked = locked(config)?;
+    let lock_path = locked(config)?.path;
     let catalog = Catalog::load(&runtime, dir, console, None).await?;
     let by_name = catalog.find(name).map(|p| p.path.clone());
     let by_file = Some(dir.join(name)).filter(|p| p.is_file());
@@ -410,11 +412,14 @@ pub async fn remove(
             names.collect::<Vec<_>>().join(", ")
         );
     };
-    std::fs::remove_file(&path).with_context(|| format!("cannot remove `{}`", path.display()))?;
     let file = path.file_name().unwrap_or_default().to_string_lossy();
-    if locked.lock.forget(&file) | locked.lock.forget(name) {
-        locked.lock.write(&locked.path)?;
-    }
+    Lock::update(&lock_path, |lock| {
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot remove `{}`", path.display()))?;
+        lock.forget(&file);
+        lock.forget(name);
+        Ok(())
+    })?;
     println!("removed `{}`", path.display());
     Ok(ExitCode::SUCCESS)
 }

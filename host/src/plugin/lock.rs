@@ -170,6 +170,33 @@ impl Lock {
         self.plugins.iter().find(|e| e.name == name)
     }
 
+    /// Change the lock at `path` as one step among every process that changes it:
+    /// under an exclusive `flock` on `<path>.guard`, read it afresh, apply `change`
+    /// and write it. `change` also moves the plugin files, so that a file and its
+    /// entry change together: two `plugins add` at once must neither lose an entry
+    /// nor pin one file while the other lands.
+    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Lock) -> Result<T>) -> Result<T> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the folder of `{}`", path.display()))?;
+        }
+        let guard_path = PathBuf::from(format!("{}.guard", path.display()));
+        let guard = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&guard_path)
+            .with_context(|| format!("cannot open `{}`", guard_path.display()))?;
+        // Blocking: the holders only read, move a file and write, in milliseconds.
+        guard
+            .lock()
+            .with_context(|| format!("cannot lock `{}`", guard_path.display()))?;
+        let mut lock = Lock::read(path)?;
+        let out = change(&mut lock)?;
+        lock.write(path)?;
+        Ok(out)
+    }
+
     /// Record a plugin, replacing any entry for the same file or name.
     pub fn record(&mut self, entry: Entry) {
         self.plugins

@@ -16,7 +16,7 @@ use super::reference;
 use super::registry::{Access, Fetched, Registry};
 use super::signature::SignatureDoc;
 use crate::plugin::catalog::{self, Catalog, LoadedPlugin, Locked};
-use crate::plugin::lock::Entry;
+use crate::plugin::lock::{Entry, Lock};
 use crate::plugin::runtime::Runtime;
 use crate::policy::Permissions;
 use crate::util::console::Console;
@@ -112,7 +112,7 @@ impl Candidate {
 
     /// Write the file and its lock entry. A plugin of another name in the way is
     /// an error; the same plugin's old file (of any name) is replaced.
-    pub fn install(self, dir: &Path, locked: &mut Locked, existing: &Catalog) -> Result<Entry> {
+    pub fn install(self, dir: &Path, locked: &Locked, existing: &Catalog) -> Result<Entry> {
         let entry = self.entry();
         let dest = dir.join(&entry.file);
         if let Some(other) = existing.plugins.iter().find(|p| p.path == dest) {
@@ -126,14 +126,16 @@ impl Candidate {
             }
         }
         let old = existing.find(&entry.name).map(|p| p.path.clone());
-        std::fs::rename(&self.staged.0, &dest)
-            .with_context(|| format!("cannot write `{}`", dest.display()))?;
-        if let Some(old) = old.filter(|old| *old != dest) {
-            std::fs::remove_file(&old)
-                .with_context(|| format!("cannot remove the old file `{}`", old.display()))?;
-        }
-        locked.lock.record(entry.clone());
-        locked.lock.write(&locked.path)?;
+        Lock::update(&locked.path, |lock| {
+            std::fs::rename(&self.staged.0, &dest)
+                .with_context(|| format!("cannot write `{}`", dest.display()))?;
+            if let Some(old) = old.filter(|old| *old != dest) {
+                std::fs::remove_file(&old)
+                    .with_context(|| format!("cannot remove the old file `{}`", old.display()))?;
+            }
+            lock.record(entry.clone());
+            Ok(())
+        })?;
         Ok(entry)
     }
 }

@@ -102,14 +102,28 @@ impl Ca {
     }
 }
 
-/// A dockerd of the test's own, with its own data root, exec root, pid file and
-/// containerd namespace, and no bridge or iptables rules (it shares the machine
+/// A dockerd of the test's own, with its own data root, exec root, pid file,
+/// containerd namespace and bridge, and no iptables rules (it shares the machine
 /// with the main engine), listening on a loopback port with `--tlsverify`. Stopped
-/// by its pid when dropped.
+/// by its pid, and its bridge removed, when dropped.
+///
+/// Its bridge is made here: `--bridge none` would be simpler, but dockerd then
+/// deletes `docker0`, the main engine's bridge.
 struct TlsDaemon {
     port: u16,
+    bridge: String,
     child: Child,
     dir: tempfile::TempDir,
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("cannot run ip: apt-get install iproute2")
+        .success()
 }
 
 impl TlsDaemon {
@@ -126,6 +140,14 @@ impl TlsDaemon {
             .port();
         let path = |p: &str| dir.path().join(p).display().to_string();
         let namespace = format!("dockwright-test-{port}");
+        let bridge = format!("dwtest{port}");
+        assert!(
+            ip(&["link", "add", "name", &bridge, "type", "bridge"]),
+            "cannot add bridge {bridge}"
+        );
+        let subnet = format!("10.213.{}.1/24", port % 250);
+        assert!(ip(&["addr", "add", &subnet, "dev", &bridge]));
+        assert!(ip(&["link", "set", &bridge, "up"]));
         let child = Command::new("dockerd")
             .args(["--data-root", &path("data"), "--exec-root", &path("exec")])
             .args(["--pidfile", &path("docker.pid")])
@@ -133,7 +155,7 @@ impl TlsDaemon {
             .args(["--tlsverify", "--tlscacert", ca.pem().to_str().unwrap()])
             .args(["--tlscert", server.0.to_str().unwrap()])
             .args(["--tlskey", server.1.to_str().unwrap()])
-            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
             .args(["--containerd-namespace", &namespace])
             .args([
                 "--containerd-plugins-namespace",
@@ -145,7 +167,12 @@ impl TlsDaemon {
             .stderr(std::fs::File::create(dir.path().join("dockerd.log")).unwrap())
             .spawn()
             .expect("cannot start dockerd");
-        let mut daemon = TlsDaemon { port, child, dir };
+        let mut daemon = TlsDaemon {
+            port,
+            bridge,
+            child,
+            dir,
+        };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = daemon.child.try_wait().unwrap() {
@@ -183,6 +210,7 @@ impl Drop for TlsDaemon {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        ip(&["link", "del", &self.bridge]);
     }
 }
 

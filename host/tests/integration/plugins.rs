@@ -149,3 +149,40 @@ fn plugins_add_refuses_a_file_that_is_not_a_plugin() {
     run.assert_clean_failure("is not a plugin this host can run");
     assert!(!folder.join("bad.wasm").exists());
 }
+
+#[test]
+fn adds_at_once_keep_every_entry_of_the_lock() {
+    let team = Team::new("lockrace");
+    let folder = team.home.join("plugins");
+    let mut files: Vec<std::path::PathBuf> = EXAMPLES.iter().map(|f| example_plugin(f)).collect();
+    files.extend(["probe.wasm", "hostile.wasm", "narrow.wasm", "legacy.wasm"].map(test_plugin));
+    // Every add reads, changes and writes the one lock: all at once, none may be lost.
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            team.command(&folder, &["plugins", "add", f.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let lock = std::fs::read_to_string(team.home.join("dockwright.lock")).unwrap();
+    let parsed: toml::Value = toml::from_str(&lock).unwrap();
+    let names = parsed["plugin"].as_array().unwrap().len();
+    assert_eq!(names, files.len(), "{lock}");
+    let listed = team
+        .dockwright(&folder, &["plugins", "--json"])
+        .assert_ok()
+        .json();
+    assert_eq!(listed["plugins"].as_array().unwrap().len(), files.len());
+    assert_eq!(listed["skipped"].as_array().unwrap().len(), 0, "{listed}");
+}
