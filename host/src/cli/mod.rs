@@ -33,8 +33,9 @@ use crate::util::console::{Console, Terminal};
     long_about = "dockwright runs plugins (WebAssembly components) that script Docker workflows. \
                   Plugins reach the engine only through the host, which labels everything they \
                   create with the team and the run, and removes it when a run fails.\n\n\
-                  The engine is found as the docker CLI finds it: DOCKER_HOST, DOCKER_TLS_VERIFY, \
-                  DOCKER_CERT_PATH."
+                  The default engine is found as the docker CLI finds it: DOCKER_HOST, \
+                  DOCKER_TLS_VERIFY, DOCKER_CERT_PATH. Other engines are named in the config \
+                  ([engines.NAME]) and chosen with --engine."
 )]
 pub struct Cli {
     /// The plugin folder [default: $XDG_DATA_HOME/dockwright/plugins]
