@@ -29,6 +29,20 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 /// The layer media type wasm-to-oci used before the CNCF artifact settled.
 const OLD_WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
 
+/// Whether a registry's answer means "no such manifest" (the error's kind, not its
+/// words: a URL holding a digest can read like anything).
+fn is_missing(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+    match e {
+        E::ImageManifestNotFoundError(_) | E::ServerError { code: 404, .. } => true,
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|x| matches!(x.code, OciErrorCode::ManifestUnknown)),
+        _ => false,
+    }
+}
+
 /// How to reach registries: the config's `[registries]` and the credentials.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
@@ -368,14 +382,8 @@ impl Registry {
             .await;
         let raw = match result {
             Ok((raw, _)) => raw,
-            Err(e) => {
-                let text = e.to_string().to_lowercase();
-                let missing = ["manifest unknown", "manifest_unknown", "not found", "404"];
-                if missing.iter().any(|m| text.contains(m)) {
-                    return Ok(None);
-                }
-                return Err(self.explain("cannot look for the signature", e));
-            }
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(self.explain("cannot look for the signature", e)),
         };
         if raw.len() > MAX_DOCUMENT_BYTES {
             bail!("the signature manifest of {reference} is too large");
@@ -398,5 +406,29 @@ impl Registry {
         let doc: SignatureDoc = serde_json::from_slice(&bytes)
             .with_context(|| format!("the signature of {reference} cannot be read"))?;
         Ok(Some(doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_client::errors::OciDistributionError as E;
+
+    #[test]
+    fn only_a_missing_manifest_reads_as_unsigned() {
+        let url = format!("http://r/v2/p/manifests/sha256-{}404.sig", "a".repeat(61));
+        assert!(is_missing(&E::ServerError {
+            code: 404,
+            url: url.clone(),
+            message: String::new()
+        }));
+        assert!(is_missing(&E::ImageManifestNotFoundError(url.clone())));
+        // A failure whose URL happens to hold "404" is a failure, not "no signature".
+        assert!(!is_missing(&E::ServerError {
+            code: 500,
+            url,
+            message: "not found in cache".into()
+        }));
+        assert!(!is_missing(&E::AuthenticationFailure("401".into())));
     }
 }
