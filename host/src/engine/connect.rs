@@ -192,10 +192,22 @@ pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
                 bollard::API_DEFAULT_VERSION,
             )
             .map_err(|e| fail(root_cause(&e)))?;
+            // An engine that refuses the client certificate sends an alert and
+            // closes; whether the client reads the alert or only the close is a race,
+            // so a bare connection failure over TLS names the certificates too.
+            let tls_fail = |detail: String| {
+                if detail.to_lowercase().contains("certificate") {
+                    fail(detail)
+                } else {
+                    fail(format!(
+                        "{detail}; over TLS this is also what an engine that refuses the client certificate looks like: check that it is signed by the CA the engine trusts"
+                    ))
+                }
+            };
             tokio::time::timeout(HANDSHAKE_TIMEOUT, docker.negotiate_version())
                 .await
                 .map_err(|_| fail(format!("no answer in {}s", HANDSHAKE_TIMEOUT.as_secs())))?
-                .map_err(|e| fail(root_cause(&e)))?
+                .map_err(|e| tls_fail(root_cause(&e)))?
         }
         (None, None) => {
             return Err(fail(
