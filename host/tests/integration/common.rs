@@ -560,3 +560,28 @@ pub fn inspect(kind: &str, id: &str) -> Value {
     let mut all: Value = serde_json::from_str(&text).unwrap();
     all[0].take()
 }
+
+/// Wait until `ready`, while the helper process `child` (a registry, a test dockerd)
+/// starts; if it exits first, fail with its log. Not a timing assertion: the cap only
+/// turns a helper that never comes up into a failure instead of a hang.
+pub fn wait_for_helper(
+    what: &str,
+    child: &mut std::process::Child,
+    log: &Path,
+    mut ready: impl FnMut() -> bool,
+) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "{what} exited ({status}): {:?}",
+                std::fs::read_to_string(log)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "{what} did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -173,20 +173,10 @@ impl TlsDaemon {
             child,
             dir,
         };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(daemon.dir.path().join("dockerd.log"));
-                panic!("the test dockerd exited ({status}): {log:?}");
-            }
-            // Not a timing assertion: a daemon that never listens fails the test
-            // rather than hanging it.
-            assert!(
-                started.elapsed() < Duration::from_secs(180),
-                "the test dockerd did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let log = daemon.dir.path().join("dockerd.log");
+        wait_for_helper("the test dockerd", &mut daemon.child, &log, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         daemon
     }
 

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -81,35 +81,21 @@ impl Registry {
             child,
             root,
         };
-        if tls.is_none() {
-            // `/v2/` answers 200, or 401 with auth.
-            registry.wait_until(|r| {
-                http(r.port, "/v2/", "*/*").is_ok_and(|answer| {
-                    answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 401")
-                })
-            });
-        } else {
-            registry.wait_until(|r| std::net::TcpStream::connect((r.ip.as_str(), r.port)).is_ok());
-        }
-        registry
-    }
-
-    /// Until `ready`, or the registry exits.
-    fn wait_until(&mut self, ready: impl Fn(&Registry) -> bool) {
-        let started = Instant::now();
-        while !ready(self) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.root.path().join("registry.log"));
-                panic!("docker-registry exited ({status}): {log:?}");
+        let (ip, log) = (
+            registry.ip.clone(),
+            registry.root.path().join("registry.log"),
+        );
+        let up = || {
+            if tls.is_some() {
+                return std::net::TcpStream::connect((ip.as_str(), port)).is_ok();
             }
-            // Not a timing assertion: a registry that never comes up fails the test
-            // rather than hanging it.
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "docker-registry did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            // `/v2/` answers 200, or 401 with auth.
+            http(port, "/v2/", "*/*").is_ok_and(|answer| {
+                answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 401")
+            })
+        };
+        wait_for_helper("docker-registry", &mut registry.child, &log, up);
+        registry
     }
 
     fn host(&self) -> String {
