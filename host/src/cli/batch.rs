@@ -10,10 +10,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::table::table;
-use crate::engine::Engine;
 use crate::plugin::catalog::LoadedPlugin;
 use crate::plugin::runtime::Runtime;
-use crate::run::batch::{self, Params};
+use crate::run::batch::{self, Job, Params};
 use crate::run::{RunOptions, RunReport, Status};
 use crate::util::console::{Console, Source};
 
@@ -132,26 +131,48 @@ fn describe_params(params: &Params, shown: &[String]) -> String {
         .join(" ")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a batch is shown: which params tell its runs apart, whether the engine
+/// does (a fan-out), and in which form.
+pub struct Shown {
+    pub params: Vec<String>,
+    pub engines: bool,
+    pub json: bool,
+    pub verbose: bool,
+}
+
 pub async fn run(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
     workflow: &str,
-    sets: Vec<Params>,
-    shown: Vec<String>,
-    engine: Engine,
+    work: Vec<Job>,
+    shown: Shown,
     options: &RunOptions,
     jobs: u16,
-    json: bool,
-    verbose: bool,
 ) -> Result<ExitCode> {
+    let Shown {
+        params: shown,
+        engines: by_engine,
+        json,
+        verbose,
+    } = shown;
     let started = Instant::now();
-    let labels: Vec<String> = sets.iter().map(|p| describe_params(p, &shown)).collect();
+    let labels: Vec<String> = work
+        .iter()
+        .map(|job| {
+            let params = describe_params(&job.params, &shown);
+            match (by_engine, params.is_empty()) {
+                (false, _) => params,
+                (true, true) => format!("@{}", job.engine_name),
+                (true, false) => format!("@{} {params}", job.engine_name),
+            }
+        })
+        .collect();
+    let sets = work.len();
     let progress = Arc::new(Progress {
         tty: std::io::stderr().is_terminal(),
         verbose,
         state: Mutex::new(Counts {
-            total: sets.len(),
+            total: sets,
             ok: 0,
             failed: 0,
             status: String::new(),
@@ -162,10 +183,8 @@ pub async fn run(
         c.status = progress.status_line(&c, workflow);
     }
     progress.say(&format!(
-        "running {} runs of {workflow} (plugin {}), {} at a time",
-        sets.len(),
-        plugin.info.name,
-        jobs
+        "running {sets} runs of {workflow} (plugin {}), {} at a time",
+        plugin.info.name, jobs
     ));
 
     // One Ctrl-C (or SIGTERM, SIGHUP) stops every run; each rolls back its own.
@@ -179,8 +198,7 @@ pub async fn run(
         runtime,
         plugin,
         workflow,
-        sets.clone(),
-        &engine,
+        work,
         |i| {
             Arc::new(Tagged {
                 progress: progress.clone(),
@@ -201,7 +219,14 @@ pub async fn run(
         .count();
     let mut out = std::io::stdout().lock();
     if json {
-        let doc = json!({ "runs": reports, "ok": reports.len() - failed, "failed": failed });
+        let mut doc = json!({ "runs": reports, "ok": reports.len() - failed, "failed": failed });
+        if by_engine {
+            doc["engines"] = per_engine(&reports)
+                .into_iter()
+                .map(|(name, ok, failed)| (name, json!({ "ok": ok, "failed": failed })))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
         let mut rows = vec![["#", "PARAMS", "STATUS", "RUN", "TIME", "RESULT"].map(String::from)];
@@ -239,6 +264,11 @@ pub async fn run(
         reports.len() - failed,
         started.elapsed().as_secs_f64()
     );
+    if by_engine {
+        for (name, ok, failed) in per_engine(&reports) {
+            eprintln!("  engine {name}: {ok} ok, {failed} failed");
+        }
+    }
     let rolled: usize = reports.iter().map(|r| r.rolled_back.len()).sum();
     if rolled > 0 {
         eprintln!("rolled back: removed {rolled} container(s) of failed runs");
@@ -248,6 +278,25 @@ pub async fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Each engine's ok and failed runs, in the order the engines first appear.
+fn per_engine(reports: &[RunReport]) -> Vec<(String, usize, usize)> {
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
+    for r in reports {
+        let at = match out.iter().position(|(name, _, _)| *name == r.engine) {
+            Some(at) => at,
+            None => {
+                out.push((r.engine.clone(), 0, 0));
+                out.len() - 1
+            }
+        };
+        match r.status {
+            Status::Ok => out[at].1 += 1,
+            Status::Failed => out[at].2 += 1,
+        }
+    }
+    out
 }
 
 #[cfg(test)]

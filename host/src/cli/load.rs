@@ -70,3 +70,98 @@ pub fn engine_targets(config: &config::Config) -> Vec<config::EngineTarget> {
         .chain(config.engines.values().cloned())
         .collect()
 }
+
+/// The engines `--engine` names for `team`: one name, several (`a,b,c`), or `all`
+/// (every engine of the config the team may use). A name the config lacks, or one
+/// the team may not use, is an error before anything runs.
+pub fn select_engines(
+    config: &config::Config,
+    team: &crate::policy::TeamPolicy,
+    spec: &str,
+) -> Result<Vec<config::EngineTarget>> {
+    if spec.trim() == "all" {
+        let allowed: Vec<_> = engine_targets(config)
+            .into_iter()
+            .filter(|t| crate::policy::check_engine(team, &t.name).is_ok())
+            .collect();
+        if allowed.is_empty() {
+            anyhow::bail!(
+                "team `{}` may use none of the config's engines (policy rule `engines`)",
+                team.name
+            );
+        }
+        return Ok(allowed);
+    }
+    let mut out: Vec<config::EngineTarget> = Vec::new();
+    for name in spec.split(',').map(str::trim) {
+        if name.is_empty() {
+            anyhow::bail!(
+                "`--engine {spec}` has an empty name: write NAME, NAME1,NAME2,... or all"
+            );
+        }
+        if name == "all" {
+            anyhow::bail!(
+                "`all` stands alone in --engine: write `--engine all` or a list of names"
+            );
+        }
+        let target = engine_target(config, name)?;
+        crate::policy::check_engine(team, &target.name)
+            .map_err(|denial| anyhow::anyhow!("{denial}"))?;
+        if !out.iter().any(|t| t.name == target.name) {
+            out.push(target);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> config::Config {
+        config::parse(
+            "[engines.a]\nhost = \"tcp://a:2375\"\n[engines.b]\nhost = \"unix:///b.sock\"\n\
+             [teams.any]\n[teams.blue]\nengines = [\"default\", \"a\"]\n",
+            std::path::Path::new("/etc/dockwright.toml"),
+            std::path::Path::new("/etc"),
+        )
+        .unwrap()
+    }
+
+    fn names(targets: &[config::EngineTarget]) -> Vec<&str> {
+        targets.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    #[test]
+    fn engines_are_selected_by_name_list_or_all() {
+        let config = config();
+        let any = config.team("any").unwrap();
+        let blue = config.team("blue").unwrap();
+        assert_eq!(
+            names(&select_engines(&config, any, "all").unwrap()),
+            ["default", "a", "b"]
+        );
+        assert_eq!(
+            names(&select_engines(&config, blue, "all").unwrap()),
+            ["default", "a"]
+        );
+        assert_eq!(
+            names(&select_engines(&config, any, "b, a,b").unwrap()),
+            ["b", "a"]
+        );
+        let err = select_engines(&config, blue, "a,b")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`b`") && err.contains("engines"), "{err}");
+        let err = select_engines(&config, any, "a,,b")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("empty name"), "{err}");
+        let err = select_engines(&config, any, "a,all")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stands alone"), "{err}");
+        let err = select_engines(&config, any, "c").unwrap_err().to_string();
+        assert!(err.contains("no engine named `c`"), "{err}");
+    }
+}

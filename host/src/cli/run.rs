@@ -33,8 +33,14 @@ pub struct RunArgs {
     #[arg(long, env = "DOCKWRIGHT_TEAM", default_value = "default")]
     pub team: String,
 
-    /// The engine to run on: `default` (DOCKER_HOST) or a name from [engines] in the config
-    #[arg(long, env = "DOCKWRIGHT_ENGINE", default_value = "default")]
+    /// The engine to run on: `default` (DOCKER_HOST) or a name from [engines] in the
+    /// config; several (`a,b,c`) or `all` run the workflow once on each, at once
+    #[arg(
+        long,
+        env = "DOCKWRIGHT_ENGINE",
+        default_value = "default",
+        value_name = "NAME[,NAME...]|all"
+    )]
     pub engine: String,
 
     /// Leave the containers of a failed run in place, for debugging
@@ -68,14 +74,22 @@ pub async fn run(
     config::check_team(&args.team).map_err(anyhow::Error::msg)?;
     let config = load_config(config_path)?;
     let policy = Arc::new(config.team(&args.team)?.clone());
-    let target = super::load::engine_target(&config, &args.engine)?;
-    crate::policy::check_engine(&policy, &target.name)
-        .map_err(|denial| anyhow::anyhow!("{denial}"))?;
-    // The engine handshake is a round trip: make it while the plugins load.
-    let connecting = tokio::spawn(async move { engine::connect_to(&target).await });
+    let targets = super::load::select_engines(&config, &policy, &args.engine)?;
+    let fan_out = targets.len() > 1;
+    // The engine handshakes are round trips: make them while the plugins load.
+    let connecting: Vec<_> = targets
+        .into_iter()
+        .map(|target| {
+            let name = target.name.clone();
+            (
+                name,
+                tokio::spawn(async move { engine::connect_to(&target).await }),
+            )
+        })
+        .collect();
     let (runtime, catalog) = load(dir, config_path, console.clone(), true).await?;
     let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
-    let batch = !args.each.is_empty() || args.params_file.is_some();
+    let batch = !args.each.is_empty() || args.params_file.is_some() || fan_out;
     let file_sets = match &args.params_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -103,9 +117,11 @@ pub async fn run(
         .clone()
         .unwrap_or_else(crate::util::paths::journal_file);
     let journal = Arc::new(Journal::open(&journal_path)?);
-    let engine = connecting
-        .await
-        .context("the engine connection task failed")??;
+    let mut engines = Vec::with_capacity(connecting.len());
+    for (name, task) in connecting {
+        let engine = task.await.context("the engine connection task failed")?;
+        engines.push((name, engine.map_err(|e| format!("{e:#}"))));
+    }
     let options = RunOptions {
         policy,
         keep_on_failure: args.keep_on_failure,
@@ -113,21 +129,27 @@ pub async fn run(
         state_dir: crate::util::paths::state_dir(),
     };
     if batch {
-        let shown = batch::shown_keys(&args.each, &sets);
+        // A fan-out goes on when an engine is down: that engine's runs fail.
+        let shown = batch::Shown {
+            params: batch::shown_keys(&args.each, &sets),
+            engines: fan_out,
+            json: args.json,
+            verbose,
+        };
+        let work = crate::run::batch::fan_out(&resolved, &engines);
         return batch::run(
             &runtime,
             plugin,
             &workflow.name,
-            resolved,
+            work,
             shown,
-            engine,
             &options,
             args.jobs,
-            args.json,
-            verbose,
         )
         .await;
     }
+    let (_, engine) = engines.pop().expect("one engine");
+    let engine = engine.map_err(anyhow::Error::msg)?;
     let params = resolved.pop().expect("one param set");
     let cancel = super::interrupt::interrupted();
     let report = run::run_workflow(

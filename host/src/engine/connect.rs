@@ -6,6 +6,7 @@
 //! address and TLS files. The API version is negotiated at each connect: engines as
 //! old as API 1.41 are common, and a client that speaks a newer version is refused.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -34,9 +35,45 @@ pub struct Engine {
     pub address: String,
     /// The host where published ports can be reached.
     pub published_host: String,
+    /// The engine's own id, asked once (see [`Engine::id`]).
+    id: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Engine {
+    pub fn new(name: String, docker: Docker, address: String) -> Engine {
+        Engine {
+            name,
+            docker,
+            published_host: published_host(&address),
+            address,
+            id: Arc::default(),
+        }
+    }
+
+    /// The engine's own id (`docker info`'s `ID`), asked on first use and kept: it
+    /// tells one engine from another whatever each config calls it, so a quota kept
+    /// per engine holds for every process and config that reaches that engine.
+    /// Made of letters, digits and `-` only, so it can name a folder.
+    pub async fn id(&self) -> Result<&str, crate::contract::bindings::docker::DockerError> {
+        self.id
+            .get_or_try_init(|| async {
+                let info = self.docker.info().await.map_err(|e| self.fail(e))?;
+                let id = info.id.unwrap_or_default();
+                let id: String = id
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect();
+                if id.is_empty() {
+                    return Err(crate::contract::bindings::docker::DockerError::EngineError(
+                        format!("engine `{}` gave no id in its info", self.name),
+                    ));
+                }
+                Ok(id)
+            })
+            .await
+            .map(String::as_str)
+    }
+
     /// The contract's error for a failed call to this engine.
     pub fn fail(
         &self,
@@ -216,12 +253,7 @@ pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
             ))
         }
     };
-    Ok(Engine {
-        name: target.name.clone(),
-        docker,
-        published_host: published_host(&address),
-        address,
-    })
+    Ok(Engine::new(target.name.clone(), docker, address))
 }
 
 /// Choose rustls's crypto provider for the process, once. Two of its providers are

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::contract::bindings::docker::DockerError;
+use crate::imports::state::RunContext;
 use crate::policy::Usage;
 
 /// The longest a run waits for its team's lock before it is denied.
@@ -55,9 +56,18 @@ pub struct TeamLock {
     _queued: tokio::sync::OwnedMutexGuard<()>,
 }
 
-/// Take `team`'s lock in `state_dir`, waiting for other runs of the team.
-pub async fn lock(state_dir: &Path, team: &str) -> Result<TeamLock, DockerError> {
-    let dir = state_dir.join("admission").join(team);
+/// The lock of the run's team on the run's engine. Quotas are counted per engine:
+/// the count lists that engine's containers, so its reservations are that engine's
+/// too, kept under the engine's own id (whatever the config calls it).
+pub async fn lock_run(run: &RunContext) -> Result<TeamLock, DockerError> {
+    let engine = run.engine.id().await?;
+    lock(&run.state_dir, engine, &run.owner.team).await
+}
+
+/// Take `team`'s lock for `engine` (an engine id) in `state_dir`, waiting for other
+/// runs of the team on that engine.
+pub async fn lock(state_dir: &Path, engine: &str, team: &str) -> Result<TeamLock, DockerError> {
+    let dir = state_dir.join("admission").join(engine).join(team);
     let path = dir.join("lock");
     std::fs::create_dir_all(&dir).map_err(|e| unchecked("create", &dir, e))?;
     let wait = async {
@@ -270,7 +280,7 @@ mod tests {
     #[tokio::test]
     async fn reservations_are_seen_while_held_and_gone_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = lock(dir.path(), "blue").await.unwrap();
+        let lock = lock(dir.path(), "e1", "blue").await.unwrap();
         let made = lock.reserve(&Slot::Create("tok".into())).unwrap();
         let start = lock.reserve(&Slot::Start("abc".into())).unwrap();
         let pending = lock.pending().unwrap();
@@ -284,9 +294,9 @@ mod tests {
     #[tokio::test]
     async fn a_dead_holders_reservation_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = lock(dir.path(), "blue").await.unwrap();
+        let lock = lock(dir.path(), "e1", "blue").await.unwrap();
         // A reservation file nobody holds: what a killed process leaves.
-        let stale = dir.path().join("admission/blue/dead.create");
+        let stale = dir.path().join("admission/e1/blue/dead.create");
         std::fs::write(&stale, "").unwrap();
         assert_eq!(lock.pending().unwrap(), Pending::default());
         assert!(!stale.exists());
@@ -295,12 +305,13 @@ mod tests {
     #[tokio::test]
     async fn runs_of_one_team_take_the_lock_in_turn() {
         let dir = tempfile::tempdir().unwrap();
-        let first = lock(dir.path(), "blue").await.unwrap();
+        let first = lock(dir.path(), "e1", "blue").await.unwrap();
         let path = dir.path().to_path_buf();
-        let second = tokio::spawn(async move { lock(&path, "blue").await.map(|_| ()) });
-        // Another team is not held up.
-        let other = lock(dir.path(), "red").await.unwrap();
-        drop(other);
+        let second = tokio::spawn(async move { lock(&path, "e1", "blue").await.map(|_| ()) });
+        // Another team is not held up, nor the team on another engine.
+        let other = lock(dir.path(), "e1", "red").await.unwrap();
+        let elsewhere = lock(dir.path(), "e2", "blue").await.unwrap();
+        drop((other, elsewhere));
         tokio::task::yield_now().await;
         assert!(!second.is_finished());
         drop(first);

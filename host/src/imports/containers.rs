@@ -33,7 +33,7 @@ pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<St
     policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
 
     // Count, decide and reserve as one step for the team (see `admission`).
-    let team = admission::lock(&run.state_dir, &run.owner.team).await?;
+    let team = admission::lock_run(run).await?;
     ports::resolve(run, &mut spec).await?;
     let usage = guard::usage(run, &team.pending()?).await?;
     policy::check_create(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
@@ -92,7 +92,7 @@ pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerE
     let id = found.id.unwrap_or_default();
     let mut reservation = None;
     if !running {
-        let team = admission::lock(&run.state_dir, &run.owner.team).await?;
+        let team = admission::lock_run(run).await?;
         let usage = guard::usage(run, &team.pending()?).await?;
         policy::check_start(&run.policy, &usage).map_err(guard::deny)?;
         reservation = Some(team.reserve(&Slot::Start(id.clone()))?);

@@ -125,7 +125,7 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
     let limits = build_limits(&run.policy);
     // No network for build steps unless the team may have one; then its own.
     let networkmode = if run.policy.build_network {
-        let team = admission::lock(&run.state_dir, &run.owner.team).await?;
+        let team = admission::lock_run(run).await?;
         let id = network::team_network(run).await?;
         drop(team);
         id

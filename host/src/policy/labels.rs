@@ -14,6 +14,9 @@ pub const RUN: &str = "dockwright.run";
 pub const PLUGIN: &str = "dockwright.plugin";
 /// The team the run was made for.
 pub const TEAM: &str = "dockwright.team";
+/// The engine the run was made on, by its name in the config (`default` for
+/// DOCKER_HOST): an object seen through another name or tool says where it came from.
+pub const ENGINE: &str = "dockwright.engine";
 /// On a network: the team whose network it is.
 pub const NETWORK: &str = "dockwright.network";
 /// On a container: the admission reservation it was created under, so a count of
@@ -27,6 +30,8 @@ pub struct Owner {
     pub run_id: String,
     pub plugin: String,
     pub plugin_sha256: String,
+    /// The engine's name in the config.
+    pub engine: String,
 }
 
 impl Owner {
@@ -35,6 +40,7 @@ impl Owner {
         HashMap::from([
             (TEAM.to_string(), self.team.clone()),
             (RUN.to_string(), self.run_id.clone()),
+            (ENGINE.to_string(), self.engine.clone()),
             (
                 PLUGIN.to_string(),
                 format!("{}@sha256:{}", self.plugin, self.plugin_sha256),
@@ -80,6 +86,7 @@ mod tests {
             run_id: "r1".into(),
             plugin: "team-env".into(),
             plugin_sha256: "ab".into(),
+            engine: "default".into(),
         }
     }
 
@@ -90,12 +97,13 @@ mod tests {
         assert_eq!(labels[TEAM], "blue");
         assert_eq!(labels[RUN], "r1");
         assert_eq!(labels[PLUGIN], "team-env@sha256:ab");
-        assert_eq!(labels.len(), 4);
+        assert_eq!(labels[ENGINE], "default");
+        assert_eq!(labels.len(), 5);
     }
 
     #[test]
     fn reserved_labels_are_refused() {
-        for key in [TEAM, RUN, PLUGIN, "dockwright.other"] {
+        for key in [TEAM, RUN, PLUGIN, ENGINE, "dockwright.other"] {
             let err = merge([(key, "x")], &owner()).unwrap_err();
             assert!(err.contains(key), "{err}");
             assert!(err.contains("reserved"), "{err}");

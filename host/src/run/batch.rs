@@ -100,41 +100,55 @@ pub fn parse_params_file(text: &str) -> Result<Vec<Params>, String> {
     Ok(sets)
 }
 
-/// Run every set, at most `jobs` at once. `console_for(i)` gives run `i` its console;
+/// One run of a batch: its params, and the engine it runs on, or why that engine
+/// could not be reached (the run then fails with that, and the others go on).
+#[derive(Clone)]
+pub struct Job {
+    pub params: Params,
+    pub engine_name: String,
+    pub engine: Result<Engine, String>,
+}
+
+/// Run every job, at most `jobs` at once. `console_for(i)` gives run `i` its console;
 /// `done(i, report)` hears of each run as it ends. One failing run does not stop
-/// the others; each rolls back its own. Reports come back in the order of `sets`.
+/// the others; each rolls back its own. Reports come back in the order of `work`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_batch(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
     workflow: &str,
-    sets: Vec<Params>,
-    engine: &Engine,
+    work: Vec<Job>,
     console_for: impl Fn(usize) -> Arc<dyn Console>,
     options: &RunOptions,
     jobs: usize,
     cancel: tokio::sync::watch::Receiver<bool>,
     mut done: impl FnMut(usize, &RunReport),
 ) -> Vec<RunReport> {
-    let total = sets.len();
-    let runs = sets.into_iter().enumerate().map(|(i, params)| {
+    let total = work.len();
+    let runs = work.into_iter().enumerate().map(|(i, job)| {
         let console = console_for(i);
         let mut cancel = cancel.clone();
         async move {
             let cancelled = async move {
                 let _ = cancel.wait_for(|c| *c).await;
             };
-            let report = run::run_workflow(
-                runtime,
-                plugin,
-                workflow,
-                params,
-                engine.clone(),
-                console,
-                options,
-                cancelled,
-            )
-            .await;
+            let report = match job.engine {
+                Ok(engine) => {
+                    run::run_workflow(
+                        runtime, plugin, workflow, job.params, engine, console, options, cancelled,
+                    )
+                    .await
+                }
+                // Nothing was sent anywhere: there is no run to journal.
+                Err(why) => RunReport::failed(
+                    "-",
+                    &plugin.info.name,
+                    workflow,
+                    &options.policy.name,
+                    &job.engine_name,
+                    why,
+                ),
+            };
             (i, report)
         }
     });
@@ -145,6 +159,20 @@ pub async fn run_batch(
         reports[i] = Some(report);
     }
     reports.into_iter().flatten().collect()
+}
+
+/// The jobs of a fan-out: every param set on every engine, engine by engine.
+pub fn fan_out(sets: &[Params], engines: &[(String, Result<Engine, String>)]) -> Vec<Job> {
+    engines
+        .iter()
+        .flat_map(|(name, engine)| {
+            sets.iter().map(move |params| Job {
+                params: params.clone(),
+                engine_name: name.clone(),
+                engine: engine.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct RunReport {
     pub plugin: String,
     pub workflow: String,
     pub team: String,
+    /// The engine the run was made on, by its name in the config.
+    pub engine: String,
     pub status: Status,
     /// The workflow's outputs, in the order the plugin gave them.
     pub outputs: serde_json::Map<String, serde_json::Value>,
@@ -65,6 +67,35 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rollback_errors: Vec<String>,
     pub duration_ms: u64,
+}
+
+impl RunReport {
+    /// The report of a run that failed with `error` before the plugin ran or
+    /// without its own report.
+    pub fn failed(
+        run: &str,
+        plugin: &str,
+        workflow: &str,
+        team: &str,
+        engine: &str,
+        error: String,
+    ) -> RunReport {
+        RunReport {
+            run: run.to_string(),
+            plugin: plugin.to_string(),
+            workflow: workflow.to_string(),
+            team: team.to_string(),
+            engine: engine.to_string(),
+            status: Status::Failed,
+            outputs: serde_json::Map::new(),
+            error: Some(error),
+            containers: Vec::new(),
+            images: Vec::new(),
+            rolled_back: Vec::new(),
+            rollback_errors: Vec::new(),
+            duration_ms: 0,
+        }
+    }
 }
 
 /// A fresh run id: sortable by time, unique enough across processes.
@@ -122,21 +153,17 @@ pub async fn run_workflow_as(
         run_id: run_id.to_string(),
         plugin: plugin.info.name.clone(),
         plugin_sha256: plugin.sha256.clone(),
+        engine: engine.name.clone(),
     };
-    let mut report = RunReport {
-        run: owner.run_id.clone(),
-        plugin: plugin.info.name.clone(),
-        workflow: workflow.to_string(),
-        team: policy.name.clone(),
-        status: Status::Failed,
-        outputs: serde_json::Map::new(),
-        error: None,
-        containers: Vec::new(),
-        images: Vec::new(),
-        rolled_back: Vec::new(),
-        rollback_errors: Vec::new(),
-        duration_ms: 0,
-    };
+    let mut report = RunReport::failed(
+        &owner.run_id,
+        &owner.plugin,
+        workflow,
+        &owner.team,
+        &owner.engine,
+        String::new(),
+    );
+    report.error = None;
     options.journal.record(&Entry::RunStart {
         time: journal::now(),
         run: owner.run_id.clone(),

@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::registry::{Line, RunRecord};
 use super::runs::{self, Caller};
 use super::{auth, containers, openapi, request};
+use crate::policy::config::DEFAULT_ENGINE;
 
 /// Every route, as `(method, path)`: the OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -113,19 +114,20 @@ fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    let ping = tokio::time::timeout(PING_TIMEOUT, app.engine.docker.version()).await;
+    let engine = app.engines.default_engine();
+    let ping = tokio::time::timeout(PING_TIMEOUT, engine.docker.version()).await;
     let (status, engine) = match ping {
         Ok(Ok(v)) => (
             StatusCode::OK,
-            json!({ "reachable": true, "address": app.engine.address, "version": v.version, "api_version": v.api_version }),
+            json!({ "reachable": true, "address": engine.address, "version": v.version, "api_version": v.api_version }),
         ),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "reachable": false, "address": app.engine.address, "error": crate::engine::errors::describe(&app.engine.fail(e)) }),
+            json!({ "reachable": false, "address": engine.address, "error": crate::engine::errors::describe(&engine.fail(e)) }),
         ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "reachable": false, "address": app.engine.address, "error": format!("no answer in {}s", PING_TIMEOUT.as_secs()) }),
+            json!({ "reachable": false, "address": engine.address, "error": format!("no answer in {}s", PING_TIMEOUT.as_secs()) }),
         ),
     };
     let state = if status == StatusCode::OK {
@@ -179,8 +181,13 @@ async fn create_run(
     let bytes = read_body(&app, &headers, body).await?;
     let wanted = request::parse_run(&bytes).map_err(ApiError::bad_request)?;
     let resolved = runs::resolve(&app, &caller, &wanted)?;
+    let engine_name = wanted.engine.as_deref().unwrap_or(DEFAULT_ENGINE);
+    let engine = app
+        .engines
+        .for_team(&app.teams.current(), &caller.policy, engine_name)
+        .await?;
     let slot = runs::admit(&app, &caller.team)?;
-    let record = runs::start(&app, slot, &caller, resolved);
+    let record = runs::start(&app, slot, &caller, resolved, engine);
     let location = format!("/v1/runs/{}", record.id);
     if !wait {
         let view = record.view(None);
@@ -319,10 +326,11 @@ async fn list_containers(
     State(app): State<Arc<App>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let list = containers::list(&app.engine, &caller.team, None)
-        .await
-        .map_err(|e| ApiError::engine(&e))?;
-    Ok(Json(json!({ "team": caller.team, "containers": list })))
+    let (list, unreachable) =
+        containers::list_all(&app.engines, &app.teams.current(), &caller.policy).await;
+    Ok(Json(
+        json!({ "team": caller.team, "containers": list, "unreachable": unreachable }),
+    ))
 }
 
 async fn show_container(
@@ -330,9 +338,7 @@ async fn show_container(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<Value>, ApiError> {
-    let list = containers::list(&app.engine, &caller.team, None)
-        .await
-        .map_err(|e| ApiError::engine(&e))?;
+    let (list, _) = containers::list_all(&app.engines, &app.teams.current(), &caller.policy).await;
     let found = containers::pick(&list, &id)
         .ok_or_else(|| ApiError::not_found(format!("no container `{id}` of your team")))?;
     Ok(Json(json!(found)))

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{admission, registry, teams};
-use crate::engine::Engine;
+use super::{admission, engines, registry, teams};
 use crate::journal::Journal;
 use crate::plugin::catalog::Catalog;
 use crate::plugin::runtime::Runtime;
@@ -18,7 +17,7 @@ use crate::plugin::runtime::Runtime;
 pub struct App {
     pub runtime: Runtime,
     pub catalog: Catalog,
-    pub engine: Engine,
+    pub engines: engines::Engines,
     pub teams: teams::Teams,
     pub journal: Arc<Journal>,
     pub journal_path: PathBuf,

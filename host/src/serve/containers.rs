@@ -9,13 +9,18 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptions;
 use serde::Serialize;
 
+use super::engines::Engines;
 use crate::contract::bindings::docker::DockerError;
 use crate::engine::Engine;
+use crate::policy::config::Config;
 use crate::policy::labels;
+use crate::policy::TeamPolicy;
 
 /// One container as the API lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Container {
+    /// The engine it is on, by its name in the config.
+    pub engine: String,
     pub id: String,
     pub name: String,
     pub image: String,
@@ -69,7 +74,7 @@ pub async fn list(
         // The engine filtered already; checking again costs nothing and keeps a
         // filter the engine ignored from ever showing another team's container.
         .filter(|c| owned(c, team))
-        .map(container)
+        .map(|c| container(&engine.name, c))
         .collect();
     out.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
     Ok(out)
@@ -81,7 +86,7 @@ fn owned(c: &ContainerSummary, team: &str) -> bool {
         .is_some_and(|l| crate::policy::owned_by(team, l))
 }
 
-fn container(c: ContainerSummary) -> Container {
+fn container(engine: &str, c: ContainerSummary) -> Container {
     let label = |key: &str| {
         c.labels
             .as_ref()
@@ -109,6 +114,7 @@ fn container(c: ContainerSummary) -> Container {
     });
     ports.dedup();
     Container {
+        engine: engine.to_string(),
         run: label(labels::RUN),
         plugin: label(labels::PLUGIN),
         id: c.id.clone().unwrap_or_default(),
@@ -124,6 +130,45 @@ fn container(c: ContainerSummary) -> Container {
         created: c.created.unwrap_or_default(),
         ports,
     }
+}
+
+/// An engine that could not be listed, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Unreachable {
+    pub engine: String,
+    pub error: String,
+}
+
+/// The team's containers on every engine of the config it may use, listed at
+/// once; an engine that does not answer is named with why, and the others are
+/// listed still.
+pub async fn list_all(
+    engines: &Engines,
+    config: &Config,
+    team: &TeamPolicy,
+) -> (Vec<Container>, Vec<Unreachable>) {
+    let names = Engines::allowed(config, team);
+    let listings = names.iter().map(|name| async move {
+        let engine = engines.get(config, name).await.map_err(|e| e.message)?;
+        list(&engine, &team.name, None)
+            .await
+            .map_err(|e| crate::engine::errors::describe(&e))
+    });
+    let mut all = Vec::new();
+    let mut unreachable = Vec::new();
+    for (name, listed) in names
+        .iter()
+        .zip(futures_util::future::join_all(listings).await)
+    {
+        match listed {
+            Ok(list) => all.extend(list),
+            Err(error) => unreachable.push(Unreachable {
+                engine: name.clone(),
+                error,
+            }),
+        }
+    }
+    (all, unreachable)
 }
 
 /// The team's container that `reference` names: its full id, a unique id prefix
@@ -197,7 +242,7 @@ mod tests {
 
     #[test]
     fn containers_as_listed() {
-        let c = container(summary("abcdef123456", "web", "blue"));
+        let c = container("default", summary("abcdef123456", "web", "blue"));
         assert_eq!(c.name, "web");
         assert_eq!(c.run, "r1");
         assert_eq!(c.ports.len(), 2);
@@ -211,8 +256,8 @@ mod tests {
     #[test]
     fn picking_by_id_prefix_or_name() {
         let all = vec![
-            container(summary("abcdef123456", "web", "blue")),
-            container(summary("abcd99999999", "db", "blue")),
+            container("default", summary("abcdef123456", "web", "blue")),
+            container("default", summary("abcd99999999", "db", "blue")),
         ];
         assert_eq!(pick(&all, "web").unwrap().id, "abcdef123456");
         assert_eq!(pick(&all, "/db").unwrap().id, "abcd99999999");

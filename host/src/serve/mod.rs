@@ -39,6 +39,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod containers;
+pub mod engines;
 pub mod error;
 pub mod openapi;
 pub mod registry;
@@ -131,7 +132,7 @@ async fn setup(options: &Options) -> Result<App> {
     Ok(App {
         runtime,
         catalog,
-        engine,
+        engines: engines::Engines::new(engine),
         teams,
         journal,
         journal_path,
@@ -160,12 +161,11 @@ fn unconnected(err: &anyhow::Error) -> Result<Engine> {
         })?
         // As the CLI's client: long calls such as `wait` are bounded by the run's deadline.
         .with_timeout(Duration::from_secs(24 * 3600));
-    Ok(Engine {
-        name: crate::policy::config::DEFAULT_ENGINE.to_string(),
+    Ok(Engine::new(
+        crate::policy::config::DEFAULT_ENGINE.to_string(),
         docker,
-        published_host: engine::published_host(&address),
         address,
-    })
+    ))
 }
 
 fn announce(app: &App, listener: &tokio::net::TcpListener, options: &Options) {

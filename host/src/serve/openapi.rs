@@ -210,6 +210,7 @@ fn schemas() -> Value {
             "properties": {
                 "workflow": { "type": "string", "example": "team-env" },
                 "plugin": { "type": "string", "description": "Needed only when several plugins offer the workflow" },
+                "engine": { "type": "string", "description": "The engine to run on, by its name in the server's config (`[engines.NAME]`); `default` when absent. The team's `engines` rule decides whether it may (403)" },
                 "params": {
                     "type": "object",
                     "additionalProperties": { "oneOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }] },
@@ -235,6 +236,7 @@ fn schemas() -> Value {
                 "team": { "type": "string" },
                 "plugin": { "type": "string" },
                 "workflow": { "type": "string" },
+                "engine": { "type": "string", "description": "The engine the run is on, by its name in the config" },
                 "params": { "type": "object", "additionalProperties": { "type": "string" } },
                 "started": { "type": "string", "format": "date-time" },
                 "duration_ms": { "type": "integer", "nullable": true },
@@ -272,6 +274,7 @@ fn schemas() -> Value {
         "Container": {
             "type": "object",
             "properties": {
+                "engine": { "type": "string", "description": "The engine it is on, by its name in the config" },
                 "id": { "type": "string" },
                 "name": { "type": "string" },
                 "image": { "type": "string" },
@@ -287,7 +290,10 @@ fn schemas() -> Value {
             "type": "object",
             "properties": {
                 "team": { "type": "string" },
-                "containers": { "type": "array", "items": { "$ref": "#/components/schemas/Container" } }
+                "containers": { "type": "array", "items": { "$ref": "#/components/schemas/Container" } },
+                "unreachable": { "type": "array", "description": "Engines the team may use that could not be listed", "items": { "type": "object", "properties": {
+                    "engine": { "type": "string" }, "error": { "type": "string" }
+                }}}
             }
         }
     })

@@ -9,6 +9,8 @@ use serde_json::Value;
 pub struct RunRequest {
     pub workflow: String,
     pub plugin: Option<String>,
+    /// The engine to run on, by its name in the config; none is the default.
+    pub engine: Option<String>,
     /// In the order the client wrote them.
     pub params: Vec<(String, String)>,
 }
@@ -33,12 +35,13 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
         ));
     };
     for key in fields.keys() {
-        if !matches!(key.as_str(), "workflow" | "plugin" | "params") {
-            let hint = crate::util::suggest::closest(key, ["workflow", "plugin", "params"])
-                .map(|c| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
+        if !matches!(key.as_str(), "workflow" | "plugin" | "engine" | "params") {
+            let hint =
+                crate::util::suggest::closest(key, ["workflow", "plugin", "engine", "params"])
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
             return Err(format!(
-                "unknown field `{key}`{hint}: the fields are `workflow`, `plugin` and `params`"
+                "unknown field `{key}`{hint}: the fields are `workflow`, `plugin`, `engine` and `params`"
             ));
         }
     }
@@ -54,6 +57,12 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
         Some(Value::String(p)) => Some(p.trim().to_string()),
         Some(other) => return Err(expected("plugin", "a string", other)),
     };
+    let engine = match fields.get("engine") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(e)) if e.trim().is_empty() => None,
+        Some(Value::String(e)) => Some(e.trim().to_string()),
+        Some(other) => return Err(expected("engine", "a string", other)),
+    };
     let params = match fields.get("params") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(map)) => map
@@ -65,6 +74,7 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
     Ok(RunRequest {
         workflow,
         plugin,
+        engine,
         params,
     })
 }
@@ -142,7 +152,9 @@ mod tests {
         );
         assert!(r.params.is_empty());
         let r = parse_run(br#"{"workflow": "ps", "plugin": null, "params": null}"#).unwrap();
-        assert_eq!(r.plugin, None);
+        assert_eq!((r.plugin, r.engine), (None, None));
+        let r = parse_run(br#"{"workflow": "ps", "engine": " build "}"#).unwrap();
+        assert_eq!(r.engine.as_deref(), Some("build"));
     }
 
     #[test]
@@ -163,6 +175,14 @@ mod tests {
             (
                 br#"{"workflow": "a", "plugin": 1}"#,
                 "field `plugin` must be a string",
+            ),
+            (
+                br#"{"workflow": "a", "engine": ["a", "b"]}"#,
+                "field `engine` must be a string, not an array",
+            ),
+            (
+                br#"{"workflow": "a", "engines": "a"}"#,
+                "unknown field `engines` (did you mean `engine`?)",
             ),
             (
                 br#"{"workflow": "a", "params": []}"#,

@@ -14,7 +14,9 @@ use super::containers;
 use super::error::ApiError;
 use super::registry::{self, RunRecord};
 use super::request::{plausible_run_id, RunRequest};
+use crate::engine::Engine;
 use crate::plugin::info::WorkflowInfo;
+use crate::policy::config::DEFAULT_ENGINE;
 use crate::policy::TeamPolicy;
 use crate::run::{self, RunOptions, RunReport, Status};
 use crate::util::console::Console;
@@ -181,13 +183,20 @@ fn no_workflow(name: &str) -> ApiError {
 }
 
 /// Start the run in its own task and return its record at once.
-pub fn start(app: &Arc<App>, slot: Slot, caller: &Caller, resolved: Resolved) -> Arc<RunRecord> {
+pub fn start(
+    app: &Arc<App>,
+    slot: Slot,
+    caller: &Caller,
+    resolved: Resolved,
+    engine: Engine,
+) -> Arc<RunRecord> {
     let plugin_name = app.catalog.plugins[resolved.plugin].info.name.clone();
     let record = RunRecord::new(
         run::new_run_id(),
         caller.team.clone(),
         plugin_name,
         resolved.workflow.clone(),
+        engine.name.clone(),
         resolved.params.clone(),
         app.abort.child_token(),
     );
@@ -202,10 +211,10 @@ pub fn start(app: &Arc<App>, slot: Slot, caller: &Caller, resolved: Resolved) ->
     app.tasks.clone().spawn(async move {
         let record = task_record;
         eprintln!(
-            "run {} started: team {}, workflow {}",
-            record.id, record.team, record.workflow
+            "run {} started: team {}, workflow {}, engine {}",
+            record.id, record.team, record.workflow, record.engine
         );
-        let report = run_isolated(app.clone(), record.clone(), resolved, options).await;
+        let report = run_isolated(app.clone(), record.clone(), resolved, engine, options).await;
         eprintln!(
             "run {} {}: {:.1}s{}",
             record.id,
@@ -234,10 +243,11 @@ async fn run_isolated(
     app: Arc<App>,
     record: Arc<RunRecord>,
     resolved: Resolved,
+    engine: Engine,
     options: RunOptions,
 ) -> RunReport {
     let inner = {
-        let (app, record) = (app.clone(), record.clone());
+        let (app, record, engine) = (app.clone(), record.clone(), engine.clone());
         tokio::spawn(async move {
             let plugin = &app.catalog.plugins[resolved.plugin];
             let console: Arc<dyn Console> = record.clone();
@@ -247,7 +257,7 @@ async fn run_isolated(
                 plugin,
                 &resolved.workflow,
                 resolved.params,
-                app.engine.clone(),
+                engine,
                 console,
                 &options,
                 record.cancel.clone().cancelled_owned(),
@@ -259,21 +269,19 @@ async fn run_isolated(
         Ok(report) => report,
         Err(e) => {
             // The run's containers are still labelled with it: roll them back here.
-            let (rolled_back, rollback_errors) = run::rollback(&app.engine, &record.id, &[]).await;
-            RunReport {
-                run: record.id.clone(),
-                plugin: record.plugin.clone(),
-                workflow: record.workflow.clone(),
-                team: record.team.clone(),
-                status: Status::Failed,
-                outputs: Default::default(),
-                error: Some(format!("the run stopped unexpectedly in the server: {e}")),
-                containers: rolled_back.clone(),
-                images: Vec::new(),
-                rolled_back,
-                rollback_errors,
-                duration_ms: 0,
-            }
+            let (rolled_back, rollback_errors) = run::rollback(&engine, &record.id, &[]).await;
+            let mut report = RunReport::failed(
+                &record.id,
+                &record.plugin,
+                &record.workflow,
+                &record.team,
+                &engine.name,
+                format!("the run stopped unexpectedly in the server: {e}"),
+            );
+            report.containers = rolled_back.clone();
+            report.rolled_back = rolled_back;
+            report.rollback_errors = rollback_errors;
+            report
         }
     }
 }
@@ -284,7 +292,10 @@ pub async fn find(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
     if let Some(record) = app.registry.get(id, team) {
         let containers = match record.report() {
             // In flight: only the engine knows yet what it has made.
-            None => Some(crate::engine::containers::labelled(&app.engine, id).await),
+            None => match app.engines.get(&app.teams.current(), &record.engine).await {
+                Ok(engine) => Some(crate::engine::containers::labelled(&engine, id).await),
+                Err(_) => None,
+            },
             Some(_) => None,
         };
         return Ok(record.view(containers));
@@ -297,13 +308,27 @@ async fn from_journal(app: &App, team: &str, id: &str) -> Result<Value, ApiError
     if !plausible_run_id(id) {
         return Err(ApiError::no_run(id));
     }
+    let found = summary(app, id).await;
+    match found {
+        Some((summary, params)) if summary.team == team => {
+            Ok(registry::summary_view(&summary, &params))
+        }
+        _ => Err(ApiError::no_run(id)),
+    }
+}
+
+/// Run `id` as the journal tells it, with its params.
+async fn summary(
+    app: &App,
+    id: &str,
+) -> Option<(crate::journal::history::RunSummary, Vec<(String, String)>)> {
     let (path, state_dir, id_owned) = (
         app.journal_path.clone(),
         app.state_dir.clone(),
         id.to_string(),
     );
     // Reading the journal is blocking file work, and it may be long.
-    let found = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let (entries, _) = crate::journal::read(&path).ok()?;
         let entries: Vec<_> = entries
             .into_iter()
@@ -314,13 +339,7 @@ async fn from_journal(app: &App, team: &str, id: &str) -> Result<Value, ApiError
     })
     .await
     .ok()
-    .flatten();
-    match found {
-        Some((summary, params)) if summary.team == team => {
-            Ok(registry::summary_view(&summary, &params))
-        }
-        _ => Err(ApiError::no_run(id)),
-    }
+    .flatten()
 }
 
 /// Tear down run `id` of the caller's team: cancel it if it is in flight (which
@@ -346,14 +365,23 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
             })?;
         removed.extend(report.rolled_back);
     }
-    let left = containers::list(&app.engine, team, Some(id))
+    // The run's engine: its record's, else the journal's, else the default.
+    let engine_name = match &record {
+        Some(record) => record.engine.clone(),
+        None => match summary(app, id).await {
+            Some((summary, _)) if summary.team == team => summary.engine,
+            _ => DEFAULT_ENGINE.to_string(),
+        },
+    };
+    let engine = app.engines.get(&app.teams.current(), &engine_name).await?;
+    let left = containers::list(&engine, team, Some(id))
         .await
         .map_err(|e| ApiError::engine(&e))?;
     if record.is_none() && left.is_empty() {
         // Unknown here and nothing on the engine: say so, unless the journal knows it.
         from_journal(app, team, id).await?;
     }
-    let outcome = containers::remove(&app.engine, &left).await;
+    let outcome = containers::remove(&engine, &left).await;
     removed.extend(outcome.removed);
     let body =
         json!({ "id": id, "cancelled": cancelled, "removed": removed, "failed": outcome.failed });
