@@ -178,7 +178,11 @@ pub async fn collect_garbage(
         [
             c.run.clone(),
             c.team.clone(),
-            engine::containers::short(&c.id).to_string(),
+            if c.service {
+                format!("service {}", engine::containers::short(&c.id))
+            } else {
+                engine::containers::short(&c.id).to_string()
+            },
             c.name.clone(),
             action,
         ]

@@ -12,11 +12,12 @@ wasmtime::component::bindgen!({
 
 pub use dockwright::plugin::docker;
 pub use dockwright::plugin::host as host_api;
+pub use dockwright::plugin::services;
 pub use dockwright::plugin::types::KeyValue;
 pub use exports::dockwright::plugin::workflows;
 
 /// The contract version this host implements, as written in the WIT package.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// A spec that names only an image, for tests to change one field at a time.
 #[cfg(test)]

@@ -53,8 +53,9 @@ pub async fn remove_one(engine: &Engine, id: &str) -> Result<(), String> {
     }
 }
 
-/// Ids of the containers the engine holds with this run's label. A listing that
-/// fails yields none: the recorded ids are still removed.
+/// Ids of the containers the engine holds with this run's label, but for tasks of
+/// services (removing their service removes them). A listing that fails yields
+/// none: the recorded ids are still removed.
 pub async fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
     let query = ListContainersOptions {
         all: true,
@@ -65,7 +66,15 @@ pub async fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
         ..Default::default()
     };
     match engine.docker.list_containers(Some(query)).await {
-        Ok(found) => found.into_iter().filter_map(|c| c.id).collect(),
+        Ok(found) => found
+            .into_iter()
+            .filter(|c| {
+                !c.labels
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(labels::SERVICE))
+            })
+            .filter_map(|c| c.id)
+            .collect(),
         Err(_) => Vec::new(),
     }
 }

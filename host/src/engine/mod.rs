@@ -6,10 +6,12 @@
 //!
 //! - [`connect`]: `DOCKER_HOST`, TLS, the API version handshake;
 //! - [`errors`]: engine failures as `docker-error`, and their wording;
-//! - [`containers`]: removal for rollback, API teardown and `gc`.
+//! - [`containers`]: removal for rollback, API teardown and `gc`;
+//! - [`services`]: a team's or a run's Swarm services, and their removal.
 
 pub mod connect;
 pub mod containers;
 pub mod errors;
+pub mod services;
 
 pub use connect::{address_from_env, connect, connect_to, published_host, Engine};

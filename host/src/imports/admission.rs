@@ -107,6 +107,9 @@ pub enum Slot {
     Create(String),
     /// A start of this container (full id).
     Start(String),
+    /// Replicas a service create or scale adds; the service will carry this token
+    /// as its `dockwright.slot` label.
+    Replicas(String, u32),
 }
 
 /// The reservations of other runs, still in flight.
@@ -114,6 +117,8 @@ pub enum Slot {
 pub struct Pending {
     pub creates: HashSet<String>,
     pub starts: HashSet<String>,
+    /// Replicas being added, by the token their service will carry.
+    pub replicas: HashMap<String, u32>,
 }
 
 /// A run's place in its team's quota, from the decision until the engine answered.
@@ -143,7 +148,7 @@ impl TeamLock {
             ) else {
                 continue;
             };
-            if !matches!(kind, "create" | "start") {
+            if !matches!(kind, "create" | "start" | "replicas") {
                 continue;
             }
             let Ok(file) = File::open(&path) else {
@@ -155,11 +160,23 @@ impl TeamLock {
                     let _ = std::fs::remove_file(&path);
                 }
                 Err(TryLockError::WouldBlock) => {
-                    if kind == "create" {
-                        pending.creates.insert(token.to_string());
-                    } else {
-                        let id = std::fs::read_to_string(&path).unwrap_or_default();
-                        pending.starts.insert(id.trim().to_string());
+                    let body = std::fs::read_to_string(&path).unwrap_or_default();
+                    match kind {
+                        "create" => {
+                            pending.creates.insert(token.to_string());
+                        }
+                        "start" => {
+                            pending.starts.insert(body.trim().to_string());
+                        }
+                        _ => {
+                            // Written before the lock was let go, so never half there;
+                            // unreadable counts as the most one service may ask for.
+                            let n = body
+                                .trim()
+                                .parse()
+                                .unwrap_or(crate::policy::services::MAX_REPLICAS);
+                            pending.replicas.insert(token.to_string(), n);
+                        }
                     }
                 }
                 Err(TryLockError::Error(e)) => return Err(unchecked("lock", &path, e)),
@@ -173,6 +190,7 @@ impl TeamLock {
         let (name, body) = match slot {
             Slot::Create(token) => (format!("{token}.create"), String::new()),
             Slot::Start(id) => (format!("{}.start", new_token()), id.clone()),
+            Slot::Replicas(token, n) => (format!("{token}.replicas"), n.to_string()),
         };
         let path = self.dir.join(name);
         let file = OpenOptions::new()
@@ -208,18 +226,39 @@ pub struct Listed {
     pub running: bool,
     /// Its `dockwright.slot` label.
     pub slot: Option<String>,
+    /// Whether it is a task of a service (counted by the service's replicas).
+    pub task: bool,
+}
+
+/// One of the team's services as the engine lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedService {
+    pub replicas: u32,
+    /// Its `dockwright.slot` label: the token of its latest create or scale.
+    pub slot: Option<String>,
 }
 
 /// The team's usage: what the engine holds, plus what other runs were admitted to
-/// make and have not finished making. A reservation whose container the engine
-/// already shows is counted once.
-pub fn usage(listed: &[Listed], pending: &Pending) -> Usage {
+/// make and have not finished making. A reservation whose container (or service)
+/// the engine already shows is counted once. A service counts its replicas, as
+/// containers and as running, whether or not the swarm has started their tasks
+/// yet; its task containers are not counted again.
+pub fn usage(listed: &[Listed], services: &[ListedService], pending: &Pending) -> Usage {
+    let listed: Vec<&Listed> = listed.iter().filter(|c| !c.task).collect();
     let slots: HashSet<&str> = listed.iter().filter_map(|c| c.slot.as_deref()).collect();
+    let service_slots: HashSet<&str> = services.iter().filter_map(|s| s.slot.as_deref()).collect();
     let running: HashSet<&str> = listed
         .iter()
         .filter(|c| c.running)
         .map(|c| c.id.as_str())
         .collect();
+    let replicas: u64 = services.iter().map(|s| u64::from(s.replicas)).sum::<u64>()
+        + pending
+            .replicas
+            .iter()
+            .filter(|(t, _)| !service_slots.contains(t.as_str()))
+            .map(|(_, n)| u64::from(*n))
+            .sum::<u64>();
     let creates = pending
         .creates
         .iter()
@@ -230,10 +269,10 @@ pub fn usage(listed: &[Listed], pending: &Pending) -> Usage {
         .iter()
         .filter(|id| !running.contains(id.as_str()))
         .count();
-    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     Usage {
-        containers: count(listed.len() + creates),
-        running: count(running.len() + starts),
+        containers: count((listed.len() + creates) as u64 + replicas),
+        running: count((running.len() + starts) as u64 + replicas),
     }
 }
 
@@ -246,6 +285,7 @@ mod tests {
             id: id.into(),
             running,
             slot: slot.map(String::from),
+            task: false,
         }
     }
 
@@ -254,13 +294,14 @@ mod tests {
         let pending = Pending {
             creates: ["t1", "t2"].map(String::from).into(),
             starts: ["c1", "c9"].map(String::from).into(),
+            replicas: HashMap::new(),
         };
         let engine = [listed("c1", false, Some("t1")), listed("c2", true, None)];
         // c1 is t1's container: counted once. t2 is still being created. c1's start
         // is in flight; c9's too (its container is counted by the engine's listing
         // or a create, whichever holds it).
         assert_eq!(
-            usage(&engine, &pending),
+            usage(&engine, &[], &pending),
             Usage {
                 containers: 3,
                 running: 3
@@ -268,13 +309,36 @@ mod tests {
         );
         let started = [listed("c1", true, Some("t1")), listed("c2", true, None)];
         assert_eq!(
-            usage(&started, &pending),
+            usage(&started, &[], &pending),
             Usage {
                 containers: 3,
                 running: 3
             }
         );
-        assert_eq!(usage(&[], &Pending::default()), Usage::default());
+        assert_eq!(usage(&[], &[], &Pending::default()), Usage::default());
+    }
+
+    #[test]
+    fn services_count_their_replicas_once() {
+        let mut task = listed("t", true, None);
+        task.task = true;
+        let services = [ListedService {
+            replicas: 3,
+            slot: Some("s1".into()),
+        }];
+        let pending = Pending {
+            replicas: HashMap::from([("s1".to_string(), 3), ("s2".to_string(), 2)]),
+            ..Default::default()
+        };
+        // The task container is the service's; s1's reservation is the service
+        // already listed; s2's service is still being created.
+        assert_eq!(
+            usage(&[task, listed("c", false, None)], &services, &pending),
+            Usage {
+                containers: 6,
+                running: 5
+            }
+        );
     }
 
     #[tokio::test]
@@ -283,11 +347,12 @@ mod tests {
         let lock = lock(dir.path(), "e1", "blue").await.unwrap();
         let made = lock.reserve(&Slot::Create("tok".into())).unwrap();
         let start = lock.reserve(&Slot::Start("abc".into())).unwrap();
+        let scale = lock.reserve(&Slot::Replicas("svc".into(), 4)).unwrap();
         let pending = lock.pending().unwrap();
         assert_eq!(pending.creates, HashSet::from(["tok".to_string()]));
         assert_eq!(pending.starts, HashSet::from(["abc".to_string()]));
-        drop(made);
-        drop(start);
+        assert_eq!(pending.replicas, HashMap::from([("svc".to_string(), 4)]));
+        drop((made, start, scale));
         assert_eq!(lock.pending().unwrap(), Pending::default());
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bollard::models::{ContainerInspectResponse, ContainerSummaryStateEnum};
 use bollard::query_parameters::ListContainersOptions;
 
-use super::admission::{self, Listed, Pending};
+use super::admission::{self, Listed, ListedService, Pending};
 use super::convert;
 use crate::contract::bindings::docker::DockerError;
 use crate::imports::state::RunContext;
@@ -37,6 +37,43 @@ pub async fn owned(
         }
     };
     let labels = found.config.as_ref().and_then(|c| c.labels.as_ref());
+    match labels {
+        Some(labels) if policy::owned_by(&run.owner.team, labels) => Ok(found),
+        _ => Err(not_found()),
+    }
+}
+
+/// The service `reference` names, if the run's team owns it; another team's answers
+/// as one that does not exist.
+pub async fn owned_service(
+    run: &RunContext,
+    reference: &str,
+) -> Result<bollard::models::Service, DockerError> {
+    let not_found = || DockerError::NotFound(format!("No such service: {reference}"));
+    if !convert::valid_name(reference) {
+        return Err(not_found());
+    }
+    let options = bollard::query_parameters::InspectServiceOptions {
+        insert_defaults: false,
+    };
+    let found = match run
+        .engine
+        .docker
+        .inspect_service(reference, Some(options))
+        .await
+    {
+        Ok(found) => found,
+        Err(e) if crate::engine::services::not_a_manager(&e) => {
+            return Err(crate::engine::services::no_swarm(&run.engine))
+        }
+        Err(e) => {
+            return Err(match run.engine.fail(e) {
+                DockerError::NotFound(_) => not_found(),
+                other => other,
+            })
+        }
+    };
+    let labels = found.spec.as_ref().and_then(|s| s.labels.as_ref());
     match labels {
         Some(labels) if policy::owned_by(&run.owner.team, labels) => Ok(found),
         _ => Err(not_found()),
@@ -77,13 +114,31 @@ pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerE
         .map_err(|e| run.engine.fail(e))?;
     let listed: Vec<Listed> = found
         .into_iter()
-        .map(|c| Listed {
-            running: matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)),
-            slot: c.labels.and_then(|mut l| l.remove(labels::SLOT)),
-            id: c.id.unwrap_or_default(),
+        .map(|c| {
+            let mut labels = c.labels.unwrap_or_default();
+            Listed {
+                running: matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)),
+                slot: labels.remove(labels::SLOT),
+                task: labels.contains_key(labels::SERVICE),
+                id: c.id.unwrap_or_default(),
+            }
         })
         .collect();
-    Ok(admission::usage(&listed, pending))
+    // On a swarm manager the team's services count by their replicas.
+    let services: Vec<ListedService> =
+        crate::engine::services::of_team(&run.engine, &run.owner.team)
+            .await?
+            .iter()
+            .map(|s| ListedService {
+                replicas: super::swarm::desired_replicas(s),
+                slot: s
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.labels.as_ref())
+                    .and_then(|l| l.get(labels::SLOT).cloned()),
+            })
+            .collect();
+    Ok(admission::usage(&listed, &services, pending))
 }
 
 /// The rule named in a denial message, as `Denial`'s display writes it.

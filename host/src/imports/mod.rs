@@ -9,9 +9,11 @@
 //! - [`guard`]: the team check every call about a container passes first;
 //! - [`admission`]: the team lock and reservations that make quotas atomic;
 //! - [`network`]: the team's own network, which its containers join;
-//! - [`convert`]: contract types to engine requests and back;
+//! - [`convert`]: contract types to engine requests and back; [`swarm`]: the same
+//!   for services;
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
-//!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`].
+//!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`],
+//!   [`services`].
 
 pub mod admission;
 pub mod containers;
@@ -26,7 +28,9 @@ pub mod network;
 pub mod observe;
 pub mod ports;
 pub mod ready;
+pub mod services;
 pub mod state;
+pub mod swarm;
 pub mod system;
 
 use crate::contract::bindings::docker::{
@@ -36,6 +40,7 @@ use crate::contract::bindings::docker::{
 };
 use crate::contract::bindings::dockwright::plugin::types::Host as TypesHost;
 use crate::contract::bindings::host_api::{Host as HostApi, Level};
+use crate::contract::bindings::services::{Host as ServicesHost, ServiceInfo, ServiceSpec};
 use crate::engine::errors;
 use crate::journal::{self, Entry};
 use state::HostState;
@@ -229,6 +234,74 @@ impl DockerHost for HostState {
     }
 }
 
+impl ServicesHost for HostState {
+    async fn create_service(&mut self, spec: ServiceSpec) -> R<String> {
+        let target = format!("{} ({} x{})", spec.name, spec.image, spec.replicas);
+        journaled!(
+            self,
+            "create-service",
+            target,
+            services::create(self, spec).await
+        )
+    }
+    async fn inspect_service(&mut self, service: String) -> R<ServiceInfo> {
+        journaled!(
+            self,
+            "inspect-service",
+            service.clone(),
+            services::inspect(self, &service).await
+        )
+    }
+    async fn list_services(&mut self) -> R<Vec<ServiceInfo>> {
+        journaled!(
+            self,
+            "list-services",
+            "services".into(),
+            services::list(self).await
+        )
+    }
+    async fn scale_service(&mut self, service: String, replicas: u32) -> R<()> {
+        journaled!(
+            self,
+            "scale-service",
+            format!("{service} x{replicas}"),
+            services::scale(self, &service, replicas).await
+        )
+    }
+    async fn update_service_image(&mut self, service: String, image: String) -> R<()> {
+        journaled!(
+            self,
+            "update-service-image",
+            format!("{service} -> {image}"),
+            services::update_image(self, &service, &image).await
+        )
+    }
+    async fn wait_service(&mut self, service: String, timeout_ms: u32) -> R<ServiceInfo> {
+        journaled!(
+            self,
+            "wait-service",
+            service.clone(),
+            services::wait(self, &service, timeout_ms).await
+        )
+    }
+    async fn service_logs(&mut self, service: String, options: LogsOptions) -> R<Vec<LogLine>> {
+        journaled!(
+            self,
+            "service-logs",
+            service.clone(),
+            services::logs(self, &service, options).await
+        )
+    }
+    async fn remove_service(&mut self, service: String) -> R<()> {
+        journaled!(
+            self,
+            "remove-service",
+            service.clone(),
+            services::remove(self, &service).await
+        )
+    }
+}
+
 impl HostState {
     fn record<T: Detail>(
         &self,
@@ -294,4 +367,12 @@ impl Detail for ContainerInfo {}
 impl Detail for ProcessList {}
 impl Detail for ContainerStats {}
 impl Detail for EngineSummary {}
+impl Detail for ServiceInfo {
+    fn detail(&self) -> Option<String> {
+        Some(format!(
+            "{} of {} replicas running",
+            self.running_replicas, self.desired_replicas
+        ))
+    }
+}
 impl<T> Detail for Vec<T> {}

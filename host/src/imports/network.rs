@@ -3,6 +3,9 @@
 //! different teams cannot reach each other at all (the engine's isolation rules keep
 //! user-defined bridges apart; the default bridge isolates nothing).
 //!
+//! A team's services join its own overlay network in the same way: its services
+//! reach each other by name, and other teams' cannot reach them.
+//!
 //! The network is found by the host's label and used by id, never by name: a
 //! network that someone else created under the name the host would use is passed
 //! over, and the host picks another name.
@@ -22,16 +25,45 @@ pub async fn team_network(run: &mut RunContext) -> Result<String, DockerError> {
     if let Some(id) = &run.network {
         return Ok(id.clone());
     }
-    let id = match find(run).await? {
+    let id = match find(run, BRIDGE).await? {
         Some(id) => id,
-        None => create(run).await?,
+        None => create(run, BRIDGE).await?,
     };
     run.network = Some(id.clone());
     Ok(id)
 }
 
-/// The oldest bridge network labelled as this team's.
-async fn find(run: &RunContext) -> Result<Option<String>, DockerError> {
+/// The team's overlay network for services (on a swarm manager), created on
+/// first use, under the team's admission lock as [`team_network`].
+pub async fn team_overlay(run: &mut RunContext) -> Result<String, DockerError> {
+    if let Some(id) = &run.overlay {
+        return Ok(id.clone());
+    }
+    let id = match find(run, OVERLAY).await? {
+        Some(id) => id,
+        None => create(run, OVERLAY).await?,
+    };
+    run.overlay = Some(id.clone());
+    Ok(id)
+}
+
+/// A kind of team network: its driver, and what its name ends with.
+struct Kind {
+    driver: &'static str,
+    suffix: &'static str,
+}
+
+const BRIDGE: Kind = Kind {
+    driver: "bridge",
+    suffix: "",
+};
+const OVERLAY: Kind = Kind {
+    driver: "overlay",
+    suffix: "-services",
+};
+
+/// The oldest network of this kind labelled as this team's.
+async fn find(run: &RunContext, kind: Kind) -> Result<Option<String>, DockerError> {
     let query = ListNetworksOptions {
         filters: Some(HashMap::from([(
             "label".to_string(),
@@ -46,21 +78,24 @@ async fn find(run: &RunContext) -> Result<Option<String>, DockerError> {
         .map_err(|e| run.engine.fail(e))?;
     let mut ours: Vec<_> = found
         .into_iter()
-        .filter(|n| n.driver.as_deref() == Some("bridge"))
+        .filter(|n| n.driver.as_deref() == Some(kind.driver))
         .filter_map(|n| Some((n.created.map(|c| c.to_string()).unwrap_or_default(), n.id?)))
         .collect();
     ours.sort();
     Ok(ours.into_iter().next().map(|(_, id)| id))
 }
 
-async fn create(run: &RunContext) -> Result<String, DockerError> {
+async fn create(run: &RunContext, kind: Kind) -> Result<String, DockerError> {
     let team = &run.owner.team;
-    let base = format!("dockwright-{team}");
+    let base = format!("dockwright-{team}{}", kind.suffix);
     let mut name = base.clone();
     for attempt in 0..4 {
         let request = NetworkCreateRequest {
             name: name.clone(),
-            driver: Some("bridge".into()),
+            driver: Some(kind.driver.into()),
+            // Attachable, so an admin can join a container to it to look inside;
+            // plugins cannot name networks.
+            attachable: (kind.driver == "overlay").then_some(true),
             labels: Some(HashMap::from([
                 (labels::NETWORK.to_string(), team.clone()),
                 (labels::TEAM.to_string(), team.clone()),

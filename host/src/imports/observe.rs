@@ -24,12 +24,12 @@ const CUT_MARKER: &str = " [... line cut by dockwright at 64 KiB]";
 /// containers keep at most 30 MB of log (`LOG_MAX_SIZE` x `LOG_MAX_FILES`), so these
 /// caps matter for containers made before that, or by hand.
 #[derive(Debug, Clone, Copy)]
-struct ReadCaps {
+pub(super) struct ReadCaps {
     bytes: u64,
     time: Duration,
 }
 
-const READ_CAPS: ReadCaps = ReadCaps {
+pub(super) const READ_CAPS: ReadCaps = ReadCaps {
     bytes: 256 << 20,
     time: Duration::from_secs(60),
 };
@@ -68,7 +68,7 @@ pub async fn logs(
 
 /// The lines of a log stream, in linear time and bounded memory: at most
 /// [`MAX_LOG_BYTES`] of the newest text, each line at most [`MAX_LINE_BYTES`].
-async fn read_lines<S>(
+pub(super) async fn read_lines<S>(
     mut chunks: S,
     caps: ReadCaps,
 ) -> Result<Vec<LogLine>, bollard::errors::Error>

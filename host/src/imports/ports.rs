@@ -117,6 +117,59 @@ async fn published_ports(run: &RunContext) -> Result<HashSet<u16>, DockerError> 
         .collect())
 }
 
+/// Give every port of a new service that asks for "any" published port one from
+/// the team's range, when the engine's own choice could fall outside it. Ports
+/// published by any container or service of the engine are skipped.
+pub async fn resolve_service(
+    run: &RunContext,
+    spec: &mut crate::contract::bindings::services::ServiceSpec,
+) -> Result<(), DockerError> {
+    if !spec
+        .ports
+        .iter()
+        .any(|p| policy::services::port_needs_picking(&run.policy, p))
+    {
+        return Ok(());
+    }
+    let mut taken = published_ports(run).await?;
+    let services = match run
+        .engine
+        .docker
+        .list_services(None::<bollard::query_parameters::ListServicesOptions>)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) if crate::engine::services::not_a_manager(&e) => Vec::new(),
+        Err(e) => return Err(run.engine.fail(e)),
+    };
+    taken.extend(
+        services
+            .iter()
+            .filter_map(|s| s.endpoint.as_ref()?.ports.as_ref())
+            .flatten()
+            .filter_map(|p| u16::try_from(p.published_port?).ok()),
+    );
+    let local = run.engine.published_host == "127.0.0.1";
+    let start = seed();
+    for port in spec.ports.iter_mut() {
+        if !policy::services::port_needs_picking(&run.policy, port) {
+            continue;
+        }
+        let range = run.policy.host_ports.clone();
+        let picked =
+            pick_port(&range, &taken, start, |p| !local || bindable(p)).ok_or_else(|| {
+                DockerError::Conflict(format!(
+                    "no free host port left in the team's range {}-{}",
+                    range.start(),
+                    range.end()
+                ))
+            })?;
+        taken.insert(picked);
+        port.published_port = Some(picked);
+    }
+    Ok(())
+}
+
 /// Whether nothing on this machine listens on the port.
 fn bindable(port: u16) -> bool {
     std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()

@@ -88,12 +88,16 @@ pub struct RunContext {
     pub journal: Arc<Journal>,
     /// Containers created by this run, oldest first.
     pub containers: Vec<String>,
+    /// Services created by this run, oldest first.
+    pub services: Vec<String>,
     /// Images built or committed by this run, oldest first.
     pub images: Vec<String>,
     /// Where the team's admission lock and reservations live (see [`super::admission`]).
     pub state_dir: PathBuf,
     /// The team's network, once a call needed it.
     pub network: Option<String>,
+    /// The team's overlay network for services, once a call needed it.
+    pub overlay: Option<String>,
     /// The plugin's permission manifest: a call outside it is denied.
     pub permissions: Permissions,
 }
@@ -113,9 +117,11 @@ impl RunContext {
             policy,
             journal,
             containers: Vec::new(),
+            services: Vec::new(),
             images: Vec::new(),
             state_dir,
             network: None,
+            overlay: None,
             permissions,
         }
     }

@@ -16,9 +16,11 @@ use crate::engine::errors;
 use crate::engine::Engine;
 use crate::policy::labels;
 
-/// A container of a dead run, and what became of it.
+/// A container (or service) of a dead run, and what became of it.
 #[derive(Debug, Clone)]
 pub struct Collected {
+    /// Whether it is a Swarm service rather than a container.
+    pub service: bool,
     pub run: String,
     pub team: String,
     pub id: String,
@@ -48,8 +50,13 @@ pub async fn collect(
         .map_err(|e| anyhow::anyhow!(errors::describe(&engine.fail(e))))?;
     let mut found = Vec::new();
     let mut dead_runs: Vec<String> = Vec::new();
-    for c in containers {
-        let labels = c.labels.unwrap_or_default();
+    // Services first: removing one removes its task containers.
+    let services = crate::engine::services::list_labelled(engine, vec![labels::RUN.to_string()])
+        .await
+        .map_err(|e| anyhow::anyhow!(errors::describe(&e)))?;
+    for s in services {
+        let spec = s.spec.unwrap_or_default();
+        let labels = spec.labels.unwrap_or_default();
         let Some(run) = labels.get(labels::RUN) else {
             continue;
         };
@@ -60,6 +67,30 @@ pub async fn collect(
             dead_runs.push(run.clone());
         }
         found.push(Collected {
+            service: true,
+            run: run.clone(),
+            team: labels.get(labels::TEAM).cloned().unwrap_or_default(),
+            id: s.id.unwrap_or_default(),
+            name: spec.name.unwrap_or_default(),
+            error: None,
+        });
+    }
+    for c in containers {
+        let labels = c.labels.unwrap_or_default();
+        let Some(run) = labels.get(labels::RUN) else {
+            continue;
+        };
+        if labels.contains_key(labels::SERVICE) {
+            continue; // A task: its service is collected, or alive.
+        }
+        if liveness::liveness(state_dir, run) != Liveness::Dead {
+            continue;
+        }
+        if !dead_runs.contains(run) {
+            dead_runs.push(run.clone());
+        }
+        found.push(Collected {
+            service: false,
             run: run.clone(),
             team: labels.get(labels::TEAM).cloned().unwrap_or_default(),
             id: c.id.unwrap_or_default(),
@@ -74,7 +105,12 @@ pub async fn collect(
         return Ok(found);
     }
     for c in &mut found {
-        let outcome = match remove_one(engine, &c.id).await {
+        let removed = if c.service {
+            crate::engine::services::remove_one(engine, &c.id).await
+        } else {
+            remove_one(engine, &c.id).await
+        };
+        let outcome = match removed {
             Ok(()) => "ok".to_string(),
             Err(why) => {
                 // `why` reads `<case>: <message>`; the journal keeps the case.
@@ -91,7 +127,12 @@ pub async fn collect(
             run: c.run.clone(),
             team: c.team.clone(),
             plugin: "dockwright gc".into(),
-            op: "remove-container".into(),
+            op: if c.service {
+                "remove-service"
+            } else {
+                "remove-container"
+            }
+            .into(),
             target: c.id.clone(),
             decision: "allowed".into(),
             rule: None,

@@ -13,14 +13,14 @@ use wasmtime::component::Component;
 use crate::contract::versions::PACKAGE;
 use crate::policy::Permissions;
 
-/// The groups of the `docker` functions the component imports.
+/// The groups of the `docker` and `services` functions the component imports.
 pub fn imported(engine: &wasmtime::Engine, component: &Component) -> Permissions {
-    let docker = format!("{PACKAGE}/docker");
+    let granting = [format!("{PACKAGE}/docker"), format!("{PACKAGE}/services")];
     let ty = component.component_type();
     let mut functions = Vec::new();
     for (name, item) in ty.imports(engine) {
         let interface = name.split('@').next().unwrap_or(name);
-        if interface != docker {
+        if !granting.iter().any(|g| g == interface) {
             continue;
         }
         if let ComponentItem::ComponentInstance(instance) = item.ty {

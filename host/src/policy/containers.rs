@@ -17,7 +17,7 @@ pub fn ports_need_picking(p: &TeamPolicy) -> bool {
 const EPHEMERAL_FIRST: u16 = 32768;
 const EPHEMERAL_LAST: u16 = 60999;
 
-fn port_range(p: &TeamPolicy) -> String {
+pub(super) fn port_range(p: &TeamPolicy) -> String {
     format!("{}-{}", p.host_ports.start(), p.host_ports.end())
 }
 
@@ -68,7 +68,7 @@ pub fn check_create(p: &TeamPolicy, spec: &mut ContainerSpec, usage: &Usage) -> 
 // The engine reads 0 as "no limit" for memory, cpus and pids, so 0 is refused
 // rather than passed through as a request below the max.
 
-fn check_memory(p: &TeamPolicy, asked: Option<u64>) -> Decision {
+pub(super) fn check_memory(p: &TeamPolicy, asked: Option<u64>) -> Decision {
     let Limit { default, max } = p.memory_bytes;
     match asked {
         Some(bytes) if bytes == 0 || bytes > max => Err(Denial {
@@ -86,7 +86,7 @@ fn check_memory(p: &TeamPolicy, asked: Option<u64>) -> Decision {
     }
 }
 
-fn check_cpus(p: &TeamPolicy, asked: Option<f64>) -> Decision {
+pub(super) fn check_cpus(p: &TeamPolicy, asked: Option<f64>) -> Decision {
     let Limit { default, max } = p.cpus;
     match asked {
         // Written so that NaN, which compares false with everything, is refused.
@@ -102,7 +102,7 @@ fn check_cpus(p: &TeamPolicy, asked: Option<f64>) -> Decision {
     }
 }
 
-fn check_pids(p: &TeamPolicy, asked: Option<u32>) -> Decision {
+pub(super) fn check_pids(p: &TeamPolicy, asked: Option<u32>) -> Decision {
     let Limit { default, max } = p.pids;
     match asked {
         Some(pids) if pids == 0 || pids > max => Err(Denial {
@@ -119,7 +119,7 @@ fn check_pids(p: &TeamPolicy, asked: Option<u32>) -> Decision {
 
 /// A name with `=` would reach the engine as `NAME=...=value` and could shadow one
 /// the team sets, so only plain names pass.
-fn check_env(env: &[KeyValue]) -> Decision {
+pub(super) fn check_env(env: &[KeyValue]) -> Decision {
     match env.iter().find(|kv| kv.key.is_empty() || kv.key.contains(['=', '\0'])) {
         Some(kv) => Err(Denial {
             rule: "env",

@@ -15,10 +15,12 @@ pub enum Group {
     Build,
     Commit,
     EngineInfo,
+    /// The `services` interface: Swarm services.
+    Services,
 }
 
 impl Group {
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Containers,
         Group::Observe,
         Group::Exec,
@@ -26,6 +28,7 @@ impl Group {
         Group::Build,
         Group::Commit,
         Group::EngineInfo,
+        Group::Services,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Group {
             Group::Build => "build",
             Group::Commit => "commit",
             Group::EngineInfo => "engine-info",
+            Group::Services => "services",
         }
     }
 
@@ -59,10 +63,20 @@ impl Group {
             Group::Build => &["build-image"],
             Group::Commit => &["commit-container"],
             Group::EngineInfo => &["engine-info"],
+            Group::Services => &[
+                "create-service",
+                "inspect-service",
+                "list-services",
+                "scale-service",
+                "update-service-image",
+                "wait-service",
+                "service-logs",
+                "remove-service",
+            ],
         }
     }
 
-    /// The group a `docker` function of the contract belongs to.
+    /// The group a `docker` or `services` function of the contract belongs to.
     pub fn of_function(function: &str) -> Option<Group> {
         Group::ALL
             .into_iter()

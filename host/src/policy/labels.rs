@@ -17,6 +17,9 @@ pub const TEAM: &str = "dockwright.team";
 /// The engine the run was made on, by its name in the config (`default` for
 /// DOCKER_HOST): an object seen through another name or tool says where it came from.
 pub const ENGINE: &str = "dockwright.engine";
+/// On a task container of a service: the service's name. Such containers are
+/// counted by their service's replicas, not one by one.
+pub const SERVICE: &str = "dockwright.service";
 /// On a network: the team whose network it is.
 pub const NETWORK: &str = "dockwright.network";
 /// On a container: the admission reservation it was created under, so a count of

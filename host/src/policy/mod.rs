@@ -9,6 +9,7 @@
 //! - [`team`]: a team's policy, the built-in default, how a denial reads;
 //! - [`images`]: images, tags and plugins a team may use;
 //! - [`containers`]: creating and starting containers (quotas, caps, ports, env);
+//! - [`services`]: creating and scaling Swarm services, counted per replica;
 //! - [`build`]: where build contexts may come from; [`exec`]: who exec runs as;
 //! - [`commit`]: the instructions a commit may apply;
 //! - [`labels`]: the ownership labels and whose an object is;
@@ -29,6 +30,7 @@ pub mod images;
 pub mod labels;
 pub mod params;
 pub mod permissions;
+pub mod services;
 pub mod team;
 
 pub use build::check_build_context;
@@ -39,6 +41,7 @@ pub use groups::{Group, Permissions};
 pub use images::{check_engine, check_image, check_plugin, check_tag, glob_match, normalise_image};
 pub use labels::owned_by;
 pub use permissions::{check_call, check_manifest, check_signer};
+pub use services::{check_replicas, check_service};
 pub use team::{
     default_team, format_size, Decision, Denial, Limit, PluginLimits, TeamPolicy, Usage,
 };

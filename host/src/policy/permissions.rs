@@ -95,14 +95,22 @@ mod tests {
             }
         }
         assert_eq!(Group::of_function("format-disk"), None);
-        // Every function of the contract's `docker` interface, and nothing else.
+        // Every function of the contract's `docker` and `services` interfaces, and
+        // nothing else.
         let wit = include_str!("../../../wit/dockwright.wit");
-        let docker = wit.split("interface docker {").nth(1).unwrap();
-        let docker = docker.split("\ninterface ").next().unwrap();
-        let mut functions: Vec<&str> = docker
-            .lines()
-            .filter_map(|l| l.trim().split_once(": func"))
-            .map(|(name, _)| name)
+        let mut functions: Vec<&str> = ["docker", "services"]
+            .iter()
+            .flat_map(|interface| {
+                let body = wit
+                    .split(&format!("interface {interface} {{"))
+                    .nth(1)
+                    .unwrap();
+                let body = body.split("\ninterface ").next().unwrap();
+                body.lines()
+                    .filter_map(|l| l.trim().split_once(": func"))
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         functions.sort_unstable();
         seen.sort_unstable();

@@ -59,6 +59,9 @@ pub struct RunReport {
     pub error: Option<String>,
     /// Containers the run created, oldest first.
     pub containers: Vec<String>,
+    /// Services the run created, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
     /// Images the run built or committed; never removed by a rollback.
     pub images: Vec<String>,
     /// Containers removed by the rollback of a failed run.
@@ -90,6 +93,7 @@ impl RunReport {
             outputs: serde_json::Map::new(),
             error: Some(error),
             containers: Vec::new(),
+            services: Vec::new(),
             images: Vec::new(),
             rolled_back: Vec::new(),
             rollback_errors: Vec::new(),
@@ -264,6 +268,7 @@ pub async fn run_workflow_as(
         .take()
         .expect("the run context outlives the run");
     report.containers = run.containers.clone();
+    report.services = run.services.clone();
     report.images = run.images.clone();
     match outcome {
         Ok(outputs) => {
@@ -275,8 +280,13 @@ pub async fn run_workflow_as(
         Err(message) => {
             report.error = Some(message);
             if !options.keep_on_failure {
-                let (removed, failed) =
-                    rollback(&run.engine, &run.owner.run_id, &run.containers).await;
+                let (removed, failed) = rollback(
+                    &run.engine,
+                    &run.owner.run_id,
+                    &run.containers,
+                    &run.services,
+                )
+                .await;
                 report.rolled_back = removed;
                 report.rollback_errors = failed;
             }
@@ -294,23 +304,36 @@ fn humane_duration(d: Duration) -> String {
     }
 }
 
-/// Remove the run's containers, newest first. Besides the ones the run recorded,
-/// any container the engine holds with the run's label goes too: a create that was
-/// cut off (by a deadline or Ctrl-C) after the engine acted but before it answered
-/// is still found. Ones already gone count as removed.
+/// Remove the run's services, then its containers, newest first. Besides the ones
+/// the run recorded, any the engine holds with the run's label go too: a create
+/// that was cut off (by a deadline or Ctrl-C) after the engine acted but before it
+/// answered is still found. Ones already gone count as removed.
 pub async fn rollback(
     engine: &Engine,
     run_id: &str,
-    recorded: &[String],
+    containers: &[String],
+    services: &[String],
 ) -> (Vec<String>, Vec<String>) {
-    let mut containers: Vec<String> = recorded.to_vec();
-    for id in labelled(engine, run_id).await {
-        if !containers.contains(&id) {
-            containers.push(id);
+    let newest_first = |recorded: &[String], found: Vec<String>| {
+        let mut all = recorded.to_vec();
+        for id in found {
+            if !all.contains(&id) {
+                all.push(id);
+            }
         }
-    }
-    containers.reverse();
-    remove_all(engine, &containers).await
+        all.reverse();
+        all
+    };
+    let services = newest_first(
+        services,
+        crate::engine::services::labelled(engine, run_id).await,
+    );
+    let (mut removed, mut failed) = crate::engine::services::remove_all(engine, &services).await;
+    let containers = newest_first(containers, labelled(engine, run_id).await);
+    let (more_removed, more_failed) = remove_all(engine, &containers).await;
+    removed.extend(more_removed);
+    failed.extend(more_failed);
+    (removed, failed)
 }
 
 #[cfg(test)]

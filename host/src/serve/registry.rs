@@ -342,6 +342,7 @@ mod tests {
             outputs: Map::new(),
             error: Some("boom".into()),
             containers: vec!["c1".into()],
+            services: vec![],
             images: vec![],
             rolled_back: vec!["c1".into()],
             rollback_errors: vec![],

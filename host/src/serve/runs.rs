@@ -269,7 +269,7 @@ async fn run_isolated(
         Ok(report) => report,
         Err(e) => {
             // The run's containers are still labelled with it: roll them back here.
-            let (rolled_back, rollback_errors) = run::rollback(&engine, &record.id, &[]).await;
+            let (rolled_back, rollback_errors) = run::rollback(&engine, &record.id, &[], &[]).await;
             let mut report = RunReport::failed(
                 &record.id,
                 &record.plugin,

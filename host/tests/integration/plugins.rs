@@ -14,7 +14,7 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("contract dockwright:plugin@0.1.1"),
+        run.stdout.contains("contract dockwright:plugin@0.1.2"),
         "{}",
         run.stdout
     );
@@ -31,7 +31,7 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
     .assert_ok()
     .json();
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["contract"], "0.1.1");
+    assert_eq!(doc["contract"], "0.1.2");
     assert_eq!(doc["name"], "probe");
 }
 

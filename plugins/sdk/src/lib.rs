@@ -43,6 +43,9 @@
 //! What is where:
 //! - [`docker`]: the Docker operations the host offers (`create_container`, `wait_ready`, ...).
 //!   Every call goes through the host, which applies its policy and labels what it creates.
+//! - [`services`]: replicated Swarm services (`create_service`, `wait_service`,
+//!   `scale_service`, ...), on an engine that is a Swarm manager; since contract 0.1.2. The
+//!   same policy holds as for containers, and a failed run removes the services it created.
 //! - [`host`]: the user's terminal; [`debug`], [`info`], [`warn`] and [`error`] wrap it.
 //! - [`Guest`], [`PluginInfo`], [`Workflow`], [`Param`]: what the plugin exports.
 //! - [`param`], [`required`], [`kv`]: reading params and building outputs.
@@ -73,6 +76,7 @@ pub mod bindings {
 pub use bindings::dockwright::plugin::docker;
 pub use bindings::dockwright::plugin::docker::DockerError;
 pub use bindings::dockwright::plugin::host;
+pub use bindings::dockwright::plugin::services;
 pub use bindings::dockwright::plugin::types::KeyValue;
 pub use bindings::exports::dockwright::plugin::workflows::{Guest, Param, PluginInfo, Workflow};
 
@@ -218,6 +222,38 @@ impl fmt::Display for docker::ContainerState {
     }
 }
 
+impl fmt::Display for services::PublishMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            services::PublishMode::Ingress => "ingress",
+            services::PublishMode::Host => "host",
+        })
+    }
+}
+
+impl fmt::Display for services::TaskState {
+    /// The state as the WIT names it: `running`, `failed`, `shutdown`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            services::TaskState::New => "new",
+            services::TaskState::Allocated => "allocated",
+            services::TaskState::Pending => "pending",
+            services::TaskState::Assigned => "assigned",
+            services::TaskState::Accepted => "accepted",
+            services::TaskState::Preparing => "preparing",
+            services::TaskState::Ready => "ready",
+            services::TaskState::Starting => "starting",
+            services::TaskState::Running => "running",
+            services::TaskState::Complete => "complete",
+            services::TaskState::Shutdown => "shutdown",
+            services::TaskState::Failed => "failed",
+            services::TaskState::Rejected => "rejected",
+            services::TaskState::Remove => "remove",
+            services::TaskState::Orphaned => "orphaned",
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Errors
 
@@ -343,6 +379,13 @@ mod tests {
         assert!(parse_port("0").is_err());
         assert!(parse_port("80/xyz").is_err());
         assert!(parse_port("http").is_err());
+    }
+
+    #[test]
+    fn service_states() {
+        assert_eq!(services::TaskState::Running.to_string(), "running");
+        assert_eq!(services::TaskState::Shutdown.to_string(), "shutdown");
+        assert_eq!(services::PublishMode::Host.to_string(), "host");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `probe`: a test plugin that drives every `docker` import (and `host::log`) of the
-//! `dockwright:plugin` world through one workflow each.
+//! `probe`: a test plugin that drives every `docker` and `services` import (and `host::log`)
+//! of the `dockwright:plugin` world through one workflow each (the `services` ones are named
+//! `service-*`).
 //!
 //! Every param is a string; `run` turns the params into the import's arguments and the result
 //! into key-values. A failed Docker call comes back as `Err("<case>: <message>")`, where case is
@@ -17,6 +18,9 @@ use dockwright::plugin::docker::{
     Protocol, PublishedPort, Readiness, RestartPolicy,
 };
 use dockwright::plugin::host::{self, Level};
+use dockwright::plugin::services::{
+    self, PublishMode, ServiceInfo, ServicePort, ServicePublishedPort, ServiceSpec, TaskState,
+};
 use dockwright::plugin::types::KeyValue;
 use exports::dockwright::plugin::workflows::{Guest, Param, PluginInfo, Workflow};
 
@@ -72,6 +76,7 @@ struct WorkflowDef {
 }
 
 const CONTAINER: ParamDef = req("container", "Container id, id prefix or name");
+const SERVICE: ParamDef = req("service", "Service id, id prefix or name");
 
 const WORKFLOWS: &[WorkflowDef] = &[
     WorkflowDef {
@@ -263,6 +268,81 @@ const WORKFLOWS: &[WorkflowDef] = &[
         handler: engine,
     },
     WorkflowDef {
+        name: "service-create",
+        description: "services::create-service; outputs id",
+        params: &[
+            req("name", "Service name"),
+            def("image", "Image reference", "dockwright/web"),
+            def("replicas", "How many replicas", "1"),
+            opt(
+                "port",
+                "Published ports: TARGET[:PUBLISHED][/MODE], MODE ingress|host (default \
+                 ingress), comma-separated",
+            ),
+            opt("memory", "Memory limit of each task in bytes"),
+            opt("cpus", "CPUs of each task, such as 0.5"),
+            opt("pids", "Pids limit of each task"),
+            opt("env", "Environment: K=V,K2=V2"),
+            opt("labels", "Labels: k=v,k2=v2"),
+            opt(
+                "constraints",
+                "Placement constraints, comma-separated: node.role==manager",
+            ),
+            opt("cmd", "Command, split on spaces"),
+        ],
+        handler: service_create,
+    },
+    WorkflowDef {
+        name: "service-inspect",
+        description: "services::inspect-service; outputs id, name, image, desired, running, \
+                      update-state, ports, task-ports, tasks, states, errors, containers, labels",
+        params: &[SERVICE],
+        handler: service_inspect,
+    },
+    WorkflowDef {
+        name: "service-list",
+        description: "services::list-services; outputs count, names",
+        params: &[],
+        handler: service_list,
+    },
+    WorkflowDef {
+        name: "service-scale",
+        description: "services::scale-service; outputs ok",
+        params: &[SERVICE, req("replicas", "How many replicas")],
+        handler: service_scale,
+    },
+    WorkflowDef {
+        name: "service-update",
+        description: "services::update-service-image; outputs ok",
+        params: &[SERVICE, req("image", "Image reference")],
+        handler: service_update,
+    },
+    WorkflowDef {
+        name: "service-wait",
+        description: "services::wait-service; outputs as service-inspect",
+        params: &[
+            SERVICE,
+            def(
+                "timeout-ms",
+                "Give up after this many milliseconds",
+                "60000",
+            ),
+        ],
+        handler: service_wait,
+    },
+    WorkflowDef {
+        name: "service-logs",
+        description: "services::service-logs; outputs lines, text",
+        params: &[SERVICE, opt("tail", "Only the last this many lines")],
+        handler: service_logs,
+    },
+    WorkflowDef {
+        name: "service-remove",
+        description: "services::remove-service; outputs ok",
+        params: &[SERVICE],
+        handler: service_remove,
+    },
+    WorkflowDef {
         name: "log",
         description: "host::log; outputs ok",
         params: &[
@@ -281,6 +361,15 @@ const WORKFLOWS: &[WorkflowDef] = &[
         handler: create_then_fail,
     },
     WorkflowDef {
+        name: "service-create-then-fail",
+        description: "Create a service of one replica, then fail",
+        params: &[
+            req("name", "Service name"),
+            def("image", "Image reference", "dockwright/web"),
+        ],
+        handler: service_create_then_fail,
+    },
+    WorkflowDef {
         name: "fail",
         description: "Fail with the message",
         params: &[def("message", "The error message", "failing on purpose")],
@@ -293,7 +382,7 @@ impl Guest for Probe {
         PluginInfo {
             name: "probe".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            description: "Test plugin: one workflow per docker import".to_string(),
+            description: "Test plugin: one workflow per docker and services import".to_string(),
             workflows: WORKFLOWS
                 .iter()
                 .map(|w| Workflow {
@@ -520,13 +609,96 @@ fn format_ports(ports: &[PublishedPort]) -> String {
         .join(";")
 }
 
-fn format_labels(labels: &[KeyValue]) -> String {
+/// `k=v` items, sorted, joined with `sep`.
+fn format_labels_with(labels: &[KeyValue], sep: &str) -> String {
     let mut labels: Vec<String> = labels
         .iter()
         .map(|l| format!("{}={}", l.key, l.value))
         .collect();
     labels.sort();
-    labels.join(";")
+    labels.join(sep)
+}
+
+fn format_labels(labels: &[KeyValue]) -> String {
+    format_labels_with(labels, ";")
+}
+
+fn mode_name(mode: PublishMode) -> &'static str {
+    match mode {
+        PublishMode::Ingress => "ingress",
+        PublishMode::Host => "host",
+    }
+}
+
+fn task_state_name(state: TaskState) -> &'static str {
+    match state {
+        TaskState::New => "new",
+        TaskState::Allocated => "allocated",
+        TaskState::Pending => "pending",
+        TaskState::Assigned => "assigned",
+        TaskState::Accepted => "accepted",
+        TaskState::Preparing => "preparing",
+        TaskState::Ready => "ready",
+        TaskState::Starting => "starting",
+        TaskState::Running => "running",
+        TaskState::Complete => "complete",
+        TaskState::Shutdown => "shutdown",
+        TaskState::Failed => "failed",
+        TaskState::Rejected => "rejected",
+        TaskState::Remove => "remove",
+        TaskState::Orphaned => "orphaned",
+    }
+}
+
+/// `80`, `80:8080`, `80/host`, `80:8080/ingress`, `80:/host` (tcp; no published port lets
+/// the host pick one; the mode is ingress unless given).
+fn parse_service_port(text: &str) -> Result<ServicePort, String> {
+    let text = text.trim();
+    let (ports, mode) = text.split_once('/').unwrap_or((text, "ingress"));
+    let mode = match mode {
+        "ingress" => PublishMode::Ingress,
+        "host" => PublishMode::Host,
+        other => {
+            return Err(format!(
+                "param `port`: unknown mode `{other}` in `{text}` (ingress or host)"
+            ))
+        }
+    };
+    let (target, published) = ports.split_once(':').unwrap_or((ports, ""));
+    let target_port = target
+        .parse()
+        .map_err(|_| format!("param `port`: not a target port: `{text}`"))?;
+    let published_port = if published.is_empty() {
+        None
+    } else {
+        Some(
+            published
+                .parse()
+                .map_err(|_| format!("param `port`: not a published port: `{text}`"))?,
+        )
+    };
+    Ok(ServicePort {
+        target_port,
+        protocol: Protocol::Tcp,
+        published_port,
+        mode,
+    })
+}
+
+/// `TARGET:PUBLISHED/MODE`, comma-separated.
+fn format_service_ports<'a>(ports: impl IntoIterator<Item = &'a ServicePublishedPort>) -> String {
+    ports
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{}:{}/{}",
+                p.target_port,
+                p.published_port,
+                mode_name(p.mode)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -804,6 +976,115 @@ fn engine(_: &Params) -> Result<Outputs, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Services.
+
+fn service_create(p: &Params) -> Result<Outputs, String> {
+    let spec = ServiceSpec {
+        name: p.required("name")?.to_string(),
+        image: p.get("image").unwrap_or("dockwright/web").to_string(),
+        env: p.pairs("env"),
+        cmd: p.words("cmd"),
+        replicas: p.number("replicas")?.unwrap_or(1),
+        ports: p
+            .items("port", ',')
+            .map(|s| parse_service_port(&s))
+            .collect::<Result<_, _>>()?,
+        labels: p.pairs("labels"),
+        memory_bytes: p.number("memory")?,
+        cpus: p.number("cpus")?,
+        pids_limit: p.number("pids")?,
+        constraints: p.items("constraints", ',').collect(),
+    };
+    let id = services::create_service(&spec).map_err(docker_err)?;
+    Ok(vec![kv("id", id)])
+}
+
+/// The outputs of `service-inspect` and `service-wait`.
+fn service_outputs(info: &ServiceInfo) -> Outputs {
+    let states: Vec<&str> = info
+        .tasks
+        .iter()
+        .map(|t| task_state_name(t.state))
+        .collect();
+    let errors: Vec<&str> = info
+        .tasks
+        .iter()
+        .filter_map(|t| t.error.as_deref())
+        .collect();
+    let containers: Vec<&str> = info
+        .tasks
+        .iter()
+        .filter_map(|t| t.container.as_deref())
+        .collect();
+    vec![
+        kv("id", &info.id),
+        kv("name", &info.name),
+        kv("image", &info.image),
+        kv("desired", info.desired_replicas),
+        kv("running", info.running_replicas),
+        kv("update-state", info.update_state.as_deref().unwrap_or("")),
+        kv("ports", format_service_ports(&info.ports)),
+        kv(
+            "task-ports",
+            format_service_ports(info.tasks.iter().flat_map(|t| &t.ports)),
+        ),
+        kv("tasks", info.tasks.len()),
+        kv("states", states.join(",")),
+        kv("errors", errors.join(" | ")),
+        kv("containers", containers.join(",")),
+        kv("labels", format_labels_with(&info.labels, ",")),
+    ]
+}
+
+fn service_inspect(p: &Params) -> Result<Outputs, String> {
+    let info = services::inspect_service(p.required("service")?).map_err(docker_err)?;
+    Ok(service_outputs(&info))
+}
+
+fn service_list(_: &Params) -> Result<Outputs, String> {
+    let list = services::list_services().map_err(docker_err)?;
+    let mut names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    Ok(vec![kv("count", list.len()), kv("names", names.join(","))])
+}
+
+fn service_scale(p: &Params) -> Result<Outputs, String> {
+    let replicas = p
+        .number("replicas")?
+        .ok_or_else(|| "missing required param `replicas`".to_string())?;
+    services::scale_service(p.required("service")?, replicas).map_err(docker_err)?;
+    ok()
+}
+
+fn service_update(p: &Params) -> Result<Outputs, String> {
+    services::update_service_image(p.required("service")?, p.required("image")?)
+        .map_err(docker_err)?;
+    ok()
+}
+
+fn service_wait(p: &Params) -> Result<Outputs, String> {
+    let timeout_ms = p.number("timeout-ms")?.unwrap_or(60_000);
+    let info = services::wait_service(p.required("service")?, timeout_ms).map_err(docker_err)?;
+    Ok(service_outputs(&info))
+}
+
+fn service_logs(p: &Params) -> Result<Outputs, String> {
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: p.number("tail")?,
+    };
+    let lines = services::service_logs(p.required("service")?, options).map_err(docker_err)?;
+    let text: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    Ok(vec![kv("lines", lines.len()), kv("text", text.join("\n"))])
+}
+
+fn service_remove(p: &Params) -> Result<Outputs, String> {
+    services::remove_service(p.required("service")?).map_err(docker_err)?;
+    ok()
+}
+
+// ---------------------------------------------------------------------------------------------
 // The host and failures.
 
 fn log(p: &Params) -> Result<Outputs, String> {
@@ -845,6 +1126,25 @@ fn create_then_fail(p: &Params) -> Result<Outputs, String> {
     Err(format!(
         "failing on purpose after creating {count} containers"
     ))
+}
+
+fn service_create_then_fail(p: &Params) -> Result<Outputs, String> {
+    let spec = ServiceSpec {
+        name: p.required("name")?.to_string(),
+        image: p.get("image").unwrap_or("dockwright/web").to_string(),
+        env: Vec::new(),
+        cmd: None,
+        replicas: 1,
+        ports: Vec::new(),
+        labels: Vec::new(),
+        memory_bytes: None,
+        cpus: None,
+        pids_limit: None,
+        constraints: Vec::new(),
+    };
+    let id = services::create_service(&spec).map_err(docker_err)?;
+    host::log(Level::Info, &format!("created service {id}"));
+    Err(format!("failing on purpose after creating service {id}"))
 }
 
 fn fail(p: &Params) -> Result<Outputs, String> {
