@@ -50,25 +50,23 @@ impl Engine {
         }
     }
 
-    /// The engine's own id (`docker info`'s `ID`), asked on first use and kept: it
-    /// tells one engine from another whatever each config calls it, so a quota kept
-    /// per engine holds for every process and config that reaches that engine.
-    /// Made of letters, digits and `-` only, so it can name a folder.
+    /// What tells this engine from any other, whatever each config calls it: its
+    /// `docker info` ID with its data root. The ID alone is not enough: daemons on
+    /// one machine share the key it is made from (`/etc/docker/key.json`), while no
+    /// two daemons can share a data root. Asked on first use and kept, so a quota
+    /// kept per engine holds for every process and config that reaches it. Hex, so
+    /// it can name a folder.
     pub async fn id(&self) -> Result<&str, crate::contract::bindings::docker::DockerError> {
         self.id
             .get_or_try_init(|| async {
                 let info = self.docker.info().await.map_err(|e| self.fail(e))?;
-                let id = info.id.unwrap_or_default();
-                let id: String = id
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                    .collect();
-                if id.is_empty() {
+                let (Some(id), Some(root)) = (info.id, info.docker_root_dir) else {
                     return Err(crate::contract::bindings::docker::DockerError::EngineError(
-                        format!("engine `{}` gave no id in its info", self.name),
+                        format!("engine `{}` gave no ID or data root in its info", self.name),
                     ));
-                }
-                Ok(id)
+                };
+                let key = crate::util::digest::sha256_hex(format!("{id}\n{root}").as_bytes());
+                Ok(key[..32].to_string())
             })
             .await
             .map(String::as_str)

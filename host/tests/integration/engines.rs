@@ -4,10 +4,10 @@
 //! `engines` rule.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use crate::common::*;
+use crate::daemons::{Listen, TestDaemon};
 
 /// `openssl` in `dir`; fails the test when it fails.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -102,110 +102,8 @@ impl Ca {
     }
 }
 
-/// A dockerd of the test's own, with its own data root, exec root, pid file,
-/// containerd namespace and bridge, and no iptables rules (it shares the machine
-/// with the main engine), listening on a loopback port with `--tlsverify`. Stopped
-/// by its pid, and its bridge removed, when dropped.
-///
-/// Its bridge is made here: `--bridge none` would be simpler, but dockerd then
-/// deletes `docker0`, the main engine's bridge.
-struct TlsDaemon {
-    port: u16,
-    bridge: String,
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("cannot run ip: apt-get install iproute2")
-        .success()
-}
-
-impl TlsDaemon {
-    fn start(ca: &Ca, server: &(PathBuf, PathBuf)) -> TlsDaemon {
-        engine();
-        let dir = tempfile::Builder::new()
-            .prefix("dockerd-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let path = |p: &str| dir.path().join(p).display().to_string();
-        let namespace = format!("dockwright-test-{port}");
-        let bridge = format!("dwtest{port}");
-        assert!(
-            ip(&["link", "add", "name", &bridge, "type", "bridge"]),
-            "cannot add bridge {bridge}"
-        );
-        let subnet = format!("10.213.{}.1/24", port % 250);
-        assert!(ip(&["addr", "add", &subnet, "dev", &bridge]));
-        assert!(ip(&["link", "set", &bridge, "up"]));
-        let child = Command::new("dockerd")
-            .args(["--data-root", &path("data"), "--exec-root", &path("exec")])
-            .args(["--pidfile", &path("docker.pid")])
-            .args(["-H", &format!("tcp://127.0.0.1:{port}")])
-            .args(["--tlsverify", "--tlscacert", ca.pem().to_str().unwrap()])
-            .args(["--tlscert", server.0.to_str().unwrap()])
-            .args(["--tlskey", server.1.to_str().unwrap()])
-            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
-            .args(["--containerd-namespace", &namespace])
-            .args([
-                "--containerd-plugins-namespace",
-                &format!("{namespace}-plugins"),
-            ])
-            .args(["--log-level", "error"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("dockerd.log")).unwrap())
-            .spawn()
-            .expect("cannot start dockerd");
-        let mut daemon = TlsDaemon {
-            port,
-            bridge,
-            child,
-            dir,
-        };
-        let log = daemon.dir.path().join("dockerd.log");
-        wait_for_helper("the test dockerd", &mut daemon.child, &log, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        daemon
-    }
-
-    fn host(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for TlsDaemon {
-    fn drop(&mut self) {
-        // SIGTERM lets dockerd stop its containerd; it is given time, then killed.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while self.child.try_wait().ok().flatten().is_none() {
-            if started.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        ip(&["link", "del", &self.bridge]);
-    }
-}
-
 /// Add `[engines.<name>]` to the team's config.
-fn add_engine(team: &Team, name: &str, table: &str) {
+pub fn add_engine(team: &Team, name: &str, table: &str) {
     let path = team.home.join("dockwright.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("[engines.{name}]\n{table}\n{text}")).unwrap();
@@ -229,13 +127,20 @@ fn named_engines_over_tls_are_listed_checked_and_run_on() {
     let client = ca.sign("client", "clientAuth");
     let stranger = Ca::new(certs.path(), "stranger");
     let foreign = stranger.sign("foreign", "clientAuth");
-    let daemon = TlsDaemon::start(&ca, &server);
+    let daemon = TestDaemon::start(
+        Listen::Tls {
+            ca: ca.pem(),
+            cert: server.0.clone(),
+            key: server.1.clone(),
+        },
+        &[],
+    );
 
     let team = Team::with_policy(
         "engines",
         &format!("{PERMISSIVE}\n[teams.{{team}}-local]\nengines = [\"default\"]\n"),
     );
-    let host = daemon.host();
+    let host = daemon.host.clone();
     add_engine(
         &team,
         "tls",
@@ -332,4 +237,236 @@ fn named_engines_over_tls_are_listed_checked_and_run_on() {
     );
     let line = run.assert_clean_failure("engine `tls` is not allowed");
     assert!(line.contains("policy rule `engines`"), "{line}");
+}
+
+/// Two plain daemons besides the default engine, each with the test images, named
+/// `a` and `b` in the team's config.
+fn two_more_engines(team: &Team) -> (TestDaemon, TestDaemon) {
+    images();
+    let a = TestDaemon::start(Listen::Unix, &[]);
+    let b = TestDaemon::start(Listen::Unix, &[]);
+    for (name, daemon) in [("a", &a), ("b", &b)] {
+        daemon.load_images(&["dockwright/base:latest", "dockwright/web:latest"]);
+        add_engine(team, name, &format!("host = \"{}\"\n", daemon.host));
+    }
+    (a, b)
+}
+
+/// The runs of a fan-out's JSON, by engine.
+fn by_engine(doc: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["engine"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn a_workflow_fans_out_over_three_engines_with_quotas_per_engine() {
+    // One container per engine: quotas are counted on each engine apart.
+    let team = Team::with_policy(
+        "fanout",
+        "images = [\"dockwright/*\"]\nmax_containers = 1\nmax_running = 1\n",
+    );
+    let (a, b) = two_more_engines(&team);
+    let dir = probe_dir();
+
+    let create = |name: &str| {
+        team.dockwright(
+            dir,
+            &[
+                "run",
+                "create",
+                "--engine",
+                "all",
+                "--json",
+                "-p",
+                "image=dockwright/base:latest",
+                "-p",
+                &format!("name={name}"),
+                "-p",
+                "cmd=sleep 600",
+            ],
+        )
+    };
+    let name = unique("fan");
+    let first = create(&name);
+    first.assert_ok();
+    let doc = first.json();
+    let runs = by_engine(&doc);
+    assert_eq!(
+        runs.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["a", "b", "default"],
+        "{doc}"
+    );
+    let ids: std::collections::BTreeSet<&str> =
+        runs.values().map(|r| r["run"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "each run has its own id: {doc}");
+    for engine in ["default", "a", "b"] {
+        assert_eq!(doc["engines"][engine]["ok"], 1, "{doc}");
+        assert_eq!(runs[engine]["status"], "ok", "{doc}");
+    }
+    assert!(
+        first.stderr.contains("engine b: 1 ok, 0 failed"),
+        "{}",
+        first.stderr
+    );
+    // Each container is on its own engine, labelled with it.
+    let label = |daemon: &TestDaemon| {
+        daemon.docker(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"dockwright.engine\"}}",
+            &name,
+        ])
+    };
+    assert_eq!(label(&a), "a");
+    assert_eq!(label(&b), "b");
+    let on_default = inspect("container", &name);
+    assert_eq!(
+        on_default["Config"]["Labels"]["dockwright.engine"],
+        "default"
+    );
+
+    // A second container is over the quota on every engine, each counted apart.
+    let second = create(&unique("fan"));
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    let doc = second.json();
+    for (engine, run) in by_engine(&doc) {
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("max_containers"), "{engine}: {error}");
+    }
+
+    // Fan-out combines with --each: every value on every engine.
+    let each = team.dockwright(
+        dir,
+        &[
+            "run",
+            "log",
+            "--engine",
+            "default,b",
+            "--each",
+            "message=x,y",
+            "--json",
+        ],
+    );
+    each.assert_ok();
+    let doc = each.json();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 4, "{doc}");
+    assert_eq!(doc["engines"]["b"]["ok"], 2, "{doc}");
+    let table = team.dockwright(
+        dir,
+        &[
+            "run",
+            "log",
+            "--engine",
+            "default,b",
+            "--each",
+            "message=x,y",
+        ],
+    );
+    table.assert_ok();
+    assert!(table.stdout.contains("@b message=y"), "{}", table.stdout);
+    let journal_engines: Vec<String> = team
+        .journal()
+        .into_iter()
+        .filter(|e| e["event"] == "run-start")
+        .map(|e| e["engine"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(journal_engines.iter().filter(|e| *e == "b").count(), 6);
+}
+
+#[test]
+fn one_engine_stopped_mid_way_fails_only_its_runs() {
+    let team = Team::new("midway");
+    let (a, mut b) = two_more_engines(&team);
+    let dir = probe_dir();
+    // A running container of the same name on each engine, for the runs to wait on.
+    let name = unique("mid");
+    let setup = team.dockwright(
+        dir,
+        &[
+            "run",
+            "create",
+            "--engine",
+            "all",
+            "-p",
+            "image=dockwright/base:latest",
+            "-p",
+            &format!("name={name}"),
+            "-p",
+            "cmd=sleep 600",
+        ],
+    );
+    setup.assert_ok();
+    team.dockwright(
+        dir,
+        &[
+            "run",
+            "start",
+            "--engine",
+            "all",
+            "-p",
+            &format!("container={name}"),
+        ],
+    )
+    .assert_ok();
+
+    let waiting = team
+        .command(
+            dir,
+            &[
+                "run",
+                "wait",
+                "--engine",
+                "all",
+                "--json",
+                "-p",
+                &format!("container={name}"),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once all three runs have started, engine b goes away under them.
+    let started = || {
+        team.journal()
+            .iter()
+            .filter(|e| e["event"] == "run-start" && e["workflow"] == "wait")
+            .count()
+    };
+    let mut child = waiting;
+    let log = team.home.join("dockwright/journal.jsonl");
+    wait_for_helper("the fan-out", &mut child, &log, || started() == 3);
+    b.kill();
+    // The others go on: their containers end, and their waits with them.
+    a.docker(&["kill", &name]);
+    docker(&["kill", &name]);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = by_engine(&doc);
+    assert_eq!(runs["default"]["status"], "ok", "{doc}");
+    assert_eq!(runs["a"]["status"], "ok", "{doc}");
+    assert_eq!(runs["a"]["outputs"]["exit-code"], "137", "{doc}");
+    assert_eq!(runs["b"]["status"], "failed", "{doc}");
+    let error = runs["b"]["error"].as_str().unwrap();
+    assert!(error.contains("engine-unavailable"), "{error}");
+    assert!(stderr.contains("engine b: 0 ok, 1 failed"), "{stderr}");
+
+    // Down from the start: its runs fail with its name and why; the others run.
+    let engines = team.dockwright(dir, &["run", "engine", "--engine", "all", "--json"]);
+    assert_eq!(engines.code, 1, "{}", engines.stderr);
+    let doc = engines.json();
+    let runs = by_engine(&doc);
+    assert_eq!(runs["a"]["status"], "ok", "{doc}");
+    assert_eq!(runs["default"]["status"], "ok", "{doc}");
+    let error = runs["b"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("engine `b`") && error.contains("cannot reach"),
+        "{error}"
+    );
 }

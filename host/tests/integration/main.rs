@@ -5,6 +5,7 @@ mod batch;
 mod cache;
 mod cli;
 mod common;
+mod daemons;
 mod engines;
 mod examples;
 mod imports;
