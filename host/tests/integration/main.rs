@@ -17,4 +17,5 @@ mod polyglot;
 mod sandbox;
 mod scaffold;
 mod serve;
+mod services;
 mod share;

@@ -983,3 +983,89 @@ fn ten_runs_at_once_over_http_never_pass_the_quota() {
     );
     assert_eq!(team.containers().len(), 3);
 }
+
+#[test]
+fn serve_runs_on_a_named_engine_and_lists_containers_by_engine() {
+    let plugins = serve_plugins();
+    let blue = Team::new("srv-eng");
+    let local = Team::new("srv-eng-local");
+    configure(
+        &blue,
+        &[(&local, "images = [\"*\"]\nengines = [\"default\"]")],
+        PERMISSIVE,
+    );
+    let other = crate::daemons::TestDaemon::start(crate::daemons::Listen::Unix, &[]);
+    other.load_images(&["dockwright/base:latest"]);
+    crate::engines::add_engine(&blue, "other", &format!("host = \"{}\"\n", other.host));
+    let blue_token = token(&blue, plugins.path(), &blue);
+    let local_token = token(&blue, plugins.path(), &local);
+    let server = Server::start(&blue, plugins.path(), &[]);
+
+    let mut body = run_body("create", &[("image", "dockwright/base:latest")]);
+    body["engine"] = "other".into();
+    let created = server.post("/v1/runs", &blue_token, &body);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let run = created.json();
+    assert_eq!(run["engine"], "other", "{run}");
+    assert_eq!(run["status"], "ok", "{run}");
+    let id = run["outputs"]["id"].as_str().unwrap().to_string();
+    assert_eq!(other.docker(&["inspect", "-f", "{{.Id}}", &id]), id);
+    // Shown again from the journal and from this server, with its engine.
+    let shown = server
+        .get(
+            &format!("/v1/runs/{}", run["id"].as_str().unwrap()),
+            Some(&blue_token),
+        )
+        .json();
+    assert_eq!(shown["engine"], "other", "{shown}");
+
+    // Listed with the engine it is on, beside the default engine's.
+    let on_default = server.post(
+        "/v1/runs",
+        &blue_token,
+        &run_body("create", &[("image", "dockwright/base:latest")]),
+    );
+    assert_eq!(on_default.status, 201, "{}", on_default.body);
+    let list = server.get("/v1/containers", Some(&blue_token)).json();
+    let engines: Vec<(&str, &str)> = list["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["engine"].as_str().unwrap(), c["id"].as_str().unwrap()))
+        .collect();
+    assert!(engines.contains(&("other", id.as_str())), "{list}");
+    assert!(engines.iter().any(|(e, _)| *e == "default"), "{list}");
+    assert_eq!(list["unreachable"], serde_json::json!([]), "{list}");
+
+    // Torn down on its engine.
+    let torn = server.delete(
+        &format!("/v1/runs/{}", run["id"].as_str().unwrap()),
+        &blue_token,
+    );
+    assert_eq!(torn.status, 200, "{}", torn.body);
+    assert!(other
+        .docker(&["ps", "-aq", "--filter", &format!("id={id}")])
+        .is_empty());
+
+    // An engine the config lacks, or one the team may not use.
+    let mut unknown = run_body("create", &[("image", "dockwright/base:latest")]);
+    unknown["engine"] = "othre".into();
+    server
+        .post("/v1/runs", &blue_token, &unknown)
+        .error(400, "Did you mean `other`");
+    let mut denied = run_body("create", &[("image", "dockwright/base:latest")]);
+    denied["engine"] = "other".into();
+    server
+        .post("/v1/runs", &local_token, &denied)
+        .error(403, "policy rule `engines`");
+    // A team's listing covers only the engines it may use.
+    let list = server.get("/v1/containers", Some(&local_token)).json();
+    assert!(
+        list["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["engine"] == "default"),
+        "{list}"
+    );
+}

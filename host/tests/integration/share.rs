@@ -510,7 +510,7 @@ fn calls_outside_the_manifest_are_denied_naming_the_rule() {
             "--json",
         ],
     );
-    assert_eq!(probe.json()["permissions"].as_array().unwrap().len(), 7);
+    assert_eq!(probe.json()["permissions"].as_array().unwrap().len(), 8);
 }
 
 #[test]

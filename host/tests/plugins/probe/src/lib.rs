@@ -361,6 +361,22 @@ const WORKFLOWS: &[WorkflowDef] = &[
         handler: create_then_fail,
     },
     WorkflowDef {
+        name: "service-create-and-wait",
+        description: "services::create-service, then services::wait-service on it; \
+                      outputs as service-inspect",
+        params: &[
+            req("name", "Service name"),
+            def("image", "Image reference", "dockwright/web"),
+            def("replicas", "How many replicas", "1"),
+            opt(
+                "constraints",
+                "Placement constraints, comma-separated: node.role==manager",
+            ),
+            def("timeout-ms", "How long to wait", "60000"),
+        ],
+        handler: service_create_and_wait,
+    },
+    WorkflowDef {
         name: "service-create-then-fail",
         description: "Create a service of one replica, then fail",
         params: &[
@@ -1126,6 +1142,18 @@ fn create_then_fail(p: &Params) -> Result<Outputs, String> {
     Err(format!(
         "failing on purpose after creating {count} containers"
     ))
+}
+
+fn service_create_and_wait(p: &Params) -> Result<Outputs, String> {
+    let created = service_create(p)?;
+    let id = created
+        .iter()
+        .find(|kv| kv.key == "id")
+        .map(|kv| kv.value.clone())
+        .unwrap_or_default();
+    let timeout_ms = p.number("timeout-ms")?.unwrap_or(60_000);
+    let info = services::wait_service(&id, timeout_ms).map_err(docker_err)?;
+    Ok(service_outputs(&info))
 }
 
 fn service_create_then_fail(p: &Params) -> Result<Outputs, String> {
