@@ -35,7 +35,8 @@ pub fn list(path: &std::path::Path, limit: usize, json: bool) -> Result<ExitCode
         writeln!(out, "No runs in {}.", path.display())?;
     } else {
         let mut rows = vec![[
-            "RUN", "STATUS", "TEAM", "PLUGIN", "WORKFLOW", "STARTED", "DURATION", "CREATED",
+            "RUN", "STATUS", "TEAM", "ENGINE", "PLUGIN", "WORKFLOW", "STARTED", "DURATION",
+            "CREATED",
         ]
         .map(String::from)];
         rows.extend(recent.iter().map(|r| {
@@ -43,6 +44,7 @@ pub fn list(path: &std::path::Path, limit: usize, json: bool) -> Result<ExitCode
                 r.run.clone(),
                 r.status.clone(),
                 r.team.clone(),
+                r.engine.clone(),
                 r.plugin.clone(),
                 r.workflow.clone(),
                 r.started.clone(),

@@ -71,10 +71,12 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Fill a template: `{{name}}` is the plugin name, `{{crate}}` its underscored form.
+/// Fill a template: `{{name}}` is the plugin name, `{{crate}}` its underscored form,
+/// `{{contract}}` the contract version this host implements (JavaScript imports name it).
 pub fn render(template: &str, name: &str) -> String {
     template
         .replace("{{name}}", name)
+        .replace("{{contract}}", crate::contract::bindings::CONTRACT_VERSION)
         .replace("{{crate}}", &name.replace('-', "_"))
 }
 

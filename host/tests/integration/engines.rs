@@ -375,6 +375,14 @@ fn a_workflow_fans_out_over_three_engines_with_quotas_per_engine() {
         .map(|e| e["engine"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(journal_engines.iter().filter(|e| *e == "b").count(), 6);
+    let listed = team.dockwright(dir, &["runs", "--limit", "100"]);
+    listed.assert_ok();
+    let on_b = listed
+        .stdout
+        .lines()
+        .filter(|l| l.split_whitespace().nth(3) == Some("b"))
+        .count();
+    assert_eq!(on_b, 6, "{}", listed.stdout);
 }
 
 #[test]
