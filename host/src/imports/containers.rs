@@ -20,16 +20,7 @@ use crate::policy::labels;
 
 pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<String, DockerError> {
     let run = state.run()?;
-    let requested = spec
-        .labels
-        .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.as_str()));
-    let mut labels = labels::merge(requested, &run.owner).map_err(|reason| {
-        guard::deny(policy::Denial {
-            rule: "labels",
-            reason,
-        })
-    })?;
+    let mut labels = guard::owner_labels(run, &spec.labels)?;
     policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
 
     // Count, decide and reserve as one step for the team (see `admission`).

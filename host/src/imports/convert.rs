@@ -160,19 +160,8 @@ pub fn create_body(
             .get_or_insert_with(Vec::new)
             .push(binding);
     }
-    let nano_cpus = match spec.cpus {
-        Some(c) if !(c.is_finite() && c > 0.0 && c <= 1024.0) => {
-            return Err(format!(
-                "cpus {c} is not valid: give a number above 0, such as 0.5"
-            ))
-        }
-        Some(c) => Some((c * 1e9).round() as i64),
-        None => None,
-    };
-    let memory = spec
-        .memory_bytes
-        .map(|m| i64::try_from(m).map_err(|_| format!("memory-bytes {m} is too large")))
-        .transpose()?;
+    let nano_cpus = nano_cpus(spec.cpus)?;
+    let memory = memory_bytes(spec.memory_bytes)?;
     let host_config = HostConfig {
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         publish_all_ports: Some(spec.publish_all),
@@ -204,6 +193,24 @@ pub fn create_body(
         host_config: Some(host_config),
         ..Default::default()
     })
+}
+
+/// CPUs as the engine counts them, in billionths.
+pub fn nano_cpus(cpus: Option<f64>) -> Result<Option<i64>, String> {
+    match cpus {
+        Some(c) if !(c.is_finite() && c > 0.0 && c <= 1024.0) => Err(format!(
+            "cpus {c} is not valid: give a number above 0, such as 0.5"
+        )),
+        Some(c) => Ok(Some((c * 1e9).round() as i64)),
+        None => Ok(None),
+    }
+}
+
+/// A memory limit as the engine takes it.
+pub fn memory_bytes(bytes: Option<u64>) -> Result<Option<i64>, String> {
+    bytes
+        .map(|m| i64::try_from(m).map_err(|_| format!("memory-bytes {m} is too large")))
+        .transpose()
 }
 
 /// A container reference a plugin gave: a name (optionally with the engine's leading

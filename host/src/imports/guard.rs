@@ -80,6 +80,23 @@ pub async fn owned_service(
     }
 }
 
+/// The labels of something the run creates: the plugin's own, with the host's
+/// ownership labels. A plugin's label under `dockwright.` is denied (rule `labels`).
+pub fn owner_labels(
+    run: &RunContext,
+    requested: &[crate::contract::bindings::KeyValue],
+) -> Result<HashMap<String, String>, DockerError> {
+    let requested = requested
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.as_str()));
+    labels::merge(requested, &run.owner).map_err(|reason| {
+        deny(Denial {
+            rule: "labels",
+            reason,
+        })
+    })
+}
+
 /// The full id of an owned container: calls go to the id, so a name reused by
 /// someone else between check and call cannot redirect them.
 pub async fn owned_id(run: &RunContext, reference: &str) -> Result<String, DockerError> {

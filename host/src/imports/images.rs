@@ -19,7 +19,6 @@ use crate::contract::bindings::KeyValue;
 use crate::engine::errors;
 use crate::imports::state::HostState;
 use crate::policy;
-use crate::policy::labels;
 use crate::util::console::Source;
 
 pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerError> {
@@ -116,12 +115,7 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
     for base in &read.bases {
         check_triggers(run, base).await?;
     }
-    let labels = labels::merge(pairs(&spec.labels), &run.owner).map_err(|reason| {
-        guard::deny(policy::Denial {
-            rule: "labels",
-            reason,
-        })
-    })?;
+    let labels = guard::owner_labels(run, &spec.labels)?;
     let limits = build_limits(&run.policy);
     // No network for build steps unless the team may have one; then its own.
     let networkmode = if run.policy.build_network {
@@ -303,10 +297,6 @@ async fn image_id(state: &mut HostState, image: &str) -> Result<String, DockerEr
         .await
         .map_err(|e| engine.fail(e))?;
     Ok(found.id.unwrap_or_default())
-}
-
-fn pairs(kvs: &[KeyValue]) -> impl Iterator<Item = (&str, &str)> {
-    kvs.iter().map(|kv| (kv.key.as_str(), kv.value.as_str()))
 }
 
 fn to_map(kvs: &[KeyValue]) -> HashMap<String, String> {

@@ -48,22 +48,27 @@ pub async fn logs(
     let id = guard::owned_id(run, container).await?;
     let container = id.as_str();
     let engine = &run.engine;
+    let query = engine_options(&options)?;
+    read_lines(engine.docker.logs(container, Some(query)), READ_CAPS)
+        .await
+        .map_err(|e| engine.fail(e))
+}
+
+/// The engine's query for the logs a plugin asked for.
+pub(super) fn engine_options(options: &LogsOptions) -> Result<EngineLogsOptions, DockerError> {
     if !options.stdout && !options.stderr {
         return Err(DockerError::Invalid(
             "logs: ask for stdout, stderr or both".into(),
         ));
     }
-    let query = EngineLogsOptions {
+    Ok(EngineLogsOptions {
         stdout: options.stdout,
         stderr: options.stderr,
         tail: options
             .tail
             .map_or_else(|| "all".to_string(), |n| n.to_string()),
         ..Default::default()
-    };
-    read_lines(engine.docker.logs(container, Some(query)), READ_CAPS)
-        .await
-        .map_err(|e| engine.fail(e))
+    })
 }
 
 /// The lines of a log stream, in linear time and bounded memory: at most

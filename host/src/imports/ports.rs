@@ -57,27 +57,49 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
     if spec.port_bindings.iter().all(|b| b.host_port.is_some()) {
         return Ok(());
     }
-    let mut taken = published_ports(run).await?;
-    let local = engine.published_host == "127.0.0.1";
-    let start = seed();
+    let mut picker = Picker::new(run, published_ports(run).await?);
     for binding in spec
         .port_bindings
         .iter_mut()
         .filter(|b| b.host_port.is_none())
     {
-        let range = run.policy.host_ports.clone();
-        let port =
-            pick_port(&range, &taken, start, |p| !local || bindable(p)).ok_or_else(|| {
+        binding.host_port = Some(picker.next()?);
+    }
+    Ok(())
+}
+
+/// Free ports of the team's range, one after another, none given twice.
+struct Picker<'a> {
+    run: &'a RunContext,
+    taken: HashSet<u16>,
+    local: bool,
+    start: u32,
+}
+
+impl<'a> Picker<'a> {
+    fn new(run: &'a RunContext, taken: HashSet<u16>) -> Self {
+        Picker {
+            run,
+            taken,
+            local: run.engine.published_host == "127.0.0.1",
+            start: seed(),
+        }
+    }
+
+    fn next(&mut self) -> Result<u16, DockerError> {
+        let range = self.run.policy.host_ports.clone();
+        let local = self.local;
+        let port = pick_port(&range, &self.taken, self.start, |p| !local || bindable(p))
+            .ok_or_else(|| {
                 DockerError::Conflict(format!(
                     "no free host port left in the team's range {}-{}",
                     range.start(),
                     range.end()
                 ))
             })?;
-        taken.insert(port);
-        binding.host_port = Some(port);
+        self.taken.insert(port);
+        Ok(port)
     }
-    Ok(())
 }
 
 /// The first port of `range`, counting from `offset` and wrapping, that is not taken
@@ -149,23 +171,11 @@ pub async fn resolve_service(
             .flatten()
             .filter_map(|p| u16::try_from(p.published_port?).ok()),
     );
-    let local = run.engine.published_host == "127.0.0.1";
-    let start = seed();
+    let mut picker = Picker::new(run, taken);
     for port in spec.ports.iter_mut() {
-        if !policy::services::port_needs_picking(&run.policy, port) {
-            continue;
+        if policy::services::port_needs_picking(&run.policy, port) {
+            port.published_port = Some(picker.next()?);
         }
-        let range = run.policy.host_ports.clone();
-        let picked =
-            pick_port(&range, &taken, start, |p| !local || bindable(p)).ok_or_else(|| {
-                DockerError::Conflict(format!(
-                    "no free host port left in the team's range {}-{}",
-                    range.start(),
-                    range.end()
-                ))
-            })?;
-        taken.insert(picked);
-        port.published_port = Some(picked);
     }
     Ok(())
 }

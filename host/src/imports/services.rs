@@ -6,12 +6,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{Service, Task};
-use bollard::query_parameters::{
-    ListTasksOptions, LogsOptions as EngineLogsOptions, UpdateServiceOptions,
-};
+use bollard::query_parameters::{ListTasksOptions, UpdateServiceOptions};
 
 use super::admission::{self, Slot};
-use super::observe::{read_lines, READ_CAPS};
+use super::observe::{engine_options, read_lines, READ_CAPS};
 use super::{guard, network, ports, swarm};
 use crate::contract::bindings::docker::{DockerError, LogLine, LogsOptions};
 use crate::contract::bindings::services::{ServiceInfo, ServiceSpec};
@@ -38,16 +36,7 @@ fn fail(run: &RunContext, e: bollard::errors::Error) -> DockerError {
 
 pub async fn create(state: &mut HostState, mut spec: ServiceSpec) -> Result<String, DockerError> {
     let run = state.run()?;
-    let requested = spec
-        .labels
-        .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.as_str()));
-    let mut service_labels = labels::merge(requested, &run.owner).map_err(|reason| {
-        guard::deny(policy::Denial {
-            rule: "labels",
-            reason,
-        })
-    })?;
+    let mut service_labels = guard::owner_labels(run, &spec.labels)?;
     policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
 
     let team = admission::lock_run(run).await?;
@@ -281,19 +270,7 @@ pub async fn logs(
 ) -> Result<Vec<LogLine>, DockerError> {
     let run = state.run()?;
     let found = guard::owned_service(run, service).await?;
-    if !options.stdout && !options.stderr {
-        return Err(DockerError::Invalid(
-            "logs: ask for stdout, stderr or both".into(),
-        ));
-    }
-    let query = EngineLogsOptions {
-        stdout: options.stdout,
-        stderr: options.stderr,
-        tail: options
-            .tail
-            .map_or_else(|| "all".to_string(), |n| n.to_string()),
-        ..Default::default()
-    };
+    let query = engine_options(&options)?;
     let id = found.id.unwrap_or_default();
     read_lines(run.engine.docker.service_logs(&id, Some(query)), READ_CAPS)
         .await

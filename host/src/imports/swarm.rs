@@ -11,7 +11,9 @@ use bollard::models::{
     TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources, TaskState,
 };
 
-use super::convert::{env_entries, key_values, valid_name, LOG_MAX_FILES, LOG_MAX_SIZE};
+use super::convert::{
+    env_entries, key_values, memory_bytes, nano_cpus, valid_name, LOG_MAX_FILES, LOG_MAX_SIZE,
+};
 use crate::contract::bindings::docker::Protocol;
 use crate::contract::bindings::services::{
     PublishMode, ServiceInfo, ServicePublishedPort, ServiceSpec, TaskInfo, TaskState as WitState,
@@ -39,19 +41,8 @@ pub fn service_body(
     if spec.image.trim().is_empty() {
         return Err("image is empty: name the image the service runs".into());
     }
-    let nano_cpus = match spec.cpus {
-        Some(c) if !(c.is_finite() && c > 0.0 && c <= 1024.0) => {
-            return Err(format!(
-                "cpus {c} is not valid: give a number above 0, such as 0.5"
-            ))
-        }
-        Some(c) => Some((c * 1e9).round() as i64),
-        None => None,
-    };
-    let memory = spec
-        .memory_bytes
-        .map(|m| i64::try_from(m).map_err(|_| format!("memory-bytes {m} is too large")))
-        .transpose()?;
+    let nano_cpus = nano_cpus(spec.cpus)?;
+    let memory = memory_bytes(spec.memory_bytes)?;
     let ports = spec
         .ports
         .iter()

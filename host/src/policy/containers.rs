@@ -22,12 +22,17 @@ pub(super) fn port_range(p: &TeamPolicy) -> String {
 }
 
 fn port_name(port: &Port) -> String {
-    let proto = match port.protocol {
+    port_text(port.port, port.protocol)
+}
+
+/// `80/tcp`.
+pub(super) fn port_text(number: u16, protocol: Protocol) -> String {
+    let proto = match protocol {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
         Protocol::Sctp => "sctp",
     };
-    format!("{}/{proto}", port.port)
+    format!("{number}/{proto}")
 }
 
 /// Whether the team may create the container `spec` describes, given what it has.
@@ -51,18 +56,38 @@ pub fn check_create(p: &TeamPolicy, spec: &mut ContainerSpec, usage: &Usage) -> 
     check_env(&spec.env)?;
     check_ports(p, spec)?;
 
-    spec.memory_bytes.get_or_insert(p.memory_bytes.default);
-    spec.cpus.get_or_insert(p.cpus.default);
-    spec.pids_limit.get_or_insert(p.pids.default);
+    complete(
+        p,
+        Limits {
+            memory: &mut spec.memory_bytes,
+            cpus: &mut spec.cpus,
+            pids: &mut spec.pids_limit,
+        },
+        &mut spec.env,
+    );
+    Ok(())
+}
+
+/// The limits of a container (or of each task of a service), to be completed.
+pub(super) struct Limits<'a> {
+    pub memory: &'a mut Option<u64>,
+    pub cpus: &'a mut Option<f64>,
+    pub pids: &'a mut Option<u32>,
+}
+
+/// Fill in the team's default limits where none were asked for, and put the
+/// team's env over the plugin's.
+pub(super) fn complete(p: &TeamPolicy, limits: Limits<'_>, env: &mut Vec<KeyValue>) {
+    limits.memory.get_or_insert(p.memory_bytes.default);
+    limits.cpus.get_or_insert(p.cpus.default);
+    limits.pids.get_or_insert(p.pids.default);
     // The team's values win: drop the plugin's entries of the same name rather than
     // appending a second one, since which duplicate a process sees is up to its libc.
-    spec.env
-        .retain(|kv| !p.env.iter().any(|(key, _)| *key == kv.key));
-    spec.env.extend(p.env.iter().map(|(key, value)| KeyValue {
+    env.retain(|kv| !p.env.iter().any(|(key, _)| *key == kv.key));
+    env.extend(p.env.iter().map(|(key, value)| KeyValue {
         key: key.clone(),
         value: value.clone(),
     }));
-    Ok(())
 }
 
 // The engine reads 0 as "no limit" for memory, cpus and pids, so 0 is refused

@@ -4,12 +4,12 @@
 //! task are capped and defaulted as a container's, and published ports stay in the
 //! team's range.
 
-use super::containers::{check_cpus, check_env, check_memory, check_pids, port_range};
+use super::containers::{
+    check_cpus, check_env, check_memory, check_pids, complete, port_range, port_text, Limits,
+};
 use super::images::check_image;
 use super::team::{Decision, Denial, TeamPolicy, Usage};
-use crate::contract::bindings::docker::Protocol;
 use crate::contract::bindings::services::{PublishMode, ServicePort, ServiceSpec};
-use crate::contract::bindings::KeyValue;
 
 /// The most replicas one service may ask for, whatever the quota: a bound on the
 /// work one call can hand the swarm.
@@ -33,12 +33,7 @@ pub fn port_needs_picking(p: &TeamPolicy, port: &ServicePort) -> bool {
 }
 
 fn port_name(port: &ServicePort) -> String {
-    let proto = match port.protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
-    };
-    format!("{}/{proto}", port.target_port)
+    port_text(port.target_port, port.protocol)
 }
 
 /// Whether the team may create the service `spec` describes, given what it has.
@@ -57,15 +52,15 @@ pub fn check_service(p: &TeamPolicy, spec: &mut ServiceSpec, usage: &Usage) -> D
     for c in &spec.constraints {
         check_constraint(c)?;
     }
-    spec.memory_bytes.get_or_insert(p.memory_bytes.default);
-    spec.cpus.get_or_insert(p.cpus.default);
-    spec.pids_limit.get_or_insert(p.pids.default);
-    spec.env
-        .retain(|kv| !p.env.iter().any(|(key, _)| *key == kv.key));
-    spec.env.extend(p.env.iter().map(|(key, value)| KeyValue {
-        key: key.clone(),
-        value: value.clone(),
-    }));
+    complete(
+        p,
+        Limits {
+            memory: &mut spec.memory_bytes,
+            cpus: &mut spec.cpus,
+            pids: &mut spec.pids_limit,
+        },
+        &mut spec.env,
+    );
     Ok(())
 }
 
@@ -155,6 +150,8 @@ fn check_constraint(c: &str) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::bindings::docker::Protocol;
+    use crate::contract::bindings::KeyValue;
     use crate::policy::fixtures::team;
 
     fn spec(replicas: u32) -> ServiceSpec {
