@@ -47,6 +47,21 @@ pub enum TokenCommand {
         /// The team the token is for; it must be in the config file
         team: String,
     },
+    /// List a team's tokens: the start of each hash, and when it was made
+    List {
+        /// The team whose tokens to list
+        team: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a team's token: it stops working at once, in a running server too
+    Revoke {
+        /// The team whose token it is
+        team: String,
+        /// The token, or the start of its hash (8 hex digits or more) as `token list` shows it
+        token: String,
+    },
 }
 
 /// `--drain-timeout`: a whole number with `ms`, `s` or `m` (`s` when none).
@@ -86,17 +101,60 @@ pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Re
 }
 
 pub fn token(config: Option<&Path>, command: TokenCommand) -> Result<ExitCode> {
-    let TokenCommand::New { team } = command;
     let path = config.map_or_else(crate::util::paths::config_file, Path::to_path_buf);
+    let team = match command {
+        TokenCommand::New { team } => team,
+        TokenCommand::List { team, json } => return list_tokens(&path, &team, json),
+        TokenCommand::Revoke { team, token } => {
+            let removed = auth::revoke(&path, &team, &token)?;
+            eprintln!(
+                "Revoked team `{team}`'s token {} in {}: a running server refuses it from its next request.",
+                short_hash(&removed),
+                path.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let token = auth::new_token()?;
     auth::store_hash(&path, &team, &auth::hash(&token))?;
     writeln!(std::io::stdout().lock(), "{token}")?;
     eprintln!(
         "A new token for team `{team}`: its hash is in {}. Keep the token now: it is not stored and \
-         cannot be shown again. Send it as `Authorization: Bearer <token>`; to revoke it, delete \
-         its hash from the file.",
+         cannot be shown again. Send it as `Authorization: Bearer <token>`; to revoke it, run \
+         `dockwright token revoke {team} <token>`.",
         path.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first 12 hex digits of a stored hash, as `token list` shows it.
+fn short_hash(hash: &str) -> &str {
+    let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
+    &hex[..hex.len().min(12)]
+}
+
+fn list_tokens(path: &Path, team: &str, json: bool) -> Result<ExitCode> {
+    let tokens = auth::list(path, team)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&tokens)?)?;
+    } else if tokens.is_empty() {
+        writeln!(
+            out,
+            "Team `{team}` has no tokens; `dockwright token new {team}` makes one."
+        )?;
+    } else {
+        let mut rows = vec![["HASH", "MADE"].map(String::from)];
+        rows.extend(tokens.iter().map(|t| {
+            [
+                short_hash(&t.hash).to_string(),
+                t.made.clone().unwrap_or_else(|| "-".into()),
+            ]
+        }));
+        for line in super::table::table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -113,25 +113,149 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// `text` with `hash` appended to `teams.<team>.tokens`.
+/// What a comment before a token's hash says about when it was made.
+const MADE: &str = "# made ";
+
+/// `text` with `hash` added to the team's tokens, one per line, each after a
+/// comment saying when it was made: the config format stays a list of hashes, and
+/// `token list` reads the time back from the comment.
 fn with_hash(text: &str, team: &str, hash: &str) -> Result<String> {
+    with_hash_made(text, team, hash, &crate::journal::now())
+}
+
+fn with_hash_made(text: &str, team: &str, hash: &str, made: &str) -> Result<String> {
     let mut doc: toml_edit::DocumentMut = text.parse().context("the config is not valid TOML")?;
-    let table = doc
-        .get_mut("teams")
+    let table = team_table(&mut doc, team)?;
+    if table.get("tokens").is_none() {
+        table.insert("tokens", toml_edit::value(toml_edit::Array::new()));
+    }
+    let Some(list) = table.get_mut("tokens").and_then(|t| t.as_array_mut()) else {
+        bail!("`teams.{team}.tokens` is not a list: fix it by hand first");
+    };
+    let mut value = toml_edit::Value::from(hash);
+    value
+        .decor_mut()
+        .set_prefix(format!("\n    {MADE}{made}\n    "));
+    list.push_formatted(value);
+    list.set_trailing("\n");
+    list.set_trailing_comma(true);
+    Ok(doc.to_string())
+}
+
+fn team_table<'a>(
+    doc: &'a mut toml_edit::DocumentMut,
+    team: &str,
+) -> Result<&'a mut dyn toml_edit::TableLike> {
+    doc.get_mut("teams")
         .and_then(|t| t.get_mut(team))
         .and_then(|t| t.as_table_like_mut())
-        .ok_or_else(|| anyhow!("team `{team}` is not a table in the config"))?;
-    match table.get_mut("tokens") {
-        None => {
-            let mut list = toml_edit::Array::new();
-            list.push(hash);
-            table.insert("tokens", toml_edit::value(list));
-        }
-        Some(item) => match item.as_array_mut() {
-            Some(list) => list.push(hash),
-            None => bail!("`teams.{team}.tokens` is not a list: fix it by hand first"),
-        },
+        .ok_or_else(|| anyhow!("team `{team}` is not a table in the config"))
+}
+
+/// One of a team's tokens as the config keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stored {
+    pub hash: String,
+    /// When `token new` made it, if its comment says.
+    pub made: Option<String>,
+}
+
+/// The team's tokens in the config `text`, in the order they were added.
+pub fn stored(text: &str, team: &str) -> Result<Vec<Stored>> {
+    let mut doc: toml_edit::DocumentMut = text.parse().context("the config is not valid TOML")?;
+    let table = team_table(&mut doc, team)?;
+    let Some(list) = table.get("tokens").and_then(|t| t.as_array()) else {
+        return Ok(Vec::new());
+    };
+    Ok(list
+        .iter()
+        .filter_map(|v| {
+            let hash = v.as_str()?.to_string();
+            let prefix = v
+                .decor()
+                .prefix()
+                .and_then(|p| p.as_str())
+                .unwrap_or_default();
+            let made = prefix
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix(MADE))
+                .last()
+                .map(|m| m.trim().to_string());
+            Some(Stored { hash, made })
+        })
+        .collect())
+}
+
+/// `text` without the team's token that `which` names: the token itself, its
+/// hash, or a unique prefix of the hash's hex of at least 8 digits (as `token
+/// list` shows them). Returns the new text and the hash removed.
+pub fn without_token(text: &str, team: &str, which: &str) -> Result<(String, String)> {
+    let which = which.trim();
+    let wanted = if which.starts_with(PREFIX) {
+        hash(which)
+    } else {
+        which
+            .strip_prefix("sha256:")
+            .unwrap_or(which)
+            .to_ascii_lowercase()
+    };
+    let wanted_hex = wanted
+        .strip_prefix("sha256:")
+        .unwrap_or(&wanted)
+        .to_string();
+    if wanted_hex.len() < 8 || !wanted_hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!(
+            "`{which}` names no token: give the token, or at least 8 hex digits of its hash as `dockwright token list {team}` shows them"
+        );
     }
-    Ok(doc.to_string())
+    let mut doc: toml_edit::DocumentMut = text.parse().context("the config is not valid TOML")?;
+    let table = team_table(&mut doc, team)?;
+    let Some(list) = table.get_mut("tokens").and_then(|t| t.as_array_mut()) else {
+        bail!("team `{team}` has no tokens");
+    };
+    let matching: Vec<usize> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| {
+            v.as_str().is_some_and(|h| {
+                h.strip_prefix("sha256:")
+                    .unwrap_or(h)
+                    .starts_with(&wanted_hex)
+            })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let at = match matching.as_slice() {
+        [one] => *one,
+        [] => bail!("team `{team}` has no token whose hash starts with `{wanted_hex}`; `dockwright token list {team}` shows them"),
+        _ => bail!("`{wanted_hex}` starts the hashes of {} of team `{team}`'s tokens: give more digits", matching.len()),
+    };
+    let removed = list.remove(at).as_str().unwrap_or_default().to_string();
+    Ok((doc.to_string(), removed))
+}
+
+/// The team's tokens in the config at `path`.
+pub fn list(path: &Path, team: &str) -> Result<Vec<Stored>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    crate::policy::config::parse(&text, path, &cwd)?.team(team)?;
+    stored(&text, team)
+}
+
+/// Remove the team's token that `which` names from the config at `path` (see
+/// [`without_token`]); the hash removed.
+pub fn revoke(path: &Path, team: &str, which: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    crate::policy::config::parse(&text, path, &cwd)?.team(team)?;
+    let (updated, removed) = without_token(&text, team, which)?;
+    crate::policy::config::parse(&updated, path, &cwd)
+        .context("the config would not parse without the token (this is a bug)")?;
+    replace(path, updated.as_bytes())
+        .with_context(|| format!("cannot write the config file {}", path.display()))?;
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -166,6 +290,36 @@ mod tests {
     }
 
     #[test]
+    fn tokens_are_listed_with_when_they_were_made_and_revoked_by_prefix() {
+        let (t1, t2) = (new_token().unwrap(), new_token().unwrap());
+        let text = "# teams\n[teams.blue]\nimages = [\"*\"]\n";
+        let one = with_hash_made(text, "blue", &hash(&t1), "2026-12-01T10:00:00Z").unwrap();
+        let two = with_hash_made(&one, "blue", &hash(&t2), "2026-12-02T11:00:00Z").unwrap();
+        assert!(two.starts_with("# teams\n"), "comments are kept: {two}");
+        let listed = stored(&two, "blue").unwrap();
+        assert_eq!(listed.len(), 2, "{two}");
+        assert_eq!(listed[0].hash, hash(&t1));
+        assert_eq!(listed[0].made.as_deref(), Some("2026-12-01T10:00:00Z"));
+        assert_eq!(listed[1].made.as_deref(), Some("2026-12-02T11:00:00Z"));
+        // A hash written by hand has no time.
+        let by_hand = format!("[teams.red]\ntokens = [\"{}\"]\n", hash("r"));
+        assert_eq!(stored(&by_hand, "red").unwrap()[0].made, None);
+
+        // Revoked by the token itself, or by a prefix of its hash.
+        let (left, removed) = without_token(&two, "blue", &t1).unwrap();
+        assert_eq!(removed, hash(&t1));
+        assert_eq!(stored(&left, "blue").unwrap()[0].hash, hash(&t2));
+        let t2_hex = &hash(&t2)["sha256:".len()..];
+        let (left, removed) = without_token(&two, "blue", &t2_hex[..10]).unwrap();
+        assert_eq!(removed, hash(&t2));
+        assert_eq!(stored(&left, "blue").unwrap().len(), 1);
+        let err = without_token(&two, "blue", &new_token().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("no token whose hash"), "{err}");
+        let err = without_token(&two, "blue", "abc").unwrap_err().to_string();
+        assert!(err.contains("at least 8 hex digits"), "{err}");
+    }
+
+    #[test]
     fn bearer_headers() {
         assert_eq!(bearer("Bearer abc"), Some("abc"));
         assert_eq!(bearer("bearer   abc "), Some("abc"));
@@ -183,15 +337,33 @@ mod tests {
             once.starts_with("# teams\n[teams.blue] # the blue team\n"),
             "{once}"
         );
-        assert!(once.contains("tokens = [\"sha256:aa\"]"), "{once}");
+        let hashes = |text: &str, team: &str| -> Vec<String> {
+            stored(text, team)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.hash)
+                .collect()
+        };
+        assert_eq!(hashes(&once, "blue"), ["sha256:aa"], "{once}");
         let twice = with_hash(&once, "blue", "sha256:bb").unwrap();
-        assert!(twice.contains("\"sha256:aa\", \"sha256:bb\""), "{twice}");
+        assert_eq!(
+            hashes(&twice, "blue"),
+            ["sha256:aa", "sha256:bb"],
+            "{twice}"
+        );
+        assert!(stored(&twice, "blue").unwrap()[1].made.is_some(), "{twice}");
         // The token goes to blue, not red.
         let red = twice.split("[teams.red]").nth(1).unwrap();
         assert!(!red.contains("sha256"), "{twice}");
 
         let inline = with_hash("teams = { red = { images = [] } }\n", "red", "sha256:cc").unwrap();
-        assert!(inline.contains("tokens = [\"sha256:cc\"]"), "{inline}");
+        assert_eq!(hashes(&inline, "red"), ["sha256:cc"], "{inline}");
+        // What is written still parses as a config, in an inline table too.
+        let path = Path::new("/etc/dockwright.toml");
+        let inline = with_hash("teams = { red = { images = [] } }\n", "red", &hash("x")).unwrap();
+        let inline = with_hash(&inline, "red", &hash("y")).unwrap();
+        let config = crate::policy::config::parse(&inline, path, Path::new("/")).unwrap();
+        assert_eq!(config.tokens["red"], [hash("x"), hash("y")], "{inline}");
 
         let err = with_hash("[teams.blue]\ntokens = 3\n", "blue", "sha256:aa").unwrap_err();
         assert!(err.to_string().contains("not a list"), "{err}");

@@ -1069,3 +1069,51 @@ fn serve_runs_on_a_named_engine_and_lists_containers_by_engine() {
         "{list}"
     );
 }
+
+#[test]
+fn tokens_are_listed_and_revoked_while_the_server_runs() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-tok");
+    let first = token(&team, plugins.path(), &team);
+    let second = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &[]);
+    assert_eq!(server.get("/v1/workflows", Some(&first)).status, 200);
+
+    let listed = team
+        .dockwright(plugins.path(), &["token", "list", &team.name, "--json"])
+        .assert_ok()
+        .json();
+    let listed = listed.as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for t in &listed {
+        assert!(t["hash"].as_str().unwrap().starts_with("sha256:"), "{t}");
+        assert!(t["made"].as_str().unwrap().starts_with("20"), "{t}");
+    }
+    let table = team.dockwright(plugins.path(), &["token", "list", &team.name]);
+    table.assert_ok();
+    assert!(table.stdout.starts_with("HASH"), "{}", table.stdout);
+    assert_eq!(table.stdout.lines().count(), 3, "{}", table.stdout);
+
+    // Revoked by the token itself: refused at once, the other still works.
+    team.dockwright(plugins.path(), &["token", "revoke", &team.name, &first])
+        .assert_ok();
+    server
+        .get("/v1/workflows", Some(&first))
+        .error(401, "not valid");
+    assert_eq!(server.get("/v1/workflows", Some(&second)).status, 200);
+    // Revoked by the start of its hash, as `token list` shows it.
+    let left = team
+        .dockwright(plugins.path(), &["token", "list", &team.name, "--json"])
+        .json();
+    let hash = left[0]["hash"].as_str().unwrap();
+    let prefix = &hash["sha256:".len().."sha256:".len() + 12];
+    team.dockwright(plugins.path(), &["token", "revoke", &team.name, prefix])
+        .assert_ok();
+    server
+        .get("/v1/workflows", Some(&second))
+        .error(401, "not valid");
+    team.dockwright(plugins.path(), &["token", "revoke", &team.name, prefix])
+        .assert_clean_failure("no token whose hash starts with");
+    let none = team.dockwright(plugins.path(), &["token", "list", &team.name]);
+    assert!(none.stdout.contains("has no tokens"), "{}", none.stdout);
+}
