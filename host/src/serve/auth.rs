@@ -179,7 +179,7 @@ pub fn stored(text: &str, team: &str) -> Result<Vec<Stored>> {
             let made = prefix
                 .lines()
                 .filter_map(|l| l.trim().strip_prefix(MADE))
-                .last()
+                .next_back()
                 .map(|m| m.trim().to_string());
             Some(Stored { hash, made })
         })
