@@ -85,7 +85,16 @@ impl TestDaemon {
         let subnet = format!("10.{}.{}.1/24", 200 + (std::process::id() % 50), n % 250);
         assert!(ip(&["addr", "add", &subnet, "dev", &bridge]));
         assert!(ip(&["link", "set", &bridge, "up"]));
+        // Networks the daemon makes (a team's, the swarm's docker_gwbridge) are
+        // bridges on this machine too: from the engine's default pools, they would
+        // take address space the main engine needs for the other tests' teams.
+        let pool = format!(
+            "base=10.{}.0.0/16,size=24",
+            100 + (std::process::id() * 7 + n) % 100
+        );
         let mut args: Vec<String> = [
+            "--default-address-pool",
+            &pool,
             "--data-root",
             &path("data"),
             "--exec-root",
@@ -331,7 +340,23 @@ impl Drop for TestDaemon {
                 .stderr(Stdio::null())
                 .status();
         }
+        // Its user-defined networks are bridges on this machine, which dockerd
+        // leaves behind when it stops: named here while it answers, removed after.
+        let bridges: Vec<String> = Command::new("docker")
+            .args(["-H", &self.host, "network", "ls", "-q", "--no-trunc"])
+            .args(["--filter", "driver=bridge"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(|id| format!("br-{}", &id[..id.len().min(12)]))
+                    .collect()
+            })
+            .unwrap_or_default();
         self.stop();
+        for bridge in &bridges {
+            ip(&["link", "del", bridge]);
+        }
         // A daemon killed and started again mounts its data root twice and unmounts
         // it once: whatever is still mounted under its folder goes.
         let _ = Command::new("sh")
