@@ -9,35 +9,74 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::policy::config::ServeSettings;
 use crate::serve::{self, admission::Bounds, auth};
 
+/// Each flag overrides the config's `[serve]` key of the same name, which overrides
+/// the built-in default shown.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// The address and port to listen on
-    #[arg(long, env = "DOCKWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// The address and port to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "DOCKWRIGHT_LISTEN")]
+    pub listen: Option<SocketAddr>,
 
-    /// The most runs in flight at once, all teams together
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_runs: u16,
+    /// The most runs in flight at once, all teams together [default: 16]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_runs: Option<u16>,
 
-    /// The most runs in flight at once for one team
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_team_runs: u16,
+    /// The most runs in flight at once for one team [default: 4]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_team_runs: Option<u16>,
 
     /// On SIGTERM or Ctrl-C, how long runs in flight may go on before they are
-    /// cancelled and rolled back: "30s", "2m", "500ms"
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub drain_timeout: Duration,
+    /// cancelled and rolled back: "30s", "2m", "500ms" [default: 30s]
+    #[arg(long, value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
 
     /// How long a team that was turned away counts as waiting for its fair share
-    /// of runs: "10s", "1m"
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub fair_window: Duration,
+    /// of runs: "10s", "1m" [default: 10s]
+    #[arg(long, value_parser = parse_duration)]
+    pub fair_window: Option<Duration>,
 
-    /// The largest request body accepted, in bytes
-    #[arg(long, default_value_t = 64 * 1024)]
-    pub max_body: usize,
+    /// The largest request body accepted, in bytes [default: 65536]
+    #[arg(long)]
+    pub max_body: Option<usize>,
+}
+
+/// What the server runs with: each flag, else the config's `[serve]`, else the
+/// built-in default.
+fn settings(args: &ServeArgs, config: &ServeSettings) -> (SocketAddr, Bounds, Duration, usize) {
+    let listen = args
+        .listen
+        .or(config.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let bounds = Bounds {
+        max_runs: args
+            .max_runs
+            .map(usize::from)
+            .or(config.max_runs.map(|n| n as usize))
+            .unwrap_or(16),
+        max_team_runs: args
+            .max_team_runs
+            .map(usize::from)
+            .or(config.max_team_runs.map(|n| n as usize))
+            .unwrap_or(4),
+        fair_window: args
+            .fair_window
+            .or(config.fair_window)
+            .unwrap_or(Duration::from_secs(10)),
+    };
+    let drain = args
+        .drain_timeout
+        .or(config.drain_timeout)
+        .unwrap_or(Duration::from_secs(30));
+    let max_body = args
+        .max_body
+        .or(config
+            .max_body
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+        .unwrap_or(64 * 1024);
+    (listen, bounds, drain, max_body)
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -83,18 +122,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Result<ExitCode> {
+    let file = super::load::load_config(config)?;
+    let (listen, bounds, drain_timeout, max_body) = settings(&args, &file.serve);
     serve::serve(serve::Options {
-        listen: args.listen,
+        listen,
         plugins: plugins.to_path_buf(),
         config: config.map(Path::to_path_buf),
         lock: Some(super::load::locked(config)?),
-        bounds: Bounds {
-            max_runs: args.max_runs.into(),
-            max_team_runs: args.max_team_runs.into(),
-            fair_window: args.fair_window,
-        },
-        drain_timeout: args.drain_timeout,
-        max_body: args.max_body,
+        bounds,
+        drain_timeout,
+        max_body,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -161,6 +198,37 @@ fn list_tokens(path: &Path, team: &str, json: bool) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_override_the_config_which_overrides_the_defaults() {
+        let none = ServeArgs {
+            listen: None,
+            max_runs: None,
+            max_team_runs: None,
+            drain_timeout: None,
+            fair_window: None,
+            max_body: None,
+        };
+        let (listen, bounds, drain, body) = settings(&none, &ServeSettings::default());
+        assert_eq!(listen.to_string(), "127.0.0.1:8080");
+        assert_eq!((bounds.max_runs, bounds.max_team_runs), (16, 4));
+        assert_eq!((drain, body), (Duration::from_secs(30), 65536));
+        let config = ServeSettings {
+            listen: Some("0.0.0.0:9000".parse().unwrap()),
+            max_runs: Some(32),
+            max_body: Some(100),
+            ..Default::default()
+        };
+        let (listen, bounds, _, body) = settings(&none, &config);
+        assert_eq!((listen.port(), bounds.max_runs, body), (9000, 32, 100));
+        let flags = ServeArgs {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            max_body: Some(200),
+            ..none
+        };
+        let (listen, bounds, _, body) = settings(&flags, &config);
+        assert_eq!((listen.port(), bounds.max_runs, body), (7000, 32, 200));
+    }
 
     #[test]
     fn durations() {

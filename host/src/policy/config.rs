@@ -39,6 +39,19 @@ pub struct Config {
     pub registries: Registries,
     /// The engines besides the default one (`[engines.NAME]`), by name.
     pub engines: BTreeMap<String, EngineTarget>,
+    /// How `dockwright serve` runs where its flags do not say (`[serve]`).
+    pub serve: ServeSettings,
+}
+
+/// `[serve]`: the server's settings, each overridden by its flag.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServeSettings {
+    pub listen: Option<std::net::SocketAddr>,
+    pub max_runs: Option<u32>,
+    pub max_team_runs: Option<u32>,
+    pub drain_timeout: Option<Duration>,
+    pub fair_window: Option<Duration>,
+    pub max_body: Option<u64>,
 }
 
 /// The name of the engine `DOCKER_HOST` (and `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`)
@@ -85,6 +98,7 @@ impl Config {
             tokens: BTreeMap::new(),
             registries: Registries::default(),
             engines: BTreeMap::new(),
+            serve: ServeSettings::default(),
         }
     }
 
@@ -241,6 +255,7 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         tokens,
         registries,
         engines,
+        serve: raw.serve.map(RawServe::settings).unwrap_or_default(),
     })
 }
 
@@ -342,6 +357,7 @@ struct RawConfig {
     journal: Option<String>,
     registries: Option<RawRegistries>,
     engines: Option<BTreeMap<String, RawEngine>>,
+    serve: Option<RawServe>,
     defaults: Option<RawTeam>,
     teams: Option<BTreeMap<String, RawTeam>>,
 }
@@ -404,6 +420,45 @@ where
     let value = toml::Value::deserialize(d)?;
     convert(&value)
         .ok_or_else(|| serde::de::Error::custom(format!("expected {expected}, found {value}")))
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of server settings such as { listen = \"127.0.0.1:8080\", max_runs = 16 }"
+)]
+struct RawServe {
+    listen: Option<Listen>,
+    max_runs: Option<Count>,
+    max_team_runs: Option<Count>,
+    drain_timeout: Option<Dur>,
+    fair_window: Option<Dur>,
+    max_body: Option<Size>,
+}
+
+impl RawServe {
+    fn settings(self) -> ServeSettings {
+        ServeSettings {
+            listen: self.listen.map(|l| l.0),
+            max_runs: self.max_runs.map(|c| c.0),
+            max_team_runs: self.max_team_runs.map(|c| c.0),
+            drain_timeout: self.drain_timeout.map(|d| d.0),
+            fair_window: self.fair_window.map(|d| d.0),
+            max_body: self.max_body.map(|s| s.0),
+        }
+    }
+}
+
+/// An address and port to listen on, such as `127.0.0.1:8080`.
+struct Listen(std::net::SocketAddr);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(d, "an address and port such as \"127.0.0.1:8080\"", |v| {
+            v.as_str().and_then(|s| s.trim().parse().ok())
+        })
+        .map(Listen)
+    }
 }
 
 #[derive(Deserialize)]
@@ -1096,6 +1151,34 @@ mod tests {
                 err.contains(needle) && err.contains("engines"),
                 "{text}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn serve_settings_are_read_with_their_units() {
+        let config = parse_at(
+            "[serve]\nlisten = \"0.0.0.0:9090\"\nmax_runs = 32\nmax_team_runs = 2\n\
+             drain_timeout = \"2m\"\nfair_window = \"500ms\"\nmax_body = \"1m\"\n[teams.blue]\n",
+        )
+        .unwrap();
+        let serve = &config.serve;
+        assert_eq!(serve.listen, Some("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!((serve.max_runs, serve.max_team_runs), (Some(32), Some(2)));
+        assert_eq!(serve.drain_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(serve.fair_window, Some(Duration::from_millis(500)));
+        assert_eq!(serve.max_body, Some(1 << 20));
+        assert_eq!(
+            parse_at("[teams.blue]\n").unwrap().serve,
+            ServeSettings::default()
+        );
+        for (text, needle) in [
+            ("listen = \"localhost\"", "serve.listen"),
+            ("max_runs = 0", "serve.max_runs"),
+            ("drain_timeout = 30", "serve.drain_timeout"),
+            ("max_bodey = 1", "max_bodey"),
+        ] {
+            let err = error(&format!("[serve]\n{text}\n[teams.blue]\n"));
+            assert!(err.contains(needle), "{text}: {err}");
         }
     }
 

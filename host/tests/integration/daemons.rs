@@ -38,9 +38,8 @@ pub struct TestDaemon {
     stopped: bool,
     /// Killed without its containers being stopped (see [`TestDaemon::kill`]).
     killed: bool,
-    /// How it was started, to start it again after a kill.
-    args: Vec<String>,
-    env: Vec<(String, String)>,
+    /// The bridges of a killed daemon, named before it was killed.
+    left_bridges: Vec<String>,
 }
 
 pub fn ip(args: &[&str]) -> bool {
@@ -167,8 +166,7 @@ impl TestDaemon {
             made_gwbridge: false,
             stopped: false,
             killed: false,
-            args,
-            env,
+            left_bridges: Vec::new(),
         };
         daemon.wait_until_up(probe);
         daemon
@@ -180,12 +178,14 @@ impl TestDaemon {
     }
 
     /// Kill it outright, as a crash or a lost machine would: connections drop with
-    /// calls in flight, and its containers are left as they were. When it drops, it
-    /// is started again and stopped properly, so nothing of it stays behind.
+    /// calls in flight, and its containers are left as they were. When it drops,
+    /// what it left running is killed and removed too.
     pub fn kill(&mut self) {
+        self.left_bridges = self.bridges();
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.killed = true;
+        self.stopped = true;
     }
 
     /// The docker CLI against this daemon (unix daemons only); its stdout. Fails
@@ -258,42 +258,42 @@ impl TestDaemon {
 }
 
 impl TestDaemon {
-    /// Start a killed daemon again, so that it stops its containers and its
-    /// containerd, and leaves no mounts behind. Never panics: it runs in `drop`.
-    fn restart_after_kill(&mut self) {
-        let exec = self.dir.path().join("exec");
-        // The killed daemon's pid files would make the new one wait for them.
-        let _ = std::fs::remove_file(self.dir.path().join("docker.pid"));
-        let _ = std::fs::remove_file(exec.join("containerd/containerd.pid"));
-        kill_matching(&format!("{}/containerd/containerd.toml", exec.display()));
-        self.child = spawn(&self.args, &self.env, self.dir.path());
-        let started = Instant::now();
-        let up = loop {
-            let answers = Command::new("docker")
-                .args(["-H", &self.host, "version"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if answers {
-                break true;
+    /// The bridges of its user-defined networks: dockerd leaves them on this
+    /// machine when it stops. Asked while it answers.
+    fn bridges(&self) -> Vec<String> {
+        Command::new("docker")
+            .args(["-H", &self.host, "network", "ls", "-q", "--no-trunc"])
+            .args(["--filter", "driver=bridge"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(|id| format!("br-{}", &id[..id.len().min(12)]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What a killed daemon leaves: its containerd, its shims and their
+    /// containers' processes, and their cgroups. Not by starting it again: a
+    /// dockerd that restarts after a crash deletes `docker0`, the main engine's
+    /// bridge. Never panics: it runs in `drop`.
+    fn clean_up_after_kill(&mut self) {
+        kill_matching(&self.dir.path().join("exec").display().to_string());
+        let containers = self.dir.path().join("data/containers");
+        let ids: Vec<String> = std::fs::read_dir(&containers)
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let controllers = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for id in &ids {
+            for controller in &controllers {
+                let _ = std::fs::remove_dir(controller.join("docker").join(id));
             }
-            if self.child.try_wait().ok().flatten().is_some()
-                || started.elapsed() > Duration::from_secs(120)
-            {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        if !up {
-            eprintln!(
-                "warning: the killed test dockerd did not come back; removing its processes and mounts: {:?}",
-                std::fs::read_to_string(self.dir.path().join("dockerd.log"))
-            );
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            kill_matching(&exec.display().to_string());
-            self.stopped = true;
         }
     }
 }
@@ -330,7 +330,7 @@ fn spawn(args: &[String], env: &[(String, String)], dir: &Path) -> Child {
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         if self.killed {
-            self.restart_after_kill();
+            self.clean_up_after_kill();
         }
         if self.swarm && !self.stopped {
             // Leave as found: out of swarm mode before it stops.
@@ -340,19 +340,10 @@ impl Drop for TestDaemon {
                 .stderr(Stdio::null())
                 .status();
         }
-        // Its user-defined networks are bridges on this machine, which dockerd
-        // leaves behind when it stops: named here while it answers, removed after.
-        let bridges: Vec<String> = Command::new("docker")
-            .args(["-H", &self.host, "network", "ls", "-q", "--no-trunc"])
-            .args(["--filter", "driver=bridge"])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .map(|id| format!("br-{}", &id[..id.len().min(12)]))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut bridges = std::mem::take(&mut self.left_bridges);
+        if !self.stopped {
+            bridges.extend(self.bridges());
+        }
         self.stop();
         for bridge in &bridges {
             ip(&["link", "del", bridge]);

@@ -1117,3 +1117,24 @@ fn tokens_are_listed_and_revoked_while_the_server_runs() {
     let none = team.dockwright(plugins.path(), &["token", "list", &team.name]);
     assert!(none.stdout.contains("has no tokens"), "{}", none.stdout);
 }
+
+#[test]
+fn serve_settings_come_from_the_config_and_flags_override_them() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-conf");
+    let path = team.home.join("dockwright.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("[serve]\nmax_body = 100\n{text}")).unwrap();
+    let token = token(&team, plugins.path(), &team);
+    let body = serde_json::json!({ "workflow": "log", "params": { "message": "x".repeat(150) } });
+
+    let from_config = Server::start(&team, plugins.path(), &[]);
+    from_config
+        .post("/v1/runs", &token, &body)
+        .error(413, "larger than the 100 bytes");
+    drop(from_config);
+
+    let from_flag = Server::start(&team, plugins.path(), &["--max-body", "4096"]);
+    let run = from_flag.post("/v1/runs", &token, &body);
+    assert_ne!(run.status, 413, "{}", run.body);
+}
