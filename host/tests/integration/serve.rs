@@ -356,7 +356,9 @@ fn token_new_stores_only_a_hash_and_needs_a_configured_team() {
         text.starts_with(&format!("# our teams\n[teams.{}] # ours\n", team.name)),
         "{text}"
     );
-    assert!(text.contains("tokens = [\"sha256:"), "{text}");
+    // Each hash on its own line, after a comment saying when it was made.
+    assert!(text.contains("tokens = [\n    # made 20"), "{text}");
+    assert!(text.contains("\n    \"sha256:"), "{text}");
     // A second token is added, not swapped in.
     let second = token_of(&team, dir.path(), &team.name);
     assert_ne!(second, token);
