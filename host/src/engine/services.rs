@@ -48,20 +48,41 @@ pub async fn list_labelled(
     }
 }
 
-/// The team's services.
+/// The team's services; none on an engine that is not a swarm manager.
 pub async fn of_team(engine: &Engine, team: &str) -> Result<Vec<Service>, DockerError> {
-    let found = list_labelled(engine, vec![format!("{}={team}", labels::TEAM)]).await?;
+    Ok(team_services(engine, team).await?.unwrap_or_default())
+}
+
+/// The team's services, or `None` when the engine is not a swarm manager.
+pub async fn team_services(
+    engine: &Engine,
+    team: &str,
+) -> Result<Option<Vec<Service>>, DockerError> {
+    let query = ListServicesOptions {
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={team}", labels::TEAM)],
+        )])),
+        status: None,
+    };
+    let found = match engine.docker.list_services(Some(query)).await {
+        Ok(found) => found,
+        Err(e) if not_a_manager(&e) => return Ok(None),
+        Err(e) => return Err(engine.fail(e)),
+    };
     // The engine filtered already; checking again keeps a filter it ignored from
     // ever counting or showing another team's service.
-    Ok(found
-        .into_iter()
-        .filter(|s| {
-            s.spec
-                .as_ref()
-                .and_then(|s| s.labels.as_ref())
-                .is_some_and(|l| crate::policy::owned_by(team, l))
-        })
-        .collect())
+    Ok(Some(
+        found
+            .into_iter()
+            .filter(|s| {
+                s.spec
+                    .as_ref()
+                    .and_then(|s| s.labels.as_ref())
+                    .is_some_and(|l| crate::policy::owned_by(team, l))
+            })
+            .collect(),
+    ))
 }
 
 /// Ids of the services with this run's label. A listing that fails yields none:

@@ -114,30 +114,9 @@ pub async fn inspect(state: &mut HostState, service: &str) -> Result<ServiceInfo
 
 pub async fn list(state: &mut HostState) -> Result<Vec<ServiceInfo>, DockerError> {
     let run = state.run()?;
-    let services = match run
-        .engine
-        .docker
-        .list_services(Some(bollard::query_parameters::ListServicesOptions {
-            filters: Some(HashMap::from([(
-                "label".to_string(),
-                vec![guard::team_filter(run)],
-            )])),
-            status: None,
-        }))
-        .await
-    {
-        Ok(found) => found,
-        Err(e) => return Err(fail(run, e)),
-    };
-    let services: Vec<Service> = services
-        .into_iter()
-        .filter(|s| {
-            s.spec
-                .as_ref()
-                .and_then(|s| s.labels.as_ref())
-                .is_some_and(|l| policy::owned_by(&run.owner.team, l))
-        })
-        .collect();
+    let services = crate::engine::services::team_services(&run.engine, &run.owner.team)
+        .await?
+        .ok_or_else(|| no_swarm(run))?;
     if services.is_empty() {
         return Ok(Vec::new());
     }

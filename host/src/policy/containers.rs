@@ -50,13 +50,8 @@ pub fn check_create(p: &TeamPolicy, spec: &mut ContainerSpec, usage: &Usage) -> 
             ),
         });
     }
-    check_memory(p, spec.memory_bytes)?;
-    check_cpus(p, spec.cpus)?;
-    check_pids(p, spec.pids_limit)?;
-    check_env(&spec.env)?;
     check_ports(p, spec)?;
-
-    complete(
+    check_and_complete(
         p,
         Limits {
             memory: &mut spec.memory_bytes,
@@ -64,8 +59,7 @@ pub fn check_create(p: &TeamPolicy, spec: &mut ContainerSpec, usage: &Usage) -> 
             pids: &mut spec.pids_limit,
         },
         &mut spec.env,
-    );
-    Ok(())
+    )
 }
 
 /// The limits of a container (or of each task of a service), to be completed.
@@ -75,9 +69,18 @@ pub(super) struct Limits<'a> {
     pub pids: &'a mut Option<u32>,
 }
 
-/// Fill in the team's default limits where none were asked for, and put the
-/// team's env over the plugin's.
-pub(super) fn complete(p: &TeamPolicy, limits: Limits<'_>, env: &mut Vec<KeyValue>) {
+/// Check the limits and env asked for against the team's caps; when they pass,
+/// fill in the team's default limits where none were asked for, and put the team's
+/// env over the plugin's. Denied, they are left as they were.
+pub(super) fn check_and_complete(
+    p: &TeamPolicy,
+    limits: Limits<'_>,
+    env: &mut Vec<KeyValue>,
+) -> Decision {
+    check_memory(p, *limits.memory)?;
+    check_cpus(p, *limits.cpus)?;
+    check_pids(p, *limits.pids)?;
+    check_env(env)?;
     limits.memory.get_or_insert(p.memory_bytes.default);
     limits.cpus.get_or_insert(p.cpus.default);
     limits.pids.get_or_insert(p.pids.default);
@@ -88,12 +91,13 @@ pub(super) fn complete(p: &TeamPolicy, limits: Limits<'_>, env: &mut Vec<KeyValu
         key: key.clone(),
         value: value.clone(),
     }));
+    Ok(())
 }
 
 // The engine reads 0 as "no limit" for memory, cpus and pids, so 0 is refused
 // rather than passed through as a request below the max.
 
-pub(super) fn check_memory(p: &TeamPolicy, asked: Option<u64>) -> Decision {
+fn check_memory(p: &TeamPolicy, asked: Option<u64>) -> Decision {
     let Limit { default, max } = p.memory_bytes;
     match asked {
         Some(bytes) if bytes == 0 || bytes > max => Err(Denial {
@@ -111,7 +115,7 @@ pub(super) fn check_memory(p: &TeamPolicy, asked: Option<u64>) -> Decision {
     }
 }
 
-pub(super) fn check_cpus(p: &TeamPolicy, asked: Option<f64>) -> Decision {
+fn check_cpus(p: &TeamPolicy, asked: Option<f64>) -> Decision {
     let Limit { default, max } = p.cpus;
     match asked {
         // Written so that NaN, which compares false with everything, is refused.
@@ -127,7 +131,7 @@ pub(super) fn check_cpus(p: &TeamPolicy, asked: Option<f64>) -> Decision {
     }
 }
 
-pub(super) fn check_pids(p: &TeamPolicy, asked: Option<u32>) -> Decision {
+fn check_pids(p: &TeamPolicy, asked: Option<u32>) -> Decision {
     let Limit { default, max } = p.pids;
     match asked {
         Some(pids) if pids == 0 || pids > max => Err(Denial {
@@ -144,7 +148,7 @@ pub(super) fn check_pids(p: &TeamPolicy, asked: Option<u32>) -> Decision {
 
 /// A name with `=` would reach the engine as `NAME=...=value` and could shadow one
 /// the team sets, so only plain names pass.
-pub(super) fn check_env(env: &[KeyValue]) -> Decision {
+fn check_env(env: &[KeyValue]) -> Decision {
     match env.iter().find(|kv| kv.key.is_empty() || kv.key.contains(['=', '\0'])) {
         Some(kv) => Err(Denial {
             rule: "env",

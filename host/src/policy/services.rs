@@ -4,9 +4,7 @@
 //! task are capped and defaulted as a container's, and published ports stay in the
 //! team's range.
 
-use super::containers::{
-    check_cpus, check_env, check_memory, check_pids, complete, port_range, port_text, Limits,
-};
+use super::containers::{check_and_complete, port_range, port_text, Limits};
 use super::images::check_image;
 use super::team::{Decision, Denial, TeamPolicy, Usage};
 use crate::contract::bindings::services::{PublishMode, ServicePort, ServiceSpec};
@@ -42,17 +40,13 @@ fn port_name(port: &ServicePort) -> String {
 pub fn check_service(p: &TeamPolicy, spec: &mut ServiceSpec, usage: &Usage) -> Decision {
     check_image(p, &spec.image)?;
     check_replicas(p, 0, spec.replicas, usage)?;
-    check_memory(p, spec.memory_bytes)?;
-    check_cpus(p, spec.cpus)?;
-    check_pids(p, spec.pids_limit)?;
-    check_env(&spec.env)?;
     for port in &spec.ports {
         check_port(p, port)?;
     }
     for c in &spec.constraints {
         check_constraint(c)?;
     }
-    complete(
+    check_and_complete(
         p,
         Limits {
             memory: &mut spec.memory_bytes,
@@ -60,8 +54,7 @@ pub fn check_service(p: &TeamPolicy, spec: &mut ServiceSpec, usage: &Usage) -> D
             pids: &mut spec.pids_limit,
         },
         &mut spec.env,
-    );
-    Ok(())
+    )
 }
 
 /// Whether a service of the team may go from `current` replicas to `wanted`.

@@ -212,6 +212,52 @@ fn services_on_a_single_node_swarm_are_deployed_held_to_policy_and_cleaned_up() 
         ])
         .is_empty());
 
+    // Four creates at once against a quota of three replicas: the count and the
+    // create are one step, so exactly three get in, whatever the order.
+    let names: Vec<String> = (0..4).map(|_| unique("svc-race")).collect();
+    let racing: Vec<_> = names
+        .iter()
+        .map(|name| {
+            team.command(
+                probes,
+                &[
+                    "run",
+                    "service-create",
+                    "--engine",
+                    "swarm",
+                    "--json",
+                    "-p",
+                    &format!("name={name}"),
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let reports: Vec<Value> = racing
+        .into_iter()
+        .map(|child| serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap())
+        .collect();
+    let admitted = reports.iter().filter(|r| r["status"] == "ok").count();
+    assert_eq!(admitted, 3, "{reports:?}");
+    let refused = reports.iter().find(|r| r["status"] == "failed").unwrap();
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_containers"),
+        "{refused}"
+    );
+    for name in &names {
+        let _ = std::process::Command::new("docker")
+            .args(["-H", &swarm.host, "service", "rm", name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
     // Policy: images, host ports, reserved labels, limits.
     for (params, rule) in [
         (vec![("image", "busybox")], "images"),
