@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::policy::config::ServeSettings;
-use crate::serve::{self, admission::Bounds, auth};
+use crate::serve::{self, admission::Bounds, auth, conn::Limits};
 
 /// Each flag overrides the config's `[serve]` key of the same name, which overrides
 /// the built-in default shown.
@@ -41,42 +41,112 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes [default: 65536]
     #[arg(long)]
     pub max_body: Option<usize>,
+
+    /// How long a client gets to send a request's head, from when it connects or
+    /// sends the head's first byte [default: 10s]
+    #[arg(long, value_parser = parse_duration)]
+    pub header_timeout: Option<Duration>,
+
+    /// How long a kept-alive connection may wait between requests [default: 60s]
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// The most connections open at once; one more is answered 503 [default: 1024]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// How the server logs: `text` (for people) or `json` (one object per line,
+    /// for log shippers). RUST_LOG filters, as `RUST_LOG=debug` or `RUST_LOG=warn`
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "DOCKWRIGHT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the server runs with, flags and config merged.
+#[derive(Debug, PartialEq)]
+struct Settings {
+    listen: SocketAddr,
+    bounds: Bounds,
+    drain_timeout: Duration,
+    max_body: usize,
+    limits: Limits,
 }
 
 /// What the server runs with: each flag, else the config's `[serve]`, else the
 /// built-in default.
-fn settings(args: &ServeArgs, config: &ServeSettings) -> (SocketAddr, Bounds, Duration, usize) {
-    let listen = args
-        .listen
-        .or(config.listen)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let bounds = Bounds {
-        max_runs: args
-            .max_runs
-            .map(usize::from)
-            .or(config.max_runs.map(|n| n as usize))
-            .unwrap_or(16),
-        max_team_runs: args
-            .max_team_runs
-            .map(usize::from)
-            .or(config.max_team_runs.map(|n| n as usize))
-            .unwrap_or(4),
-        fair_window: args
-            .fair_window
-            .or(config.fair_window)
-            .unwrap_or(Duration::from_secs(10)),
+fn settings(args: &ServeArgs, config: &ServeSettings) -> Settings {
+    let count = |flag: Option<u16>, key: Option<u32>, default: usize| {
+        flag.map(usize::from)
+            .or(key.map(|n| n as usize))
+            .unwrap_or(default)
     };
-    let drain = args
-        .drain_timeout
-        .or(config.drain_timeout)
-        .unwrap_or(Duration::from_secs(30));
-    let max_body = args
-        .max_body
-        .or(config
+    let defaults = Limits::default();
+    Settings {
+        listen: args
+            .listen
+            .or(config.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        bounds: Bounds {
+            max_runs: count(args.max_runs, config.max_runs, 16),
+            max_team_runs: count(args.max_team_runs, config.max_team_runs, 4),
+            fair_window: args
+                .fair_window
+                .or(config.fair_window)
+                .unwrap_or(Duration::from_secs(10)),
+        },
+        drain_timeout: args
+            .drain_timeout
+            .or(config.drain_timeout)
+            .unwrap_or(Duration::from_secs(30)),
+        max_body: args
             .max_body
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
-        .unwrap_or(64 * 1024);
-    (listen, bounds, drain, max_body)
+            .or(config
+                .max_body
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+            .unwrap_or(64 * 1024),
+        limits: Limits {
+            header_timeout: args
+                .header_timeout
+                .or(config.header_timeout)
+                .unwrap_or(defaults.header_timeout),
+            idle_timeout: args
+                .idle_timeout
+                .or(config.idle_timeout)
+                .unwrap_or(defaults.idle_timeout),
+            max_connections: args
+                .max_connections
+                .or(config.max_connections)
+                .map_or(defaults.max_connections, |n| n as usize),
+        },
+    }
+}
+
+/// The server's log: `tracing` to stderr, filtered by RUST_LOG (info when unset).
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .from_env_lossy();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second subscriber (tests calling this twice) is refused, not fatal.
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -122,16 +192,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Result<ExitCode> {
+    init_logs(args.log_format);
     let file = super::load::load_config(config)?;
-    let (listen, bounds, drain_timeout, max_body) = settings(&args, &file.serve);
+    let settings = settings(&args, &file.serve);
     serve::serve(serve::Options {
-        listen,
+        listen: settings.listen,
         plugins: plugins.to_path_buf(),
         config: config.map(Path::to_path_buf),
         lock: Some(super::load::locked(config)?),
-        bounds,
-        drain_timeout,
-        max_body,
+        bounds: settings.bounds,
+        drain_timeout: settings.drain_timeout,
+        max_body: settings.max_body,
+        limits: settings.limits,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -208,26 +280,51 @@ mod tests {
             drain_timeout: None,
             fair_window: None,
             max_body: None,
+            header_timeout: None,
+            idle_timeout: None,
+            max_connections: None,
+            log_format: LogFormat::Text,
         };
-        let (listen, bounds, drain, body) = settings(&none, &ServeSettings::default());
-        assert_eq!(listen.to_string(), "127.0.0.1:8080");
-        assert_eq!((bounds.max_runs, bounds.max_team_runs), (16, 4));
-        assert_eq!((drain, body), (Duration::from_secs(30), 65536));
+        let s = settings(&none, &ServeSettings::default());
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!((s.bounds.max_runs, s.bounds.max_team_runs), (16, 4));
+        assert_eq!(
+            (s.drain_timeout, s.max_body),
+            (Duration::from_secs(30), 65536)
+        );
+        assert_eq!(s.limits, Limits::default());
         let config = ServeSettings {
             listen: Some("0.0.0.0:9000".parse().unwrap()),
             max_runs: Some(32),
             max_body: Some(100),
+            idle_timeout: Some(Duration::from_secs(5)),
+            max_connections: Some(50),
             ..Default::default()
         };
-        let (listen, bounds, _, body) = settings(&none, &config);
-        assert_eq!((listen.port(), bounds.max_runs, body), (9000, 32, 100));
+        let s = settings(&none, &config);
+        assert_eq!(
+            (s.listen.port(), s.bounds.max_runs, s.max_body),
+            (9000, 32, 100)
+        );
+        assert_eq!(
+            (s.limits.idle_timeout, s.limits.max_connections),
+            (Duration::from_secs(5), 50)
+        );
         let flags = ServeArgs {
             listen: Some("127.0.0.1:7000".parse().unwrap()),
             max_body: Some(200),
+            max_connections: Some(7),
             ..none
         };
-        let (listen, bounds, _, body) = settings(&flags, &config);
-        assert_eq!((listen.port(), bounds.max_runs, body), (7000, 32, 200));
+        let s = settings(&flags, &config);
+        assert_eq!(
+            (s.listen.port(), s.bounds.max_runs, s.max_body),
+            (7000, 32, 200)
+        );
+        assert_eq!(
+            (s.limits.idle_timeout, s.limits.max_connections),
+            (Duration::from_secs(5), 7)
+        );
     }
 
     #[test]

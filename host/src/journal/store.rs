@@ -6,7 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
@@ -70,6 +70,14 @@ fn default_engine() -> String {
 }
 
 impl Entry {
+    pub fn team(&self) -> &str {
+        match self {
+            Entry::RunStart { team, .. }
+            | Entry::Call { team, .. }
+            | Entry::RunEnd { team, .. } => team,
+        }
+    }
+
     pub fn run(&self) -> &str {
         match self {
             Entry::RunStart { run, .. } | Entry::Call { run, .. } | Entry::RunEnd { run, .. } => {
@@ -83,7 +91,12 @@ impl Entry {
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
+    /// Told of every entry this process records (the server counts denials with it).
+    observer: OnceLock<Observer>,
 }
+
+/// What [`Journal::observe`] calls with each entry.
+pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
 
 impl Journal {
     /// Open (creating it and its folder if needed) for appending.
@@ -102,11 +115,18 @@ impl Journal {
         Ok(Self {
             path: path.to_path_buf(),
             file: Mutex::new(file),
+            observer: OnceLock::new(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Call `observer` with every entry recorded from now on. One observer per
+    /// journal: a second is refused (returned), not silently dropped.
+    pub fn observe(&self, observer: Observer) -> Result<(), Observer> {
+        self.observer.set(observer)
     }
 
     /// Append one entry as one write, so lines from concurrent processes do not
@@ -124,6 +144,10 @@ impl Journal {
                 "warning: cannot write the journal `{}`: {e}",
                 self.path.display()
             );
+        }
+        drop(file);
+        if let Some(observer) = self.observer.get() {
+            observer(entry);
         }
     }
 }

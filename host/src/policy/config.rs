@@ -52,6 +52,9 @@ pub struct ServeSettings {
     pub drain_timeout: Option<Duration>,
     pub fair_window: Option<Duration>,
     pub max_body: Option<u64>,
+    pub header_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub max_connections: Option<u32>,
 }
 
 /// The name of the engine `DOCKER_HOST` (and `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`)
@@ -434,6 +437,9 @@ struct RawServe {
     drain_timeout: Option<Dur>,
     fair_window: Option<Dur>,
     max_body: Option<Size>,
+    header_timeout: Option<Dur>,
+    idle_timeout: Option<Dur>,
+    max_connections: Option<Count>,
 }
 
 impl RawServe {
@@ -445,6 +451,9 @@ impl RawServe {
             drain_timeout: self.drain_timeout.map(|d| d.0),
             fair_window: self.fair_window.map(|d| d.0),
             max_body: self.max_body.map(|s| s.0),
+            header_timeout: self.header_timeout.map(|d| d.0),
+            idle_timeout: self.idle_timeout.map(|d| d.0),
+            max_connections: self.max_connections.map(|c| c.0),
         }
     }
 }
@@ -1158,7 +1167,8 @@ mod tests {
     fn serve_settings_are_read_with_their_units() {
         let config = parse_at(
             "[serve]\nlisten = \"0.0.0.0:9090\"\nmax_runs = 32\nmax_team_runs = 2\n\
-             drain_timeout = \"2m\"\nfair_window = \"500ms\"\nmax_body = \"1m\"\n[teams.blue]\n",
+             drain_timeout = \"2m\"\nfair_window = \"500ms\"\nmax_body = \"1m\"\n\
+             header_timeout = \"5s\"\nidle_timeout = \"2m\"\nmax_connections = 300\n[teams.blue]\n",
         )
         .unwrap();
         let serve = &config.serve;
@@ -1167,6 +1177,9 @@ mod tests {
         assert_eq!(serve.drain_timeout, Some(Duration::from_secs(120)));
         assert_eq!(serve.fair_window, Some(Duration::from_millis(500)));
         assert_eq!(serve.max_body, Some(1 << 20));
+        assert_eq!(serve.header_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(serve.idle_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(serve.max_connections, Some(300));
         assert_eq!(
             parse_at("[teams.blue]\n").unwrap().serve,
             ServeSettings::default()
@@ -1176,6 +1189,8 @@ mod tests {
             ("max_runs = 0", "serve.max_runs"),
             ("drain_timeout = 30", "serve.drain_timeout"),
             ("max_bodey = 1", "max_bodey"),
+            ("max_connections = 0", "serve.max_connections"),
+            ("idle_timeout = \"soon\"", "serve.idle_timeout"),
         ] {
             let err = error(&format!("[serve]\n{text}\n[teams.blue]\n"));
             assert!(err.contains(needle), "{text}: {err}");

@@ -20,16 +20,19 @@ use super::app::App;
 use super::error::ApiError;
 use super::registry::{Line, RunRecord};
 use super::runs::{self, Caller};
-use super::{auth, containers, openapi, request};
+use super::{auth, containers, metrics, openapi, page, request};
 use crate::policy::config::DEFAULT_ENGINE;
 
 /// Every route, as `(method, path)`: the OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/openapi.json"),
+    ("get", "/metrics"),
     ("get", "/v1/workflows"),
+    ("get", "/v1/runs"),
     ("post", "/v1/runs"),
     ("get", "/v1/runs/{id}"),
+    ("get", "/v1/runs/{id}/calls"),
     ("delete", "/v1/runs/{id}"),
     ("get", "/v1/runs/{id}/events"),
     ("get", "/v1/containers"),
@@ -39,13 +42,23 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// How long `/healthz` waits for the engine.
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The most runs `GET /v1/runs` lists, and how many when not told.
+const MAX_LISTED: usize = 200;
+const DEFAULT_LISTED: usize = 20;
+
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
+        // The team's page (not part of the API: no token, no JSON).
+        .route("/", get(page::index))
+        .route("/page.js", get(page::script))
+        .route("/page.css", get(page::style))
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/v1/workflows", get(workflows))
-        .route("/v1/runs", axum::routing::post(create_run))
+        .route("/v1/runs", get(list_runs).post(create_run))
         .route("/v1/runs/{id}", get(show_run).delete(delete_run))
+        .route("/v1/runs/{id}/calls", get(run_calls))
         .route("/v1/runs/{id}/events", get(run_events))
         .route("/v1/containers", get(list_containers))
         .route("/v1/containers/{id}", get(show_container))
@@ -146,6 +159,36 @@ async fn openapi() -> Json<Value> {
     Json(openapi::document())
 }
 
+/// The scrape: the counters, with runs in flight and engine pings read now.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let config = app.teams.current();
+    let running = app.registry.running();
+    let in_flight: Vec<(String, i64)> = config
+        .teams
+        .keys()
+        .map(|team| {
+            let n = running.iter().filter(|r| &r.team == team).count();
+            (team.clone(), n as i64)
+        })
+        .collect();
+    let pings = app
+        .engines
+        .connected()
+        .into_iter()
+        .map(|engine| async move {
+            let up = tokio::time::timeout(PING_TIMEOUT, engine.docker.ping())
+                .await
+                .is_ok_and(|r| r.is_ok());
+            (engine.name.clone(), up)
+        });
+    let engines = futures_util::future::join_all(pings).await;
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        app.metrics.encode(&in_flight, &engines),
+    )
+        .into_response()
+}
+
 async fn workflows(State(app): State<Arc<App>>, caller: Caller) -> Json<Value> {
     let list: Vec<Value> = app
         .catalog
@@ -238,6 +281,34 @@ async fn read_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Vec<u8>
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+async fn list_runs(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let limit = match query_value(query.as_deref(), "limit") {
+        None => DEFAULT_LISTED,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LISTED).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`limit` must be a whole number from 1 to {MAX_LISTED}, not `{text}`"
+                ))
+            })?,
+    };
+    runs::recent(&app, &caller.team, limit).await.map(Json)
+}
+
+async fn run_calls(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Json<Value>, ApiError> {
+    runs::calls(&app, &caller.team, &id).await.map(Json)
 }
 
 async fn show_run(

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{admission, engines, registry, teams};
+use super::{admission, engines, metrics, registry, teams};
 use crate::journal::Journal;
 use crate::plugin::catalog::Catalog;
 use crate::plugin::runtime::Runtime;
@@ -31,6 +31,7 @@ pub struct App {
     /// Set once a shutdown signal came: no new runs.
     pub(super) draining: AtomicBool,
     pub max_body: usize,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl App {

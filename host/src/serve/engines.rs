@@ -75,6 +75,13 @@ impl Engines {
         Ok(engine)
     }
 
+    /// The default engine and every named one connected so far.
+    pub fn connected(&self) -> Vec<Engine> {
+        let mut all = vec![self.default.clone()];
+        all.extend(self.lock().values().cloned());
+        all
+    }
+
     /// The names of the config's engines `team` may use, the default first.
     pub fn allowed(config: &Config, team: &TeamPolicy) -> Vec<String> {
         std::iter::once(DEFAULT_ENGINE)

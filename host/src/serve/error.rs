@@ -56,6 +56,11 @@ impl ApiError {
         }
     }
 
+    /// The server's own failure (the journal cannot be read, say).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }

@@ -9,6 +9,8 @@
 //! - [`runs`]: starting, finding and tearing down runs;
 //! - [`registry`]: the runs of this server, their log lines and their end;
 //! - [`admission`]: how many runs may be in flight, fairly across teams;
+//! - [`conn`]: connections: how many, and how long each may stay quiet;
+//! - [`metrics`]: what `/metrics` counts; [`page`]: the team's page at `/`;
 //! - [`containers`]: a team's containers on the engine;
 //! - [`request`]: reading what clients send; [`error`]: what they get back;
 //! - [`openapi`]: the API described in OpenAPI 3.
@@ -38,10 +40,13 @@ pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod conn;
 pub mod containers;
 pub mod engines;
 pub mod error;
+pub mod metrics;
 pub mod openapi;
+pub mod page;
 pub mod registry;
 pub mod request;
 pub mod runs;
@@ -59,6 +64,8 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// The largest request body accepted.
     pub max_body: usize,
+    /// How many connections, and how long each may stay quiet.
+    pub limits: conn::Limits,
 }
 
 /// How long cancelled runs get to roll back before the server exits anyway.
@@ -77,18 +84,28 @@ pub async fn serve(options: Options) -> Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(app.clone(), shutdown.clone()));
     let router = api::router(app.clone());
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(conn::accept(
+        listener,
+        router,
+        options.limits,
+        app.metrics.clone(),
+        shutdown.clone(),
+    ));
 
     shutdown.cancelled().await;
     drain(&app, options.drain_timeout).await;
-    match tokio::time::timeout(CLOSE_GRACE, server).await {
-        Ok(Ok(Err(e))) => eprintln!("dockwright serve: warning: the server stopped with: {e}"),
-        Err(_) => eprintln!("dockwright serve: closing connections that are still open"),
-        _ => {}
+    match server.await {
+        Ok(connections) => {
+            if tokio::time::timeout(CLOSE_GRACE, connections.wait())
+                .await
+                .is_err()
+            {
+                tracing::info!("closing connections that are still open");
+            }
+        }
+        Err(e) => tracing::warn!("the connection loop stopped: {e}"),
     }
-    eprintln!("dockwright serve: stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -104,22 +121,19 @@ async fn setup(options: &Options) -> Result<App> {
         .clone()
         .unwrap_or_else(crate::util::paths::journal_file);
     let journal = Arc::new(Journal::open(&journal_path)?);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let counting = metrics.clone();
+    // A fresh journal has no observer yet: this cannot be refused.
+    let _ = journal.observe(Box::new(move |entry| counting.journaled(entry)));
     let runtime = Runtime::with_cache(&crate::util::paths::cache_root())?;
     let console = Arc::new(Terminal { verbose: false });
     let catalog = Catalog::load(&runtime, &options.plugins, console, options.lock.as_ref()).await?;
     for p in &catalog.problems {
-        eprintln!(
-            "dockwright serve: warning: skipped `{}`: {}",
-            p.path.display(),
-            p.reason
-        );
+        tracing::warn!("skipped `{}`: {}", p.path.display(), p.reason);
     }
     for p in &catalog.plugins {
         if let Err(e) = p.pre(&runtime) {
-            eprintln!(
-                "dockwright serve: warning: plugin `{}` cannot be loaded: {e:#}",
-                p.info.name
-            );
+            tracing::warn!("plugin `{}` cannot be loaded: {e:#}", p.info.name);
         }
     }
     let engine = match connecting
@@ -143,6 +157,7 @@ async fn setup(options: &Options) -> Result<App> {
         abort: CancellationToken::new(),
         draining: AtomicBool::new(false),
         max_body: options.max_body,
+        metrics,
     })
 }
 
@@ -150,7 +165,9 @@ async fn setup(options: &Options) -> Result<App> {
 /// `/healthz` says the engine is down), because a service manager may start it
 /// before the engine, and runs work once the engine answers.
 fn unconnected(err: &anyhow::Error) -> Result<Engine> {
-    eprintln!("dockwright serve: warning: {err:#}; starting anyway, /healthz reports the engine as unreachable until it answers");
+    tracing::warn!(
+        "{err:#}; starting anyway, /healthz reports the engine as unreachable until it answers"
+    );
     let address = engine::address_from_env();
     let docker = bollard::Docker::connect_with_defaults()
         .map_err(|e| {
@@ -171,8 +188,8 @@ fn unconnected(err: &anyhow::Error) -> Result<Engine> {
 fn announce(app: &App, listener: &tokio::net::TcpListener, options: &Options) {
     let addr = listener.local_addr().map_or(options.listen, |a| a);
     let config = app.teams.current();
-    eprintln!(
-        "dockwright serve: listening on http://{addr} ({} plugins from {}, config {}, up to {} runs at once, {} per team)",
+    tracing::info!(
+        "listening on http://{addr} ({} plugins from {}, config {}, up to {} runs at once, {} per team; the team page is at http://{addr}/, metrics at /metrics)",
         app.catalog.plugins.len(),
         app.catalog.dir.display(),
         app.teams.path().display(),
@@ -180,10 +197,10 @@ fn announce(app: &App, listener: &tokio::net::TcpListener, options: &Options) {
         options.bounds.max_team_runs,
     );
     if config.tokens.is_empty() {
-        eprintln!("dockwright serve: warning: no team has a token yet, so every request will be refused: make one with `dockwright token new <team>`");
+        tracing::warn!("no team has a token yet, so every request will be refused: make one with `dockwright token new <team>`");
     }
     if !addr.ip().is_loopback() {
-        eprintln!("dockwright serve: warning: listening beyond this machine over plain HTTP: tokens travel in clear text; put a TLS proxy in front");
+        tracing::warn!("listening beyond this machine over plain HTTP: tokens travel in clear text; put a TLS proxy in front");
     }
 }
 
@@ -193,7 +210,7 @@ async fn signals(app: Arc<App>, shutdown: CancellationToken) {
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("dockwright serve: warning: cannot watch for SIGTERM: {e}");
+            tracing::warn!("cannot watch for SIGTERM: {e}");
             return;
         }
     };
@@ -211,7 +228,7 @@ async fn signals(app: Arc<App>, shutdown: CancellationToken) {
             drop(guard);
             shutdown.cancel();
         } else {
-            eprintln!("dockwright serve: second signal: cancelling the runs in flight");
+            tracing::warn!("second signal: cancelling the runs in flight");
             app.abort.cancel();
         }
     }
@@ -221,15 +238,15 @@ async fn signals(app: Arc<App>, shutdown: CancellationToken) {
 async fn drain(app: &App, deadline: Duration) {
     app.tasks.close();
     let running = app.registry.running().len();
-    eprintln!(
-        "dockwright serve: stopping: not accepting new connections; {running} run(s) in flight get up to {}s to finish",
+    tracing::info!(
+        "stopping: not accepting new connections; {running} run(s) in flight get up to {}s to finish",
         deadline.as_secs_f64()
     );
     tokio::select! {
         () = app.tasks.wait() => return,
         () = tokio::time::sleep(deadline) => {
             let left = app.registry.running().len();
-            eprintln!("dockwright serve: drain deadline reached: cancelling {left} run(s), which rolls them back");
+            tracing::warn!("drain deadline reached: cancelling {left} run(s), which rolls them back");
             app.abort.cancel();
         }
         () = app.abort.cancelled() => {}
@@ -238,8 +255,8 @@ async fn drain(app: &App, deadline: Duration) {
         .await
         .is_err()
     {
-        eprintln!(
-            "dockwright serve: warning: some runs did not finish rolling back in {}s: `dockwright gc` removes what they left",
+        tracing::warn!(
+            "some runs did not finish rolling back in {}s: `dockwright gc` removes what they left",
             ROLLBACK_GRACE.as_secs()
         );
     }

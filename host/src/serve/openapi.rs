@@ -62,7 +62,29 @@ fn paths() -> Value {
                 "401": { "$ref": "#/components/responses/Unauthorized" }
             }
         }},
-        "/v1/runs": { "post": {
+        "/metrics": { "get": {
+            "summary": "What the server did, for Prometheus",
+            "description": "The OpenMetrics text format: `dockwright_runs_started_total` and `dockwright_runs_ended_total` \
+                (by team, workflow and status), `dockwright_run_duration_seconds` (histogram), `dockwright_runs_in_flight`, \
+                `dockwright_denials_total` (by team and rule), `dockwright_runs_throttled_total` (429s by team), \
+                `dockwright_engine_reachable` (pinged at the scrape), `dockwright_http_responses_total`, \
+                `dockwright_connections_open` and `dockwright_connections_refused_total`.",
+            "security": [],
+            "responses": { "200": { "description": "The metrics", "content": { "application/openmetrics-text": {} } } }
+        }},
+        "/v1/runs": { "get": {
+            "summary": "The team's latest runs, newest first, as the journal has them",
+            "parameters": [{
+                "name": "limit", "in": "query", "required": false,
+                "description": "How many (1 to 200, default 20).",
+                "schema": { "type": "integer", "default": 20, "minimum": 1, "maximum": 200 }
+            }],
+            "responses": {
+                "200": { "description": "`{\"team\": ..., \"runs\": [{id, status, plugin, workflow, engine, started, duration_ms, error}]}`", "content": { "application/json": {} } },
+                "400": { "$ref": "#/components/responses/BadRequest" },
+                "401": { "$ref": "#/components/responses/Unauthorized" }
+            }
+        }, "post": {
             "summary": "Start a run of a workflow",
             "description": "Waits for the run to end and answers 201, unless `wait=false`, which answers 202 at once \
                 with the run in status `running`. A run that fails is still created: its `status` is `failed`, \
@@ -108,6 +130,17 @@ fn paths() -> Value {
                     "401": { "$ref": "#/components/responses/Unauthorized" },
                     "404": { "$ref": "#/components/responses/NoRun" },
                     "502": { "description": "The engine could not remove some containers", "content": error() }
+                }
+            }
+        },
+        "/v1/runs/{id}/calls": {
+            "parameters": [{ "$ref": "#/components/parameters/RunId" }],
+            "get": {
+                "summary": "A run with its params and every host call it made: operation, target, policy decision and rule, result",
+                "responses": {
+                    "200": { "description": "`{id, status, workflow, plugin, engine, started, duration_ms, error, params, calls: [{time, op, target, decision, rule, result, detail, duration_ms}]}`", "content": { "application/json": {} } },
+                    "401": { "$ref": "#/components/responses/Unauthorized" },
+                    "404": { "description": "No such run of the team in the journal", "content": error() }
                 }
             }
         },

@@ -52,9 +52,10 @@ pub fn admit(app: &Arc<App>, team: &str) -> Result<Slot, ApiError> {
             "the server is shutting down and starts no new runs: try again once it is back",
         ));
     }
-    admission
-        .admit(team, Instant::now())
-        .map_err(|refusal| ApiError::too_many(refusal.to_string(), RETRY_AFTER))?;
+    admission.admit(team, Instant::now()).map_err(|refusal| {
+        app.metrics.throttled(team);
+        ApiError::too_many(refusal.to_string(), RETRY_AFTER)
+    })?;
     Ok(Slot {
         app: app.clone(),
         team: team.to_string(),
@@ -210,25 +211,31 @@ pub fn start(
     let (app, task_record) = (app.clone(), record.clone());
     app.tasks.clone().spawn(async move {
         let record = task_record;
-        eprintln!(
-            "run {} started: team {}, workflow {}, engine {}",
-            record.id, record.team, record.workflow, record.engine
+        app.metrics.run_started(&record.team, &record.workflow);
+        tracing::info!(
+            run = record.id,
+            team = record.team,
+            plugin = record.plugin,
+            workflow = record.workflow,
+            engine = record.engine,
+            "run started"
         );
         let report = run_isolated(app.clone(), record.clone(), resolved, engine, options).await;
-        eprintln!(
-            "run {} {}: {:.1}s{}",
-            record.id,
-            if report.status == Status::Ok {
-                "ok"
-            } else {
-                "failed"
-            },
-            report.duration_ms as f64 / 1000.0,
-            report
-                .error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
+        let ok = report.status == Status::Ok;
+        app.metrics.run_ended(
+            &record.team,
+            &record.workflow,
+            ok,
+            Duration::from_millis(report.duration_ms),
+        );
+        tracing::info!(
+            run = record.id,
+            team = record.team,
+            workflow = record.workflow,
+            status = if ok { "ok" } else { "failed" },
+            ms = report.duration_ms,
+            error = report.error.as_deref(),
+            "run ended"
         );
         record.finish(report);
         app.registry.ended(&record.id);
@@ -340,6 +347,78 @@ async fn summary(
     .await
     .ok()
     .flatten()
+}
+
+/// The latest `limit` runs of `team` in the journal, newest first.
+pub async fn recent(app: &App, team: &str, limit: usize) -> Result<Value, ApiError> {
+    let (path, state_dir, team_owned) = (
+        app.journal_path.clone(),
+        app.state_dir.clone(),
+        team.to_string(),
+    );
+    // Reading the journal is blocking file work, and it may be long.
+    let runs = tokio::task::spawn_blocking(move || {
+        let (entries, _) = crate::journal::read(&path)?;
+        let entries: Vec<_> = entries
+            .into_iter()
+            .filter(|e| e.team() == team_owned)
+            .collect();
+        let mut runs = crate::journal::history::summarize(&entries, &state_dir);
+        runs.reverse();
+        runs.truncate(limit);
+        anyhow::Ok(runs)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("reading the journal stopped: {e}")))?
+    .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let runs: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.run, "status": r.status, "plugin": r.plugin, "workflow": r.workflow,
+                "engine": r.engine, "started": r.started, "duration_ms": r.duration_ms,
+                "error": r.error,
+            })
+        })
+        .collect();
+    Ok(json!({ "team": team, "runs": runs }))
+}
+
+/// Run `id` of `team` with every host call it made, as the journal has them.
+pub async fn calls(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
+    if !plausible_run_id(id) {
+        return Err(ApiError::no_run(id));
+    }
+    let (path, state_dir, id_owned) = (
+        app.journal_path.clone(),
+        app.state_dir.clone(),
+        id.to_string(),
+    );
+    let detail = tokio::task::spawn_blocking(move || {
+        let (entries, _) = crate::journal::read(&path).ok()?;
+        let entries: Vec<_> = entries
+            .into_iter()
+            .filter(|e| e.run() == id_owned)
+            .collect();
+        crate::journal::history::find(&entries, &id_owned, &state_dir).ok()
+    })
+    .await
+    .ok()
+    .flatten()
+    .filter(|d| d.summary.team == team)
+    .ok_or_else(|| ApiError::no_run(id))?;
+    Ok(json!({
+        "id": detail.summary.run,
+        "status": detail.summary.status,
+        "workflow": detail.summary.workflow,
+        "plugin": detail.summary.plugin,
+        "engine": detail.summary.engine,
+        "started": detail.summary.started,
+        "duration_ms": detail.summary.duration_ms,
+        "error": detail.summary.error,
+        "params": detail.params.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
+        "calls": detail.calls,
+    }))
 }
 
 /// Tear down run `id` of the caller's team: cancel it if it is in flight (which

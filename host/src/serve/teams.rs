@@ -55,13 +55,12 @@ impl Teams {
             current.stamp = stamp;
             match config::load(self.explicit.as_deref(), &self.cwd) {
                 Ok(config) => {
-                    eprintln!("dockwright serve: read {} again", self.watched.display());
+                    tracing::info!("read {} again", self.watched.display());
                     current.config = Arc::new(config);
                 }
-                Err(e) => eprintln!(
-                    "dockwright serve: warning: keeping the previous config, the changed one \
-                     is refused: {e:#}"
-                ),
+                Err(e) => {
+                    tracing::warn!("keeping the previous config, the changed one is refused: {e:#}")
+                }
             }
         }
         current.config.clone()

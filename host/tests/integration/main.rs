@@ -11,6 +11,7 @@ mod examples;
 mod imports;
 mod isolation;
 mod layout;
+mod page;
 mod plugins;
 mod policy;
 mod polyglot;

@@ -17,9 +17,9 @@ use crate::common::*;
 // ---------------------------------------------------------------------------------------------
 // A server child process and a tiny HTTP/1.1 client.
 
-struct Server {
+pub(super) struct Server {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
     /// What the server wrote to stderr so far.
     log: Arc<Mutex<String>>,
 }
@@ -37,7 +37,7 @@ fn serve_plugins() -> tempfile::TempDir {
 impl Server {
     /// Start `dockwright serve` on a free port with `team`'s config and state, and
     /// wait until `/healthz` answers.
-    fn start(team: &Team, plugins: &Path, args: &[&str]) -> Server {
+    pub(super) fn start(team: &Team, plugins: &Path, args: &[&str]) -> Server {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
@@ -98,7 +98,7 @@ impl Server {
         http(self.port, method, path, token, body, &[])
     }
 
-    fn get(&self, path: &str, token: Option<&str>) -> Response {
+    pub(super) fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.request("GET", path, token, None)
     }
 
@@ -144,10 +144,10 @@ fn listening_port(log: &str) -> Option<u16> {
     digits.parse().ok()
 }
 
-struct Response {
-    status: u16,
+pub(super) struct Response {
+    pub(super) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(super) body: String,
 }
 
 impl Response {
@@ -159,7 +159,7 @@ impl Response {
     }
 
     #[track_caller]
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
@@ -308,7 +308,7 @@ fn configure(main: &Team, others: &[(&Team, &str)], main_policy: &str) {
 }
 
 /// A fresh token for `team`, stored in `config_of`'s config by the CLI.
-fn token(config_of: &Team, plugins: &Path, team: &Team) -> String {
+pub(super) fn token(config_of: &Team, plugins: &Path, team: &Team) -> String {
     let run = config_of.dockwright(plugins, &["token", "new", &team.name]);
     run.assert_ok();
     let token = run.stdout.trim().to_string();
@@ -1139,4 +1139,256 @@ fn serve_settings_come_from_the_config_and_flags_override_them() {
     let from_flag = Server::start(&team, plugins.path(), &["--max-body", "4096"]);
     let run = from_flag.post("/v1/runs", &token, &body);
     assert_ne!(run.status, 413, "{}", run.body);
+}
+
+/// Wait until `check` holds, giving up (failing) after a generous cap: this waits
+/// for an outcome, it does not time one.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while !check() {
+        assert!(Instant::now() < give_up, "{what} did not happen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Read until the server closes the connection; panics if it does not (the read
+/// timeout is a give-up cap, far above the server's timeouts).
+fn closed_by_server(mut stream: TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut got = Vec::new();
+    match stream.read_to_end(&mut got) {
+        Ok(_) => got,
+        Err(e) => panic!(
+            "the server held the connection ({e}); read so far: {}",
+            String::from_utf8_lossy(&got)
+        ),
+    }
+}
+
+#[test]
+fn quiet_connections_are_closed_and_open_ones_capped() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-conn");
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(
+        &team,
+        plugins.path(),
+        &["--header-timeout", "1s", "--idle-timeout", "1s"],
+    );
+    // Connects and says nothing.
+    let silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    assert!(closed_by_server(silent).is_empty());
+    // Starts a head and never finishes it.
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(closed_by_server(slow).is_empty());
+    // Keeps the connection alive after an answer, then goes quiet.
+    let mut kept = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&closed_by_server(kept)).to_string();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // An answer that takes longer than both timeouts is not cut off.
+    let waited = server.post(
+        "/v1/runs",
+        &token,
+        &run_body("slow", &[("image", "dockwright/base"), ("seconds", "3")]),
+    );
+    assert_eq!(waited.status, 201, "{}", waited.body);
+    assert_eq!(waited.json()["status"], "ok", "{}", waited.body);
+    drop(server);
+
+    let capped = Server::start(&team, plugins.path(), &["--max-connections", "2"]);
+    let first = TcpStream::connect(("127.0.0.1", capped.port)).unwrap();
+    let second = TcpStream::connect(("127.0.0.1", capped.port)).unwrap();
+    let refused = capped.get("/healthz", None);
+    refused.error(503, "2 connections open");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    drop(first);
+    // The server sees the close some time later: until then a request is refused too, and
+    // every refusal is counted.
+    let mut refusals = 1;
+    eventually("a freed connection slot", || {
+        let answer = capped.get("/healthz", None);
+        if answer.status == 503 {
+            refusals += 1;
+        }
+        answer.status == 200
+    });
+    let metrics = capped.get("/metrics", None).body;
+    assert_eq!(
+        series(&metrics, "dockwright_connections_refused_total"),
+        Some(f64::from(refusals)),
+        "{metrics}"
+    );
+    drop(second);
+}
+
+/// The value of the series `name{labels}` in a scrape, if it is there.
+fn series(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn metrics_runs_list_calls_and_the_page_after_a_few_runs() {
+    let plugins = serve_plugins();
+    let team = Team::with_policy(
+        "srv-metrics",
+        "images = [\"dockwright/*\"]\nmax_containers = 10\nmax_running = 10",
+    );
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &["--max-team-runs", "1"]);
+    let t = &team.name;
+
+    let ok = server.post(
+        "/v1/runs",
+        &token,
+        &run_body("create", &[("image", "dockwright/base:latest")]),
+    );
+    assert_eq!(ok.json()["status"], "ok", "{}", ok.body);
+    let denied = server.post(
+        "/v1/runs",
+        &token,
+        &run_body("create", &[("image", "elsewhere/thing:1")]),
+    );
+    assert_eq!(denied.json()["status"], "failed", "{}", denied.body);
+    let denied_id = denied.json()["id"].as_str().unwrap().to_string();
+    let block = server.post(
+        "/v1/runs?wait=false",
+        &token,
+        &run_body("block", &[("image", "dockwright/base")]),
+    );
+    assert_eq!(block.status, 202, "{}", block.body);
+    let block_id = block.json()["id"].as_str().unwrap().to_string();
+    server
+        .post(
+            "/v1/runs?wait=false",
+            &token,
+            &run_body("block", &[("image", "dockwright/base")]),
+        )
+        .error(429, "1 runs in flight");
+
+    let scrape = server.get("/metrics", None);
+    assert_eq!(scrape.status, 200);
+    assert!(
+        scrape
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        scrape.headers
+    );
+    let text = scrape.body;
+    for (name, want) in [
+        (
+            format!("dockwright_runs_started_total{{team=\"{t}\",workflow=\"create\"}}"),
+            2.0,
+        ),
+        (
+            format!("dockwright_runs_started_total{{team=\"{t}\",workflow=\"block\"}}"),
+            1.0,
+        ),
+        (
+            format!(
+                "dockwright_runs_ended_total{{team=\"{t}\",workflow=\"create\",status=\"ok\"}}"
+            ),
+            1.0,
+        ),
+        (
+            format!(
+                "dockwright_runs_ended_total{{team=\"{t}\",workflow=\"create\",status=\"failed\"}}"
+            ),
+            1.0,
+        ),
+        (
+            format!("dockwright_run_duration_seconds_count{{team=\"{t}\",workflow=\"create\"}}"),
+            2.0,
+        ),
+        (
+            format!("dockwright_denials_total{{team=\"{t}\",rule=\"images\"}}"),
+            1.0,
+        ),
+        (
+            format!("dockwright_runs_throttled_total{{team=\"{t}\"}}"),
+            1.0,
+        ),
+        (format!("dockwright_runs_in_flight{{team=\"{t}\"}}"), 1.0),
+        (
+            "dockwright_engine_reachable{engine=\"default\"}".to_string(),
+            1.0,
+        ),
+        (
+            "dockwright_http_responses_total{code=\"429\"}".to_string(),
+            1.0,
+        ),
+    ] {
+        assert_eq!(series(&text, &name), Some(want), "{name} in:\n{text}");
+    }
+
+    // The block run's teardown ends it; in flight goes back to 0.
+    let down = server.delete(&format!("/v1/runs/{block_id}"), &token);
+    assert_eq!(down.status, 200, "{}", down.body);
+    let text = server.get("/metrics", None).body;
+    assert_eq!(
+        series(&text, &format!("dockwright_runs_in_flight{{team=\"{t}\"}}")),
+        Some(0.0),
+        "{text}"
+    );
+
+    // The team's runs, newest first, and one with its calls.
+    let listed = server.get("/v1/runs?limit=2", Some(&token)).json();
+    let ids: Vec<&str> = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [block_id.as_str(), denied_id.as_str()], "{listed}");
+    server
+        .get("/v1/runs?limit=0", Some(&token))
+        .error(400, "`limit` must be a whole number from 1 to 200");
+    let calls = server
+        .get(&format!("/v1/runs/{denied_id}/calls"), Some(&token))
+        .json();
+    assert_eq!(calls["params"]["image"], "elsewhere/thing:1", "{calls}");
+    let call = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["op"] == "create-container")
+        .unwrap_or_else(|| panic!("no create call: {calls}"));
+    assert_eq!(
+        (&call["decision"], &call["rule"]),
+        (&Value::from("denied"), &Value::from("images"))
+    );
+    server
+        .get(
+            &format!("/v1/runs/{denied_id}/calls"),
+            Some("dwt_not_a_token"),
+        )
+        .error(401, "not valid");
+
+    // The page, with its policy.
+    let page = server.get("/", None);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<script src=\"/page.js\""),
+        "{}",
+        page.body
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    for file in ["/page.js", "/page.css"] {
+        let got = server.get(file, None);
+        assert_eq!(got.status, 200, "{file}");
+        assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
+    }
 }

@@ -10,6 +10,7 @@
 //! - `slow`: starts a `sleep 300` container, logs `created <id>`, then busy-waits `seconds`.
 //! - `log-loop`: reads a container's whole log again and again, forever: a run that spends
 //!   its time inside a busy host call, which only the host's deadline can end.
+//! - `markup`: logs and outputs HTML and script, for a page that must show them as text.
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -120,6 +121,18 @@ const WORKFLOWS: &[WorkflowDef] = &[
             default: None,
         }],
         handler: log_loop,
+    },
+    WorkflowDef {
+        name: "markup",
+        description: "Log and output <b onmouseover=\"window.pwned=1\">markup</b>; outputs \
+                      script, image, link",
+        params: &[ParamDef {
+            name: "note",
+            description: "<img src=x onerror=\"window.pwned=2\">",
+            required: false,
+            default: Some("<script>window.pwned=3</script>"),
+        }],
+        handler: markup,
     },
 ];
 
@@ -237,6 +250,17 @@ fn log_loop(p: &Params) -> Result<Outputs, String> {
         let lines = docker::container_logs(container, options).map_err(|e| format!("{e:?}"))?;
         black_box(lines);
     }
+}
+
+/// Each value would run script if a page put it into HTML unescaped, or followed it as a link.
+fn markup(p: &Params) -> Result<Outputs, String> {
+    host::log(Level::Info, "<script>window.pwned=4</script>");
+    host::log(Level::Info, p.get("note").unwrap_or_default());
+    Ok(vec![
+        kv("script", "<script>window.pwned=5</script>"),
+        kv("image", "<img src=x onerror=\"window.pwned=6\">"),
+        kv("link", "javascript:window.pwned=7"),
+    ])
 }
 
 fn trap_after_create(p: &Params) -> Result<Outputs, String> {
