@@ -68,6 +68,9 @@ ensure_prereqs() {
     command -v openssl >/dev/null 2>&1 || packages+=(openssl)
     # The test engine beside the main one gets a bridge of its own.
     command -v ip >/dev/null 2>&1 || packages+=(iproute2)
+    # The browser test of the team's page: headless Chromium driven by chromedriver.
+    command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
     polyglot_packages
     packages+=("${POLYGLOT_PACKAGES[@]}")
     if ((${#packages[@]} > 0)); then
