@@ -237,9 +237,11 @@ pub fn start(
             error = report.error.as_deref(),
             "run ended"
         );
+        // The slot is given back before anyone hears of the end: a client that saw its run
+        // end (or tore it down) and starts the next must find the slot free.
+        drop(slot);
         record.finish(report);
         app.registry.ended(&record.id);
-        drop(slot);
     });
     record
 }

@@ -1392,3 +1392,58 @@ fn metrics_runs_list_calls_and_the_page_after_a_few_runs() {
         assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
     }
 }
+
+#[test]
+fn json_logs_have_one_line_per_request_and_per_run() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-logs");
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &["--log-format", "json"]);
+    let run = server.post(
+        "/v1/runs",
+        &token,
+        &run_body("log", &[("message", "hello from the probe")]),
+    );
+    assert_eq!(run.json()["status"], "ok", "{}", run.body);
+    let id = run.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(server.get("/healthz", None).status, 200);
+
+    // Each line is one JSON object; the ones for this request and run come in time.
+    let lines = |log: &str| -> Vec<Value> {
+        log.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    let find = |lines: &[Value], check: &dyn Fn(&Value) -> bool| lines.iter().any(check);
+    eventually("the request and run log lines", || {
+        let lines = lines(&server.log());
+        find(&lines, &|l| {
+            l["message"] == "request" && l["path"] == "/healthz" && l["status"] == 200
+        }) && find(&lines, &|l| {
+            l["message"] == "run ended" && l["run"] == id.as_str()
+        })
+    });
+    let lines = lines(&server.log());
+    let posted: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "request" && l["path"] == "/v1/runs")
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0]["method"], "POST");
+    assert_eq!(posted[0]["status"], 201);
+    assert_eq!(posted[0]["level"], "INFO");
+    assert!(posted[0]["ms"].is_u64(), "{}", posted[0]);
+    let started = lines
+        .iter()
+        .find(|l| l["message"] == "run started" && l["run"] == id.as_str())
+        .expect("a `run started` line");
+    assert_eq!(started["team"], team.name.as_str());
+    assert_eq!(started["workflow"], "log");
+    let ended = lines
+        .iter()
+        .find(|l| l["message"] == "run ended" && l["run"] == id.as_str())
+        .unwrap();
+    assert_eq!(ended["status"], "ok");
+    // No token reaches the log.
+    assert!(!server.log().contains(&token));
+}
