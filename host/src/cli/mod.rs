@@ -15,6 +15,7 @@ mod interrupt;
 mod keys;
 mod load;
 mod plugins;
+mod replay;
 mod run;
 mod runs;
 mod serve;
@@ -61,6 +62,19 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<plugins::PluginsCommand>,
         /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plugin's workflow again from a cassette (`run --record`), with no engine:
+    /// each host call is answered from the recording, and a call that differs fails
+    /// with a diff
+    Test {
+        /// The plugin file (.wasm)
+        plugin: PathBuf,
+        /// The cassette to replay
+        #[arg(long, value_name = "FILE")]
+        replay: PathBuf,
+        /// Print the run's report as JSON
         #[arg(long)]
         json: bool,
     },
@@ -203,6 +217,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
         },
         Command::Check { file, json } => plugins::check(console, &file, json).await,
+        Command::Test {
+            plugin,
+            replay: cassette,
+            json,
+        } => replay::test(console, &plugin, &cassette, json).await,
         Command::New { name, lang, dir } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             crate::plugin::scaffold::create(&name, lang, &dir)?;

@@ -59,7 +59,7 @@ pub enum PluginsCommand {
     },
 }
 
-fn runtime() -> Result<Runtime> {
+pub(super) fn runtime() -> Result<Runtime> {
     Runtime::with_cache(&crate::util::paths::cache_root())
 }
 

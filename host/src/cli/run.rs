@@ -11,8 +11,10 @@ use super::batch;
 use super::load::{load, load_config};
 use super::table::table;
 use crate::engine;
+use crate::imports::tape::Tape;
 use crate::journal::Journal;
 use crate::policy::{config, params};
+use crate::run::cassette::{self, Cassette};
 use crate::run::{self, RunOptions, Status};
 use crate::util::console::Console;
 
@@ -62,6 +64,22 @@ pub struct RunArgs {
     /// Print the run's report as JSON
     #[arg(long)]
     pub json: bool,
+
+    /// Write every host call of the run, with its arguments and answer, to this
+    /// cassette (JSON), for `dockwright test --replay`
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Env names whose values a recording leaves out, as globs (comma-separated,
+    /// repeatable; any case). Default: *PASSWORD*, *PASSWD*, *SECRET*, *TOKEN*, *_KEY,
+    /// *CREDENTIAL*. `--redact-env ''` leaves none out
+    #[arg(
+        long,
+        value_name = "PATTERN[,PATTERN...]",
+        requires = "record",
+        value_delimiter = ','
+    )]
+    pub redact_env: Option<Vec<String>>,
 }
 
 pub async fn run(
@@ -90,6 +108,11 @@ pub async fn run(
     let (runtime, catalog) = load(dir, config_path, console.clone(), true).await?;
     let (plugin, workflow) = catalog.resolve(&args.workflow, args.plugin.as_deref())?;
     let batch = !args.each.is_empty() || args.params_file.is_some() || fan_out;
+    if batch && args.record.is_some() {
+        anyhow::bail!(
+            "--record writes down one run: leave out --each, --params-file and engine lists, or record each run on its own"
+        );
+    }
     let file_sets = match &args.params_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -122,11 +145,22 @@ pub async fn run(
         let engine = task.await.context("the engine connection task failed")?;
         engines.push((name, engine.map_err(|e| format!("{e:#}"))));
     }
+    let tape = args.record.as_ref().map(|_| {
+        let patterns = match &args.redact_env {
+            Some(given) => given.iter().filter(|p| !p.is_empty()).cloned().collect(),
+            None => cassette::DEFAULT_REDACT
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+        };
+        Tape::record(patterns)
+    });
     let options = RunOptions {
         policy,
         keep_on_failure: args.keep_on_failure,
         journal,
         state_dir: crate::util::paths::state_dir(),
+        tape: tape.clone(),
     };
     if batch {
         // A fan-out goes on when an engine is down: that engine's runs fail.
@@ -152,20 +186,39 @@ pub async fn run(
     let engine = engine.map_err(anyhow::Error::msg)?;
     let params = resolved.pop().expect("one param set");
     let cancel = super::interrupt::interrupted();
+    let recorded_engine = tape.as_ref().map(|_| engine.clone());
     let report = run::run_workflow(
         &runtime,
         plugin,
         &workflow.name,
-        params,
+        params.clone(),
         engine,
         console,
         &options,
         cancel,
     )
     .await;
+    if let (Some(path), Some(tape), Some(engine)) = (&args.record, &tape, &recorded_engine) {
+        let cassette = Cassette::recorded(plugin, &params, engine, &report, tape);
+        cassette.write(path)?;
+        eprintln!(
+            "recorded {} calls to {}: replay with `dockwright test <plugin.wasm> --replay {}`",
+            cassette.calls.len(),
+            path.display(),
+            path.display()
+        );
+    }
+    print_report(&report, args.json, args.keep_on_failure)
+}
 
+/// Print a run's report as `run` does, and say what the exit code should be.
+pub fn print_report(
+    report: &crate::run::RunReport,
+    json: bool,
+    keep_on_failure: bool,
+) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else if report.status == Status::Ok {
         let rows: Vec<[String; 2]> = report
@@ -201,7 +254,7 @@ pub async fn run(
                     .collect();
                 writeln!(err, "rolled back: removed {}", ids.join(", "))?;
             }
-            if args.keep_on_failure && !report.containers.is_empty() {
+            if keep_on_failure && !report.containers.is_empty() {
                 let ids: Vec<&str> = report
                     .containers
                     .iter()

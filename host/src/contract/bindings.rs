@@ -8,6 +8,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: { default: async | trappable },
     exports: { default: async },
+    // Record and replay write each call's arguments and answer as JSON (see `imports::tape`).
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use dockwright::plugin::docker;

@@ -13,7 +13,9 @@
 //!   for services;
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
 //!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`],
-//!   [`services`].
+//!   [`services`];
+//! - [`tape`]: record and replay, where a run's calls are written down or answered
+//!   from a recording.
 
 pub mod admission;
 pub mod containers;
@@ -32,6 +34,7 @@ pub mod services;
 pub mod state;
 pub mod swarm;
 pub mod system;
+pub mod tape;
 
 use crate::contract::bindings::docker::{
     BuildSpec, CommitSpec, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary,
@@ -43,6 +46,7 @@ use crate::contract::bindings::host_api::{Host as HostApi, Level};
 use crate::contract::bindings::services::{Host as ServicesHost, ServiceInfo, ServiceSpec};
 use crate::engine::errors;
 use crate::journal::{self, Entry};
+use serde_json::json;
 use state::HostState;
 use std::time::Instant;
 
@@ -63,15 +67,30 @@ impl HostApi for HostState {
 
 /// Run one host function and write its journal entry: what was asked, on what,
 /// whether policy allowed it, and how it ended.
+///
+/// With a tape, `$args` (the call's arguments as JSON) and the answer are written down;
+/// a replay answers from the tape instead, without the manifest check or the engine
+/// (the recording holds what they answered).
 macro_rules! journaled {
-    ($state:ident, $op:literal, $target:expr, $call:expr) => {{
+    ($state:ident, $op:literal, $target:expr, $args:expr, $call:expr) => {{
         let started = Instant::now();
         let target: String = $target;
-        // The manifest is checked before anything else the call would do.
-        let result = match $state.permitted($op) {
-            Ok(()) => $call,
-            Err(denied) => Err(denied),
+        let tape = $state.tape();
+        let args = tape.as_ref().map(|_| $args);
+        let replaying = tape.as_ref().is_some_and(|t| tape::lock(t).is_replay());
+        let result = match (&tape, &args) {
+            (Some(t), Some(args)) if replaying => tape::lock(t)
+                .answer($op, args.clone())
+                .map_err(wasmtime::Error::from_anyhow)?,
+            // The manifest is checked before anything else the call would do.
+            _ => match $state.permitted($op) {
+                Ok(()) => $call,
+                Err(denied) => Err(denied),
+            },
         };
+        if let (Some(t), Some(args), false) = (&tape, args, replaying) {
+            tape::lock(t).write($op, args, &result);
+        }
         $state.record($op, &target, &result, started);
         Ok(result)
     }};
@@ -87,6 +106,7 @@ impl DockerHost for HostState {
             self,
             "create-container",
             target,
+            json!({ "spec": &spec }),
             containers::create(self, spec).await
         )
     }
@@ -95,6 +115,7 @@ impl DockerHost for HostState {
             self,
             "start-container",
             container.clone(),
+            json!({ "container": &container }),
             containers::start(self, &container).await
         )
     }
@@ -103,6 +124,7 @@ impl DockerHost for HostState {
             self,
             "stop-container",
             container.clone(),
+            json!({ "container": &container, "timeout": timeout }),
             containers::stop(self, &container, timeout).await
         )
     }
@@ -111,6 +133,7 @@ impl DockerHost for HostState {
             self,
             "kill-container",
             container.clone(),
+            json!({ "container": &container, "signal": &signal }),
             containers::kill(self, &container, signal).await
         )
     }
@@ -119,6 +142,7 @@ impl DockerHost for HostState {
             self,
             "remove-container",
             container.clone(),
+            json!({ "container": &container, "force": force }),
             containers::remove(self, &container, force).await
         )
     }
@@ -127,6 +151,7 @@ impl DockerHost for HostState {
             self,
             "wait-container",
             container.clone(),
+            json!({ "container": &container }),
             containers::wait(self, &container).await
         )
     }
@@ -135,6 +160,7 @@ impl DockerHost for HostState {
             self,
             "inspect-container",
             container.clone(),
+            json!({ "container": &container }),
             containers::inspect(self, &container).await
         )
     }
@@ -143,6 +169,7 @@ impl DockerHost for HostState {
             self,
             "list-containers",
             "containers".into(),
+            json!({ "options": &options }),
             containers::list(self, options).await
         )
     }
@@ -151,6 +178,7 @@ impl DockerHost for HostState {
             self,
             "container-logs",
             container.clone(),
+            json!({ "container": &container, "options": &options }),
             observe::logs(self, &container, options).await
         )
     }
@@ -159,6 +187,7 @@ impl DockerHost for HostState {
             self,
             "exec",
             container.clone(),
+            json!({ "container": &container, "spec": &spec }),
             exec::exec(self, &container, spec).await
         )
     }
@@ -167,6 +196,7 @@ impl DockerHost for HostState {
             self,
             "top",
             container.clone(),
+            json!({ "container": &container }),
             observe::top(self, &container).await
         )
     }
@@ -175,6 +205,7 @@ impl DockerHost for HostState {
             self,
             "stats",
             container.clone(),
+            json!({ "container": &container }),
             observe::stats(self, &container).await
         )
     }
@@ -183,6 +214,7 @@ impl DockerHost for HostState {
             self,
             "wait-ready",
             container.clone(),
+            json!({ "container": &container, "check": &check, "timeout_ms": timeout_ms }),
             ready::wait_ready(self, &container, check, timeout_ms).await
         )
     }
@@ -191,6 +223,7 @@ impl DockerHost for HostState {
             self,
             "list-images",
             "images".into(),
+            json!({}),
             images::list(self).await
         )
     }
@@ -199,6 +232,7 @@ impl DockerHost for HostState {
             self,
             "pull-image",
             image.clone(),
+            json!({ "image": &image }),
             images::pull(self, &image).await
         )
     }
@@ -207,6 +241,7 @@ impl DockerHost for HostState {
             self,
             "build-image",
             spec.tag.clone(),
+            json!({ "spec": &spec }),
             images::build(self, spec).await
         )
     }
@@ -221,6 +256,7 @@ impl DockerHost for HostState {
             self,
             "commit-container",
             target,
+            json!({ "spec": &spec }),
             images::commit(self, spec).await
         )
     }
@@ -229,6 +265,7 @@ impl DockerHost for HostState {
             self,
             "engine-info",
             "engine".into(),
+            json!({}),
             system::engine_info(self).await
         )
     }
@@ -241,6 +278,7 @@ impl ServicesHost for HostState {
             self,
             "create-service",
             target,
+            json!({ "spec": &spec }),
             services::create(self, spec).await
         )
     }
@@ -249,6 +287,7 @@ impl ServicesHost for HostState {
             self,
             "inspect-service",
             service.clone(),
+            json!({ "service": &service }),
             services::inspect(self, &service).await
         )
     }
@@ -257,6 +296,7 @@ impl ServicesHost for HostState {
             self,
             "list-services",
             "services".into(),
+            json!({}),
             services::list(self).await
         )
     }
@@ -265,6 +305,7 @@ impl ServicesHost for HostState {
             self,
             "scale-service",
             format!("{service} x{replicas}"),
+            json!({ "service": &service, "replicas": replicas }),
             services::scale(self, &service, replicas).await
         )
     }
@@ -273,6 +314,7 @@ impl ServicesHost for HostState {
             self,
             "update-service-image",
             format!("{service} -> {image}"),
+            json!({ "service": &service, "image": &image }),
             services::update_image(self, &service, &image).await
         )
     }
@@ -281,6 +323,7 @@ impl ServicesHost for HostState {
             self,
             "wait-service",
             service.clone(),
+            json!({ "service": &service, "timeout_ms": timeout_ms }),
             services::wait(self, &service, timeout_ms).await
         )
     }
@@ -289,6 +332,7 @@ impl ServicesHost for HostState {
             self,
             "service-logs",
             service.clone(),
+            json!({ "service": &service, "options": &options }),
             services::logs(self, &service, options).await
         )
     }
@@ -297,6 +341,7 @@ impl ServicesHost for HostState {
             self,
             "remove-service",
             service.clone(),
+            json!({ "service": &service }),
             services::remove(self, &service).await
         )
     }

@@ -100,6 +100,8 @@ pub struct RunContext {
     pub overlay: Option<String>,
     /// The plugin's permission manifest: a call outside it is denied.
     pub permissions: Permissions,
+    /// Where the run's calls are written down, or answered from (see [`super::tape`]).
+    pub tape: Option<super::tape::Shared>,
 }
 
 impl RunContext {
@@ -123,6 +125,7 @@ impl RunContext {
             network: None,
             overlay: None,
             permissions,
+            tape: None,
         }
     }
 }
@@ -170,6 +173,11 @@ impl HostState {
         let run = self.run()?;
         crate::policy::check_call(&plugin, &run.permissions, function)
             .map_err(|denial| DockerError::Denied(denial.to_string()))
+    }
+
+    /// The run's tape, if it records or replays.
+    pub fn tape(&self) -> Option<super::tape::Shared> {
+        self.run.as_ref()?.tape.clone()
     }
 
     /// The run, or the error a plugin gets for calling Docker outside one.

@@ -5,9 +5,11 @@
 //! policy and `util`.
 //!
 //! - [`workflow`]: one run, from instantiation to its report;
-//! - [`batch`]: many runs at once (`--each`, `--params-file`).
+//! - [`batch`]: many runs at once (`--each`, `--params-file`);
+//! - [`cassette`]: a run written down, and run again from it with no engine.
 
 pub mod batch;
+pub mod cassette;
 pub mod workflow;
 
 pub use workflow::{

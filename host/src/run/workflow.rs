@@ -16,6 +16,7 @@ use crate::contract::bindings::KeyValue;
 use crate::engine::containers::{labelled, remove_all};
 use crate::engine::Engine;
 use crate::imports::state::RunContext;
+use crate::imports::tape;
 use crate::journal::liveness::LiveRun;
 use crate::journal::{self, Entry, Journal};
 use crate::plugin::catalog::LoadedPlugin;
@@ -34,9 +35,11 @@ pub struct RunOptions {
     pub journal: Arc<Journal>,
     /// Where live-run locks are kept (see [`crate::journal::liveness`]).
     pub state_dir: PathBuf,
+    /// Record the run's calls, or answer them from a recording (see [`crate::imports::tape`]).
+    pub tape: Option<tape::Shared>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -215,7 +218,7 @@ pub async fn run_workflow_as(
 
     let budget = Budgeted::new(console, limits.log_bytes);
     let name: Arc<str> = plugin.info.name.as_str().into();
-    let context = RunContext::new(
+    let mut context = RunContext::new(
         engine,
         owner,
         policy.clone(),
@@ -223,6 +226,11 @@ pub async fn run_workflow_as(
         options.state_dir.clone(),
         plugin.info.manifest(),
     );
+    context.tape = options.tape.clone();
+    let replaying = options
+        .tape
+        .as_ref()
+        .is_some_and(|t| tape::lock(t).is_replay());
     let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
     let mut store = runtime.store(name, budget.clone(), Some(context), memory);
     let params: Vec<KeyValue> = params
@@ -279,7 +287,10 @@ pub async fn run_workflow_as(
         }
         Err(message) => {
             report.error = Some(message);
-            if !options.keep_on_failure {
+            if replaying {
+                // No engine: what a rollback would remove, newest first.
+                report.rolled_back = run.containers.iter().rev().cloned().collect();
+            } else if !options.keep_on_failure {
                 let (removed, failed) = rollback(
                     &run.engine,
                     &run.owner.run_id,

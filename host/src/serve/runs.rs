@@ -207,6 +207,7 @@ pub fn start(
         keep_on_failure: false,
         journal: app.journal.clone(),
         state_dir: app.state_dir.clone(),
+        tape: None,
     };
     let (app, task_record) = (app.clone(), record.clone());
     app.tasks.clone().spawn(async move {

@@ -15,6 +15,7 @@ mod page;
 mod plugins;
 mod policy;
 mod polyglot;
+mod replay;
 mod sandbox;
 mod scaffold;
 mod serve;

@@ -1,0 +1,290 @@
+//! Record and replay: `run --record` against the real engine writes a cassette;
+//! `test --replay` runs the plugin again from it with no engine at all, and fails with
+//! a diff when the plugin's calls leave the recording.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// An engine address where nothing answers: a replay must never need one.
+const NO_ENGINE: (&str, &str) = ("DOCKER_HOST", "tcp://127.0.0.1:1");
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn write(path: &Path, cassette: &Value) {
+    std::fs::write(path, serde_json::to_string_pretty(cassette).unwrap()).unwrap();
+}
+
+fn ops(cassette: &Value) -> Vec<&str> {
+    cassette["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["op"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
+    images();
+    let dir = plugin_dir(&[example_plugin("team_env.wasm")]);
+    let team = Team::new("tape");
+    let tmp = tempfile::tempdir().unwrap();
+    let cassette_path = tmp.path().join("team-env.cassette.json");
+    let cassette_arg = cassette_path.to_str().unwrap();
+    let recorded = team.dockwright(
+        dir.path(),
+        &[
+            "run",
+            "team-env",
+            "-p",
+            &format!("team={}", team.name),
+            "--record",
+            cassette_arg,
+        ],
+    );
+    recorded.assert_ok();
+    assert!(
+        recorded.stderr.contains("recorded 4 calls"),
+        "{}",
+        recorded.stderr
+    );
+    let cassette = read(&cassette_path);
+    assert_eq!(cassette["dockwright_cassette"], 1);
+    assert_eq!(cassette["plugin"]["name"], "team-env");
+    assert_eq!(cassette["workflow"], "team-env");
+    assert_eq!(cassette["params"]["team"], team.name.as_str());
+    assert_eq!(
+        ops(&cassette),
+        [
+            "create-container",
+            "start-container",
+            "wait-ready",
+            "inspect-container"
+        ]
+    );
+    // Ids are kept as the engine gave them: the created id is what start was called on.
+    let id = cassette["calls"][0]["answer"]["Ok"].as_str().unwrap();
+    assert_eq!(cassette["calls"][1]["args"]["container"], id);
+    assert_eq!(cassette["outcome"]["status"], "ok");
+    assert_eq!(cassette["outcome"]["outputs"]["container"], id);
+    let recorded_run = cassette["run"].as_str().unwrap().to_string();
+
+    // The environment goes; the replay needs neither it nor any engine.
+    team.dockwright(
+        dir.path(),
+        &[
+            "run",
+            "team-env-teardown",
+            "-p",
+            &format!("team={}", team.name),
+        ],
+    )
+    .assert_ok();
+    let wasm = example_plugin("team_env.wasm");
+    let wasm = wasm.to_str().unwrap();
+    let replayed = team.dockwright_with(
+        dir.path(),
+        &["test", wasm, "--replay", cassette_arg, "--json"],
+        &[NO_ENGINE],
+    );
+    replayed.assert_ok();
+    assert!(
+        replayed.stderr.contains("replayed 4 calls") && replayed.stderr.contains("same outcome"),
+        "{}",
+        replayed.stderr
+    );
+    let report: Value = serde_json::from_str(&replayed.stdout).unwrap();
+    assert_eq!(report["run"], recorded_run.as_str());
+    assert_eq!(report["outputs"], cassette["outcome"]["outputs"]);
+    assert!(docker(&["ps", "-aq", "--filter", &format!("id={id}")])
+        .trim()
+        .is_empty());
+
+    // Other arguments: the plugin is run for another team than recorded.
+    let mut other = cassette.clone();
+    other["params"]["team"] = "someone-else".into();
+    let path = tmp.path().join("other-args.json");
+    write(&path, &other);
+    let diverged = team.dockwright_with(
+        dir.path(),
+        &["test", wasm, "--replay", path.to_str().unwrap()],
+        &[NO_ENGINE],
+    );
+    assert_eq!(diverged.code, 1, "{}", diverged.stderr);
+    let err = &diverged.stderr;
+    assert!(
+        err.contains("call 1 differs from the cassette (other arguments)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("-        \"value\": \"{}\"", team.name)),
+        "{err}"
+    );
+    assert!(
+        err.contains("+        \"value\": \"someone-else\""),
+        "{err}"
+    );
+    assert!(err.contains("record it again"), "{err}");
+
+    // One call too many: the cassette lost its last call.
+    let mut fewer = cassette.clone();
+    fewer["calls"].as_array_mut().unwrap().pop();
+    write(&path, &fewer);
+    let too_many = team.dockwright_with(
+        dir.path(),
+        &["test", wasm, "--replay", path.to_str().unwrap()],
+        &[NO_ENGINE],
+    );
+    assert_eq!(too_many.code, 1);
+    assert!(
+        too_many
+            .stderr
+            .contains("call 4 differs from the cassette (one call more than the cassette has)"),
+        "{}",
+        too_many.stderr
+    );
+    assert!(
+        too_many.stderr.contains("+inspect-container"),
+        "{}",
+        too_many.stderr
+    );
+
+    // One call too few: the cassette has a call the plugin no longer makes.
+    let mut more = cassette.clone();
+    let last = more["calls"][3].clone();
+    more["calls"].as_array_mut().unwrap().push(last);
+    write(&path, &more);
+    let too_few = team.dockwright_with(
+        dir.path(),
+        &["test", wasm, "--replay", path.to_str().unwrap()],
+        &[NO_ENGINE],
+    );
+    assert_eq!(too_few.code, 1);
+    assert!(
+        too_few
+            .stderr
+            .contains("call 5 differs from the cassette (the run ended before this call)"),
+        "{}",
+        too_few.stderr
+    );
+
+    // Another operation in the recording's place.
+    let mut swapped = cassette.clone();
+    swapped["calls"][1]["op"] = "stop-container".into();
+    write(&path, &swapped);
+    let other_op = team.dockwright_with(
+        dir.path(),
+        &["test", wasm, "--replay", path.to_str().unwrap()],
+        &[NO_ENGINE],
+    );
+    assert_eq!(other_op.code, 1);
+    assert!(
+        other_op.stderr.contains("(another operation)")
+            && other_op.stderr.contains("-stop-container")
+            && other_op.stderr.contains("+start-container"),
+        "{}",
+        other_op.stderr
+    );
+
+    // The same calls, but the engine answered otherwise: the outcome differs.
+    let mut answered = cassette.clone();
+    answered["calls"][3]["answer"] = serde_json::json!({ "Err": { "NotFound": "gone" } });
+    write(&path, &answered);
+    let ended = team.dockwright_with(
+        dir.path(),
+        &["test", wasm, "--replay", path.to_str().unwrap()],
+        &[NO_ENGINE],
+    );
+    assert_eq!(ended.code, 1);
+    assert!(
+        ended.stderr.contains("ended otherwise than recorded")
+            && ended.stderr.contains("-  \"status\": \"ok\"")
+            && ended.stderr.contains("+  \"status\": \"failed\""),
+        "{}",
+        ended.stderr
+    );
+
+    // A file that is not a cassette is named with what to do.
+    std::fs::write(&path, "{\"calls\": []}").unwrap();
+    let bad = team.dockwright_with(
+        dir.path(),
+        &["test", wasm, "--replay", path.to_str().unwrap()],
+        &[NO_ENGINE],
+    );
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("other-args.json") && bad.stderr.contains("not a cassette"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn a_recording_leaves_secret_env_values_out_and_a_replay_still_matches() {
+    images();
+    let team = Team::new("tape-env");
+    let dir = probe_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("create.json");
+    let env = "DB_PASSWORD=hunter2,API_TOKEN=t0k3n,MODE=dev,LICENSE=abc";
+    let params = ["-p", "image=dockwright/base", "-p"];
+    let env_param = format!("env={env}");
+    let mut args = vec!["run", "create"];
+    args.extend(params);
+    args.push(&env_param);
+    args.extend(["--record", path.to_str().unwrap()]);
+    team.dockwright(dir, &args).assert_ok();
+    let cassette = read(&path);
+    let calls = cassette["calls"].to_string();
+    assert!(
+        !calls.contains("hunter2") && !calls.contains("t0k3n"),
+        "{calls}"
+    );
+    let recorded_env = &cassette["calls"][0]["args"]["spec"]["env"];
+    let value = |name: &str| {
+        recorded_env
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == name)
+            .unwrap()["value"]
+            .clone()
+    };
+    assert_eq!(value("DB_PASSWORD"), "<redacted>");
+    assert_eq!(value("API_TOKEN"), "<redacted>");
+    assert_eq!(value("MODE"), "dev");
+    assert_eq!(value("LICENSE"), "abc");
+    // The probe takes the whole env as one param, named `env`: a param keeps its value
+    // unless its own name matches (see the unit tests).
+    assert_eq!(cassette["params"]["env"], env);
+    let probe = test_plugin("probe.wasm");
+    let replayed = team.dockwright_with(
+        dir,
+        &[
+            "test",
+            probe.to_str().unwrap(),
+            "--replay",
+            path.to_str().unwrap(),
+        ],
+        &[NO_ENGINE],
+    );
+    replayed.assert_ok();
+
+    // Patterns of one's own replace the default ones.
+    let path = tmp.path().join("licence.json");
+    let mut args = vec!["run", "create"];
+    args.extend(params);
+    args.push(&env_param);
+    args.extend(["--record", path.to_str().unwrap(), "--redact-env", "LIC*"]);
+    team.dockwright(dir, &args).assert_ok();
+    let calls = read(&path)["calls"].to_string();
+    assert!(
+        calls.contains("hunter2") && !calls.contains("\"abc\""),
+        "{calls}"
+    );
+}
