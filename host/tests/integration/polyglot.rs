@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::common::*;
 
 /// Build the Python and JavaScript plugins once; the folder of their `.wasm` files.
-fn built() -> &'static Path {
+pub(super) fn built() -> &'static Path {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
     OUT.get_or_init(|| {
         let root = workspace();

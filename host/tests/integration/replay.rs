@@ -288,3 +288,48 @@ fn a_recording_leaves_secret_env_values_out_and_a_replay_still_matches() {
         "{calls}"
     );
 }
+
+/// Each example plugin (Rust, Python, JavaScript) ships a cassette recorded against the
+/// engine; it replays with no engine, so the plugin's own test needs none.
+#[test]
+fn the_example_plugins_replay_their_cassettes_without_an_engine() {
+    let root = workspace();
+    let polyglot = super::polyglot::built();
+    let examples = [
+        (
+            example_plugin("team_env.wasm"),
+            "plugins/team-env/cassettes/team-env.json",
+        ),
+        (
+            polyglot.join("team_env_js.wasm"),
+            "plugins/js/team-env-js/cassettes/team-env-js.json",
+        ),
+        (
+            polyglot.join("image_tools_py.wasm"),
+            "plugins/python/image-tools-py/cassettes/build-image.json",
+        ),
+    ];
+    let team = Team::new("tape-examples");
+    let empty = plugin_dir(&[]);
+    for (wasm, cassette) in examples {
+        let cassette = root.join(cassette);
+        let calls = read(&cassette)["calls"].as_array().unwrap().len();
+        assert!(calls > 0, "{} records no calls", cassette.display());
+        let replayed = team.dockwright_with(
+            empty.path(),
+            &[
+                "test",
+                wasm.to_str().unwrap(),
+                "--replay",
+                cassette.to_str().unwrap(),
+            ],
+            &[NO_ENGINE],
+        );
+        replayed.assert_ok();
+        assert!(
+            replayed.stderr.contains(&format!("replayed {calls} calls")),
+            "{}",
+            replayed.stderr
+        );
+    }
+}
