@@ -16,6 +16,14 @@ pub enum Lang {
     Js,
 }
 
+/// A recording of `hello` listing one container, which every project's test replays
+/// with no engine (`dockwright test ... --replay`); the workflow is the same in each
+/// language, so one cassette serves all three.
+const CASSETTE: (&str, &str) = (
+    "cassettes/hello.json",
+    include_str!("../../templates/cassettes/hello.json.in"),
+);
+
 /// (path in the project, template) pairs for a language.
 fn templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
     match lang {
@@ -33,6 +41,7 @@ fn templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
                 include_str!("../../templates/rust/README.md.in"),
             ),
             (".gitignore", "/target\n"),
+            CASSETTE,
         ],
         Lang::Python => &[
             ("app.py", include_str!("../../templates/python/app.py.in")),
@@ -41,6 +50,7 @@ fn templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
                 include_str!("../../templates/python/README.md.in"),
             ),
             (".gitignore", ".venv/\n*.wasm\n__pycache__/\n"),
+            CASSETTE,
         ],
         Lang::Js => &[
             ("plugin.js", include_str!("../../templates/js/plugin.js.in")),
@@ -51,6 +61,7 @@ fn templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
             ),
             ("README.md", include_str!("../../templates/js/README.md.in")),
             (".gitignore", "node_modules/\n*.wasm\n"),
+            CASSETTE,
         ],
     }
 }

@@ -82,6 +82,11 @@ fn scaffold_builds_and_runs(lang: &str) {
         stdout.contains(&format!("is plugin {name} 0.1.0")),
         "{stdout}"
     );
+    // The shipped cassette replays before anything runs on the engine.
+    assert!(
+        stderr.contains("replayed 1 calls from cassettes/hello.json"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
             "[{name}] hello from {name}: your team has 1 container(s)"
