@@ -6,6 +6,7 @@
 Reads from RESULTS_DIR, each file optional:
     workload.tsv   variant, round, ms, ok|failed         (one line per timed workload run)
     noop.json      hyperfine's export: a warm no-op run
+    replay.json    hyperfine's export: a warm replay of each example plugin's cassette
     micro.json     the `micro` binary's output: compile against load per plugin
     calls.json     hyperfine's export: `run calls` with n=100000, then n=0
     rss.tsv        mode, peak RSS in KiB, wall ms, ok|failed
@@ -288,6 +289,34 @@ def main():
                 f"lowest {worst['ratio']:.0f}x ({worst['file']})",
                 worst["ratio"] >= 50,
             )
+    replay = load_json(d("replay.json"))
+    if replay:
+        out("### (e) A warm replay of an example plugin's cassette")
+        out("")
+        out(
+            "`dockwright test <plugin.wasm> --replay <cassette>` with no engine (`DOCKER_HOST` "
+            "points where nothing answers), the compiled plugin cached; hyperfine, 3 warm-up "
+            "runs, then 20."
+        )
+        out("")
+        out("| plugin | mean ms | ± stddev | median ms | min ms |")
+        out("|---|---:|---:|---:|---:|")
+        worst = None
+        for r in replay["results"]:
+            plugin = next((w for w in r["command"].split() if w.endswith(".wasm")), "?").rsplit("/", 1)[-1]
+            mean = r["mean"] * 1e3
+            out(
+                f"| {plugin} | {mean:.1f} | {r['stddev'] * 1e3:.1f} | "
+                f"{r['median'] * 1e3:.1f} | {r['min'] * 1e3:.1f} |"
+            )
+            if worst is None or mean > worst[1]:
+                worst = (plugin, mean)
+        out("")
+        target(
+            "warm replay of an example plugin: mean at most 20 ms (each)",
+            f"highest {worst[1]:.1f} ms ({worst[0]})",
+            worst[1] <= 20.0,
+        )
     if calls:
         by_n = {}
         for r in calls["results"]:
