@@ -105,18 +105,23 @@ fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
         .trim()
         .is_empty());
 
+    // Each changed cassette fails the replay with exit code 1; its stderr says why.
+    let path = tmp.path().join("changed.json");
+    let fails = |changed: &Value| -> String {
+        write(&path, changed);
+        let run = team.dockwright_with(
+            dir.path(),
+            &["test", wasm, "--replay", path.to_str().unwrap()],
+            &[NO_ENGINE],
+        );
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        run.stderr
+    };
+
     // Other arguments: the plugin is run for another team than recorded.
     let mut other = cassette.clone();
     other["params"]["team"] = "someone-else".into();
-    let path = tmp.path().join("other-args.json");
-    write(&path, &other);
-    let diverged = team.dockwright_with(
-        dir.path(),
-        &["test", wasm, "--replay", path.to_str().unwrap()],
-        &[NO_ENGINE],
-    );
-    assert_eq!(diverged.code, 1, "{}", diverged.stderr);
-    let err = &diverged.stderr;
+    let err = fails(&other);
     assert!(
         err.contains("call 1 differs from the cassette (other arguments)"),
         "{err}"
@@ -134,79 +139,43 @@ fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
     // One call too many: the cassette lost its last call.
     let mut fewer = cassette.clone();
     fewer["calls"].as_array_mut().unwrap().pop();
-    write(&path, &fewer);
-    let too_many = team.dockwright_with(
-        dir.path(),
-        &["test", wasm, "--replay", path.to_str().unwrap()],
-        &[NO_ENGINE],
-    );
-    assert_eq!(too_many.code, 1);
+    let err = fails(&fewer);
     assert!(
-        too_many
-            .stderr
-            .contains("call 4 differs from the cassette (one call more than the cassette has)"),
-        "{}",
-        too_many.stderr
+        err.contains("call 4 differs from the cassette (one call more than the cassette has)"),
+        "{err}"
     );
-    assert!(
-        too_many.stderr.contains("+inspect-container"),
-        "{}",
-        too_many.stderr
-    );
+    assert!(err.contains("+inspect-container"), "{err}");
 
     // One call too few: the cassette has a call the plugin no longer makes.
     let mut more = cassette.clone();
     let last = more["calls"][3].clone();
     more["calls"].as_array_mut().unwrap().push(last);
-    write(&path, &more);
-    let too_few = team.dockwright_with(
-        dir.path(),
-        &["test", wasm, "--replay", path.to_str().unwrap()],
-        &[NO_ENGINE],
-    );
-    assert_eq!(too_few.code, 1);
+    let err = fails(&more);
     assert!(
-        too_few
-            .stderr
-            .contains("call 5 differs from the cassette (the run ended before this call)"),
-        "{}",
-        too_few.stderr
+        err.contains("call 5 differs from the cassette (the run ended before this call)"),
+        "{err}"
     );
 
     // Another operation in the recording's place.
     let mut swapped = cassette.clone();
     swapped["calls"][1]["op"] = "stop-container".into();
-    write(&path, &swapped);
-    let other_op = team.dockwright_with(
-        dir.path(),
-        &["test", wasm, "--replay", path.to_str().unwrap()],
-        &[NO_ENGINE],
-    );
-    assert_eq!(other_op.code, 1);
+    let err = fails(&swapped);
     assert!(
-        other_op.stderr.contains("(another operation)")
-            && other_op.stderr.contains("-stop-container")
-            && other_op.stderr.contains("+start-container"),
-        "{}",
-        other_op.stderr
+        err.contains("(another operation)")
+            && err.contains("-stop-container")
+            && err.contains("+start-container"),
+        "{err}"
     );
 
     // The same calls, but the engine answered otherwise: the outcome differs.
     let mut answered = cassette.clone();
     answered["calls"][3]["answer"] = serde_json::json!({ "Err": { "NotFound": "gone" } });
-    write(&path, &answered);
-    let ended = team.dockwright_with(
-        dir.path(),
-        &["test", wasm, "--replay", path.to_str().unwrap()],
-        &[NO_ENGINE],
-    );
-    assert_eq!(ended.code, 1);
+    let err = fails(&answered);
     assert!(
-        ended.stderr.contains("ended otherwise than recorded")
-            && ended.stderr.contains("-  \"status\": \"ok\"")
-            && ended.stderr.contains("+  \"status\": \"failed\""),
-        "{}",
-        ended.stderr
+        err.contains("ended otherwise than recorded")
+            && err.contains("-  \"status\": \"ok\"")
+            && err.contains("+  \"status\": \"failed\""),
+        "{err}"
     );
 
     // A file that is not a cassette is named with what to do.
@@ -218,7 +187,7 @@ fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
     );
     assert_eq!(bad.code, 1);
     assert!(
-        bad.stderr.contains("other-args.json") && bad.stderr.contains("not a cassette"),
+        bad.stderr.contains("changed.json") && bad.stderr.contains("not a cassette"),
         "{}",
         bad.stderr
     );
