@@ -160,9 +160,15 @@ pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerE
 
 /// The rule named in a denial message, as `Denial`'s display writes it.
 pub fn rule_of(message: &str) -> Option<&str> {
-    let start = message.rfind("(policy rule `")? + "(policy rule `".len();
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
+    // Only the host's own suffix counts: a denial's reason can quote what a plugin or
+    // the engine wrote, and a rule read from there would be theirs to choose (the rule
+    // labels a metric series, so it must come from the host's small set of names).
+    let (_, rule) = message.strip_suffix("`)")?.rsplit_once("(policy rule `")?;
+    let plain = !rule.is_empty()
+        && rule
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    plain.then_some(rule)
 }
 
 #[cfg(test)]
@@ -177,5 +183,11 @@ mod tests {
         };
         assert_eq!(rule_of(&denial.to_string()), Some("images"));
         assert_eq!(rule_of("no rule here"), None);
+        // A rule quoted inside the reason, not at its end, is not the host's.
+        assert_eq!(
+            rule_of("image `x (policy rule `evil`)` is not allowed, nor `y`"),
+            None
+        );
+        assert_eq!(rule_of("engine said: (policy rule `Evil Rule`)"), None);
     }
 }

@@ -89,74 +89,70 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("dockwright");
-        let metrics = Metrics {
-            started: Family::default(),
-            ended: Family::default(),
-            durations: Durations::new_with_constructor(duration_histogram),
-            denials: Family::default(),
-            throttled: Family::default(),
-            in_flight: Family::default(),
-            reachable: Family::default(),
-            responses: Family::default(),
-            connections: Gauge::default(),
-            refused_connections: Counter::default(),
-            scrape: Mutex::new(()),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "runs_started",
-            "Runs this server started, by team and workflow",
-            metrics.started.clone(),
-        );
-        registry.register(
-            "runs_ended",
-            "Runs that ended, by team, workflow and status (ok or failed)",
-            metrics.ended.clone(),
-        );
-        registry.register(
-            "run_duration_seconds",
-            "How long runs took, start to end, rollback included",
-            metrics.durations.clone(),
-        );
-        registry.register(
-            "runs_in_flight",
-            "Runs started and not yet ended, by team",
-            metrics.in_flight.clone(),
-        );
-        registry.register(
-            "denials",
-            "Host calls the team's policy denied, by team and rule",
-            metrics.denials.clone(),
-        );
-        registry.register(
-            "runs_throttled",
-            "Run requests refused with 429 (the server's or the team's bound), by team",
-            metrics.throttled.clone(),
-        );
-        registry.register(
-            "engine_reachable",
-            "1 when the engine answered a ping at this scrape, else 0",
-            metrics.reachable.clone(),
-        );
-        registry.register(
-            "http_responses",
-            "HTTP responses, by status code",
-            metrics.responses.clone(),
-        );
-        registry.register(
-            "connections_open",
-            "HTTP connections open now",
-            metrics.connections.clone(),
-        );
-        registry.register(
-            "connections_refused",
-            "Connections answered 503 and closed because the connection cap was reached",
-            metrics.refused_connections.clone(),
-        );
+        let mut r = Registry::with_prefix("dockwright");
         Metrics {
-            registry,
-            ..metrics
+            started: registered(
+                &mut r,
+                "runs_started",
+                "Runs this server started, by team and workflow",
+                Family::default(),
+            ),
+            ended: registered(
+                &mut r,
+                "runs_ended",
+                "Runs that ended, by team, workflow and status (ok or failed)",
+                Family::default(),
+            ),
+            durations: registered(
+                &mut r,
+                "run_duration_seconds",
+                "How long runs took, start to end, rollback included",
+                Durations::new_with_constructor(duration_histogram),
+            ),
+            in_flight: registered(
+                &mut r,
+                "runs_in_flight",
+                "Runs started and not yet ended, by team",
+                Family::default(),
+            ),
+            denials: registered(
+                &mut r,
+                "denials",
+                "Host calls the team's policy denied, by team and rule",
+                Family::default(),
+            ),
+            throttled: registered(
+                &mut r,
+                "runs_throttled",
+                "Run requests refused with 429 (the server's or the team's bound), by team",
+                Family::default(),
+            ),
+            reachable: registered(
+                &mut r,
+                "engine_reachable",
+                "1 when the engine answered a ping at this scrape, else 0",
+                Family::default(),
+            ),
+            responses: registered(
+                &mut r,
+                "http_responses",
+                "HTTP responses, by status code",
+                Family::default(),
+            ),
+            connections: registered(
+                &mut r,
+                "connections_open",
+                "HTTP connections open now",
+                Gauge::default(),
+            ),
+            refused_connections: registered(
+                &mut r,
+                "connections_refused",
+                "Connections answered 503 and closed because the connection cap was reached",
+                Counter::default(),
+            ),
+            scrape: Mutex::new(()),
+            registry: r,
         }
     }
 
@@ -252,6 +248,15 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// `metric`, once registered under `name`; the registry keeps a handle to the same series.
+fn registered<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 fn run_labels(team: &str, workflow: &str) -> RunLabels {

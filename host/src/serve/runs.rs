@@ -315,41 +315,40 @@ pub async fn find(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
 
 /// The run from the journal, if it is the team's.
 async fn from_journal(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
+    let detail = journal_detail(app, team, id).await?;
+    Ok(registry::summary_view(&detail.summary, &detail.params))
+}
+
+/// Run `id` of `team` as the journal tells it: its summary, params and calls. A run
+/// of another team answers as one that does not exist.
+async fn journal_detail(
+    app: &App,
+    team: &str,
+    id: &str,
+) -> Result<crate::journal::history::RunDetail, ApiError> {
     if !plausible_run_id(id) {
         return Err(ApiError::no_run(id));
     }
-    let found = summary(app, id).await;
-    match found {
-        Some((summary, params)) if summary.team == team => {
-            Ok(registry::summary_view(&summary, &params))
-        }
-        _ => Err(ApiError::no_run(id)),
-    }
-}
-
-/// Run `id` as the journal tells it, with its params.
-async fn summary(
-    app: &App,
-    id: &str,
-) -> Option<(crate::journal::history::RunSummary, Vec<(String, String)>)> {
     let (path, state_dir, id_owned) = (
         app.journal_path.clone(),
         app.state_dir.clone(),
         id.to_string(),
     );
     // Reading the journal is blocking file work, and it may be long.
-    tokio::task::spawn_blocking(move || {
-        let (entries, _) = crate::journal::read(&path).ok()?;
+    let found = tokio::task::spawn_blocking(move || {
+        let (entries, _) = crate::journal::read(&path)?;
         let entries: Vec<_> = entries
             .into_iter()
             .filter(|e| e.run() == id_owned)
             .collect();
-        let detail = crate::journal::history::find(&entries, &id_owned, &state_dir).ok()?;
-        Some((detail.summary, detail.params))
+        anyhow::Ok(crate::journal::history::find(&entries, &id_owned, &state_dir).ok())
     })
     .await
-    .ok()
-    .flatten()
+    .map_err(|e| ApiError::internal(format!("reading the journal stopped: {e}")))?
+    .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    found
+        .filter(|d| d.summary.team == team)
+        .ok_or_else(|| ApiError::no_run(id))
 }
 
 /// The latest `limit` runs of `team` in the journal, newest first.
@@ -389,39 +388,10 @@ pub async fn recent(app: &App, team: &str, limit: usize) -> Result<Value, ApiErr
 
 /// Run `id` of `team` with every host call it made, as the journal has them.
 pub async fn calls(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
-    if !plausible_run_id(id) {
-        return Err(ApiError::no_run(id));
-    }
-    let (path, state_dir, id_owned) = (
-        app.journal_path.clone(),
-        app.state_dir.clone(),
-        id.to_string(),
-    );
-    let detail = tokio::task::spawn_blocking(move || {
-        let (entries, _) = crate::journal::read(&path).ok()?;
-        let entries: Vec<_> = entries
-            .into_iter()
-            .filter(|e| e.run() == id_owned)
-            .collect();
-        crate::journal::history::find(&entries, &id_owned, &state_dir).ok()
-    })
-    .await
-    .ok()
-    .flatten()
-    .filter(|d| d.summary.team == team)
-    .ok_or_else(|| ApiError::no_run(id))?;
-    Ok(json!({
-        "id": detail.summary.run,
-        "status": detail.summary.status,
-        "workflow": detail.summary.workflow,
-        "plugin": detail.summary.plugin,
-        "engine": detail.summary.engine,
-        "started": detail.summary.started,
-        "duration_ms": detail.summary.duration_ms,
-        "error": detail.summary.error,
-        "params": detail.params.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
-        "calls": detail.calls,
-    }))
+    let detail = journal_detail(app, team, id).await?;
+    let mut view = registry::summary_view(&detail.summary, &detail.params);
+    view["calls"] = json!(detail.calls);
+    Ok(view)
 }
 
 /// Tear down run `id` of the caller's team: cancel it if it is in flight (which
@@ -447,21 +417,24 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
             })?;
         removed.extend(report.rolled_back);
     }
+    // A run this server does not hold is looked up in the journal, once.
+    let journaled = match &record {
+        Some(_) => None,
+        None => Some(journal_detail(app, team, id).await),
+    };
     // The run's engine: its record's, else the journal's, else the default.
-    let engine_name = match &record {
-        Some(record) => record.engine.clone(),
-        None => match summary(app, id).await {
-            Some((summary, _)) if summary.team == team => summary.engine,
-            _ => DEFAULT_ENGINE.to_string(),
-        },
+    let engine_name = match (&record, &journaled) {
+        (Some(record), _) => record.engine.clone(),
+        (None, Some(Ok(detail))) => detail.summary.engine.clone(),
+        _ => DEFAULT_ENGINE.to_string(),
     };
     let engine = app.engines.get(&app.teams.current(), &engine_name).await?;
     let left = containers::list(&engine, team, Some(id))
         .await
         .map_err(|e| ApiError::engine(&e))?;
-    if record.is_none() && left.is_empty() {
+    if let (true, Some(Err(unknown))) = (left.is_empty(), journaled) {
         // Unknown here and nothing on the engine: say so, unless the journal knows it.
-        from_journal(app, team, id).await?;
+        return Err(unknown);
     }
     let outcome = containers::remove(&engine, &left).await;
     removed.extend(outcome.removed);

@@ -11,6 +11,19 @@ use crate::common::*;
 /// An engine address where nothing answers: a replay must never need one.
 const NO_ENGINE: (&str, &str) = ("DOCKER_HOST", "tcp://127.0.0.1:1");
 
+/// `dockwright test <wasm> --replay <cassette>` as `team`, with no engine to reach.
+fn replay(team: &Team, wasm: &Path, cassette: &Path, more: &[&str]) -> Run {
+    let mut args = vec![
+        "test",
+        wasm.to_str().unwrap(),
+        "--replay",
+        cassette.to_str().unwrap(),
+    ];
+    args.extend(more);
+    let nowhere = plugin_dir(&[]);
+    team.dockwright_with(nowhere.path(), &args, &[NO_ENGINE])
+}
+
 fn read(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -86,12 +99,7 @@ fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
     )
     .assert_ok();
     let wasm = example_plugin("team_env.wasm");
-    let wasm = wasm.to_str().unwrap();
-    let replayed = team.dockwright_with(
-        dir.path(),
-        &["test", wasm, "--replay", cassette_arg, "--json"],
-        &[NO_ENGINE],
-    );
+    let replayed = replay(&team, &wasm, &cassette_path, &["--json"]);
     replayed.assert_ok();
     assert!(
         replayed.stderr.contains("replayed 4 calls") && replayed.stderr.contains("same outcome"),
@@ -109,11 +117,7 @@ fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
     let path = tmp.path().join("changed.json");
     let fails = |changed: &Value| -> String {
         write(&path, changed);
-        let run = team.dockwright_with(
-            dir.path(),
-            &["test", wasm, "--replay", path.to_str().unwrap()],
-            &[NO_ENGINE],
-        );
+        let run = replay(&team, &wasm, &path, &[]);
         assert_eq!(run.code, 1, "{}", run.stderr);
         run.stderr
     };
@@ -180,11 +184,7 @@ fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
 
     // A file that is not a cassette is named with what to do.
     std::fs::write(&path, "{\"calls\": []}").unwrap();
-    let bad = team.dockwright_with(
-        dir.path(),
-        &["test", wasm, "--replay", path.to_str().unwrap()],
-        &[NO_ENGINE],
-    );
+    let bad = replay(&team, &wasm, &path, &[]);
     assert_eq!(bad.code, 1);
     assert!(
         bad.stderr.contains("changed.json") && bad.stderr.contains("not a cassette"),
@@ -232,16 +232,7 @@ fn a_recording_leaves_secret_env_values_out_and_a_replay_still_matches() {
     // unless its own name matches (see the unit tests).
     assert_eq!(cassette["params"]["env"], env);
     let probe = test_plugin("probe.wasm");
-    let replayed = team.dockwright_with(
-        dir,
-        &[
-            "test",
-            probe.to_str().unwrap(),
-            "--replay",
-            path.to_str().unwrap(),
-        ],
-        &[NO_ENGINE],
-    );
+    let replayed = replay(&team, &probe, &path, &[]);
     replayed.assert_ok();
 
     // Patterns of one's own replace the default ones.
@@ -279,21 +270,11 @@ fn the_example_plugins_replay_their_cassettes_without_an_engine() {
         ),
     ];
     let team = Team::new("tape-examples");
-    let empty = plugin_dir(&[]);
     for (wasm, cassette) in examples {
         let cassette = root.join(cassette);
         let calls = read(&cassette)["calls"].as_array().unwrap().len();
         assert!(calls > 0, "{} records no calls", cassette.display());
-        let replayed = team.dockwright_with(
-            empty.path(),
-            &[
-                "test",
-                wasm.to_str().unwrap(),
-                "--replay",
-                cassette.to_str().unwrap(),
-            ],
-            &[NO_ENGINE],
-        );
+        let replayed = replay(&team, &wasm, &cassette, &[]);
         replayed.assert_ok();
         assert!(
             replayed.stderr.contains(&format!("replayed {calls} calls")),
