@@ -11,10 +11,12 @@ use super::batch;
 use super::load::{load, load_config};
 use super::table::table;
 use crate::engine;
+use crate::imports::plan::Outcome;
 use crate::imports::tape::Tape;
 use crate::journal::Journal;
 use crate::policy::{config, params};
 use crate::run::cassette::{self, Cassette};
+use crate::run::plan::{PlanReport, PlanStatus};
 use crate::run::{self, RunOptions, Status};
 use crate::util::console::Console;
 
@@ -80,6 +82,11 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub redact_env: Option<Vec<String>>,
+
+    /// Show the writes the workflow would make, and make none: reads go to the engine,
+    /// writes are checked against the team's policy and answered with simulated ids
+    #[arg(long, conflicts_with_all = ["record", "keep_on_failure"])]
+    pub plan: bool,
 }
 
 pub async fn run(
@@ -111,6 +118,11 @@ pub async fn run(
     if batch && args.record.is_some() {
         anyhow::bail!(
             "--record writes down one run: leave out --each, --params-file and engine lists, or record each run on its own"
+        );
+    }
+    if batch && args.plan {
+        anyhow::bail!(
+            "--plan shows one run: leave out --each, --params-file and engine lists, or plan each run on its own"
         );
     }
     let file_sets = match &args.params_file {
@@ -161,6 +173,7 @@ pub async fn run(
         journal,
         state_dir: crate::util::paths::state_dir(),
         tape: tape.clone(),
+        plan: None,
     };
     if batch {
         // A fan-out goes on when an engine is down: that engine's runs fail.
@@ -186,6 +199,20 @@ pub async fn run(
     let engine = engine.map_err(anyhow::Error::msg)?;
     let params = resolved.pop().expect("one param set");
     let cancel = super::interrupt::interrupted();
+    if args.plan {
+        let report = run::plan::plan(
+            &runtime,
+            plugin,
+            &workflow.name,
+            params,
+            engine,
+            console,
+            &options,
+            cancel,
+        )
+        .await?;
+        return print_plan(&report, args.json);
+    }
     let recorded_engine = tape.as_ref().map(|_| engine.clone());
     let report = run::run_workflow(
         &runtime,
@@ -209,6 +236,88 @@ pub async fn run(
         );
     }
     print_report(&report, args.json, args.keep_on_failure)
+}
+
+/// Print a plan as a table (or JSON), and say what the exit code should be: a plan
+/// whose workflow would fail exits 1.
+pub fn print_plan(report: &PlanReport, json: bool) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        let mut rows = vec![[
+            "STEP".to_string(),
+            "CALL".to_string(),
+            "TARGET".to_string(),
+            "OUTCOME".to_string(),
+            "ANSWER".to_string(),
+        ]];
+        rows.extend(report.steps.iter().map(|s| {
+            let answer = match (&s.answer, &s.detail) {
+                (Some(serde_json::Value::String(id)), _) => short_ids(id),
+                (Some(value), _) => value.to_string(),
+                (None, Some(detail)) => short_ids(detail),
+                (None, None) => String::new(),
+            };
+            let outcome = serde_json::to_value(s.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(|o| o.replace('-', " ")))
+                .unwrap_or_default();
+            [
+                s.step.to_string(),
+                s.op.clone(),
+                short_ids(&s.target),
+                outcome,
+                answer,
+            ]
+        }));
+        for line in table(&rows) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    let writes = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::WouldRun)
+        .count();
+    let what = format!(
+        "plan {} of {} (plugin {}): {writes} writes would run; nothing was sent to the engine",
+        report.run, report.workflow, report.plugin
+    );
+    match report.status {
+        PlanStatus::Complete => writeln!(err, "{what}")?,
+        PlanStatus::Stopped => writeln!(
+            err,
+            "{what}\n{}",
+            short_ids(report.stopped.as_deref().unwrap_or("the plan stopped"))
+        )?,
+        PlanStatus::Failed => {
+            writeln!(err, "{what}")?;
+            let message = report.error.as_deref().unwrap_or("failed");
+            writeln!(err, "error: a real run would fail: {message}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `text` with every full engine id (64 hex digits) cut to the 12 that `docker ps` shows.
+fn short_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_hexdigit()) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let len = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        let keep = if len == 64 { 12 } else { len };
+        out.push_str(&rest[..keep]);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Print a run's report as `run` does, and say what the exit code should be.
@@ -274,5 +383,22 @@ pub fn print_report(
             }
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_ids_are_shown_short() {
+        let id = "9fa1531881bce3717495ee7889c013d2a424896160ae918842ca19c417149058";
+        assert_eq!(short_ids(id), "9fa1531881bc");
+        assert_eq!(
+            short_ids(&format!("container `{id}` is one, sha256:{id}.")),
+            "container `9fa1531881bc` is one, sha256:9fa1531881bc."
+        );
+        assert_eq!(short_ids("port 30412 of abc"), "port 30412 of abc");
+        assert_eq!(short_ids(""), "");
     }
 }

@@ -33,6 +33,9 @@ pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<St
     labels.insert(labels::SLOT.to_string(), token.clone());
     // Bad input is refused before anything is reserved or sent to the engine.
     let body = convert::create_body(&spec, labels, &network).map_err(DockerError::Invalid)?;
+    if let Some(mut plan) = run.planned() {
+        return Ok(plan.create_container(spec.name.as_deref(), &body));
+    }
     let reservation = team.reserve(&Slot::Create(token))?;
     drop(team);
 
@@ -86,7 +89,13 @@ pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerE
         let team = admission::lock_run(run).await?;
         let usage = guard::usage(run, &team.pending()?).await?;
         policy::check_start(&run.policy, &usage).map_err(guard::deny)?;
-        reservation = Some(team.reserve(&Slot::Start(id.clone()))?);
+        if run.plan.is_none() {
+            reservation = Some(team.reserve(&Slot::Start(id.clone()))?);
+        }
+    }
+    if let Some(mut plan) = run.planned() {
+        plan.set_running(&id, true);
+        return Ok(());
     }
     let result = run.engine.docker.start_container(&id, None).await;
     drop(reservation);
@@ -104,6 +113,10 @@ pub async fn stop(
         t: timeout_secs.map(|t| i32::try_from(t).unwrap_or(i32::MAX)),
         signal: None,
     };
+    if let Some(mut plan) = run.planned() {
+        plan.set_running(&id, false);
+        return Ok(());
+    }
     let result = run.engine.docker.stop_container(&id, Some(options)).await;
     run.engine.ok_if_unchanged(result)
 }
@@ -118,6 +131,10 @@ pub async fn kill(
     let options = KillContainerOptions {
         signal: signal.unwrap_or_else(|| "SIGKILL".into()),
     };
+    if let Some(mut plan) = run.planned() {
+        plan.set_running(&id, false);
+        return Ok(());
+    }
     run.engine
         .docker
         .kill_container(&id, Some(options))
@@ -131,7 +148,18 @@ pub async fn remove(
     force: bool,
 ) -> Result<(), DockerError> {
     let run = state.run()?;
-    let id = guard::owned_id(run, container).await?;
+    let found = guard::owned(run, container).await?;
+    let id = found.id.clone().unwrap_or_default();
+    if let Some(mut plan) = run.planned() {
+        let running = found.state.and_then(|s| s.running).unwrap_or(false);
+        if running && !force {
+            return Err(DockerError::Conflict(format!(
+                "container `{container}` is running: stop it first or remove it with force"
+            )));
+        }
+        plan.remove_container(&id, running);
+        return Ok(());
+    }
     // Anonymous volumes go with the container: nothing a plugin cannot name is left behind.
     let options = RemoveContainerOptions {
         force,
@@ -147,7 +175,7 @@ pub async fn remove(
 
 pub async fn wait(state: &mut HostState, container: &str) -> Result<i64, DockerError> {
     let run = state.run()?;
-    let id = guard::owned_id(run, container).await?;
+    let id = guard::real_id(run, container).await?;
     let mut answers = run.engine.docker.wait_container(&id, None);
     match answers.next().await {
         Some(Ok(answer)) => Ok(answer.status_code),
@@ -187,5 +215,11 @@ pub async fn list(
         .list_containers(Some(query))
         .await
         .map_err(|e| run.engine.fail(e))?;
-    Ok(found.into_iter().map(convert::container_summary).collect())
+    let mut listed: Vec<ContainerSummary> =
+        found.into_iter().map(convert::container_summary).collect();
+    if let Some(plan) = run.planned() {
+        listed.retain(|c| !plan.is_removed(&c.id));
+        listed.extend(plan.listed(options.all, &options.labels));
+    }
+    Ok(listed)
 }

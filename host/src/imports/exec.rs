@@ -32,9 +32,23 @@ pub async fn exec(
         .map_err(guard::deny)?;
     let id = found.id.unwrap_or_default();
     let engine = &run.engine;
+    let env = convert::env_entries(&spec.env).map_err(DockerError::Invalid)?;
+    if run.plan.is_some() {
+        if !found.state.and_then(|s| s.running).unwrap_or(false) {
+            return Err(DockerError::Conflict(format!(
+                "container `{container}` is not running: start it before exec"
+            )));
+        }
+        // The command's output is not known before it runs: the plan answers a clean exit.
+        return Ok(ExecOutput {
+            exit_code: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+        });
+    }
     let config = ExecConfig {
         cmd: Some(spec.cmd),
-        env: Some(convert::env_entries(&spec.env).map_err(DockerError::Invalid)?),
+        env: Some(env),
         user: spec.user,
         working_dir: spec.working_dir,
         attach_stdout: Some(true),

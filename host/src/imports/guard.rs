@@ -27,6 +27,11 @@ pub async fn owned(
 ) -> Result<ContainerInspectResponse, DockerError> {
     let not_found = || DockerError::NotFound(format!("No such container: {reference}"));
     let name = convert::container_ref(reference)?;
+    if let Some(plan) = run.planned() {
+        if let Some(simulated) = plan.container(name) {
+            return Ok(simulated.clone());
+        }
+    }
     let found = match run.engine.docker.inspect_container(name, None).await {
         Ok(found) => found,
         Err(e) => {
@@ -36,10 +41,28 @@ pub async fn owned(
             })
         }
     };
+    // A container the plan removed is gone for the rest of the plan.
+    let removed = run
+        .planned()
+        .is_some_and(|p| found.id.as_deref().is_some_and(|id| p.is_removed(id)));
     let labels = found.config.as_ref().and_then(|c| c.labels.as_ref());
     match labels {
-        Some(labels) if policy::owned_by(&run.owner.team, labels) => Ok(found),
+        Some(labels) if policy::owned_by(&run.owner.team, labels) && !removed => Ok(found),
         _ => Err(not_found()),
+    }
+}
+
+/// The full id of an owned container that is really on the engine: what the caller needs
+/// (an exit code, logs, readiness) only the engine can answer. In a plan, a container
+/// the plan only simulated stops the plan here.
+pub async fn real_id(run: &RunContext, reference: &str) -> Result<String, DockerError> {
+    let id = owned_id(run, reference).await?;
+    match run.planned() {
+        Some(mut plan) if plan.is_simulated(&id) => {
+            let what = format!("container `{reference}`");
+            Err(plan.stop_here(super::plan::needs_real(&what)))
+        }
+        _ => Ok(id),
     }
 }
 
@@ -52,6 +75,12 @@ pub async fn owned_service(
     let not_found = || DockerError::NotFound(format!("No such service: {reference}"));
     if !convert::valid_name(reference) {
         return Err(not_found());
+    }
+    if let Some(mut plan) = run.planned() {
+        if plan.service(reference).is_some() {
+            let what = format!("service `{reference}`");
+            return Err(plan.stop_here(super::plan::needs_real(&what)));
+        }
     }
     let options = bollard::query_parameters::InspectServiceOptions {
         insert_defaults: false,
@@ -155,7 +184,9 @@ pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerE
                     .and_then(|l| l.get(labels::SLOT).cloned()),
             })
             .collect();
-    Ok(admission::usage(&listed, &services, pending))
+    let usage = admission::usage(&listed, &services, pending);
+    // A plan counts what it made as if the engine held it.
+    Ok(run.planned().map_or(usage, |plan| plan.usage(usage)))
 }
 
 /// The rule named in a denial message, as `Denial`'s display writes it.

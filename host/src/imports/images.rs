@@ -22,13 +22,14 @@ use crate::policy;
 use crate::util::console::Source;
 
 pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerError> {
-    let engine = &state.run()?.engine;
+    let run = state.run()?;
+    let engine = &run.engine;
     let images = engine
         .docker
         .list_images(None::<ListImagesOptions>)
         .await
         .map_err(|e| engine.fail(e))?;
-    Ok(images
+    let mut listed: Vec<ImageSummary> = images
         .into_iter()
         .map(|i| ImageSummary {
             id: i.id,
@@ -40,7 +41,11 @@ pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerErro
             created: i.created,
             size: u64::try_from(i.size).unwrap_or(0),
         })
-        .collect())
+        .collect();
+    if let Some(plan) = run.planned() {
+        listed.extend(plan.listed_images());
+    }
+    Ok(listed)
 }
 
 pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerError> {
@@ -51,6 +56,9 @@ pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerEr
         return Err(DockerError::Invalid("pull: image is empty".into()));
     }
     policy::check_image(&run.policy, image).map_err(guard::deny)?;
+    if let Some(mut plan) = run.planned() {
+        return Ok(plan.image(image));
+    }
     let engine = &run.engine;
     let (repo, tag) = convert::split_reference(image);
     let options = CreateImageOptions {
@@ -142,6 +150,9 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
         networkmode: Some(networkmode),
         ..Default::default()
     };
+    if let Some(mut plan) = run.planned() {
+        return Ok(plan.image(&spec.tag));
+    }
     let engine = &run.engine;
     let mut output = engine
         .docker
@@ -192,6 +203,9 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
     policy::check_tag(&run.policy, &format!("{}:{tag}", spec.repo)).map_err(guard::deny)?;
     policy::check_commit_changes(&spec.changes).map_err(guard::deny)?;
     let id = guard::owned_id(run, &spec.container).await?;
+    if let Some(mut plan) = run.planned() {
+        return Ok(plan.image(&format!("{}:{tag}", spec.repo)));
+    }
     let options = CommitContainerOptions {
         container: Some(id),
         repo: Some(spec.repo.clone()),
@@ -259,6 +273,12 @@ fn build_limits(policy: &crate::policy::TeamPolicy) -> BuildLimits {
 /// checks above: a base must be on the engine (so it can be looked at) and have
 /// none.
 async fn check_triggers(run: &RunContext, base: &str) -> Result<(), DockerError> {
+    if let Some(mut plan) = run.planned() {
+        if plan.is_simulated_image(base) {
+            let what = format!("the base image `{base}` (whose ONBUILD triggers a build checks)");
+            return Err(plan.stop_here(super::plan::needs_real(&what)));
+        }
+    }
     let engine = &run.engine;
     let image = match engine.docker.inspect_image(base).await {
         Ok(image) => image,

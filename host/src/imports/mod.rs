@@ -15,7 +15,9 @@
 //!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`],
 //!   [`services`];
 //! - [`tape`]: record and replay, where a run's calls are written down or answered
-//!   from a recording.
+//!   from a recording;
+//! - [`plan`]: plans, where writes are checked as for a run and answered without
+//!   reaching the engine.
 
 pub mod admission;
 pub mod containers;
@@ -28,6 +30,7 @@ pub mod images;
 pub mod manifest;
 pub mod network;
 pub mod observe;
+pub mod plan;
 pub mod ports;
 pub mod ready;
 pub mod services;
@@ -92,6 +95,11 @@ macro_rules! journaled {
             tape::lock(t).write($op, args, &result);
         }
         $state.record($op, &target, &result, started);
+        if let Some(plan) = $state.plan() {
+            if let Some(stop) = plan::lock(&plan).note($op, &target, &result) {
+                return Err(wasmtime::Error::msg(stop));
+            }
+        }
         Ok(result)
     }};
 }

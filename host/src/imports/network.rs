@@ -27,6 +27,7 @@ pub async fn team_network(run: &mut RunContext) -> Result<String, DockerError> {
     }
     let id = match find(run, BRIDGE).await? {
         Some(id) => id,
+        None if run.plan.is_some() => planned(run, BRIDGE),
         None => create(run, BRIDGE).await?,
     };
     run.network = Some(id.clone());
@@ -41,6 +42,7 @@ pub async fn team_overlay(run: &mut RunContext) -> Result<String, DockerError> {
     }
     let id = match find(run, OVERLAY).await? {
         Some(id) => id,
+        None if run.plan.is_some() => planned(run, OVERLAY),
         None => create(run, OVERLAY).await?,
     };
     run.overlay = Some(id.clone());
@@ -83,6 +85,14 @@ async fn find(run: &RunContext, kind: Kind) -> Result<Option<String>, DockerErro
         .collect();
     ours.sort();
     Ok(ours.into_iter().next().map(|(_, id)| id))
+}
+
+/// The network a plan's run would create: a step of the plan, not a request.
+fn planned(run: &RunContext, kind: Kind) -> String {
+    let name = format!("dockwright-{}{}", run.owner.team, kind.suffix);
+    run.planned()
+        .map(|mut plan| plan.network(&name))
+        .unwrap_or_default()
 }
 
 async fn create(run: &RunContext, kind: Kind) -> Result<String, DockerError> {

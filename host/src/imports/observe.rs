@@ -45,7 +45,7 @@ pub async fn logs(
     options: LogsOptions,
 ) -> Result<Vec<LogLine>, DockerError> {
     let run = state.run()?;
-    let id = guard::owned_id(run, container).await?;
+    let id = guard::real_id(run, container).await?;
     let container = id.as_str();
     let engine = &run.engine;
     let query = engine_options(&options)?;
@@ -214,7 +214,7 @@ impl LineCollector {
 
 pub async fn top(state: &mut HostState, container: &str) -> Result<ProcessList, DockerError> {
     let run = state.run()?;
-    let id = guard::owned_id(run, container).await?;
+    let id = guard::real_id(run, container).await?;
     let container = id.as_str();
     let engine = &run.engine;
     let answer = engine
@@ -230,7 +230,7 @@ pub async fn top(state: &mut HostState, container: &str) -> Result<ProcessList, 
 
 pub async fn stats(state: &mut HostState, container: &str) -> Result<ContainerStats, DockerError> {
     let run = state.run()?;
-    let id = guard::owned_id(run, container).await?;
+    let id = guard::real_id(run, container).await?;
     let container = id.as_str();
     let engine = &run.engine;
     // Not one-shot: the engine then takes two samples, which CPU use needs.

@@ -14,10 +14,20 @@ use super::convert;
 /// Turn "any host port" requests (and publish-all) into explicit ports in the
 /// team's range, when the engine's own choice could fall outside it.
 pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), DockerError> {
-    if !policy::ports_need_picking(&run.policy) {
+    // A plan picks every port itself: the engine's own choice is made only on a real create.
+    if !policy::ports_need_picking(&run.policy) && run.plan.is_none() {
         return Ok(());
     }
     let engine = &run.engine;
+    if let Some(mut plan) = run.planned() {
+        if spec.publish_all && plan.is_simulated_image(&spec.image) {
+            let what = format!(
+                "image `{}` (whose exposed ports publish-all reads)",
+                spec.image
+            );
+            return Err(plan.stop_here(super::plan::needs_real(&what)));
+        }
+    }
     if spec.publish_all {
         let image = engine
             .docker
@@ -57,7 +67,9 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
     if spec.port_bindings.iter().all(|b| b.host_port.is_some()) {
         return Ok(());
     }
-    let mut picker = Picker::new(run, published_ports(run).await?);
+    let mut taken = published_ports(run).await?;
+    taken.extend(run.planned().map(|p| p.ports()).unwrap_or_default());
+    let mut picker = Picker::new(run, taken);
     for binding in spec
         .port_bindings
         .iter_mut()

@@ -24,7 +24,7 @@ pub async fn wait_ready(
     timeout_ms: u32,
 ) -> Result<(), DockerError> {
     let run = state.run()?;
-    let id = guard::owned_id(run, container).await?;
+    let id = guard::real_id(run, container).await?;
     let engine = run.engine.clone();
     let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_TIMEOUT);
     let deadline = Instant::now() + timeout;

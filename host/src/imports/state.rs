@@ -102,6 +102,8 @@ pub struct RunContext {
     pub permissions: Permissions,
     /// Where the run's calls are written down, or answered from (see [`super::tape`]).
     pub tape: Option<super::tape::Shared>,
+    /// When the run is a plan: where its writes go instead of the engine (see [`super::plan`]).
+    pub plan: Option<super::plan::Shared>,
 }
 
 impl RunContext {
@@ -126,7 +128,13 @@ impl RunContext {
             overlay: None,
             permissions,
             tape: None,
+            plan: None,
         }
+    }
+
+    /// The plan, when this run is one. Held only for a step: never across an await.
+    pub fn planned(&self) -> Option<std::sync::MutexGuard<'_, super::plan::Plan>> {
+        self.plan.as_ref().map(super::plan::lock)
     }
 }
 
@@ -178,6 +186,11 @@ impl HostState {
     /// The run's tape, if it records or replays.
     pub fn tape(&self) -> Option<super::tape::Shared> {
         self.run.as_ref()?.tape.clone()
+    }
+
+    /// The run's plan, if it is one.
+    pub fn plan(&self) -> Option<super::plan::Shared> {
+        self.run.as_ref()?.plan.clone()
     }
 
     /// The run, or the error a plugin gets for calling Docker outside one.

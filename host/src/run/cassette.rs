@@ -222,6 +222,7 @@ pub async fn replay(
         journal,
         state_dir: scratch.path().join("state"),
         tape: Some(tape.clone()),
+        plan: None,
     };
     let report = run_workflow_as(
         runtime,

@@ -6,10 +6,12 @@
 //!
 //! - [`workflow`]: one run, from instantiation to its report;
 //! - [`batch`]: many runs at once (`--each`, `--params-file`);
-//! - [`cassette`]: a run written down, and run again from it with no engine.
+//! - [`cassette`]: a run written down, and run again from it with no engine;
+//! - [`plan`]: a run that shows the writes it would make, and makes none.
 
 pub mod batch;
 pub mod cassette;
+pub mod plan;
 pub mod workflow;
 
 pub use workflow::{

@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub state_dir: PathBuf,
     /// Record the run's calls, or answer them from a recording (see [`crate::imports::tape`]).
     pub tape: Option<tape::Shared>,
+    /// Make the run a plan: writes are checked and answered without reaching the
+    /// engine (see [`crate::imports::plan`]).
+    pub plan: Option<crate::imports::plan::Shared>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -227,10 +230,13 @@ pub async fn run_workflow_as(
         plugin.info.manifest(),
     );
     context.tape = options.tape.clone();
-    let replaying = options
-        .tape
-        .as_ref()
-        .is_some_and(|t| tape::lock(t).is_replay());
+    context.plan = options.plan.clone();
+    // Nothing reached an engine: a failure has nothing to roll back.
+    let simulated = options.plan.is_some()
+        || options
+            .tape
+            .as_ref()
+            .is_some_and(|t| tape::lock(t).is_replay());
     let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
     let mut store = runtime.store(name, budget.clone(), Some(context), memory);
     let params: Vec<KeyValue> = params
@@ -287,7 +293,7 @@ pub async fn run_workflow_as(
         }
         Err(message) => {
             report.error = Some(message);
-            if replaying {
+            if simulated {
                 // No engine: what a rollback would remove, newest first.
                 report.rolled_back = run.containers.iter().rev().cloned().collect();
             } else if !options.keep_on_failure {

@@ -230,6 +230,10 @@ async fn create_run(
         .for_team(&app.teams.current(), &caller.policy, engine_name)
         .await?;
     let slot = runs::admit(&app, &caller.team)?;
+    if wanted.plan {
+        let report = runs::plan(&app, slot, &caller, resolved, engine).await?;
+        return Ok((StatusCode::OK, Json(report)).into_response());
+    }
     let record = runs::start(&app, slot, &caller, resolved, engine);
     let location = format!("/v1/runs/{}", record.id);
     if !wait {

@@ -96,6 +96,7 @@ fn paths() -> Value {
             }],
             "requestBody": { "required": true, "content": json_of("#/components/schemas/RunRequest") },
             "responses": {
+                "200": { "description": "The plan (`\"plan\": true`): the writes the run would make; nothing was sent", "content": json_of("#/components/schemas/Plan") },
                 "201": { "description": "The run ended (ok or failed)", "headers": location(), "content": json_of("#/components/schemas/Run") },
                 "202": { "description": "The run started (wait=false)", "headers": location(), "content": json_of("#/components/schemas/Run") },
                 "400": { "$ref": "#/components/responses/BadRequest" },
@@ -248,7 +249,35 @@ fn schemas() -> Value {
                     "type": "object",
                     "additionalProperties": { "oneOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }] },
                     "example": { "team": "blue" }
-                }
+                },
+                "plan": { "type": "boolean", "default": false, "description": "Plan the run instead of making it: reads go to the engine, writes are checked against the team's policy and answered with simulated ids, none is sent. Answers 200 with a Plan, at once (`wait` does not apply); a plan is not kept as a run" }
+            }
+        },
+        "Plan": {
+            "type": "object",
+            "properties": {
+                "run": { "type": "string" },
+                "plugin": { "type": "string" },
+                "workflow": { "type": "string" },
+                "team": { "type": "string" },
+                "engine": { "type": "string" },
+                "status": { "type": "string", "enum": ["complete", "stopped", "failed"] },
+                "steps": { "type": "array", "items": { "$ref": "#/components/schemas/PlanStep" } },
+                "stopped": { "type": "string", "description": "Why the plan could not go on (a call needed a real answer about something it only simulated)" },
+                "error": { "type": "string", "description": "Why a real run would fail" },
+                "outputs": { "type": "object", "additionalProperties": { "type": "string" } },
+                "duration_ms": { "type": "integer" }
+            }
+        },
+        "PlanStep": {
+            "type": "object",
+            "properties": {
+                "step": { "type": "integer" },
+                "op": { "type": "string", "example": "create-container" },
+                "target": { "type": "string" },
+                "outcome": { "type": "string", "enum": ["would-run", "denied", "fails", "stopped"] },
+                "answer": { "description": "The simulated answer the workflow got" },
+                "detail": { "type": "string" }
             }
         },
         "Line": {

@@ -13,6 +13,8 @@ pub struct RunRequest {
     pub engine: Option<String>,
     /// In the order the client wrote them.
     pub params: Vec<(String, String)>,
+    /// Plan the run instead: show its writes, make none.
+    pub plan: bool,
 }
 
 /// Parse the JSON body of `POST /v1/runs`: `{"workflow": "...", "plugin": "...",
@@ -35,13 +37,18 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
         ));
     };
     for key in fields.keys() {
-        if !matches!(key.as_str(), "workflow" | "plugin" | "engine" | "params") {
-            let hint =
-                crate::util::suggest::closest(key, ["workflow", "plugin", "engine", "params"])
-                    .map(|c| format!(" (did you mean `{c}`?)"))
-                    .unwrap_or_default();
+        if !matches!(
+            key.as_str(),
+            "workflow" | "plugin" | "engine" | "params" | "plan"
+        ) {
+            let hint = crate::util::suggest::closest(
+                key,
+                ["workflow", "plugin", "engine", "params", "plan"],
+            )
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
             return Err(format!(
-                "unknown field `{key}`{hint}: the fields are `workflow`, `plugin`, `engine` and `params`"
+                "unknown field `{key}`{hint}: the fields are `workflow`, `plugin`, `engine`, `params` and `plan`"
             ));
         }
     }
@@ -71,11 +78,17 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
             .collect::<Result<_, _>>()?,
         Some(other) => return Err(expected("params", "an object of name: value", other)),
     };
+    let plan = match fields.get("plan") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(expected("plan", "true or false", other)),
+    };
     Ok(RunRequest {
         workflow,
         plugin,
         engine,
         params,
+        plan,
     })
 }
 

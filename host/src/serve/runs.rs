@@ -208,6 +208,7 @@ pub fn start(
         journal: app.journal.clone(),
         state_dir: app.state_dir.clone(),
         tape: None,
+        plan: None,
     };
     let (app, task_record) = (app.clone(), record.clone());
     app.tasks.clone().spawn(async move {
@@ -245,6 +246,42 @@ pub fn start(
         app.registry.ended(&record.id);
     });
     record
+}
+
+/// Plan the run: its writes are checked and listed, none is sent. The run slot is held
+/// while the plugin runs, as for a run; a plan leaves no run behind to look up.
+pub async fn plan(
+    app: &Arc<App>,
+    slot: Slot,
+    caller: &Caller,
+    resolved: Resolved,
+    engine: Engine,
+) -> Result<crate::run::plan::PlanReport, ApiError> {
+    let options = RunOptions {
+        policy: caller.policy.clone(),
+        keep_on_failure: true,
+        journal: app.journal.clone(),
+        state_dir: app.state_dir.clone(),
+        tape: None,
+        plan: None,
+    };
+    let plugin = &app.catalog.plugins[resolved.plugin];
+    // The plugin's own output is not part of a plan's answer.
+    let console: Arc<dyn Console> = Arc::new(crate::util::console::Captured::default());
+    let report = crate::run::plan::plan(
+        &app.runtime,
+        plugin,
+        &resolved.workflow,
+        resolved.params,
+        engine,
+        console,
+        &options,
+        app.abort.child_token().cancelled_owned(),
+    )
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    drop(slot);
+    Ok(report)
 }
 
 /// Run it in a task of its own, so a panic in the run ends that run (as failed)

@@ -12,6 +12,7 @@ mod imports;
 mod isolation;
 mod layout;
 mod page;
+mod plan;
 mod plugins;
 mod policy;
 mod polyglot;

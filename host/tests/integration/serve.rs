@@ -102,7 +102,7 @@ impl Server {
         self.request("GET", path, token, None)
     }
 
-    fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+    pub(super) fn post(&self, path: &str, token: &str, body: &Value) -> Response {
         self.request("POST", path, Some(token), Some(body.to_string().as_bytes()))
     }
 

@@ -386,6 +386,23 @@ const WORKFLOWS: &[WorkflowDef] = &[
         handler: service_create_then_fail,
     },
     WorkflowDef {
+        name: "provision",
+        description: "Many writes in a row, for plans: create and start `count` web \
+                      containers (any host port), inspect and exec in the first, build \
+                      `tag` from `image` and run it, commit the first, try `denied-image`, \
+                      remove `existing`, stop and remove the first; with `wait`, wait for \
+                      the first to be ready at the end",
+        params: &[
+            req("image", "Image reference"),
+            def("count", "How many containers", "2"),
+            opt("tag", "Build this image from `image`, run it and commit the first to `<tag>-snap`"),
+            opt("denied-image", "An image to try creating from; the error is an output"),
+            opt("existing", "A container of the team's to remove"),
+            def("wait", "Wait for the first container to be ready: true|false", "false"),
+        ],
+        handler: provision,
+    },
+    WorkflowDef {
         name: "fail",
         description: "Fail with the message",
         params: &[def("message", "The error message", "failing on purpose")],
@@ -1177,4 +1194,105 @@ fn service_create_then_fail(p: &Params) -> Result<Outputs, String> {
 
 fn fail(p: &Params) -> Result<Outputs, String> {
     Err(p.get("message").unwrap_or("failing on purpose").to_string())
+}
+
+fn provision(p: &Params) -> Result<Outputs, String> {
+    let image = p.required("image")?;
+    let count: u32 = p.number("count")?.unwrap_or(2);
+    let web = |image: &str| ContainerSpec {
+        image: image.to_string(),
+        name: None,
+        env: vec![kv("PORT", "80")],
+        cmd: None,
+        entrypoint: None,
+        working_dir: None,
+        exposed_ports: Vec::new(),
+        publish_all: false,
+        port_bindings: vec![PortBinding {
+            container_port: Port {
+                port: 80,
+                protocol: Protocol::Tcp,
+            },
+            host_port: None,
+            host_ip: None,
+        }],
+        labels: vec![kv("probe", "provision")],
+        memory_bytes: None,
+        cpus: None,
+        pids_limit: None,
+        restart: None,
+    };
+    let mut out = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let id = docker::create_container(&web(image)).map_err(docker_err)?;
+        docker::start_container(&id).map_err(docker_err)?;
+        ids.push(id);
+    }
+    let first = ids.first().cloned().ok_or("count must be at least 1")?;
+    let info = docker::inspect_container(&first).map_err(docker_err)?;
+    out.push(kv("state", state_name(info.state)));
+    out.push(kv("ports", format_ports(&info.ports)));
+    let exec = ExecSpec {
+        cmd: vec!["true".to_string()],
+        env: Vec::new(),
+        working_dir: None,
+        user: None,
+    };
+    let ran = docker::exec(&first, &exec).map_err(docker_err)?;
+    out.push(kv("exec-exit-code", ran.exit_code));
+    if let Some(tag) = p.get("tag") {
+        let spec = BuildSpec {
+            context: BuildContext::Files(vec![ContextFile {
+                path: "Dockerfile".to_string(),
+                contents: format!("FROM {image}\nLABEL probe=provision\n").into_bytes(),
+            }]),
+            dockerfile: None,
+            tag: tag.to_string(),
+            build_args: Vec::new(),
+            no_cache: false,
+            labels: Vec::new(),
+        };
+        out.push(kv("built", docker::build_image(&spec).map_err(docker_err)?));
+        let id = docker::create_container(&web(tag)).map_err(docker_err)?;
+        ids.push(id);
+        let commit = CommitSpec {
+            container: first.clone(),
+            repo: format!("{tag}-snap"),
+            tag: None,
+            message: None,
+            author: None,
+            changes: Vec::new(),
+        };
+        out.push(kv("committed", docker::commit_container(&commit).map_err(docker_err)?));
+    }
+    if let Some(denied) = p.get("denied-image") {
+        let answer = docker::create_container(&web(denied));
+        out.push(kv("denied", answer.err().map(docker_err).unwrap_or_default()));
+    }
+    let options = ListOptions {
+        all: true,
+        labels: vec![LabelFilter {
+            key: "probe".to_string(),
+            value: Some("provision".to_string()),
+        }],
+    };
+    let listed = docker::list_containers(&options).map_err(docker_err)?;
+    out.push(kv("listed", listed.len()));
+    if let Some(existing) = p.get("existing") {
+        docker::remove_container(existing, true).map_err(docker_err)?;
+    }
+    docker::stop_container(&first, Some(1)).map_err(docker_err)?;
+    docker::remove_container(&first, false).map_err(docker_err)?;
+    if p.bool("wait", false)? {
+        let second = ids.get(1).ok_or("`wait` needs a second container")?;
+        let check = Readiness::TcpPort(Port {
+            port: 80,
+            protocol: Protocol::Tcp,
+        });
+        docker::wait_ready(second, &check, 30_000).map_err(docker_err)?;
+        out.push(kv("ready", "true"));
+    }
+    out.push(kv("ids", ids.join(",")));
+    Ok(out)
 }
