@@ -19,8 +19,12 @@ pub async fn show(
     let target = super::load::engine_target(&config, name)?;
     let engine = engine::connect_to(&target).await?;
     let fail = |e| anyhow::anyhow!(crate::engine::errors::describe(&engine.fail(e)));
-    let version = engine.docker.version().await.map_err(fail)?;
-    let info = engine.docker.info().await.map_err(fail)?;
+    let docker = engine
+        .docker()
+        .await
+        .map_err(|e| anyhow::anyhow!(crate::engine::errors::describe(&e)))?;
+    let version = docker.version().await.map_err(fail)?;
+    let info = docker.info().await.map_err(fail)?;
     let fields = [
         ("name", Some(engine.name.clone())),
         ("address", Some(engine.address.clone())),
@@ -79,8 +83,12 @@ async fn status(engine: Result<Engine>, name: String, address: String) -> Status
     let answer = async {
         let engine = engine.map_err(|e| format!("{e:#}"))?;
         let fail = |e| crate::engine::errors::describe(&engine.fail(e));
-        let version = engine.docker.version().await.map_err(fail)?;
-        let info = engine.docker.info().await.map_err(fail)?;
+        let docker = engine
+            .docker()
+            .await
+            .map_err(|e| crate::engine::errors::describe(&e))?;
+        let version = docker.version().await.map_err(fail)?;
+        let info = docker.info().await.map_err(fail)?;
         Ok((
             version.version.unwrap_or_default(),
             version.api_version.unwrap_or_default(),

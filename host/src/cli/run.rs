@@ -101,15 +101,13 @@ pub async fn run(
     let policy = Arc::new(config.team(&args.team)?.clone());
     let targets = super::load::select_engines(&config, &policy, &args.engine)?;
     let fan_out = targets.len() > 1;
-    // The engine handshakes are round trips: make them while the plugins load.
-    let connecting: Vec<_> = targets
-        .into_iter()
+    // Each engine connects on the run's first Docker call: a run that makes none, or
+    // fails before it, never waits for a handshake.
+    let mut engines: Vec<(String, Result<engine::Engine, String>)> = targets
+        .iter()
         .map(|target| {
-            let name = target.name.clone();
-            (
-                name,
-                tokio::spawn(async move { engine::connect_to(&target).await }),
-            )
+            let engine = engine::Engine::lazy(target).map_err(|e| format!("{e:#}"));
+            (target.name.clone(), engine)
         })
         .collect();
     let (runtime, catalog) = load(dir, config_path, console.clone(), true).await?;
@@ -152,11 +150,6 @@ pub async fn run(
         .clone()
         .unwrap_or_else(crate::util::paths::journal_file);
     let journal = Arc::new(Journal::open(&journal_path)?);
-    let mut engines = Vec::with_capacity(connecting.len());
-    for (name, task) in connecting {
-        let engine = task.await.context("the engine connection task failed")?;
-        engines.push((name, engine.map_err(|e| format!("{e:#}"))));
-    }
     let tape = args.record.as_ref().map(|_| {
         let patterns = match &args.redact_env {
             Some(given) => given.iter().filter(|p| !p.is_empty()).cloned().collect(),

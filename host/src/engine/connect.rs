@@ -25,12 +25,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// not the client's, decides when to give up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
-/// A connected engine.
+/// An engine, connected now or on its first call (see [`Engine::lazy`]).
 #[derive(Clone)]
 pub struct Engine {
     /// The engine's name: `default`, or its `[engines.NAME]` in the config.
     pub name: String,
-    pub docker: Docker,
+    /// The client, once the version handshake is done.
+    client: Arc<tokio::sync::OnceCell<Docker>>,
+    /// Where to connect on first use; none for an engine made connected.
+    target: Option<Arc<EngineTarget>>,
     /// The address we connected to, for messages.
     pub address: String,
     /// The host where published ports can be reached.
@@ -40,14 +43,56 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine with a client that is connected already.
     pub fn new(name: String, docker: Docker, address: String) -> Engine {
         Engine {
             name,
-            docker,
+            client: Arc::new(tokio::sync::OnceCell::new_with(Some(docker))),
+            target: None,
             published_host: published_host(&address),
             address,
             id: Arc::default(),
         }
+    }
+
+    /// An engine that connects (and negotiates the API version) on its first call, so
+    /// a run that makes no Docker call, or fails before its first, never waits for the
+    /// handshake. What can be checked without the engine is checked now: the address's
+    /// form and the TLS files.
+    pub fn lazy(target: &EngineTarget) -> Result<Engine> {
+        check_target(target)?;
+        Ok(Engine {
+            name: target.name.clone(),
+            client: Arc::default(),
+            target: Some(Arc::new(target.clone())),
+            published_host: published_host(&target.host),
+            address: target.host.clone(),
+            id: Arc::default(),
+        })
+    }
+
+    /// Whether a call has reached the engine, or could have: a client was made.
+    pub fn connected(&self) -> bool {
+        self.client.initialized()
+    }
+
+    /// The client, connecting first if this is the first call. An engine that cannot
+    /// be reached is the contract's `engine-unavailable`, with the handshake's words.
+    pub async fn docker(&self) -> Result<&Docker, crate::contract::bindings::docker::DockerError> {
+        self.client
+            .get_or_try_init(|| async {
+                let Some(target) = &self.target else {
+                    return Err(crate::contract::bindings::docker::DockerError::EngineError(
+                        format!("engine `{}` has no client", self.name),
+                    ));
+                };
+                handshake(target).await.map_err(|e| {
+                    crate::contract::bindings::docker::DockerError::EngineUnavailable(format!(
+                        "{e:#}"
+                    ))
+                })
+            })
+            .await
     }
 
     /// What tells this engine from any other, whatever each config calls it: its
@@ -59,7 +104,12 @@ impl Engine {
     pub async fn id(&self) -> Result<&str, crate::contract::bindings::docker::DockerError> {
         self.id
             .get_or_try_init(|| async {
-                let info = self.docker.info().await.map_err(|e| self.fail(e))?;
+                let info = self
+                    .docker()
+                    .await?
+                    .info()
+                    .await
+                    .map_err(|e| self.fail(e))?;
                 let (Some(id), Some(root)) = (info.id, info.docker_root_dir) else {
                     return Err(crate::contract::bindings::docker::DockerError::EngineError(
                         format!("engine `{}` gave no ID or data root in its info", self.name),
@@ -175,15 +225,54 @@ pub async fn connect() -> Result<Engine> {
 /// client library's own negotiation asks `/version`, which an engine can take tens of
 /// milliseconds to answer. TLS engines go through the library's negotiation.
 pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
-    let address = target.host.clone();
-    let fail = |detail: String| {
-        let text = super::errors::describe_unreachable(&address, &detail);
-        if target.name == DEFAULT_ENGINE {
-            anyhow::anyhow!(text)
-        } else {
-            anyhow::anyhow!("engine `{}`: {text}", target.name)
+    let docker = handshake(target).await?;
+    Ok(Engine::new(
+        target.name.clone(),
+        docker,
+        target.host.clone(),
+    ))
+}
+
+/// The failure to reach `target`, named as the user knows it.
+fn cannot_reach(target: &EngineTarget, detail: &str) -> anyhow::Error {
+    let text = super::errors::describe_unreachable(&target.host, detail);
+    if target.name == DEFAULT_ENGINE {
+        anyhow::anyhow!(text)
+    } else {
+        anyhow::anyhow!("engine `{}`: {text}", target.name)
+    }
+}
+
+/// What can be wrong with `target` before any connection: an address of no known
+/// form, a TLS file that is not there.
+fn check_target(target: &EngineTarget) -> Result<()> {
+    let address = &target.host;
+    match (&target.tls, Endpoint::parse(address)) {
+        (Some(tls), _) => {
+            for (what, path) in [("CA", &tls.ca), ("client certificate", &tls.cert), ("client key", &tls.key)] {
+                if !path.is_file() {
+                    anyhow::bail!(
+                        "engine `{}` ({address}): its TLS {what} `{}` does not exist; point the engine's TLS settings at the files its admin gave you",
+                        target.name,
+                        path.display()
+                    );
+                }
+            }
+            Ok(())
         }
-    };
+        (None, Some(_)) => Ok(()),
+        (None, None) => Err(cannot_reach(
+            target,
+            "the address is neither unix:// nor tcp:// (DOCKER_HOST accepts unix:///path/docker.sock or tcp://host:port)",
+        )),
+    }
+}
+
+/// Connect to `target` and negotiate the API version: the client, ready for calls.
+async fn handshake(target: &EngineTarget) -> Result<Docker> {
+    check_target(target)?;
+    let address = target.host.clone();
+    let fail = |detail: String| cannot_reach(target, &detail);
     let docker = match (&target.tls, Endpoint::parse(&address)) {
         (None, Some(endpoint)) => {
             let version = tokio::time::timeout(HANDSHAKE_TIMEOUT, ping(&endpoint))
@@ -209,15 +298,6 @@ pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
         }
         (Some(tls), _) => {
             use_crypto_provider();
-            for (what, path) in [("CA", &tls.ca), ("client certificate", &tls.cert), ("client key", &tls.key)] {
-                if !path.is_file() {
-                    anyhow::bail!(
-                        "engine `{}` ({address}): its TLS {what} `{}` does not exist; point the engine's TLS settings at the files its admin gave you",
-                        target.name,
-                        path.display()
-                    );
-                }
-            }
             let docker = Docker::connect_with_ssl(
                 &address,
                 &tls.key,
@@ -244,14 +324,9 @@ pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
                 .map_err(|_| fail(format!("no answer in {}s", HANDSHAKE_TIMEOUT.as_secs())))?
                 .map_err(|e| tls_fail(root_cause(&e)))?
         }
-        (None, None) => {
-            return Err(fail(
-                "the address is neither unix:// nor tcp:// (DOCKER_HOST accepts unix:///path/docker.sock or tcp://host:port)"
-                    .to_string(),
-            ))
-        }
+        (None, None) => return Err(fail("the address is of no known form".into())),
     };
-    Ok(Engine::new(target.name.clone(), docker, address))
+    Ok(docker)
 }
 
 /// Choose rustls's crypto provider for the process, once. Two of its providers are

@@ -36,11 +36,9 @@ pub async fn remove_one(engine: &Engine, id: &str) -> Result<(), String> {
         v: true,
         link: false,
     };
-    let result = tokio::time::timeout(
-        REMOVE_TIMEOUT,
-        engine.docker.remove_container(id, Some(options)),
-    )
-    .await;
+    let docker = engine.docker().await.map_err(|e| errors::describe(&e))?;
+    let result =
+        tokio::time::timeout(REMOVE_TIMEOUT, docker.remove_container(id, Some(options))).await;
     match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => match engine.fail(e) {
@@ -65,7 +63,10 @@ pub async fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
         )])),
         ..Default::default()
     };
-    match engine.docker.list_containers(Some(query)).await {
+    let Ok(docker) = engine.docker().await else {
+        return Vec::new();
+    };
+    match docker.list_containers(Some(query)).await {
         Ok(found) => found
             .into_iter()
             .filter(|c| {

@@ -41,7 +41,7 @@ pub async fn list_labelled(
         filters: Some(HashMap::from([("label".to_string(), wanted)])),
         status: None,
     };
-    match engine.docker.list_services(Some(query)).await {
+    match engine.docker().await?.list_services(Some(query)).await {
         Ok(found) => Ok(found),
         Err(e) if not_a_manager(&e) => Ok(Vec::new()),
         Err(e) => Err(engine.fail(e)),
@@ -65,7 +65,7 @@ pub async fn team_services(
         )])),
         status: None,
     };
-    let found = match engine.docker.list_services(Some(query)).await {
+    let found = match engine.docker().await?.list_services(Some(query)).await {
         Ok(found) => found,
         Err(e) if not_a_manager(&e) => return Ok(None),
         Err(e) => return Err(engine.fail(e)),
@@ -112,7 +112,8 @@ pub async fn remove_all(engine: &Engine, ids: &[String]) -> (Vec<String>, Vec<St
 
 /// Remove one service; gone already is success.
 pub async fn remove_one(engine: &Engine, id: &str) -> Result<(), String> {
-    match tokio::time::timeout(REMOVE_TIMEOUT, engine.docker.delete_service(id)).await {
+    let docker = engine.docker().await.map_err(|e| errors::describe(&e))?;
+    match tokio::time::timeout(REMOVE_TIMEOUT, docker.delete_service(id)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => match engine.fail(e) {
             DockerError::NotFound(_) => Ok(()),

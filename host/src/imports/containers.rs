@@ -43,7 +43,13 @@ pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<St
         name: Some(name),
         ..Default::default()
     });
-    let created = match run.engine.docker.create_container(options, body).await {
+    let created = match run
+        .engine
+        .docker()
+        .await?
+        .create_container(options, body)
+        .await
+    {
         Ok(created) => created,
         Err(e) => {
             let err = run.engine.fail(e);
@@ -97,7 +103,7 @@ pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerE
         plan.set_running(&id, true);
         return Ok(());
     }
-    let result = run.engine.docker.start_container(&id, None).await;
+    let result = run.engine.docker().await?.start_container(&id, None).await;
     drop(reservation);
     run.engine.ok_if_unchanged(result)
 }
@@ -117,7 +123,12 @@ pub async fn stop(
         plan.set_running(&id, false);
         return Ok(());
     }
-    let result = run.engine.docker.stop_container(&id, Some(options)).await;
+    let result = run
+        .engine
+        .docker()
+        .await?
+        .stop_container(&id, Some(options))
+        .await;
     run.engine.ok_if_unchanged(result)
 }
 
@@ -136,7 +147,8 @@ pub async fn kill(
         return Ok(());
     }
     run.engine
-        .docker
+        .docker()
+        .await?
         .kill_container(&id, Some(options))
         .await
         .map_err(|e| run.engine.fail(e))
@@ -167,7 +179,8 @@ pub async fn remove(
         link: false,
     };
     run.engine
-        .docker
+        .docker()
+        .await?
         .remove_container(&id, Some(options))
         .await
         .map_err(|e| run.engine.fail(e))
@@ -176,7 +189,7 @@ pub async fn remove(
 pub async fn wait(state: &mut HostState, container: &str) -> Result<i64, DockerError> {
     let run = state.run()?;
     let id = guard::real_id(run, container).await?;
-    let mut answers = run.engine.docker.wait_container(&id, None);
+    let mut answers = run.engine.docker().await?.wait_container(&id, None);
     match answers.next().await {
         Some(Ok(answer)) => Ok(answer.status_code),
         // The client reports a non-zero exit as an error; to the plugin it is an exit code.
@@ -211,7 +224,8 @@ pub async fn list(
     };
     let found = run
         .engine
-        .docker
+        .docker()
+        .await?
         .list_containers(Some(query))
         .await
         .map_err(|e| run.engine.fail(e))?;

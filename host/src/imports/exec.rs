@@ -57,9 +57,15 @@ pub async fn exec(
         ..Default::default()
     };
     let fail = |e| engine.fail(e);
-    let created = engine.docker.create_exec(&id, config).await.map_err(fail)?;
+    let created = engine
+        .docker()
+        .await?
+        .create_exec(&id, config)
+        .await
+        .map_err(fail)?;
     let started = engine
-        .docker
+        .docker()
+        .await?
         .start_exec(&created.id, None::<StartExecOptions>)
         .await
         .map_err(fail)?;
@@ -76,7 +82,8 @@ pub async fn exec(
         }
     }
     let finished = engine
-        .docker
+        .docker()
+        .await?
         .inspect_exec(&created.id)
         .await
         .map_err(fail)?;

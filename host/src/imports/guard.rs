@@ -32,7 +32,13 @@ pub async fn owned(
             return Ok(simulated.clone());
         }
     }
-    let found = match run.engine.docker.inspect_container(name, None).await {
+    let found = match run
+        .engine
+        .docker()
+        .await?
+        .inspect_container(name, None)
+        .await
+    {
         Ok(found) => found,
         Err(e) => {
             return Err(match run.engine.fail(e) {
@@ -87,7 +93,8 @@ pub async fn owned_service(
     };
     let found = match run
         .engine
-        .docker
+        .docker()
+        .await?
         .inspect_service(reference, Some(options))
         .await
     {
@@ -154,7 +161,8 @@ pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerE
     };
     let found = run
         .engine
-        .docker
+        .docker()
+        .await?
         .list_containers(Some(query))
         .await
         .map_err(|e| run.engine.fail(e))?;

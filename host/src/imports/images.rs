@@ -25,7 +25,8 @@ pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerErro
     let run = state.run()?;
     let engine = &run.engine;
     let images = engine
-        .docker
+        .docker()
+        .await?
         .list_images(None::<ListImagesOptions>)
         .await
         .map_err(|e| engine.fail(e))?;
@@ -66,7 +67,10 @@ pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerEr
         tag: Some(tag),
         ..Default::default()
     };
-    let mut progress = engine.docker.create_image(Some(options), None, None);
+    let mut progress = engine
+        .docker()
+        .await?
+        .create_image(Some(options), None, None);
     while let Some(item) = progress.next().await {
         let info =
             item.map_err(|e| errors::context(engine.fail(e), &format!("pulling `{image}`")))?;
@@ -154,9 +158,11 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
         return Ok(plan.image(&spec.tag));
     }
     let engine = &run.engine;
-    let mut output = engine
-        .docker
-        .build_image(options, None, Some(bollard::body_full(tar.into())));
+    let mut output =
+        engine
+            .docker()
+            .await?
+            .build_image(options, None, Some(bollard::body_full(tar.into())));
     let mut id = None;
     while let Some(item) = output.next().await {
         let info = match item {
@@ -222,7 +228,8 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
     };
     let engine = &run.engine;
     let committed = engine
-        .docker
+        .docker()
+        .await?
         .commit_container(options, config)
         .await
         .map_err(|e| engine.fail(e))?;
@@ -280,7 +287,7 @@ async fn check_triggers(run: &RunContext, base: &str) -> Result<(), DockerError>
         }
     }
     let engine = &run.engine;
-    let image = match engine.docker.inspect_image(base).await {
+    let image = match engine.docker().await?.inspect_image(base).await {
         Ok(image) => image,
         Err(e) => {
             return Err(match engine.fail(e) {
@@ -312,7 +319,8 @@ fn allowed_context(policy: &crate::policy::TeamPolicy, dir: &str) -> Result<Path
 async fn image_id(state: &mut HostState, image: &str) -> Result<String, DockerError> {
     let engine = &state.run()?.engine;
     let found = engine
-        .docker
+        .docker()
+        .await?
         .inspect_image(image)
         .await
         .map_err(|e| engine.fail(e))?;

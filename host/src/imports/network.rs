@@ -74,7 +74,8 @@ async fn find(run: &RunContext, kind: Kind) -> Result<Option<String>, DockerErro
     };
     let found = run
         .engine
-        .docker
+        .docker()
+        .await?
         .list_networks(Some(query))
         .await
         .map_err(|e| run.engine.fail(e))?;
@@ -112,7 +113,7 @@ async fn create(run: &RunContext, kind: Kind) -> Result<String, DockerError> {
             ])),
             ..Default::default()
         };
-        match run.engine.docker.create_network(request).await {
+        match run.engine.docker().await?.create_network(request).await {
             Ok(created) => return Ok(created.id),
             Err(e) => match run.engine.fail(e) {
                 // The name is someone else's: another name, the network is found by label.

@@ -49,9 +49,12 @@ pub async fn logs(
     let container = id.as_str();
     let engine = &run.engine;
     let query = engine_options(&options)?;
-    read_lines(engine.docker.logs(container, Some(query)), READ_CAPS)
-        .await
-        .map_err(|e| engine.fail(e))
+    read_lines(
+        engine.docker().await?.logs(container, Some(query)),
+        READ_CAPS,
+    )
+    .await
+    .map_err(|e| engine.fail(e))
 }
 
 /// The engine's query for the logs a plugin asked for.
@@ -218,7 +221,8 @@ pub async fn top(state: &mut HostState, container: &str) -> Result<ProcessList, 
     let container = id.as_str();
     let engine = &run.engine;
     let answer = engine
-        .docker
+        .docker()
+        .await?
         .top_processes(container, None)
         .await
         .map_err(|e| engine.fail(e))?;
@@ -239,7 +243,8 @@ pub async fn stats(state: &mut HostState, container: &str) -> Result<ContainerSt
         one_shot: false,
     };
     let sample = engine
-        .docker
+        .docker()
+        .await?
         .stats(container, Some(query))
         .next()
         .await

@@ -30,7 +30,8 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
     }
     if spec.publish_all {
         let image = engine
-            .docker
+            .docker()
+            .await?
             .inspect_image(&spec.image)
             .await
             .map_err(|e| engine.fail(e))?;
@@ -140,7 +141,8 @@ async fn published_ports(run: &RunContext) -> Result<HashSet<u16>, DockerError> 
     };
     let all = run
         .engine
-        .docker
+        .docker()
+        .await?
         .list_containers(Some(query))
         .await
         .map_err(|e| run.engine.fail(e))?;
@@ -168,7 +170,8 @@ pub async fn resolve_service(
     let mut taken = published_ports(run).await?;
     let services = match run
         .engine
-        .docker
+        .docker()
+        .await?
         .list_services(None::<bollard::query_parameters::ListServicesOptions>)
         .await
     {

@@ -30,7 +30,8 @@ pub async fn wait_ready(
     let deadline = Instant::now() + timeout;
     loop {
         let raw = engine
-            .docker
+            .docker()
+            .await?
             .inspect_container(&id, None)
             .await
             .map_err(|e| engine.fail(e))?;
@@ -154,7 +155,7 @@ async fn log_contains(
         tail: "all".into(),
         ..Default::default()
     };
-    let mut chunks = engine.docker.logs(container, Some(query));
+    let mut chunks = engine.docker().await?.logs(container, Some(query));
     // Lines can span chunks; keep the tail of the previous chunk to match across them.
     let mut carry = String::new();
     while let Some(chunk) = chunks.next().await {

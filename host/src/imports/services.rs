@@ -61,7 +61,7 @@ pub async fn create(state: &mut HostState, mut spec: ServiceSpec) -> Result<Stri
     let reservation = team.reserve(&Slot::Replicas(token, spec.replicas))?;
     drop(team);
 
-    let created = match run.engine.docker.create_service(body, None).await {
+    let created = match run.engine.docker().await?.create_service(body, None).await {
         Ok(created) => created,
         Err(e) => {
             let err = fail(run, e);
@@ -102,7 +102,8 @@ async fn tasks(run: &RunContext, service: &Service) -> Result<Vec<Task>, DockerE
         filters: Some(HashMap::from([("service".to_string(), vec![id])])),
     };
     run.engine
-        .docker
+        .docker()
+        .await?
         .list_tasks(Some(query))
         .await
         .map_err(|e| fail(run, e))
@@ -130,7 +131,8 @@ pub async fn list(state: &mut HostState) -> Result<Vec<ServiceInfo>, DockerError
     };
     let tasks = run
         .engine
-        .docker
+        .docker()
+        .await?
         .list_tasks(Some(query))
         .await
         .map_err(|e| fail(run, e))?;
@@ -159,7 +161,8 @@ async fn update(
         ..Default::default()
     };
     run.engine
-        .docker
+        .docker()
+        .await?
         .update_service(&id, spec, options, None)
         .await
         .map(|_| ())
@@ -260,9 +263,12 @@ pub async fn logs(
     let found = guard::owned_service(run, service).await?;
     let query = engine_options(&options)?;
     let id = found.id.unwrap_or_default();
-    read_lines(run.engine.docker.service_logs(&id, Some(query)), READ_CAPS)
-        .await
-        .map_err(|e| fail(run, e))
+    read_lines(
+        run.engine.docker().await?.service_logs(&id, Some(query)),
+        READ_CAPS,
+    )
+    .await
+    .map_err(|e| fail(run, e))
 }
 
 pub async fn remove(state: &mut HostState, service: &str) -> Result<(), DockerError> {

@@ -6,8 +6,8 @@ use crate::imports::state::HostState;
 pub async fn engine_info(state: &mut HostState) -> Result<EngineSummary, DockerError> {
     let engine = &state.run()?.engine;
     let fail = |e| engine.fail(e);
-    let version = engine.docker.version().await.map_err(fail)?;
-    let info = engine.docker.info().await.map_err(fail)?;
+    let version = engine.docker().await?.version().await.map_err(fail)?;
+    let info = engine.docker().await?.info().await.map_err(fail)?;
     let count = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
     Ok(EngineSummary {
         version: version.version.unwrap_or_default(),

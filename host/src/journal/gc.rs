@@ -43,8 +43,11 @@ pub async fn collect(
         )])),
         ..Default::default()
     };
-    let containers = engine
-        .docker
+    let docker = engine
+        .docker()
+        .await
+        .map_err(|e| anyhow::anyhow!(errors::describe(&e)))?;
+    let containers = docker
         .list_containers(Some(query))
         .await
         .map_err(|e| anyhow::anyhow!(errors::describe(&engine.fail(e))))?;

@@ -331,6 +331,10 @@ pub async fn rollback(
     containers: &[String],
     services: &[String],
 ) -> (Vec<String>, Vec<String>) {
+    if !engine.connected() && containers.is_empty() && services.is_empty() {
+        // No request went to the engine: there is nothing to look for.
+        return (Vec::new(), Vec::new());
+    }
     let newest_first = |recorded: &[String], found: Vec<String>| {
         let mut all = recorded.to_vec();
         for id in found {

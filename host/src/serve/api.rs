@@ -128,7 +128,11 @@ fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     let engine = app.engines.default_engine();
-    let ping = tokio::time::timeout(PING_TIMEOUT, engine.docker.version()).await;
+    let version = async {
+        let docker = engine.docker().await?;
+        docker.version().await.map_err(|e| engine.fail(e))
+    };
+    let ping = tokio::time::timeout(PING_TIMEOUT, version).await;
     let (status, engine) = match ping {
         Ok(Ok(v)) => (
             StatusCode::OK,
@@ -136,7 +140,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
         ),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "reachable": false, "address": engine.address, "error": crate::engine::errors::describe(&engine.fail(e)) }),
+            json!({ "reachable": false, "address": engine.address, "error": crate::engine::errors::describe(&e) }),
         ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -176,9 +180,13 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         .connected()
         .into_iter()
         .map(|engine| async move {
-            let up = tokio::time::timeout(PING_TIMEOUT, engine.docker.ping())
+            let ping = async {
+                let docker = engine.docker().await.ok()?;
+                docker.ping().await.ok()
+            };
+            let up = tokio::time::timeout(PING_TIMEOUT, ping)
                 .await
-                .is_ok_and(|r| r.is_ok());
+                .is_ok_and(|r| r.is_some());
             (engine.name.clone(), up)
         });
     let engines = futures_util::future::join_all(pings).await;

@@ -65,7 +65,8 @@ pub async fn list(
         ..Default::default()
     };
     let found = engine
-        .docker
+        .docker()
+        .await?
         .list_containers(Some(query))
         .await
         .map_err(|e| engine.fail(e))?;
