@@ -115,6 +115,24 @@ fn engine_not_running_is_one_clear_line() {
 }
 
 #[test]
+fn a_run_connects_to_the_engine_only_on_its_first_docker_call() {
+    // No engine answers here: a workflow that makes no Docker call still runs, and one
+    // that fails before its first call fails with its own message and no rollback.
+    let dead = format!("unix://{}/dead.sock", env!("CARGO_TARGET_TMPDIR"));
+    let env = [("DOCKER_HOST", dead.as_str())];
+    let run = dockwright(probe_dir(), &["run", "log", "-p", "message=hello"], &env);
+    run.assert_ok();
+    assert!(run.stderr.contains("hello"), "{}", run.stderr);
+    let run = dockwright(probe_dir(), &["run", "fail", "-p", "message=on purpose"], &env);
+    let line = run.assert_clean_failure("on purpose");
+    assert!(!line.contains("cannot reach"), "{line}");
+    assert!(!run.stderr.contains("rollback"), "{}", run.stderr);
+    // The first Docker call is where an engine that is not there shows.
+    let run = dockwright(probe_dir(), &["run", "engine"], &env);
+    run.assert_clean_failure("engine-unavailable: cannot reach the Docker engine at unix://");
+}
+
+#[test]
 fn engine_command_shows_the_negotiated_engine() {
     engine();
     let run = dockwright(probe_dir(), &["engine"], &[]);
