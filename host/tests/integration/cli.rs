@@ -123,7 +123,11 @@ fn a_run_connects_to_the_engine_only_on_its_first_docker_call() {
     let run = dockwright(probe_dir(), &["run", "log", "-p", "message=hello"], &env);
     run.assert_ok();
     assert!(run.stderr.contains("hello"), "{}", run.stderr);
-    let run = dockwright(probe_dir(), &["run", "fail", "-p", "message=on purpose"], &env);
+    let run = dockwright(
+        probe_dir(),
+        &["run", "fail", "-p", "message=on purpose"],
+        &env,
+    );
     let line = run.assert_clean_failure("on purpose");
     assert!(!line.contains("cannot reach"), "{line}");
     assert!(!run.stderr.contains("rollback"), "{}", run.stderr);

@@ -172,6 +172,67 @@ fn services_on_a_single_node_swarm_are_deployed_held_to_policy_and_cleaned_up() 
     );
     assert_eq!(ok(&updated)["image"], "dockwright/web:v2", "{updated}");
 
+    // Plans of service writes are checked and listed, and none reaches the swarm (the
+    // quota is full: a new service is denied as it would be).
+    // What the swarm was asked for (not what it runs yet, which a rolling update changes).
+    let asked = |swarm: &TestDaemon| {
+        let ids = swarm.docker(&["service", "ls", "-q"]);
+        let spec = swarm.docker(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            &service,
+        ]);
+        (ids, spec)
+    };
+    let services_before = asked(&swarm);
+    for (workflow, params, outcome) in [
+        (
+            "service-scale",
+            vec![("service", service.as_str()), ("replicas", "1")],
+            "would-run",
+        ),
+        (
+            "service-scale",
+            vec![("service", service.as_str()), ("replicas", "9")],
+            "denied",
+        ),
+        (
+            "service-update",
+            vec![
+                ("service", service.as_str()),
+                ("image", "dockwright/base:latest"),
+            ],
+            "would-run",
+        ),
+        ("service-create", vec![("name", "planned-only")], "denied"),
+        (
+            "service-remove",
+            vec![("service", service.as_str())],
+            "would-run",
+        ),
+    ] {
+        let mut args = vec!["run", workflow, "--engine", "swarm", "--plan", "--json"];
+        let pairs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for p in &pairs {
+            args.extend(["-p", p]);
+        }
+        let plan = team.dockwright(probes, &args).json();
+        let steps = plan["steps"].as_array().unwrap();
+        let last = steps.last().unwrap_or_else(|| panic!("{workflow}: {plan}"));
+        assert_eq!(last["outcome"], outcome, "{workflow}: {plan}");
+        assert!(
+            last["op"].as_str().unwrap().contains("-service"),
+            "{workflow}: {plan}"
+        );
+    }
+    let services_after = asked(&swarm);
+    assert_eq!(
+        services_after, services_before,
+        "a plan changed the swarm's services"
+    );
+
     // Another team sees nothing of it and can do nothing to it.
     let list = on_swarm(&other, probes, "service-list", &[]);
     assert_eq!(ok(&list)["count"], "0", "{list}");
