@@ -395,10 +395,20 @@ const WORKFLOWS: &[WorkflowDef] = &[
         params: &[
             req("image", "Image reference"),
             def("count", "How many containers", "2"),
-            opt("tag", "Build this image from `image`, run it and commit the first to `<tag>-snap`"),
-            opt("denied-image", "An image to try creating from; the error is an output"),
+            opt(
+                "tag",
+                "Build this image from `image`, run it and commit the first to `<tag>-snap`",
+            ),
+            opt(
+                "denied-image",
+                "An image to try creating from; the error is an output",
+            ),
             opt("existing", "A container of the team's to remove"),
-            def("wait", "Wait for the first container to be ready: true|false", "false"),
+            def(
+                "wait",
+                "Wait for the first container to be ready: true|false",
+                "false",
+            ),
         ],
         handler: provision,
     },
@@ -1264,11 +1274,17 @@ fn provision(p: &Params) -> Result<Outputs, String> {
             author: None,
             changes: Vec::new(),
         };
-        out.push(kv("committed", docker::commit_container(&commit).map_err(docker_err)?));
+        out.push(kv(
+            "committed",
+            docker::commit_container(&commit).map_err(docker_err)?,
+        ));
     }
     if let Some(denied) = p.get("denied-image") {
         let answer = docker::create_container(&web(denied));
-        out.push(kv("denied", answer.err().map(docker_err).unwrap_or_default()));
+        out.push(kv(
+            "denied",
+            answer.err().map(docker_err).unwrap_or_default(),
+        ));
     }
     let options = ListOptions {
         all: true,
