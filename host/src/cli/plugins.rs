@@ -239,9 +239,10 @@ pub async fn push(
         .transpose()?;
     let file = Path::new(plugin);
     let loaded = if file.is_file() {
-        crate::plugin::catalog::load_file(&runtime, file, console, None)
+        let loaded = crate::plugin::catalog::load_file(&runtime, file, console, None)
             .await
-            .with_context(|| format!("`{plugin}` is not a plugin this host can run"))?
+            .with_context(|| format!("`{plugin}` is not a plugin this host can run"))?;
+        std::sync::Arc::new(loaded)
     } else {
         let (_runtime, catalog) = load(dir, config_path, console, true).await?;
         let Some(found) = catalog.plugins.into_iter().find(|p| p.info.name == plugin) else {

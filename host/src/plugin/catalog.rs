@@ -77,7 +77,8 @@ pub struct Problem {
 /// The loaded plugin folder.
 pub struct Catalog {
     pub dir: PathBuf,
-    pub plugins: Vec<LoadedPlugin>,
+    /// Shared, so a run keeps its plugin while a server offers a newer one.
+    pub plugins: Vec<Arc<LoadedPlugin>>,
     pub problems: Vec<Problem>,
 }
 
@@ -119,7 +120,7 @@ impl Catalog {
                         );
                         catalog.problems.push(Problem { path, reason });
                     } else {
-                        catalog.plugins.push(plugin);
+                        catalog.plugins.push(Arc::new(plugin));
                     }
                 }
                 Err(e) => catalog.problems.push(Problem {
@@ -132,7 +133,10 @@ impl Catalog {
     }
 
     pub fn find(&self, name: &str) -> Option<&LoadedPlugin> {
-        self.plugins.iter().find(|p| p.info.name == name)
+        self.plugins
+            .iter()
+            .find(|p| p.info.name == name)
+            .map(|p| &**p)
     }
 
     /// The plugin and workflow a name means. Errors name what is there instead.

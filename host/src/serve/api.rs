@@ -152,9 +152,24 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     } else {
         "unavailable"
     };
+    // The folder's files that are not on offer, and why: what an operator looks for
+    // after dropping a plugin in.
+    let catalog = app.plugins.current();
+    let problems: Vec<Value> = catalog
+        .problems
+        .iter()
+        .map(|p| json!({ "file": p.path.display().to_string(), "reason": p.reason }))
+        .collect();
+    let plugins = json!({
+        "folder": catalog.dir.display().to_string(),
+        "offered": catalog.plugins.iter().map(|p| json!({ "name": p.info.name, "version": p.info.version })).collect::<Vec<_>>(),
+        "problems": problems,
+    });
     (
         status,
-        Json(json!({ "status": state, "draining": app.draining(), "engine": engine })),
+        Json(
+            json!({ "status": state, "draining": app.draining(), "engine": engine, "plugins": plugins }),
+        ),
     )
         .into_response()
 }
@@ -198,8 +213,8 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn workflows(State(app): State<Arc<App>>, caller: Caller) -> Json<Value> {
-    let list: Vec<Value> = app
-        .catalog
+    let catalog = app.plugins.current();
+    let list: Vec<Value> = catalog
         .plugins
         .iter()
         .filter(|p| p.admitted(&caller.policy).is_ok())

@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{admission, engines, metrics, registry, teams};
+use super::{admission, engines, live, metrics, registry, teams};
 use crate::journal::Journal;
-use crate::plugin::catalog::Catalog;
 use crate::plugin::runtime::Runtime;
 
 /// What every request handler can reach.
 pub struct App {
     pub runtime: Runtime,
-    pub catalog: Catalog,
+    /// The plugin folder, live (see [`super::live`]).
+    pub plugins: live::LivePlugins,
     pub engines: engines::Engines,
     pub teams: teams::Teams,
     pub journal: Arc<Journal>,

@@ -44,6 +44,7 @@ pub mod conn;
 pub mod containers;
 pub mod engines;
 pub mod error;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
@@ -83,6 +84,10 @@ pub async fn serve(options: Options) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(app.clone(), shutdown.clone()));
+    tokio::spawn(live::watch(
+        app.clone(),
+        Arc::new(Terminal { verbose: false }),
+    ));
     let router = api::router(app.clone());
     let server = tokio::spawn(conn::accept(
         listener,
@@ -143,9 +148,10 @@ async fn setup(options: &Options) -> Result<App> {
         Ok(engine) => engine,
         Err(e) => unconnected(&e)?,
     };
+    let lock_path = options.lock.as_ref().map(|l| l.path.clone());
     Ok(App {
         runtime,
-        catalog,
+        plugins: live::LivePlugins::new(catalog, lock_path),
         engines: engines::Engines::new(engine),
         teams,
         journal,
@@ -190,8 +196,8 @@ fn announce(app: &App, listener: &tokio::net::TcpListener, options: &Options) {
     let config = app.teams.current();
     tracing::info!(
         "listening on http://{addr} ({} plugins from {}, config {}, up to {} runs at once, {} per team; the team page is at http://{addr}/, metrics at /metrics)",
-        app.catalog.plugins.len(),
-        app.catalog.dir.display(),
+        app.plugins.current().plugins.len(),
+        app.plugins.dir().display(),
         app.teams.path().display(),
         options.bounds.max_runs,
         options.bounds.max_team_runs,

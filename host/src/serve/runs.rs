@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::registry::{self, RunRecord};
 use super::request::{plausible_run_id, RunRequest};
 use crate::engine::Engine;
+use crate::plugin::catalog::{Catalog, LoadedPlugin};
 use crate::plugin::info::WorkflowInfo;
 use crate::policy::config::DEFAULT_ENGINE;
 use crate::policy::TeamPolicy;
@@ -62,10 +63,10 @@ pub fn admit(app: &Arc<App>, team: &str) -> Result<Slot, ApiError> {
     })
 }
 
-/// What a request resolved to: a plugin of the catalog (by index), its workflow
-/// and the params to hand it.
+/// What a request resolved to: a plugin on offer, its workflow and the params to hand
+/// it. The run keeps this plugin whatever the folder offers next.
 pub struct Resolved {
-    pub plugin: usize,
+    pub plugin: Arc<LoadedPlugin>,
     pub workflow: String,
     pub params: Vec<(String, String)>,
 }
@@ -73,7 +74,8 @@ pub struct Resolved {
 /// The plugin and workflow a request means, among the plugins the caller's team
 /// may run, with its params checked (missing, unknown, repeated).
 pub fn resolve(app: &App, caller: &Caller, request: &RunRequest) -> Result<Resolved, ApiError> {
-    let (plugin, workflow) = pick(app, caller, request)?;
+    let catalog = app.plugins.current();
+    let (plugin, workflow) = pick(&catalog, caller, request)?;
     // Checked here first for words that fit the API (the shared check speaks of `-p`).
     let given = |name: &str| request.params.iter().any(|(k, _)| k == name);
     if let Some(spec) = workflow
@@ -93,7 +95,7 @@ pub fn resolve(app: &App, caller: &Caller, request: &RunRequest) -> Result<Resol
     let params = crate::policy::params::resolve(&workflow.name, &workflow.params, &request.params)
         .map_err(ApiError::bad_request)?;
     Ok(Resolved {
-        plugin,
+        plugin: catalog.plugins[plugin].clone(),
         workflow: workflow.name.clone(),
         params,
     })
@@ -103,11 +105,11 @@ pub fn resolve(app: &App, caller: &Caller, request: &RunRequest) -> Result<Resol
 /// it: 403 when only plugins the team may not run do (saying so helps more than a
 /// 404, and plugin names are no secret), 400 when several usable ones do.
 fn pick<'a>(
-    app: &'a App,
+    catalog: &'a Catalog,
     caller: &Caller,
     request: &RunRequest,
 ) -> Result<(usize, &'a WorkflowInfo), ApiError> {
-    let plugins = &app.catalog.plugins;
+    let plugins = &catalog.plugins;
     let allowed = |i: &usize| plugins[*i].admitted(&caller.policy).is_ok();
     let name = &request.workflow;
     let offering: Vec<usize> = (0..plugins.len())
@@ -137,7 +139,7 @@ fn pick<'a>(
                 format!("workflow `{name}` is in plugin `{plugin}`, which your team may not run: {denial}"),
             ))
         }
-        ([], None) => Err(unknown(app, caller, request)),
+        ([], None) => Err(unknown(catalog, caller, request)),
         (many, _) => {
             let names: Vec<&str> = many
                 .iter()
@@ -154,9 +156,9 @@ fn pick<'a>(
 
 /// 404 for a workflow (or plugin) the team cannot find, suggesting close names among
 /// what it may run.
-fn unknown(app: &App, caller: &Caller, request: &RunRequest) -> ApiError {
-    let mine = |p: &&crate::plugin::catalog::LoadedPlugin| p.admitted(&caller.policy).is_ok();
-    let plugins: Vec<_> = app.catalog.plugins.iter().filter(mine).collect();
+fn unknown(catalog: &Catalog, caller: &Caller, request: &RunRequest) -> ApiError {
+    let mine = |p: &&Arc<LoadedPlugin>| p.admitted(&caller.policy).is_ok();
+    let plugins: Vec<_> = catalog.plugins.iter().filter(mine).collect();
     if let Some(wanted) = &request.plugin {
         if !plugins.iter().any(|p| &p.info.name == wanted) {
             let names: Vec<&str> = plugins.iter().map(|p| p.info.name.as_str()).collect();
@@ -191,7 +193,7 @@ pub fn start(
     resolved: Resolved,
     engine: Engine,
 ) -> Arc<RunRecord> {
-    let plugin_name = app.catalog.plugins[resolved.plugin].info.name.clone();
+    let plugin_name = resolved.plugin.info.name.clone();
     let record = RunRecord::new(
         run::new_run_id(),
         caller.team.clone(),
@@ -265,7 +267,7 @@ pub async fn plan(
         tape: None,
         plan: None,
     };
-    let plugin = &app.catalog.plugins[resolved.plugin];
+    let plugin = &resolved.plugin;
     // The plugin's own output is not part of a plan's answer.
     let console: Arc<dyn Console> = Arc::new(crate::util::console::Captured::default());
     let report = crate::run::plan::plan(
@@ -296,7 +298,7 @@ async fn run_isolated(
     let inner = {
         let (app, record, engine) = (app.clone(), record.clone(), engine.clone());
         tokio::spawn(async move {
-            let plugin = &app.catalog.plugins[resolved.plugin];
+            let plugin = &resolved.plugin;
             let console: Arc<dyn Console> = record.clone();
             run::run_workflow_as(
                 &app.runtime,

@@ -11,6 +11,7 @@ mod examples;
 mod imports;
 mod isolation;
 mod layout;
+mod live;
 mod page;
 mod plan;
 mod plugins;

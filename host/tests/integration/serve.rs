@@ -1143,7 +1143,7 @@ fn serve_settings_come_from_the_config_and_flags_override_them() {
 
 /// Wait until `check` holds, giving up (failing) after a generous cap: this waits
 /// for an outcome, it does not time one.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(super) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let give_up = Instant::now() + Duration::from_secs(120);
     while !check() {
         assert!(Instant::now() < give_up, "{what} did not happen");

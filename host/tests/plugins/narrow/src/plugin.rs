@@ -9,7 +9,7 @@ wit_bindgen::generate!({
 use dockwright::plugin::docker::{self, DockerError, ExecSpec, ListOptions};
 use dockwright::plugin::host;
 use dockwright::plugin::types::KeyValue;
-use exports::dockwright::plugin::workflows::{Guest, PluginInfo, Workflow};
+use exports::dockwright::plugin::workflows::{Guest, Param, PluginInfo, Workflow};
 
 struct Narrow;
 
@@ -61,6 +61,15 @@ impl Guest for Narrow {
             description: description.into(),
             params: vec![],
         };
+        let hold = Workflow {
+            params: vec![Param {
+                name: "container".into(),
+                description: "A container of the team's to wait for".into(),
+                required: true,
+                default: None,
+            }],
+            ..workflow("hold", "waits for the container to exit; outputs this plugin's version")
+        };
         PluginInfo {
             name: "narrow".into(),
             version: VERSION.into(),
@@ -68,17 +77,27 @@ impl Guest for Narrow {
             workflows: vec![
                 workflow("reach", "list-containers, engine-info and exec; outputs each result"),
                 workflow("widen", "declares every permission mid-run, then calls engine-info"),
+                hold,
             ],
         }
     }
 
-    fn run(workflow: String, _params: Vec<KeyValue>) -> Result<Vec<KeyValue>, String> {
+    fn run(workflow: String, params: Vec<KeyValue>) -> Result<Vec<KeyValue>, String> {
         match workflow.as_str() {
             "reach" => Ok(reach()),
             "widen" => {
                 let all = ["containers", "observe", "exec", "images", "build", "commit", "engine-info"];
                 host::declare_permissions(&all.map(String::from));
                 Ok(vec![kv("engine-info", outcome(docker::engine_info()))])
+            }
+            "hold" => {
+                let container = params
+                    .iter()
+                    .find(|kv| kv.key == "container")
+                    .map(|kv| kv.value.clone())
+                    .unwrap_or_default();
+                let code = docker::wait_container(&container).map_err(|e| outcome::<()>(Err(e)))?;
+                Ok(vec![kv("version", VERSION.into()), kv("exit-code", code.to_string())])
             }
             other => Err(format!("no workflow {other}")),
         }
