@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::plugin::catalog::{self, Catalog, LoadedPlugin, Problem};
-use crate::util::console::Console;
+use tokio_util::sync::CancellationToken;
 
-use super::app::App;
+use crate::plugin::catalog::{self, Catalog, LoadedPlugin, Problem};
+use crate::plugin::runtime::Runtime;
+use crate::util::console::Console;
 
 /// How often the folder is scanned without a change event.
 pub const RESCAN: Duration = Duration::from_secs(2);
@@ -100,7 +101,7 @@ impl LivePlugins {
 
     /// Look at the folder again and apply what changed. Returns whether a file is
     /// still settling (changed since the last look), so the caller looks again soon.
-    pub async fn rescan(&self, app: &Arc<App>, console: Arc<dyn Console>) -> bool {
+    pub async fn rescan(&self, runtime: &Runtime, console: Arc<dyn Console>) -> bool {
         let listed = match list(&self.dir) {
             Ok(listed) => listed,
             Err(e) => {
@@ -151,7 +152,9 @@ impl LivePlugins {
                     changed = true;
                     let lock = lock.get_or_insert_with(|| self.read_lock());
                     match lock {
-                        Ok(lock) => load(app, &path, seen, lock.as_ref(), console.clone()).await,
+                        Ok(lock) => {
+                            load(runtime, &path, seen, lock.as_ref(), console.clone()).await
+                        }
                         // Where the lock cannot be read, nothing new is offered.
                         Err(reason) => Seen {
                             problem: Some(reason.clone()),
@@ -205,24 +208,19 @@ impl LivePlugins {
 
 /// Check, describe and compile one file; the previous good version stays on failure.
 async fn load(
-    app: &Arc<App>,
+    runtime: &Runtime,
     path: &Path,
     seen: &Seen,
     lock: Option<&catalog::Locked>,
     console: Arc<dyn Console>,
 ) -> Seen {
-    let loaded = match catalog::load_file(&app.runtime, path, console, lock).await {
-        Ok(plugin) => {
-            let plugin = Arc::new(plugin);
-            let (app, compiling) = (app.clone(), plugin.clone());
-            // Compiling takes from milliseconds (Rust) to seconds (Python): off the
-            // threads that answer requests.
-            match tokio::task::spawn_blocking(move || compiling.pre(&app.runtime)).await {
-                Ok(Ok(_)) => Ok(plugin),
-                Ok(Err(e)) => Err(format!("{e:#}")),
-                Err(e) => Err(format!("compiling it failed: {e}")),
-            }
-        }
+    let loaded = match catalog::load_file(runtime, path, console, lock).await {
+        // Compiling takes from milliseconds (Rust) to seconds (Python): this thread is
+        // handed over for it, so requests go on being answered on the others.
+        Ok(plugin) => match tokio::task::block_in_place(|| plugin.pre(runtime)) {
+            Ok(_) => Ok(Arc::new(plugin)),
+            Err(e) => Err(format!("{e:#}")),
+        },
         Err(e) => Err(format!("{e:#}")),
     };
     match loaded {
@@ -314,10 +312,15 @@ fn stamp(path: &Path) -> Stamp {
 }
 
 /// Watch the folder and apply changes until the server stops.
-pub async fn watch(app: Arc<App>, console: Arc<dyn Console>) {
+pub async fn watch(
+    live: &LivePlugins,
+    runtime: &Runtime,
+    console: Arc<dyn Console>,
+    stop: CancellationToken,
+) {
     use notify::Watcher;
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let dir = app.plugins.dir().to_path_buf();
+    let dir = live.dir().to_path_buf();
     let watcher = notify::recommended_watcher(move |_event| {
         let _ = tx.send(());
     })
@@ -345,8 +348,8 @@ pub async fn watch(app: Arc<App>, console: Arc<dyn Console>) {
                 while events.try_recv().is_ok() {}
             }
             () = tokio::time::sleep(wait) => {}
-            () = app.abort.cancelled() => return,
+            () = stop.cancelled() => return,
         }
-        settling = app.plugins.rescan(&app, console.clone()).await;
+        settling = live.rescan(runtime, console.clone()).await;
     }
 }

@@ -84,10 +84,12 @@ pub async fn serve(options: Options) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(app.clone(), shutdown.clone()));
-    tokio::spawn(live::watch(
-        app.clone(),
-        Arc::new(Terminal { verbose: false }),
-    ));
+    let watching = app.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let console = Arc::new(Terminal { verbose: false });
+        live::watch(&watching.plugins, &watching.runtime, console, stop).await;
+    });
     let router = api::router(app.clone());
     let server = tokio::spawn(conn::accept(
         listener,
