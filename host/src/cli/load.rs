@@ -50,7 +50,7 @@ pub fn load_config(explicit: Option<&std::path::Path>) -> Result<config::Config>
 /// config's `[engines.NAME]`.
 pub fn engine_target(config: &config::Config, name: &str) -> Result<config::EngineTarget> {
     if name == config::DEFAULT_ENGINE {
-        return Ok(crate::engine::connect::default_target());
+        return Ok(crate::engine::connect::default_target_in(config));
     }
     if let Some(target) = config.engines.get(name) {
         return Ok(target.clone());
@@ -66,7 +66,7 @@ pub fn engine_target(config: &config::Config, name: &str) -> Result<config::Engi
 
 /// The default engine and every engine of the config, in that order.
 pub fn engine_targets(config: &config::Config) -> Vec<config::EngineTarget> {
-    std::iter::once(crate::engine::connect::default_target())
+    std::iter::once(crate::engine::connect::default_target_in(config))
         .chain(config.engines.values().cloned())
         .collect()
 }

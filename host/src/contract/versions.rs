@@ -27,7 +27,7 @@ pub fn host_version() -> Version {
     parse_version(CONTRACT_VERSION).expect("CONTRACT_VERSION is a version")
 }
 
-/// What this host accepts, for messages: `0.1.x up to 0.1.2`.
+/// What this host accepts, for messages: `0.1.x up to 0.1.3`.
 pub fn accepted() -> String {
     let (major, minor, _) = host_version();
     if major == 0 {

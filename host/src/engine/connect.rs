@@ -36,8 +36,10 @@ pub struct Engine {
     target: Option<Arc<EngineTarget>>,
     /// The address we connected to, for messages.
     pub address: String,
-    /// The host where published ports can be reached.
+    /// The host where published ports can be reached from this machine.
     pub published_host: String,
+    /// The name or address people reach published ports at (see [`public_host`]).
+    pub public_host: String,
     /// The engine's own id, asked once (see [`Engine::id`]).
     id: Arc<tokio::sync::OnceCell<String>>,
 }
@@ -50,6 +52,7 @@ impl Engine {
             client: Arc::new(tokio::sync::OnceCell::new_with(Some(docker))),
             target: None,
             published_host: published_host(&address),
+            public_host: public_host(&address, None),
             address,
             id: Arc::default(),
         }
@@ -66,6 +69,7 @@ impl Engine {
             client: Arc::default(),
             target: Some(Arc::new(target.clone())),
             published_host: published_host(&target.host),
+            public_host: public_host(&target.host, target.public_host.as_deref()),
             address: target.host.clone(),
             id: Arc::default(),
         })
@@ -186,6 +190,35 @@ pub fn published_host(address: &str) -> String {
     }
 }
 
+/// The name or address people reach an engine's published ports at: the config's
+/// `public_host`, else the host of a tcp:// engine, else this machine's name (so a URL
+/// made for someone at another desk opens this machine, not theirs). `localhost` only
+/// when the machine's name cannot be read.
+pub fn public_host(address: &str, configured: Option<&str>) -> String {
+    if let Some(host) = configured {
+        return host.to_string();
+    }
+    if ["tcp://", "http://", "https://"]
+        .iter()
+        .any(|scheme| address.starts_with(scheme))
+    {
+        return published_host(address);
+    }
+    gethostname::gethostname()
+        .into_string()
+        .ok()
+        .filter(|name| crate::policy::config::check_public_host(name).is_ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The default engine with what the config says of it.
+pub fn default_target_in(config: &crate::policy::config::Config) -> EngineTarget {
+    EngineTarget {
+        public_host: config.public_host.clone(),
+        ..default_target()
+    }
+}
+
 /// The default engine, as the docker CLI finds it: `DOCKER_HOST`, and TLS when
 /// `DOCKER_TLS_VERIFY` is set, with the files of `DOCKER_CERT_PATH` (else `~/.docker`).
 pub fn default_target() -> EngineTarget {
@@ -209,6 +242,7 @@ pub fn default_target() -> EngineTarget {
         name: DEFAULT_ENGINE.to_string(),
         host: address_from_env(),
         tls,
+        public_host: None,
     }
 }
 
@@ -226,11 +260,9 @@ pub async fn connect() -> Result<Engine> {
 /// milliseconds to answer. TLS engines go through the library's negotiation.
 pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
     let docker = handshake(target).await?;
-    Ok(Engine::new(
-        target.name.clone(),
-        docker,
-        target.host.clone(),
-    ))
+    let mut engine = Engine::new(target.name.clone(), docker, target.host.clone());
+    engine.public_host = public_host(&target.host, target.public_host.as_deref());
+    Ok(engine)
 }
 
 /// The failure to reach `target`, named as the user knows it.
@@ -447,6 +479,28 @@ mod tests {
             .unwrap_err()
             .contains("no API version"));
         assert!(api_version_of("HTTP/1.1 200 OK\r\nApi-Version: x\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn public_hosts() {
+        // What the config says, whatever the engine.
+        assert_eq!(
+            public_host("unix:///var/run/docker.sock", Some("dw.lan")),
+            "dw.lan"
+        );
+        assert_eq!(public_host("tcp://10.0.0.9:2376", Some("dw.lan")), "dw.lan");
+        // A tcp:// engine's own host.
+        assert_eq!(public_host("tcp://build.lan:2376", None), "build.lan");
+        // A local socket: this machine's name, not localhost.
+        let name = public_host("unix:///var/run/docker.sock", None);
+        assert!(
+            crate::policy::config::check_public_host(&name).is_ok(),
+            "{name}"
+        );
+        let real = gethostname::gethostname().into_string().unwrap_or_default();
+        if !real.is_empty() {
+            assert_eq!(name, real);
+        }
     }
 
     #[test]

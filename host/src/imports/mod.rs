@@ -13,12 +13,13 @@
 //!   for services;
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
 //!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`],
-//!   [`services`];
+//!   [`services`], [`address`] (`public-host`);
 //! - [`tape`]: record and replay, where a run's calls are written down or answered
 //!   from a recording;
 //! - [`plan`]: plans, where writes are checked as for a run and answered without
 //!   reaching the engine.
 
+pub mod address;
 pub mod admission;
 pub mod containers;
 pub mod context;
@@ -65,6 +66,9 @@ impl HostApi for HostState {
     async fn declare_permissions(&mut self, groups: Vec<String>) -> wasmtime::Result<()> {
         manifest::declare_permissions(self, groups);
         Ok(())
+    }
+    async fn public_host(&mut self) -> wasmtime::Result<String> {
+        Ok(address::public_host(self))
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Config {
     pub engines: BTreeMap<String, EngineTarget>,
     /// How `dockwright serve` runs where its flags do not say (`[serve]`).
     pub serve: ServeSettings,
+    /// The name or address people reach the default engine's published ports at
+    /// (`public_host`); each named engine has its own.
+    pub public_host: Option<String>,
 }
 
 /// `[serve]`: the server's settings, each overridden by its flag.
@@ -70,6 +73,8 @@ pub struct EngineTarget {
     /// Client certificate, key and the CA that signs the engine's certificate: the
     /// engine is reached over TLS and its certificate verified.
     pub tls: Option<TlsFiles>,
+    /// The name or address people reach its published ports at, when the config says.
+    pub public_host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +107,7 @@ impl Config {
             registries: Registries::default(),
             engines: BTreeMap::new(),
             serve: ServeSettings::default(),
+            public_host: None,
         }
     }
 
@@ -224,6 +230,10 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         },
         None => Registries::default(),
     };
+    let public_host = match raw.public_host {
+        Some(host) => Some(check_public_host(&host).map_err(|e| file.error(&["public_host"], &e))?),
+        None => None,
+    };
     let mut engines = BTreeMap::new();
     for (name, engine) in raw.engines.unwrap_or_default() {
         let target = engine_target(&name, engine, &folder)
@@ -259,6 +269,7 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
         registries,
         engines,
         serve: raw.serve.map(RawServe::settings).unwrap_or_default(),
+        public_host,
     })
 }
 
@@ -306,11 +317,44 @@ fn engine_target(name: &str, raw: RawEngine, folder: &Path) -> Result<EngineTarg
     if tls.is_some() && !host.starts_with("tcp://") {
         return Err(format!("TLS is for tcp:// engines, not `{host}`"));
     }
+    let public_host = raw
+        .public_host
+        .as_deref()
+        .map(check_public_host)
+        .transpose()?;
     Ok(EngineTarget {
         name: name.to_string(),
         host,
         tls,
+        public_host,
     })
+}
+
+/// A `public_host`: a host name or an IP address, as people type it into a browser's
+/// address bar before the port.
+pub fn check_public_host(text: &str) -> Result<String, String> {
+    let host = text.trim();
+    let name_like = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && !host.starts_with(['-', '.'])
+        && !host.ends_with('-');
+    let ipv6 = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse::<std::net::Ipv6Addr>()
+        .is_ok();
+    if name_like || ipv6 {
+        Ok(host.to_string())
+    } else {
+        Err(format!(
+            "public_host `{}` is not a host name or IP address: give one such as build.example.com or 10.0.0.5, without a scheme, port or path",
+            text.escape_debug()
+        ))
+    }
 }
 
 /// Each team's token hashes. A token names one team, so a hash in `[defaults]`
@@ -358,6 +402,7 @@ fn tokens(
 )]
 struct RawConfig {
     journal: Option<String>,
+    public_host: Option<String>,
     registries: Option<RawRegistries>,
     engines: Option<BTreeMap<String, RawEngine>>,
     serve: Option<RawServe>,
@@ -477,6 +522,7 @@ impl<'de> Deserialize<'de> for Listen {
 )]
 struct RawEngine {
     host: String,
+    public_host: Option<String>,
     /// A folder with `ca.pem`, `cert.pem` and `key.pem`, as `DOCKER_CERT_PATH`.
     cert_path: Option<String>,
     ca: Option<String>,
@@ -1102,6 +1148,36 @@ impl Merge<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_hosts_are_names_or_addresses() {
+        for good in [
+            "build.example.com",
+            "10.0.0.5",
+            "host-1",
+            "::1",
+            "[fe80::1]",
+            " dw.lan ",
+        ] {
+            assert!(check_public_host(good).is_ok(), "{good}");
+        }
+        assert_eq!(check_public_host(" dw.lan ").unwrap(), "dw.lan");
+        for bad in [
+            "",
+            "http://dw.lan",
+            "dw.lan:8080",
+            "dw.lan/x",
+            "-dw",
+            "a b",
+            "dw_lan",
+        ] {
+            let err = check_public_host(bad).unwrap_err();
+            assert!(
+                err.contains("not a host name or IP address"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     const EXAMPLE: &str = include_str!("../../../examples/dockwright.toml");
 

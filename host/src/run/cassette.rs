@@ -66,6 +66,14 @@ pub struct EngineRef {
     pub name: String,
     /// The host where the engine's published ports were reached.
     pub published_host: String,
+    /// Where people reached them (`host.public-host`). Cassettes from before contract
+    /// 0.1.3 have none: plugins then wrote `localhost`, which a replay answers.
+    #[serde(default = "localhost")]
+    pub public_host: String,
+}
+
+fn localhost() -> String {
+    "localhost".into()
 }
 
 /// How a run ended: what a replay must end with too.
@@ -115,6 +123,7 @@ impl Cassette {
             engine: EngineRef {
                 name: engine.name.clone(),
                 published_host: engine.published_host.clone(),
+                public_host: engine.public_host.clone(),
             },
             redact_env,
             calls: tape.calls().to_vec(),
@@ -258,6 +267,7 @@ fn no_engine(recorded: &EngineRef) -> Result<Engine> {
         "replay (no engine)".to_string(),
     );
     engine.published_host = recorded.published_host.clone();
+    engine.public_host = recorded.public_host.clone();
     Ok(engine)
 }
 

@@ -119,10 +119,14 @@ pub async fn serve(options: Options) -> Result<()> {
 /// Load the config, the journal, the plugins (compiled now, not on first request)
 /// and connect to the engine.
 async fn setup(options: &Options) -> Result<App> {
-    let connecting = tokio::spawn(engine::connect());
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let teams = teams::Teams::load(options.config.as_deref(), &cwd)?;
     let config = teams.current();
+    let target = engine::connect::default_target_in(&config);
+    let connecting = {
+        let target = target.clone();
+        tokio::spawn(async move { engine::connect_to(&target).await })
+    };
     let journal_path = config
         .journal
         .clone()
@@ -148,7 +152,12 @@ async fn setup(options: &Options) -> Result<App> {
         .context("the engine connection task failed")?
     {
         Ok(engine) => engine,
-        Err(e) => unconnected(&e)?,
+        Err(e) => {
+            let mut engine = unconnected(&e)?;
+            engine.public_host =
+                engine::connect::public_host(&target.host, target.public_host.as_deref());
+            engine
+        }
     };
     let lock_path = options.lock.as_ref().map(|l| l.path.clone());
     Ok(App {

@@ -25,12 +25,23 @@ fn run_ok(
 #[test]
 fn team_env_serves_http_with_team_env_and_labels_then_teardown_leaves_nothing() {
     let team = Team::new("teamenv");
+    // The URL names the address the config gives people for the engine.
+    let config = team.home.join("dockwright.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("public_host = \"envs.example.test\"\n{text}"),
+    )
+    .unwrap();
     // The plugin's own notion of team is a param; the host's is --team.
     let plugin_team = team.name.clone();
     let outputs = run_ok(&team, "team-env", &[("team", &plugin_team)]);
     let id = out(&outputs, "container").to_string();
     let port: u16 = out(&outputs, "host-port").parse().unwrap();
-    assert_eq!(out(&outputs, "url"), format!("http://localhost:{port}/"));
+    assert_eq!(
+        out(&outputs, "url"),
+        format!("http://envs.example.test:{port}/")
+    );
 
     let page = http_get("127.0.0.1", port, "/").unwrap();
     assert!(page.contains(" 200 "), "{page}");

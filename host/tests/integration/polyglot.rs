@@ -249,7 +249,11 @@ fn js_team_env_serves_http_then_teardown_leaves_nothing() {
     let outputs = run_ok(js_dir(), &team, "team-env-js", &[("team", &plugin_team)]);
     let id = out(&outputs, "container").to_string();
     let port: u16 = out(&outputs, "host-port").parse().unwrap();
-    assert_eq!(out(&outputs, "url"), format!("http://localhost:{port}/"));
+    // No public host is configured: a local engine's URLs name this machine.
+    assert_eq!(
+        out(&outputs, "url"),
+        format!("http://{}:{port}/", machine_name())
+    );
 
     // Ready means ready: the port answers at once, with the team in the environment.
     let page = http_get("127.0.0.1", port, "/").unwrap();
@@ -340,4 +344,15 @@ fn js_team_env_failures_are_messages_and_roll_back() {
         error_of(&report).contains("unknown protocol `xyz`"),
         "{report}"
     );
+}
+
+/// This machine's name, as the host finds it for URLs of a local engine.
+fn machine_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let name = name.trim().to_string();
+    assert!(
+        !name.is_empty() && name != "localhost",
+        "the machine has no name of its own"
+    );
+    name
 }

@@ -47,12 +47,14 @@ fn failed(report: &Value) -> String {
     report["error"].as_str().unwrap().to_string()
 }
 
-/// GET `url` (http://localhost:PORT/), trying again while the task's server comes
+/// GET `url` (http://HOST:PORT/, HOST this machine), trying again while the task's server comes
 /// up after its container started; the response.
 fn answer(url: &str) -> String {
     let port: u16 = url
-        .trim_start_matches("http://localhost:")
         .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
         .parse()
         .unwrap_or_else(|_| panic!("not a local url: {url}"));
     let started = std::time::Instant::now();

@@ -9,8 +9,8 @@ use dockwright_sdk::docker::{
     self, ContainerSpec, LabelFilter, ListOptions, PortBinding, Readiness,
 };
 use dockwright_sdk::{
-    info, kv, param_or, parse_port, required, warn, Context, Guest, KeyValue, Param, PluginInfo,
-    Workflow,
+    host, info, kv, param_or, parse_port, required, warn, Context, Guest, KeyValue, Param,
+    PluginInfo, Workflow,
 };
 
 const DEFAULT_IMAGE: &str = "dockwright/web:latest";
@@ -146,7 +146,7 @@ fn start(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
             )
         })?;
     let name = container.name.trim_start_matches('/');
-    let url = format!("http://localhost:{}/", published.host_port);
+    let url = format!("http://{}:{}/", host::public_host(), published.host_port);
     info(&format!("team {team}: {name} is ready at {url}"));
 
     Ok(vec![

@@ -12,7 +12,8 @@ use dockwright_sdk::services::{
     TaskState,
 };
 use dockwright_sdk::{
-    info, kv, param, param_or, parse_port, required, Guest, KeyValue, Param, PluginInfo, Workflow,
+    host, info, kv, param, param_or, parse_port, required, Guest, KeyValue, Param, PluginInfo,
+    Workflow,
 };
 
 const DEFAULT_IMAGE: &str = "dockwright/web";
@@ -166,9 +167,9 @@ fn parse_published(text: Option<&str>) -> Result<Option<u16>, String> {
     }
 }
 
-/// The URL of a published port, on this machine.
-fn url(published: u16) -> String {
-    format!("http://localhost:{published}/")
+/// The URL of a published port at `public_host`, the address people reach the engine by.
+fn url(public_host: &str, published: u16) -> String {
+    format!("http://{public_host}:{published}/")
 }
 
 /// The published port for `port` among the ports the swarm assigned.
@@ -180,17 +181,17 @@ fn published_for(ports: &[ServicePublishedPort], port: Port) -> Option<u16> {
 }
 
 /// The URL of the routing mesh's port for `port`.
-fn ingress_url(service: &ServiceInfo, port: Port) -> Option<String> {
-    published_for(&service.ports, port).map(url)
+fn ingress_url(service: &ServiceInfo, port: Port, public_host: &str) -> Option<String> {
+    published_for(&service.ports, port).map(|p| url(public_host, p))
 }
 
 /// The URLs of the running tasks' host-mode ports for `port`, in the order of the tasks.
-fn task_urls(tasks: &[TaskInfo], port: Port) -> Vec<String> {
+fn task_urls(tasks: &[TaskInfo], port: Port, public_host: &str) -> Vec<String> {
     tasks
         .iter()
         .filter(|t| t.state == TaskState::Running)
         .filter_map(|t| published_for(&t.ports, port))
-        .map(url)
+        .map(|p| url(public_host, p))
         .collect()
 }
 
@@ -276,9 +277,10 @@ fn deploy(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
         kv("id", &id),
         kv("replicas", service.running_replicas),
     ];
+    let public_host = host::public_host();
     match mode {
         PublishMode::Ingress => {
-            let url = ingress_url(&service, port).ok_or_else(|| {
+            let url = ingress_url(&service, port, &public_host).ok_or_else(|| {
                 format!("service {name} runs, but the swarm reports no published port for {port}")
             })?;
             info(&format!(
@@ -288,7 +290,7 @@ fn deploy(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
             outputs.push(kv("url", url));
         }
         PublishMode::Host => {
-            let urls = task_urls(&service.tasks, port);
+            let urls = task_urls(&service.tasks, port, &public_host);
             let first = urls.first().cloned().ok_or_else(|| {
                 format!(
                     "service {name} runs, but none of its running tasks reports a host port for \
@@ -480,11 +482,14 @@ mod tests {
             task(TaskState::Starting, "n4", &[]),
         ];
         assert_eq!(
-            task_urls(&tasks, port),
-            ["http://localhost:30001/", "http://localhost:30003/"]
+            task_urls(&tasks, port, "build.example.com"),
+            [
+                "http://build.example.com:30001/",
+                "http://build.example.com:30003/"
+            ]
         );
-        assert!(task_urls(&tasks, parse_port("81").unwrap()).is_empty());
-        assert!(task_urls(&tasks, parse_port("80/udp").unwrap()).is_empty());
+        assert!(task_urls(&tasks, parse_port("81").unwrap(), "h").is_empty());
+        assert!(task_urls(&tasks, parse_port("80/udp").unwrap(), "h").is_empty());
         assert_eq!(published_for(&tasks[2].ports, port), Some(30003));
         assert_eq!(
             task_summary(&tasks),

@@ -9,3 +9,8 @@ export const declared = [];
 export function declarePermissions(groups) {
   declared.push(...groups);
 }
+
+// Where users reach the engine's published ports, as the host's config would say.
+export function publicHost() {
+  return 'localhost';
+}
