@@ -66,10 +66,30 @@ fn run_status(server: &Server, key: &str, id: &str) -> Value {
 #[test]
 fn plugins_dropped_replaced_and_removed_in_a_running_servers_folder_apply_without_a_restart() {
     images();
-    let plugins = plugin_dir(&[test_plugin("probe.wasm")]);
+    let plugins = plugin_dir(&[test_plugin("probe.wasm"), example_plugin("team_env.wasm")]);
     let team = Team::new("live");
+    // Where people reach the engine's ports, as the URLs a run hands back must say.
+    let config = team.home.join("dockwright.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("public_host = \"live.example.test\"\n{text}"),
+    )
+    .unwrap();
     let key = token(&team, plugins.path(), &team);
     let server = Server::start(&team, plugins.path(), &[]);
+    let env = serde_json::json!({ "workflow": "team-env", "params": { "team": team.name } });
+    let made = server.post("/v1/runs", &key, &env);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let url = made.json()["outputs"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        url.starts_with("http://live.example.test:"),
+        "{}",
+        made.body
+    );
     assert!(!offered(&server, &key).iter().any(|(w, _)| w == "reach"));
     let folder = plugins.path();
 
@@ -154,4 +174,21 @@ fn plugins_dropped_replaced_and_removed_in_a_running_servers_folder_apply_withou
     assert_eq!(gone.status, 404, "{}", gone.body);
     assert!(gone.body.contains("GET /v1/workflows"), "{}", gone.body);
     assert!(offered(&server, &key).iter().any(|(w, _)| w == "log"));
+
+    // A file the lock holds is checked against it: another build under its name is
+    // refused, and the locked one stays on offer.
+    let locked = test_plugin("narrow.wasm");
+    team.dockwright(folder, &["plugins", "add", locked.to_str().unwrap()])
+        .assert_ok();
+    eventually("the locked narrow 0.1.0 is offered", || {
+        offers(&server, &key, "reach", "0.1.0")
+    });
+    std::fs::write(&target, &v2).unwrap();
+    eventually("the build the lock does not hold is refused", || {
+        problems(&server)
+            .iter()
+            .any(|(f, r)| f.ends_with("narrow.wasm") && r.contains("lock"))
+    });
+    assert!(offers(&server, &key, "reach", "0.1.0"));
+    assert!(!offers(&server, &key, "reach", "0.2.0"));
 }
