@@ -1175,30 +1175,88 @@ fn quiet_connections_are_closed_and_open_ones_capped() {
     let server = Server::start(
         &team,
         plugins.path(),
-        &["--header-timeout", "1s", "--idle-timeout", "1s"],
+        &["--header-timeout", "4s", "--idle-timeout", "4s"],
     );
-    // Connects and says nothing.
-    let silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    assert!(closed_by_server(silent).is_empty());
-    // Starts a head and never finishes it.
-    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        .unwrap();
-    assert!(closed_by_server(slow).is_empty());
-    // Keeps the connection alive after an answer, then goes quiet.
-    let mut kept = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&closed_by_server(kept)).to_string();
+    let port = server.port;
+    // Three quiet clients at once, each closed by the server: one connects and says
+    // nothing, one starts a head and never finishes it, one keeps the connection alive
+    // after an answer and goes quiet. The last asks again if the server closed it before
+    // its request arrived (a client stalled past the header timeout, as a loaded machine
+    // can stall one): what it checks is the close after an answer.
+    let silent = std::thread::spawn(move || {
+        let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        closed_by_server(silent)
+    });
+    let slow = std::thread::spawn(move || {
+        let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        closed_by_server(slow)
+    });
+    let kept = std::thread::spawn(move || {
+        for _ in 0..5 {
+            let mut kept = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let answer = closed_by_server(kept);
+            if !answer.is_empty() {
+                return String::from_utf8_lossy(&answer).to_string();
+            }
+        }
+        panic!("the server never answered a kept-alive request");
+    });
+    assert!(silent.join().unwrap().is_empty());
+    assert!(slow.join().unwrap().is_empty());
+    let answer = kept.join().unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    // An answer that takes longer than both timeouts is not cut off.
-    let waited = server.post(
-        "/v1/runs",
-        &token,
-        &run_body("slow", &[("image", "dockwright/base"), ("seconds", "3")]),
-    );
+    // An answer that takes longer than both timeouts is not cut off: the run waits for a
+    // container that exits only when the test says, and the test says so only after a
+    // connection opened during the run was closed for its timeout (so the run has outlasted
+    // it, by order, not by a clock).
+    let label = format!("dockwright.team={}", team.name);
+    let gate = "while [ ! -f /go ]; do sleep 0.2; done";
+    let sleeper = docker(&[
+        "run",
+        "-d",
+        "--label",
+        &label,
+        "dockwright/base:latest",
+        "sh",
+        "-c",
+        gate,
+    ]);
+    let sleeper = sleeper.trim().to_string();
+    let body = run_body("wait", &[("container", &sleeper)]).to_string();
+    let run_token = token.clone();
+    let waited = std::thread::spawn(move || {
+        http(
+            port,
+            "POST",
+            "/v1/runs",
+            Some(&run_token),
+            Some(body.as_bytes()),
+            &[],
+        )
+    });
+    eventually("the run is in flight", || {
+        let listed = server.get("/v1/runs?limit=5", Some(&token)).json();
+        listed["runs"].as_array().is_some_and(|runs| {
+            runs.iter()
+                .any(|r| r["workflow"] == "wait" && r["status"] == "running")
+        })
+    });
+    let during = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(closed_by_server(during).is_empty());
+    docker(&["exec", &sleeper, "touch", "/go"]);
+    let waited = waited.join().unwrap();
     assert_eq!(waited.status, 201, "{}", waited.body);
     assert_eq!(waited.json()["status"], "ok", "{}", waited.body);
+    assert_eq!(
+        waited.json()["outputs"]["exit-code"],
+        "0",
+        "{}",
+        waited.body
+    );
     drop(server);
 
     let capped = Server::start(&team, plugins.path(), &["--max-connections", "2"]);
