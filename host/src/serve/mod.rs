@@ -152,11 +152,14 @@ async fn setup(options: &Options) -> Result<App> {
         .context("the engine connection task failed")?
     {
         Ok(engine) => engine,
+        // The server still starts (and `/healthz` says the engine is down), because a
+        // service manager may start it before the engine: each call tries the handshake
+        // again until the engine answers, and then speaks the version it negotiated.
         Err(e) => {
-            let mut engine = unconnected(&e)?;
-            engine.public_host =
-                engine::connect::public_host(&target.host, target.public_host.as_deref());
-            engine
+            tracing::warn!(
+                "{e:#}; starting anyway, /healthz reports the engine as unreachable until it answers"
+            );
+            Engine::lazy(&target)?
         }
     };
     let lock_path = options.lock.as_ref().map(|l| l.path.clone());
@@ -176,30 +179,6 @@ async fn setup(options: &Options) -> Result<App> {
         max_body: options.max_body,
         metrics,
     })
-}
-
-/// An engine client that has not reached the engine: the server still starts (and
-/// `/healthz` says the engine is down), because a service manager may start it
-/// before the engine, and runs work once the engine answers.
-fn unconnected(err: &anyhow::Error) -> Result<Engine> {
-    tracing::warn!(
-        "{err:#}; starting anyway, /healthz reports the engine as unreachable until it answers"
-    );
-    let address = engine::address_from_env();
-    let docker = bollard::Docker::connect_with_defaults()
-        .map_err(|e| {
-            anyhow::anyhow!(crate::engine::errors::describe_unreachable(
-                &address,
-                &engine::errors::root_cause(&e)
-            ))
-        })?
-        // As the CLI's client: long calls such as `wait` are bounded by the run's deadline.
-        .with_timeout(Duration::from_secs(24 * 3600));
-    Ok(Engine::new(
-        crate::policy::config::DEFAULT_ENGINE.to_string(),
-        docker,
-        address,
-    ))
 }
 
 fn announce(app: &App, listener: &tokio::net::TcpListener, options: &Options) {

@@ -38,6 +38,14 @@ impl Server {
     /// Start `dockwright serve` on a free port with `team`'s config and state, and
     /// wait until `/healthz` answers.
     pub(super) fn start(team: &Team, plugins: &Path, args: &[&str]) -> Server {
+        let server = Server::launch(team, plugins, args, &[]);
+        assert_eq!(server.get("/healthz", None).status, 200, "{}", server.log());
+        server
+    }
+
+    /// Start `dockwright serve` with more environment and wait until it listens,
+    /// whether or not its engine answers.
+    fn launch(team: &Team, plugins: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
@@ -49,6 +57,7 @@ impl Server {
             .env_remove("DOCKWRIGHT_TEAM")
             .env_remove("DOCKWRIGHT_LISTEN")
             .envs(team.env())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -79,9 +88,7 @@ impl Server {
             assert!(Instant::now() < deadline, "serve did not start: {text}");
             std::thread::sleep(Duration::from_millis(50));
         };
-        let server = Server { child, port, log };
-        assert_eq!(server.get("/healthz", None).status, 200, "{}", server.log());
-        server
+        Server { child, port, log }
     }
 
     fn log(&self) -> String {
@@ -1504,4 +1511,45 @@ fn json_logs_have_one_line_per_request_and_per_run() {
     assert_eq!(ended["status"], "ok");
     // No token reaches the log.
     assert!(!server.log().contains(&token));
+}
+
+#[test]
+fn a_server_started_before_its_engine_works_once_the_engine_answers() {
+    images();
+    let plugins = plugin_dir(&[test_plugin("probe.wasm")]);
+    let team = Team::new("srv-late");
+    let key = token(&team, plugins.path(), &team);
+    // The engine's socket is not there yet when the server starts.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let server = Server::launch(&team, plugins.path(), &[], &[("DOCKER_HOST", &host)]);
+    let health = server.get("/healthz", None);
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(
+        health.json()["engine"]["reachable"],
+        false,
+        "{}",
+        health.body
+    );
+    assert!(server.log().contains("starting anyway"), "{}", server.log());
+    let early = server.post("/v1/runs", &key, &run_body("engine", &[]));
+    assert_eq!(early.json()["status"], "failed", "{}", early.body);
+    assert!(early.body.contains("engine-unavailable"), "{}", early.body);
+
+    // The engine comes up (here: its socket appears): the next call reaches it, with the
+    // API version negotiated then.
+    std::os::unix::fs::symlink("/var/run/docker.sock", &socket).unwrap();
+    let health = server.get("/healthz", None);
+    assert_eq!(health.status, 200, "{}", health.body);
+    let ran = server.post("/v1/runs", &key, &run_body("engine", &[]));
+    assert_eq!(ran.json()["status"], "ok", "{}", ran.body);
+    assert!(
+        !ran.json()["outputs"]["api-version"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{}",
+        ran.body
+    );
 }
