@@ -190,21 +190,24 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             (team.clone(), n as i64)
         })
         .collect();
-    let pings = app
-        .engines
-        .connected()
-        .into_iter()
-        .map(|engine| async move {
-            let ping = async {
-                let docker = engine.docker().await.ok()?;
-                docker.ping().await.ok()
-            };
-            let up = tokio::time::timeout(PING_TIMEOUT, ping)
-                .await
-                .is_ok_and(|r| r.is_some());
-            (engine.name.clone(), up)
-        });
-    let engines = futures_util::future::join_all(pings).await;
+    let ping_all = || async {
+        let pings = app
+            .engines
+            .connected()
+            .into_iter()
+            .map(|engine| async move {
+                let ping = async {
+                    let docker = engine.docker().await.ok()?;
+                    docker.ping().await.ok()
+                };
+                let up = tokio::time::timeout(PING_TIMEOUT, ping)
+                    .await
+                    .is_ok_and(|r| r.is_some());
+                (engine.name.clone(), up)
+            });
+        futures_util::future::join_all(pings).await
+    };
+    let engines = app.reachability.get(ping_all).await;
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         app.metrics.encode(&in_flight, &engines),

@@ -32,6 +32,8 @@ pub struct App {
     pub(super) draining: AtomicBool,
     pub max_body: usize,
     pub metrics: Arc<metrics::Metrics>,
+    /// Whether the engines answer, as `/metrics` reports it (asked once a second at most).
+    pub reachability: metrics::Reachability,
 }
 
 impl App {

@@ -266,9 +266,63 @@ fn run_labels(team: &str, workflow: &str) -> RunLabels {
     }
 }
 
+/// Whether each engine answers, as `/metrics` shows it: asked at most once per
+/// `fresh_for`, however many scrapes come. The endpoint needs no token, so without this
+/// every anonymous scrape would make the server ping every engine.
+pub struct Reachability {
+    fresh_for: Duration,
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, Reached)>>,
+}
+
+/// Each engine by name, and whether it answered.
+type Reached = Vec<(String, bool)>;
+
+impl Reachability {
+    pub fn new(fresh_for: Duration) -> Self {
+        Self {
+            fresh_for,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The last answer while it is fresh, else `ping_all`'s. Scrapes that come while
+    /// one pings wait for its answer rather than ping again.
+    pub async fn get<F, Fut>(&self, ping_all: F) -> Vec<(String, bool)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Vec<(String, bool)>>,
+    {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = &*last {
+            if at.elapsed() < self.fresh_for {
+                return answer.clone();
+            }
+        }
+        let answer = ping_all().await;
+        *last = Some((tokio::time::Instant::now(), answer.clone()));
+        answer
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn engines_are_pinged_at_most_once_a_second() {
+        let reach = Reachability::new(Duration::from_secs(1));
+        let pings = std::sync::atomic::AtomicUsize::new(0);
+        let ping = || async {
+            let n = pings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            vec![("default".to_string(), n.is_multiple_of(2))]
+        };
+        assert_eq!(reach.get(ping).await, [("default".to_string(), true)]);
+        assert_eq!(reach.get(ping).await, [("default".to_string(), true)]);
+        assert_eq!(pings.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        assert_eq!(reach.get(ping).await, [("default".to_string(), false)]);
+        assert_eq!(pings.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 
     fn denied(team: &str, rule: Option<&str>) -> Entry {
         Entry::Call {

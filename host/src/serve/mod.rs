@@ -178,6 +178,7 @@ async fn setup(options: &Options) -> Result<App> {
         draining: AtomicBool::new(false),
         max_body: options.max_body,
         metrics,
+        reachability: metrics::Reachability::new(Duration::from_secs(1)),
     })
 }
 
