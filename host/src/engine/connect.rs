@@ -246,11 +246,6 @@ pub fn default_target() -> EngineTarget {
     }
 }
 
-/// Connect to the engine named by the environment and negotiate the API version.
-pub async fn connect() -> Result<Engine> {
-    connect_to(&default_target()).await
-}
-
 /// Connect to `target` and negotiate the API version with it: engines of different
 /// versions in one config each get their own.
 ///
@@ -259,9 +254,10 @@ pub async fn connect() -> Result<Engine> {
 /// client library's own negotiation asks `/version`, which an engine can take tens of
 /// milliseconds to answer. TLS engines go through the library's negotiation.
 pub async fn connect_to(target: &EngineTarget) -> Result<Engine> {
-    let docker = handshake(target).await?;
-    let mut engine = Engine::new(target.name.clone(), docker, target.host.clone());
-    engine.public_host = public_host(&target.host, target.public_host.as_deref());
+    let engine = Engine::lazy(target)?;
+    if let Err(e) = engine.docker().await {
+        anyhow::bail!("{}", super::errors::case_and_message(&e).1);
+    }
     Ok(engine)
 }
 
@@ -302,7 +298,7 @@ fn check_target(target: &EngineTarget) -> Result<()> {
 
 /// Connect to `target` and negotiate the API version: the client, ready for calls.
 async fn handshake(target: &EngineTarget) -> Result<Docker> {
-    check_target(target)?;
+    // `Engine::lazy` checked the target already.
     let address = target.host.clone();
     let fail = |detail: String| cannot_reach(target, &detail);
     let docker = match (&target.tls, Endpoint::parse(&address)) {

@@ -14,4 +14,4 @@ pub mod containers;
 pub mod errors;
 pub mod services;
 
-pub use connect::{address_from_env, connect, connect_to, published_host, Engine};
+pub use connect::{address_from_env, connect_to, published_host, Engine};

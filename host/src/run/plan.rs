@@ -70,7 +70,6 @@ pub async fn plan(
     let planned = Plan::new(&run_id);
     let scratch = tempfile::tempdir().context("cannot make a scratch folder for the plan")?;
     let options = RunOptions {
-        keep_on_failure: true,
         journal: Arc::new(Journal::open(&scratch.path().join("journal.jsonl"))?),
         tape: None,
         plan: Some(planned.clone()),

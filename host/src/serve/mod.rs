@@ -122,10 +122,14 @@ async fn setup(options: &Options) -> Result<App> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let teams = teams::Teams::load(options.config.as_deref(), &cwd)?;
     let config = teams.current();
-    let target = engine::connect::default_target_in(&config);
+    // Connected on first use, which the task below makes now, while the plugins load.
+    // The server still starts when the engine does not answer (and `/healthz` says so),
+    // because a service manager may start it before the engine: each call tries the
+    // handshake again until the engine answers, and then speaks the version it negotiated.
+    let engine = Engine::lazy(&engine::connect::default_target_in(&config))?;
     let connecting = {
-        let target = target.clone();
-        tokio::spawn(async move { engine::connect_to(&target).await })
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.docker().await.err() })
     };
     let journal_path = config
         .journal
@@ -147,21 +151,12 @@ async fn setup(options: &Options) -> Result<App> {
             tracing::warn!("plugin `{}` cannot be loaded: {e:#}", p.info.name);
         }
     }
-    let engine = match connecting
-        .await
-        .context("the engine connection task failed")?
-    {
-        Ok(engine) => engine,
-        // The server still starts (and `/healthz` says the engine is down), because a
-        // service manager may start it before the engine: each call tries the handshake
-        // again until the engine answers, and then speaks the version it negotiated.
-        Err(e) => {
-            tracing::warn!(
-                "{e:#}; starting anyway, /healthz reports the engine as unreachable until it answers"
-            );
-            Engine::lazy(&target)?
-        }
-    };
+    if let Ok(Some(e)) = connecting.await {
+        tracing::warn!(
+            "{}; starting anyway, /healthz reports the engine as unreachable until it answers",
+            crate::engine::errors::case_and_message(&e).1
+        );
+    }
     let lock_path = options.lock.as_ref().map(|l| l.path.clone());
     Ok(App {
         runtime,

@@ -261,7 +261,7 @@ pub async fn plan(
 ) -> Result<crate::run::plan::PlanReport, ApiError> {
     let options = RunOptions {
         policy: caller.policy.clone(),
-        keep_on_failure: true,
+        keep_on_failure: false,
         journal: app.journal.clone(),
         state_dir: app.state_dir.clone(),
         tape: None,
