@@ -114,6 +114,16 @@ pub fn select_engines(
     Ok(out)
 }
 
+/// Open the journal the config names, saying on stderr if this first open imported
+/// an earlier version's JSON-lines journal.
+pub fn open_journal(config: &config::Config) -> Result<crate::journal::Journal> {
+    let (journal, imported) = crate::journal::open_configured(config.journal.as_deref())?;
+    if let Some(message) = imported {
+        eprintln!("{message}");
+    }
+    Ok(journal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,7 +99,7 @@ pub enum Command {
     },
     /// Run a workflow by name
     Run(RunArgs),
-    /// List recent runs from the journal, or show one
+    /// List recent runs from the journal, show one, or export or import the journal
     Runs {
         #[command(subcommand)]
         show: Option<RunsCommand>,
@@ -237,14 +237,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Runs { show, limit, json } => {
             let config = load::load_config(cli.config.as_deref())?;
-            let path = config
-                .journal
-                .clone()
-                .unwrap_or_else(crate::util::paths::journal_file);
-            match show {
-                None => runs::list(&path, limit, json),
-                Some(RunsCommand::Show { id, json }) => runs::show(&path, &id, json),
-            }
+            runs::runs(&config, show, limit, json)
         }
         Command::Gc { dry_run } => runs::collect_garbage(cli.config.as_deref(), dry_run).await,
         Command::Engine { engine, json } => {

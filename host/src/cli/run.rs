@@ -13,7 +13,6 @@ use super::table::table;
 use crate::engine;
 use crate::imports::plan::Outcome;
 use crate::imports::tape::Tape;
-use crate::journal::Journal;
 use crate::policy::{config, params};
 use crate::run::cassette::{self, Cassette};
 use crate::run::plan::{PlanReport, PlanStatus};
@@ -145,11 +144,12 @@ pub async fn run(
         })?;
         resolved.push(params);
     }
-    let journal_path = config
-        .journal
-        .clone()
-        .unwrap_or_else(crate::util::paths::journal_file);
-    let journal = Arc::new(Journal::open(&journal_path)?);
+    let journal = Arc::new(super::load::open_journal(&config)?);
+    if let Some(keep) = config.journal_retention {
+        // Pruning is batched transactions: a process that exits mid-way loses nothing.
+        let journal = journal.clone();
+        std::thread::spawn(move || super::runs::prune_when_due(keep, &journal));
+    }
     let tape = args.record.as_ref().map(|_| {
         let patterns = match &args.redact_env {
             Some(given) => given.iter().filter(|p| !p.is_empty()).cloned().collect(),

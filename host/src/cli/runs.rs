@@ -1,16 +1,19 @@
-//! `dockwright runs` and `dockwright gc`: what the journal says, and collecting
-//! what dead runs left.
+//! `dockwright runs` and `dockwright gc`: what the journal says, its JSON-lines form
+//! in and out, and collecting what dead runs left.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::load::load_config;
+use super::load::{load_config, open_journal};
 use super::table::table;
 use crate::engine;
-use crate::journal::{self, gc, history, Journal};
+use crate::journal::transfer::{self, Imported};
+use crate::journal::{gc, history, retention, Journal};
 
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
@@ -22,17 +25,46 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the journal as JSON lines (one entry per line, in time order) to stdout
+    Export {
+        /// Only entries from this time on: a UTC date or time (`2026-11-01`,
+        /// `2026-11-01T12:00:00Z`), or an age (`7d`, `12h`)
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Add the runs of a JSON-lines journal (an export, or an earlier version's
+    /// journal.jsonl) that this journal does not have
+    Import {
+        /// The JSON-lines file
+        file: PathBuf,
+    },
 }
 
-pub fn list(path: &std::path::Path, limit: usize, json: bool) -> Result<ExitCode> {
-    let (entries, skipped) = journal::read(path)?;
-    let runs = history::summarize(&entries, &crate::util::paths::state_dir());
-    let recent = &runs[runs.len().saturating_sub(limit)..];
+/// `dockwright runs [COMMAND]` with the config loaded.
+pub fn runs(
+    config: &crate::policy::config::Config,
+    command: Option<RunsCommand>,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    let journal = open_journal(config)?;
+    match command {
+        None => list(&journal, limit, json),
+        Some(RunsCommand::Show { id, json }) => show(&journal, &id, json),
+        Some(RunsCommand::Export { since }) => export(&journal, since.as_deref()),
+        Some(RunsCommand::Import { file }) => import(&journal, &file),
+    }
+}
+
+fn list(journal: &Journal, limit: usize, json: bool) -> Result<ExitCode> {
+    let mut recent = history::latest(journal, None, limit, &crate::util::paths::state_dir())?;
+    // Oldest first, so the newest run is the last line, next to the prompt.
+    recent.reverse();
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(recent)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&recent)?)?;
     } else if recent.is_empty() {
-        writeln!(out, "No runs in {}.", path.display())?;
+        writeln!(out, "No runs in {}.", journal.path().display())?;
     } else {
         let mut rows = vec![[
             "RUN", "STATUS", "TEAM", "ENGINE", "PLUGIN", "WORKFLOW", "STARTED", "DURATION",
@@ -57,19 +89,11 @@ pub fn list(path: &std::path::Path, limit: usize, json: bool) -> Result<ExitCode
             writeln!(out, "{line}")?;
         }
     }
-    if skipped > 0 {
-        eprintln!(
-            "warning: skipped {skipped} unreadable line(s) of {}",
-            path.display()
-        );
-    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn show(path: &std::path::Path, id: &str, json: bool) -> Result<ExitCode> {
-    let (entries, _) = journal::read(path)?;
-    let detail = history::find(&entries, id, &crate::util::paths::state_dir())
-        .map_err(anyhow::Error::msg)?;
+fn show(journal: &Journal, id: &str, json: bool) -> Result<ExitCode> {
+    let detail = history::find(journal, id, &crate::util::paths::state_dir())?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&detail)?)?;
@@ -132,16 +156,61 @@ pub fn show(path: &std::path::Path, id: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn collect_garbage(
-    config_path: Option<&std::path::Path>,
-    dry_run: bool,
-) -> Result<ExitCode> {
+fn export(journal: &Journal, since: Option<&str>) -> Result<ExitCode> {
+    let since = since
+        .map(|s| transfer::since(s, SystemTime::now()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = transfer::export(journal, since.as_deref(), &mut out)?;
+    eprintln!("exported {written} entries of {}", journal.path().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(journal: &Journal, file: &Path) -> Result<ExitCode> {
+    match transfer::import(journal, file)? {
+        Imported::Done {
+            runs,
+            present,
+            unreadable,
+        } => {
+            println!(
+                "imported {runs} run(s) from {} into {}",
+                file.display(),
+                journal.path().display()
+            );
+            if present > 0 {
+                println!("{present} run(s) were in the journal already and were left as they were");
+            }
+            if unreadable > 0 {
+                eprintln!(
+                    "warning: skipped {unreadable} line(s) of {} that are not journal entries",
+                    file.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Imported::Already { time } => {
+            println!(
+                "{} was imported into {} already (at {time}): nothing to do",
+                file.display(),
+                journal.path().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prune the journal to `keep` if no process has in the last hour.
+pub fn prune_when_due(keep: crate::policy::config::Retention, journal: &Journal) {
+    if let Err(e) = retention::prune_if_due(journal, keep, SystemTime::now()) {
+        eprintln!("warning: {e:#}");
+    }
+}
+
+pub async fn collect_garbage(config_path: Option<&Path>, dry_run: bool) -> Result<ExitCode> {
     let config = load_config(config_path)?;
-    let journal_path = config
-        .journal
-        .clone()
-        .unwrap_or_else(crate::util::paths::journal_file);
-    let journal = Journal::open(&journal_path)?;
+    let journal = open_journal(&config)?;
     // Every engine: a run killed on any of them leaves its containers there.
     let mut found = Vec::new();
     let mut unreachable = false;
@@ -157,6 +226,30 @@ pub async fn collect_garbage(
         };
         found.extend(
             gc::collect(&engine, &crate::util::paths::state_dir(), &journal, dry_run).await?,
+        );
+    }
+    let closed = if dry_run {
+        Vec::new()
+    } else {
+        let state_dir = crate::util::paths::state_dir();
+        let closed = gc::close_dead_runs(&state_dir, &journal, &found)?;
+        if let Some(keep) = config.journal_retention {
+            let pruned = retention::prune(&journal, keep, SystemTime::now())?;
+            if pruned.runs > 0 {
+                eprintln!(
+                    "pruned {} run(s) that ended beyond journal_retention from {}",
+                    pruned.runs,
+                    journal.path().display()
+                );
+            }
+        }
+        closed
+    };
+    if !closed.is_empty() {
+        eprintln!(
+            "recorded the end of {} run(s) whose process died: {}",
+            closed.len(),
+            closed.join(", ")
         );
     }
     let mut out = std::io::stdout().lock();

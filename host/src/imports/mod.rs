@@ -98,7 +98,7 @@ macro_rules! journaled {
         if let (Some(t), Some(args), false) = (&tape, args, replaying) {
             tape::lock(t).write($op, args, &result);
         }
-        $state.record($op, &target, &result, started);
+        $state.record($op, &target, &result, started)?;
         if let Some(plan) = $state.plan() {
             if let Some(stop) = plan::lock(&plan).note($op, &target, &result) {
                 return Err(wasmtime::Error::msg(stop));
@@ -366,8 +366,10 @@ impl HostState {
         target: &str,
         result: &Result<T, DockerError>,
         started: Instant,
-    ) {
-        let Some(run) = &self.run else { return };
+    ) -> wasmtime::Result<()> {
+        let Some(run) = &self.run else {
+            return Ok(());
+        };
         let (decision, rule, outcome, detail) = match result {
             Ok(value) => ("allowed", None, "ok", value.detail()),
             Err(e) => {
@@ -378,19 +380,27 @@ impl HostState {
                 (decision, rule, case, Some(message.to_string()))
             }
         };
-        run.journal.record(&Entry::Call {
-            time: journal::now(),
-            run: run.owner.run_id.clone(),
-            team: run.owner.team.clone(),
-            plugin: run.owner.plugin.clone(),
-            op: op.to_string(),
-            target: target.to_string(),
-            decision: decision.to_string(),
-            rule: rule.map(str::to_string),
-            result: outcome.to_string(),
-            detail,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
+        run.journal
+            .record(&Entry::Call {
+                time: journal::now(),
+                run: run.owner.run_id.clone(),
+                team: run.owner.team.clone(),
+                plugin: run.owner.plugin.clone(),
+                op: op.to_string(),
+                target: target.to_string(),
+                decision: decision.to_string(),
+                rule: rule.map(str::to_string),
+                result: outcome.to_string(),
+                detail,
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            })
+            // A call the journal cannot hold ends the run (a trap, so the plugin cannot go
+            // on unaudited), and the run is rolled back like any failed one.
+            .map_err(|e| {
+                wasmtime::Error::msg(format!(
+                    "{e:#}; the run stops, as nothing unaudited may happen"
+                ))
+            })
     }
 }
 

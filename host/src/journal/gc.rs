@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use bollard::query_parameters::ListContainersOptions;
 
+use super::history;
 use super::liveness::{self, Liveness};
 use super::store::{self as journal, Entry, Journal};
 use crate::engine::containers::remove_one;
@@ -52,7 +53,6 @@ pub async fn collect(
         .await
         .map_err(|e| anyhow::anyhow!(errors::describe(&engine.fail(e))))?;
     let mut found = Vec::new();
-    let mut dead_runs: Vec<String> = Vec::new();
     // Services first: removing one removes its task containers.
     let services = crate::engine::services::list_labelled(engine, vec![labels::RUN.to_string()])
         .await
@@ -65,9 +65,6 @@ pub async fn collect(
         };
         if liveness::liveness(state_dir, run) != Liveness::Dead {
             continue;
-        }
-        if !dead_runs.contains(run) {
-            dead_runs.push(run.clone());
         }
         found.push(Collected {
             service: true,
@@ -88,9 +85,6 @@ pub async fn collect(
         }
         if liveness::liveness(state_dir, run) != Liveness::Dead {
             continue;
-        }
-        if !dead_runs.contains(run) {
-            dead_runs.push(run.clone());
         }
         found.push(Collected {
             service: false,
@@ -142,12 +136,65 @@ pub async fn collect(
             result: outcome,
             detail: Some("the run's process died".into()),
             duration_ms: 0,
-        });
-    }
-    for run in dead_runs {
-        if found.iter().all(|c| c.run != run || c.error.is_none()) {
-            liveness::forget(state_dir, &run);
-        }
+        })?;
     }
     Ok(found)
+}
+
+/// Give the runs that died without an end (their lock left unlocked, their process
+/// gone) the end they never wrote, `died`, once nothing of theirs is left to collect:
+/// the journal then says how they ended, and retention may prune them one day.
+/// Then the dead runs of `collected` with nothing left are forgotten. Call it once
+/// every engine has been collected. Returns the runs closed.
+pub fn close_dead_runs(
+    state_dir: &Path,
+    journal: &Journal,
+    collected: &[Collected],
+) -> Result<Vec<String>> {
+    let mut closed = Vec::new();
+    for run in history::unended(journal, state_dir)? {
+        let left = collected
+            .iter()
+            .any(|c| c.run == run.run && c.error.is_some());
+        // The lock alone is not enough: between creating its lock file and locking
+        // it, a starting run looks dead. Its process still being there says otherwise.
+        let process_alive = run
+            .pid
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if left || process_alive || liveness::liveness(state_dir, &run.run) != Liveness::Dead {
+            continue;
+        }
+        let removed: Vec<String> = collected
+            .iter()
+            .filter(|c| c.run == run.run && c.error.is_none())
+            .map(|c| c.id.clone())
+            .collect();
+        journal.record(&Entry::RunEnd {
+            time: journal::now(),
+            run: run.run.clone(),
+            team: run.team,
+            plugin: run.plugin,
+            workflow: run.workflow,
+            status: "died".into(),
+            error: Some(
+                "its process died before the run ended; `dockwright gc` collected what it left"
+                    .into(),
+            ),
+            containers: run.containers,
+            images: run.images,
+            rolled_back: removed,
+            duration_ms: 0,
+        })?;
+        liveness::forget(state_dir, &run.run);
+        closed.push(run.run);
+    }
+    for c in collected {
+        if collected
+            .iter()
+            .all(|o| o.run != c.run || o.error.is_none())
+        {
+            liveness::forget(state_dir, &c.run);
+        }
+    }
+    Ok(closed)
 }

@@ -1,12 +1,15 @@
-//! Runs as the journal tells them: what `dockwright runs` lists and shows.
+//! Runs as the journal tells them: what `dockwright runs` lists and shows, read
+//! through indexed queries so that answering costs the same with a year of history
+//! as with a day of it.
 
-use std::collections::HashMap;
 use std::path::Path;
 
+use anyhow::Result;
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::liveness::{self, Liveness};
-use super::store::Entry;
+use super::store::Journal;
 
 /// One run, from its start and end entries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -25,6 +28,9 @@ pub struct RunSummary {
     pub containers: Vec<String>,
     pub images: Vec<String>,
     pub rolled_back: Vec<String>,
+    /// The process that ran it, as its start says.
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 impl RunSummary {
@@ -61,267 +67,287 @@ pub struct Call {
     pub duration_ms: u64,
 }
 
-/// Every run in the journal, in the order they started. A run without an end is
-/// `running` while its process holds its lock, else `died`.
-pub fn summarize(entries: &[Entry], state_dir: &Path) -> Vec<RunSummary> {
-    let mut order: Vec<String> = Vec::new();
-    let mut runs: HashMap<String, RunSummary> = HashMap::new();
-    for entry in entries {
-        match entry {
-            Entry::RunStart {
-                time,
-                run,
-                team,
-                plugin,
-                workflow,
-                engine,
-                ..
-            } => {
-                order.push(run.clone());
-                runs.insert(
-                    run.clone(),
-                    RunSummary {
-                        run: run.clone(),
-                        // Settled below, once it is known whether the run ended.
-                        status: String::new(),
-                        team: team.clone(),
-                        plugin: plugin.clone(),
-                        workflow: workflow.clone(),
-                        engine: engine.clone(),
-                        started: time.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
-            Entry::RunEnd {
-                run,
-                status,
-                error,
-                containers,
-                images,
-                rolled_back,
-                duration_ms,
-                ..
-            } => {
-                if let Some(r) = runs.get_mut(run) {
-                    r.status = status.clone();
-                    r.error = error.clone();
-                    r.containers = containers.clone();
-                    r.images = images.clone();
-                    r.rolled_back = rolled_back.clone();
-                    r.duration_ms = Some(*duration_ms);
-                }
-            }
-            Entry::Call {
-                run,
-                op,
-                detail,
-                result,
-                ..
-            } => {
-                // A run that died never wrote its end: what it made is known from its calls.
-                if let Some(r) = runs.get_mut(run) {
-                    if result == "ok" && r.duration_ms.is_none() {
-                        if let Some(id) = detail {
-                            match op.as_str() {
-                                "create-container" => r.containers.push(id.clone()),
-                                "build-image" | "commit-container" => r.images.push(id.clone()),
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut out: Vec<RunSummary> = order
-        .into_iter()
-        .filter_map(|id| runs.remove(&id))
-        .collect();
-    // Only runs that never wrote an end need their lock looked at: a long journal of
-    // finished runs costs no file opens.
-    for r in out.iter_mut().filter(|r| r.status.is_empty()) {
+/// The columns [`summary`] reads, in its order.
+const SUMMARY: &str = "run, status, team, plugin, workflow, engine, started, duration_ms, \
+                       error, containers, images, rolled_back, pid";
+
+fn list(text: Option<String>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// A run's row as a summary; a run without an end has an empty status until settled.
+fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
+    let duration: Option<i64> = row.get(7)?;
+    Ok(RunSummary {
+        run: row.get(0)?,
+        status: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        team: row.get(2)?,
+        plugin: row.get(3)?,
+        workflow: row.get(4)?,
+        engine: row.get(5)?,
+        started: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
+        duration_ms: duration.map(|d| u64::try_from(d).unwrap_or_default()),
+        error: row.get(8)?,
+        containers: list(row.get(9)?),
+        images: list(row.get(10)?),
+        rolled_back: list(row.get(11)?),
+        pid: row
+            .get::<_, Option<i64>>(12)?
+            .and_then(|p| u32::try_from(p).ok()),
+    })
+}
+
+/// A run without an end is `running` while its process holds its lock, else `died`;
+/// what it made is known from its calls. Only such runs cost a file open.
+fn settle(conn: &Connection, runs: &mut [RunSummary], state_dir: &Path) -> rusqlite::Result<()> {
+    let mut made = conn.prepare_cached(
+        "SELECT op, detail FROM calls WHERE run = ?1 AND result = 'ok' AND detail IS NOT NULL
+             AND op IN ('create-container', 'build-image', 'commit-container')
+         ORDER BY seq",
+    )?;
+    for r in runs.iter_mut().filter(|r| r.status.is_empty()) {
         r.status = match liveness::liveness(state_dir, &r.run) {
             Liveness::Live => "running".into(),
             _ => "died".into(),
         };
+        let rows = made.query_map([&r.run], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (op, id) = row?;
+            match op.as_str() {
+                "create-container" => r.containers.push(id),
+                _ => r.images.push(id),
+            }
+        }
     }
-    out
+    Ok(())
 }
 
+/// The latest `limit` runs, of `team` or of all teams, newest first.
+pub fn latest(
+    journal: &Journal,
+    team: Option<&str>,
+    limit: usize,
+    state_dir: &Path,
+) -> Result<Vec<RunSummary>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    journal.with("read", |conn| {
+        let mut runs = match team {
+            Some(team) => conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY} FROM runs WHERE team = ?1 ORDER BY seq DESC LIMIT ?2"
+                ))?
+                .query_map(params![team, limit], summary)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            None => conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY} FROM runs ORDER BY seq DESC LIMIT ?1"
+                ))?
+                .query_map(params![limit], summary)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        };
+        settle(conn, &mut runs, state_dir)?;
+        Ok(runs)
+    })
+}
+
+/// Every run that has not ended (running, or died without an end), oldest first.
+pub fn unended(journal: &Journal, state_dir: &Path) -> Result<Vec<RunSummary>> {
+    journal.with("read", |conn| {
+        let mut runs = conn
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY} FROM runs WHERE ended IS NULL ORDER BY seq"
+            ))?
+            .query_map([], summary)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        settle(conn, &mut runs, state_dir)?;
+        Ok(runs)
+    })
+}
+
+/// Run `run` in full, if the journal has it.
+pub fn detail(journal: &Journal, run: &str, state_dir: &Path) -> Result<Option<RunDetail>> {
+    journal.with("read", |conn| {
+        let found = conn
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY}, plugin_sha256, params FROM runs WHERE run = ?1"
+            ))?
+            .query_row([run], |row| {
+                let params: String = row.get(14)?;
+                Ok((summary(row)?, row.get::<_, String>(13)?, params))
+            })
+            .optional()?;
+        let Some((summary, plugin_sha256, params)) = found else {
+            return Ok(None);
+        };
+        let mut runs = [summary];
+        settle(conn, &mut runs, state_dir)?;
+        let [summary] = runs;
+        let calls = conn
+            .prepare_cached(
+                "SELECT time, op, target, decision, rule, result, detail, duration_ms
+                 FROM calls WHERE run = ?1 ORDER BY seq",
+            )?
+            .query_map([run], |row| {
+                Ok(Call {
+                    time: row.get(0)?,
+                    op: row.get(1)?,
+                    target: row.get(2)?,
+                    decision: row.get(3)?,
+                    rule: row.get(4)?,
+                    result: row.get(5)?,
+                    detail: row.get(6)?,
+                    duration_ms: u64::try_from(row.get::<_, i64>(7)?).unwrap_or_default(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(RunDetail {
+            summary,
+            plugin_sha256,
+            params: serde_json::from_str(&params).unwrap_or_default(),
+            calls,
+        }))
+    })
+}
+
+/// How many of the matching ids [`find`] names when a prefix is not unique.
+const SHOWN_MATCHES: usize = 10;
+
 /// The run whose id is `id` or starts with it.
-pub fn find(entries: &[Entry], id: &str, state_dir: &Path) -> Result<RunDetail, String> {
-    let matching: Vec<&str> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::RunStart { run, .. } if run.starts_with(id) => Some(run.as_str()),
-            _ => None,
-        })
-        .collect();
-    let run = match matching.as_slice() {
-        [one] => one.to_string(),
-        [] => {
-            return Err(format!(
-                "no run `{id}` in the journal: `dockwright runs` lists them"
-            ))
-        }
+pub fn find(journal: &Journal, id: &str, state_dir: &Path) -> Result<RunDetail> {
+    // The ids from `id` up to `id` followed by the highest character are the ones
+    // that start with it: a range of the unique index, not a scan.
+    let upper = format!("{id}{}", char::MAX);
+    let matching: Vec<String> = journal.with("read", |conn| {
+        conn.prepare_cached(
+            "SELECT run FROM runs WHERE run >= ?1 AND run < ?2 ORDER BY run LIMIT ?3",
+        )?
+        .query_map(params![id, upper, SHOWN_MATCHES as i64 + 1], |r| r.get(0))?
+        .collect()
+    })?;
+    match matching.as_slice() {
+        [one] => detail(journal, one, state_dir)?
+            .ok_or_else(|| anyhow::anyhow!("run `{one}` went from the journal while reading it")),
+        [] => anyhow::bail!("no run `{id}` in the journal: `dockwright runs` lists them"),
         many => {
-            return Err(format!(
-                "`{id}` matches {} runs ({}): give more of the id",
-                many.len(),
-                many.join(", ")
-            ))
-        }
-    };
-    let own: Vec<Entry> = entries.iter().filter(|e| e.run() == run).cloned().collect();
-    let summary = summarize(&own, state_dir)
-        .pop()
-        .ok_or_else(|| format!("run `{run}` has no start in the journal"))?;
-    let (mut sha, mut params) = (String::new(), Vec::new());
-    let mut calls = Vec::new();
-    for e in own {
-        match e {
-            Entry::RunStart {
-                plugin_sha256,
-                params: p,
-                ..
-            } => {
-                sha = plugin_sha256;
-                params = p;
-            }
-            Entry::Call {
-                time,
-                op,
-                target,
-                decision,
-                rule,
-                result,
-                detail,
-                duration_ms,
-                ..
-            } => calls.push(Call {
-                time,
-                op,
-                target,
-                decision,
-                rule,
-                result,
-                detail,
-                duration_ms,
-            }),
-            Entry::RunEnd { .. } => {}
+            let count = if many.len() > SHOWN_MATCHES {
+                format!("more than {SHOWN_MATCHES}")
+            } else {
+                many.len().to_string()
+            };
+            let shown = &many[..many.len().min(SHOWN_MATCHES)];
+            anyhow::bail!(
+                "`{id}` matches {count} runs ({}): give more of the id",
+                shown.join(", ")
+            )
         }
     }
-    Ok(RunDetail {
-        summary,
-        plugin_sha256: sha,
-        params,
-        calls,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::store::tests::{call, end, start};
 
-    fn start(run: &str) -> Entry {
-        Entry::RunStart {
-            time: "t0".into(),
-            run: run.into(),
-            team: "blue".into(),
-            plugin: "p".into(),
-            plugin_sha256: "ab".into(),
-            workflow: "w".into(),
-            params: vec![("k".into(), "v".into())],
-            pid: 1,
-            engine: "default".into(),
+    fn journal_of(dir: &Path, entries: &[crate::journal::Entry]) -> Journal {
+        let journal = Journal::open(&dir.join("journal.db")).unwrap();
+        for e in entries {
+            journal.record(e).unwrap();
         }
-    }
-
-    fn call(run: &str, op: &str, result: &str, detail: &str) -> Entry {
-        Entry::Call {
-            time: "t1".into(),
-            run: run.into(),
-            team: "blue".into(),
-            plugin: "p".into(),
-            op: op.into(),
-            target: "x".into(),
-            decision: "allowed".into(),
-            rule: None,
-            result: result.into(),
-            detail: Some(detail.into()),
-            duration_ms: 3,
-        }
-    }
-
-    fn end(run: &str, status: &str) -> Entry {
-        Entry::RunEnd {
-            time: "t2".into(),
-            run: run.into(),
-            team: "blue".into(),
-            plugin: "p".into(),
-            workflow: "w".into(),
-            status: status.into(),
-            error: (status == "failed").then(|| "boom".into()),
-            containers: vec!["c1".into()],
-            images: vec![],
-            rolled_back: vec!["c1".into()],
-            duration_ms: 42,
-        }
+        journal
     }
 
     #[test]
-    fn runs_are_summarized_in_start_order() {
+    fn the_latest_runs_come_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let entries = [
-            start("a"),
-            start("b"),
-            call("b", "create-container", "ok", "c9"),
-            end("a", "failed"),
-        ];
-        let runs = summarize(&entries, dir.path());
-        assert_eq!(runs.len(), 2);
-        assert_eq!(
-            (runs[0].run.as_str(), runs[0].status.as_str()),
-            ("a", "failed")
+        let journal = journal_of(
+            dir.path(),
+            &[
+                start("a", "blue", "t0"),
+                start("b", "blue", "t1"),
+                call("b", "create-container", "ok", "c9", "t2"),
+                call("b", "create-container", "not-found", "c8", "t2"),
+                end("a", "failed", "t3"),
+                start("c", "red", "t4"),
+            ],
         );
-        assert_eq!(runs[0].error.as_deref(), Some("boom"));
-        assert_eq!(runs[0].rolled_back, ["c1"]);
+        let runs = latest(&journal, None, 10, dir.path()).unwrap();
+        let ids: Vec<&str> = runs.iter().map(|r| r.run.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "a"]);
+        let a = &runs[2];
+        assert_eq!(
+            (a.status.as_str(), a.error.as_deref()),
+            ("failed", Some("boom"))
+        );
+        assert_eq!(
+            (a.rolled_back.clone(), a.duration_ms),
+            (vec!["c1".to_string()], Some(42))
+        );
         // No end and no live process: it died, and its calls tell what it made.
-        assert_eq!(
-            (runs[1].run.as_str(), runs[1].status.as_str()),
-            ("b", "died")
-        );
-        assert_eq!(runs[1].containers, ["c9"]);
-        assert_eq!(runs[1].created(), "1 container, 0 images");
+        let b = &runs[1];
+        assert_eq!(b.status, "died");
+        assert_eq!(b.containers, ["c9"]);
+        assert_eq!(b.created(), "1 container, 0 images");
+        let blue = latest(&journal, Some("blue"), 1, dir.path()).unwrap();
+        assert_eq!(blue.len(), 1);
+        assert_eq!(blue[0].run, "b");
+        let unended: Vec<String> = unended(&journal, dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run)
+            .collect();
+        assert_eq!(unended, ["b", "c"]);
     }
 
     #[test]
     fn a_live_run_is_running() {
         let dir = tempfile::tempdir().unwrap();
+        let journal = journal_of(dir.path(), &[start("c", "blue", "t0")]);
         let _live = super::liveness::LiveRun::acquire(dir.path(), "c").unwrap();
-        let runs = summarize(&[start("c")], dir.path());
+        let runs = latest(&journal, None, 5, dir.path()).unwrap();
         assert_eq!(runs[0].status, "running");
     }
 
     #[test]
     fn find_by_prefix() {
         let dir = tempfile::tempdir().unwrap();
-        let entries = [
-            start("abc1"),
-            call("abc1", "create-container", "ok", "c1"),
-            end("abc1", "ok"),
-            start("abd2"),
-        ];
-        let d = find(&entries, "abc", dir.path()).unwrap();
+        let journal = journal_of(
+            dir.path(),
+            &[
+                start("abc1", "blue", "t0"),
+                call("abc1", "create-container", "ok", "c1", "t1"),
+                end("abc1", "ok", "t2"),
+                start("abd2", "blue", "t3"),
+                start("b%_", "blue", "t4"),
+            ],
+        );
+        let d = find(&journal, "abc", dir.path()).unwrap();
         assert_eq!(d.summary.run, "abc1");
         assert_eq!(d.calls.len(), 1);
+        assert_eq!(d.calls[0].detail.as_deref(), Some("c1"));
         assert_eq!(d.params, [("k".to_string(), "v".to_string())]);
-        assert!(find(&entries, "ab", dir.path())
-            .unwrap_err()
-            .contains("matches 2 runs"));
-        assert!(find(&entries, "zz", dir.path())
-            .unwrap_err()
-            .contains("no run `zz`"));
+        assert_eq!(d.plugin_sha256, "ab");
+        let e = find(&journal, "ab", dir.path()).unwrap_err().to_string();
+        assert!(e.contains("matches 2 runs (abc1, abd2)"), "{e}");
+        let e = find(&journal, "zz", dir.path()).unwrap_err().to_string();
+        assert!(e.contains("no run `zz`"), "{e}");
+        // Characters that mean something to LIKE mean nothing here.
+        assert!(find(&journal, "b%", dir.path()).is_ok());
+        assert!(find(&journal, "%", dir.path()).is_err());
+        assert!(detail(&journal, "abc", dir.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_prefix_of_many_runs_names_a_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<_> = (0..30)
+            .map(|i| start(&format!("r{i:02}"), "blue", "t"))
+            .collect();
+        let journal = journal_of(dir.path(), &entries);
+        let e = find(&journal, "r", dir.path()).unwrap_err().to_string();
+        assert!(e.contains("matches more than 10 runs (r00, "), "{e}");
+        assert!(!e.contains("r10"), "{e}");
     }
 }

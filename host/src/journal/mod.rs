@@ -2,16 +2,21 @@
 //! host call with its decision, the runs it records, telling live runs from dead
 //! ones, and collecting what dead runs left on the engine.
 //!
-//! Uses the engine (for `gc`), the label names of policy, and `util`.
+//! Uses the engine (for `gc`), the label names and config of policy, and `util`.
 //!
-//! - [`store`]: the journal file, appended by every run of every process;
-//! - [`history`]: runs summed up from its entries (`dockwright runs`);
+//! - [`store`]: the journal database, written by every run of every process;
+//! - [`history`]: the queries `dockwright runs` and the server answer from;
+//! - [`transfer`]: the JSON-lines form, out (`runs export`) and in (`runs import`);
+//! - [`retention`]: pruning runs that ended long ago;
 //! - [`liveness`]: whether a run's process is still alive;
 //! - [`gc`]: removing what runs that died left behind.
 
 pub mod gc;
 pub mod history;
 pub mod liveness;
+pub mod retention;
 pub mod store;
+pub mod transfer;
 
-pub use store::{now, read, timestamp, Entry, Journal};
+pub use store::{now, timestamp, Entry, Journal};
+pub use transfer::open_configured;

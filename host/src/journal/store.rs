@@ -1,18 +1,25 @@
-//! The audit journal: one JSON object per line, appended, never rewritten. Every
+//! The audit journal: an SQLite database every run of every process writes. Every
 //! Docker call a plugin makes is recorded with the decision and the result, and each
 //! run's start and end with its status, so "who did what to the shared engine" has
-//! an answer after the fact.
+//! an answer after the fact, and finding it costs an index lookup, not a read of all
+//! history.
+//!
+//! Several processes (CLI runs, a server) write at once. The database is in WAL mode,
+//! so readers never wait for writers; each entry is one short `BEGIN IMMEDIATE`
+//! transaction that waits up to [`BUSY_TIMEOUT`] for the write lock, so entries are
+//! never lost or interleaved. `synchronous = NORMAL`: a power cut may lose the last
+//! entries written before it (never corrupt the file); a crash of the process loses
+//! nothing.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use serde::{Deserialize, Serialize};
 
-/// One line of the journal.
+/// One entry of the journal: the form `runs export` writes and `runs import` reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Entry {
@@ -54,7 +61,7 @@ pub enum Entry {
         team: String,
         plugin: String,
         workflow: String,
-        /// `ok` or `failed`.
+        /// `ok`, `failed`, or `died` (closed by `gc` after its process died).
         status: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -87,10 +94,69 @@ impl Entry {
     }
 }
 
+/// How long a write waits for another process's write to finish before it fails.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema this version writes, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL UNIQUE,
+    team TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    plugin_sha256 TEXT NOT NULL DEFAULT '',
+    workflow TEXT NOT NULL,
+    engine TEXT NOT NULL DEFAULT 'default',
+    params TEXT NOT NULL DEFAULT '[]',
+    pid INTEGER,
+    started TEXT,
+    ended TEXT,
+    status TEXT,
+    error TEXT,
+    containers TEXT,
+    images TEXT,
+    rolled_back TEXT,
+    duration_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_team ON runs (team, seq);
+CREATE INDEX IF NOT EXISTS runs_unended ON runs (seq) WHERE ended IS NULL;
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, seq);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_by_end ON runs (ended);
+CREATE TABLE IF NOT EXISTS calls (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    team TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    time TEXT NOT NULL,
+    op TEXT NOT NULL,
+    target TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    rule TEXT,
+    result TEXT NOT NULL,
+    detail TEXT,
+    duration_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_by_run ON calls (run, seq);
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (time);
+CREATE TABLE IF NOT EXISTS imports (
+    sha256 TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    time TEXT NOT NULL,
+    runs INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
 /// An open journal, shared by the runs of a process.
 pub struct Journal {
     path: PathBuf,
-    file: Mutex<File>,
+    conn: Mutex<Connection>,
     /// Told of every entry this process records (the server counts denials with it).
     observer: OnceLock<Observer>,
 }
@@ -99,24 +165,35 @@ pub struct Journal {
 pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
 
 impl Journal {
-    /// Open (creating it and its folder if needed) for appending.
+    /// Open the database at `path`, creating it and its folder if needed.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the journal folder `{}`", dir.display()))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| {
-                format!("cannot open the journal `{}` for appending", path.display())
-            })?;
-        Ok(Self {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| explain(path, "open", &e))?;
+        let journal = Self {
             path: path.to_path_buf(),
-            file: Mutex::new(file),
+            conn: Mutex::new(conn),
             observer: OnceLock::new(),
-        })
+        };
+        journal.with("open", |conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Returns the mode it is in; a database that cannot take WAL says so below.
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(refused(format!(
+                    "it stays in `{mode}` mode, not WAL (is it on a network file system?)"
+                )));
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            migrate(conn)
+        })?;
+        Ok(journal)
     }
 
     pub fn path(&self) -> &Path {
@@ -129,55 +206,207 @@ impl Journal {
         self.observer.set(observer)
     }
 
-    /// Append one entry as one write, so lines from concurrent processes do not
-    /// interleave. A journal that cannot be written is reported, not fatal to the run:
-    /// the run's containers are labelled either way.
-    pub fn record(&self, entry: &Entry) {
-        let mut line = match serde_json::to_vec(entry) {
-            Ok(line) => line,
-            Err(e) => return eprintln!("warning: cannot encode a journal entry: {e}"),
-        };
-        line.push(b'\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = file.write_all(&line) {
-            eprintln!(
-                "warning: cannot write the journal `{}`: {e}",
-                self.path.display()
-            );
-        }
-        drop(file);
+    /// Write one entry in a transaction of its own. An error names the file and what
+    /// to do; the caller decides what a run does without its audit (it stops).
+    pub fn record(&self, entry: &Entry) -> Result<()> {
+        self.with("write", |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            insert(&tx, entry)?;
+            tx.commit()
+        })?;
         if let Some(observer) = self.observer.get() {
             observer(entry);
         }
+        Ok(())
+    }
+
+    /// Run `f` on the connection, off the async workers' backs when there are
+    /// several (a write may wait [`BUSY_TIMEOUT`] for another process), with its
+    /// error explained in terms of the file.
+    pub(super) fn with<T>(
+        &self,
+        doing: &str,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let run = || {
+            let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut conn).map_err(|e| explain(&self.path, doing, &e))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
     }
 }
 
-/// Read every entry. Lines that do not parse (a torn write, another version's
-/// event) are counted and skipped, never fatal.
-pub fn read(path: &Path) -> Result<(Vec<Entry>, usize)> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the journal `{}`", path.display()))
-        }
-    };
-    let mut entries = Vec::new();
-    let mut skipped = 0;
-    for line in BufReader::new(file).lines() {
-        let line = line.with_context(|| format!("cannot read the journal `{}`", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(&line) {
-            Ok(entry) => entries.push(entry),
-            Err(_) => skipped += 1,
-        }
+/// An error of ours, carried as SQLite's so that it is explained with the file.
+fn refused(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+        Some(message),
+    )
+}
+
+/// Bring a database to [`SCHEMA_VERSION`]; refuse one written by a later version.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
     }
-    Ok((entries, skipped))
+    if version > SCHEMA_VERSION {
+        return Err(refused(format!(
+            "its schema is version {version}, written by a later dockwright than this one \
+             (which knows {SCHEMA_VERSION}): upgrade dockwright"
+        )));
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+/// Write `entry` into the tables. A start of a run already there is ignored (the
+/// caller can tell by the count); an end without a start is kept as a run of its own.
+pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize> {
+    match entry {
+        Entry::RunStart {
+            time,
+            run,
+            team,
+            plugin,
+            plugin_sha256,
+            workflow,
+            params,
+            pid,
+            engine,
+        } => conn.execute(
+            "INSERT OR IGNORE INTO runs
+                 (run, team, plugin, plugin_sha256, workflow, engine, params, pid, started)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                run,
+                team,
+                plugin,
+                plugin_sha256,
+                workflow,
+                engine,
+                json(params),
+                pid,
+                time
+            ],
+        ),
+        Entry::Call {
+            time,
+            run,
+            team,
+            plugin,
+            op,
+            target,
+            decision,
+            rule,
+            result,
+            detail,
+            duration_ms,
+        } => conn.execute(
+            "INSERT INTO calls
+                 (run, team, plugin, time, op, target, decision, rule, result, detail, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                run,
+                team,
+                plugin,
+                time,
+                op,
+                target,
+                decision,
+                rule,
+                result,
+                detail,
+                i64::try_from(*duration_ms).unwrap_or(i64::MAX)
+            ],
+        ),
+        Entry::RunEnd {
+            time,
+            run,
+            team,
+            plugin,
+            workflow,
+            status,
+            error,
+            containers,
+            images,
+            rolled_back,
+            duration_ms,
+        } => conn.execute(
+            "INSERT INTO runs
+                 (run, team, plugin, workflow, ended, status, error,
+                  containers, images, rolled_back, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (run) DO UPDATE SET
+                 ended = excluded.ended, status = excluded.status, error = excluded.error,
+                 containers = excluded.containers, images = excluded.images,
+                 rolled_back = excluded.rolled_back, duration_ms = excluded.duration_ms",
+            params![
+                run,
+                team,
+                plugin,
+                workflow,
+                time,
+                status,
+                error,
+                json(containers),
+                json(images),
+                json(rolled_back),
+                i64::try_from(*duration_ms).unwrap_or(i64::MAX)
+            ],
+        ),
+    }
+}
+
+/// An SQLite error said as what it means for the journal file and what to do.
+fn explain(path: &Path, doing: &str, e: &rusqlite::Error) -> anyhow::Error {
+    let file = path.display();
+    let what = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => format!(
+            "it stayed locked by another process for {} s: find what holds it \
+             (`fuser {file}`), or wait for it and run again",
+            BUSY_TIMEOUT.as_secs()
+        ),
+        Some(ErrorCode::DiskFull) => format!(
+            "the disk holding it is full: free space there, or point `journal` in \
+             dockwright.toml at another disk (`{file}` keeps what it has)"
+        ),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => format!(
+            "it is not a readable journal database (damaged, or another kind of file): \
+             move it aside (`mv {file} {file}.broken`) and run again to start a new one; \
+             `dockwright runs import` takes back a `runs export` of the old history"
+        ),
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+            "it cannot be opened for writing: check that its folder exists and that you \
+             may write it and the file"
+                .to_string()
+        }
+        Some(ErrorCode::SystemIoFailure) => "the disk refused a read or a write: check that \
+             it has free space and is writable"
+            .to_string(),
+        _ => String::new(),
+    };
+    let cause = e.to_string();
+    if what.is_empty() {
+        anyhow::anyhow!("cannot {doing} the journal `{file}`: {cause}")
+    } else {
+        anyhow::anyhow!("cannot {doing} the journal `{file}` ({cause}): {what}")
+    }
 }
 
 /// A time as RFC 3339 in UTC with milliseconds, such as `2026-11-23T18:01:49.123Z`.
+/// Fixed width, so the journal's text order is time order.
 pub fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
@@ -211,9 +440,54 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use std::time::Duration;
+
+    pub fn start(run: &str, team: &str, time: &str) -> Entry {
+        Entry::RunStart {
+            time: time.into(),
+            run: run.into(),
+            team: team.into(),
+            plugin: "p".into(),
+            plugin_sha256: "ab".into(),
+            workflow: "w".into(),
+            params: vec![("k".into(), "v".into())],
+            pid: 1,
+            engine: "default".into(),
+        }
+    }
+
+    pub fn call(run: &str, op: &str, result: &str, detail: &str, time: &str) -> Entry {
+        Entry::Call {
+            time: time.into(),
+            run: run.into(),
+            team: "blue".into(),
+            plugin: "p".into(),
+            op: op.into(),
+            target: "x".into(),
+            decision: "allowed".into(),
+            rule: None,
+            result: result.into(),
+            detail: Some(detail.into()),
+            duration_ms: 3,
+        }
+    }
+
+    pub fn end(run: &str, status: &str, time: &str) -> Entry {
+        Entry::RunEnd {
+            time: time.into(),
+            run: run.into(),
+            team: "blue".into(),
+            plugin: "p".into(),
+            workflow: "w".into(),
+            status: status.into(),
+            error: (status == "failed").then(|| "boom".into()),
+            containers: vec!["c1".into()],
+            images: vec![],
+            rolled_back: vec!["c1".into()],
+            duration_ms: 42,
+        }
+    }
 
     #[test]
     fn timestamps() {
@@ -226,41 +500,83 @@ mod tests {
     }
 
     #[test]
-    fn entries_round_trip_and_bad_lines_are_skipped() {
+    fn a_journal_is_created_in_wal_mode_and_reopened() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/journal.jsonl");
+        let path = dir.path().join("sub/journal.db");
         let journal = Journal::open(&path).unwrap();
-        let call = Entry::Call {
-            time: now(),
-            run: "r1".into(),
-            team: "blue".into(),
-            plugin: "p".into(),
-            op: "create-container".into(),
-            target: "web:latest".into(),
-            decision: "denied".into(),
-            rule: Some("images".into()),
-            result: "denied".into(),
-            detail: None,
-            duration_ms: 1,
-        };
-        journal.record(&call);
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"{torn\n")
+        journal.record(&start("r1", "blue", "t0")).unwrap();
+        journal.record(&end("r1", "ok", "t1")).unwrap();
+        drop(journal);
+        let journal = Journal::open(&path).unwrap();
+        let (mode, status): (String, String) = journal
+            .with("read", |c| {
+                let mode = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let status =
+                    c.query_row("SELECT status FROM runs WHERE run='r1'", [], |r| r.get(0))?;
+                Ok((mode, status))
+            })
             .unwrap();
-        journal.record(&call);
-        let (entries, skipped) = read(&path).unwrap();
-        assert_eq!(entries, [call.clone(), call]);
-        assert_eq!(skipped, 1);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\"event\":\"call\""), "{text}");
+        assert_eq!((mode.as_str(), status.as_str()), ("wal", "ok"));
     }
 
     #[test]
-    fn a_missing_journal_reads_empty() {
-        let (entries, skipped) = read(Path::new("/no/such/journal.jsonl")).unwrap();
-        assert!(entries.is_empty() && skipped == 0);
+    fn an_observer_sees_what_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        assert!(journal
+            .observe(Box::new(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }))
+            .is_ok());
+        assert!(journal.observe(Box::new(|_| {})).is_err());
+        journal.record(&start("r1", "blue", "t0")).unwrap();
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let e = format!("{:#}", Journal::open(&path).err().unwrap());
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("move it aside"), "{e}");
+    }
+
+    #[test]
+    fn a_database_of_a_later_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let e = format!("{:#}", Journal::open(&path).err().unwrap());
+        assert!(
+            e.contains("version 99") && e.contains("upgrade dockwright"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_locked_journal_fails_a_write_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let journal = Journal::open(&path).unwrap();
+        journal
+            .with("set up", |c| c.busy_timeout(Duration::from_millis(10)))
+            .unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let e = format!(
+            "{:#}",
+            journal.record(&start("r1", "blue", "t0")).unwrap_err()
+        );
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("locked by another process"), "{e}");
+        holder.execute_batch("ROLLBACK").unwrap();
+        journal.record(&start("r1", "blue", "t0")).unwrap();
     }
 }

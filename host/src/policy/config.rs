@@ -30,6 +30,8 @@ pub struct Config {
     pub teams: BTreeMap<String, TeamPolicy>,
     /// Where the run journal goes; `None` leaves the choice to the journal's default.
     pub journal: Option<PathBuf>,
+    /// How long the journal keeps runs that ended (`journal_retention`); `None` keeps all.
+    pub journal_retention: Option<Retention>,
     /// The file the config came from; `None` for the built-in default.
     pub source: Option<PathBuf>,
     /// The API tokens of each team that has any (`dockwright serve`), as
@@ -44,6 +46,14 @@ pub struct Config {
     /// The name or address people reach the default engine's published ports at
     /// (`public_host`); each named engine has its own.
     pub public_host: Option<String>,
+}
+
+/// What of its history the journal keeps: runs that ended within an age, or the latest
+/// number of runs. A run that has not ended is kept whatever its age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Age(Duration),
+    Runs(u64),
 }
 
 /// `[serve]`: the server's settings, each overridden by its flag.
@@ -102,6 +112,7 @@ impl Config {
         Config {
             teams: BTreeMap::from([("default".to_string(), default_team("default", cwd))]),
             journal: None,
+            journal_retention: None,
             source: None,
             tokens: BTreeMap::new(),
             registries: Registries::default(),
@@ -264,6 +275,7 @@ pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
     Ok(Config {
         teams: policies,
         journal,
+        journal_retention: raw.journal_retention,
         source: Some(source.to_path_buf()),
         tokens,
         registries,
@@ -402,6 +414,7 @@ fn tokens(
 )]
 struct RawConfig {
     journal: Option<String>,
+    journal_retention: Option<Retention>,
     public_host: Option<String>,
     registries: Option<RawRegistries>,
     engines: Option<BTreeMap<String, RawEngine>>,
@@ -665,6 +678,40 @@ fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     (!duration.is_zero()).then_some(duration)
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(
+            d,
+            "an age such as \"90d\", \"4w\" or \"12h\", or a number of runs above 0",
+            |v| match v {
+                toml::Value::Integer(n) => u64::try_from(*n)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Retention::Runs),
+                toml::Value::String(s) => parse_age(s).map(Retention::Age),
+                _ => None,
+            },
+        )
+    }
+}
+
+/// An age of history: `90d`, `4w`, `12h` (and the shorter units of [`parse_duration`]).
+pub fn parse_age(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let day = |n: &str, days: u64| {
+        let n: u64 = n.trim().parse().ok()?;
+        let secs = n.checked_mul(days)?.checked_mul(86_400)?;
+        (secs > 0).then(|| Duration::from_secs(secs))
+    };
+    if let Some(n) = text.strip_suffix('d') {
+        return day(n, 1);
+    }
+    if let Some(n) = text.strip_suffix('w') {
+        return day(n, 7);
+    }
+    parse_duration(text)
 }
 
 /// A number of CPUs above 0 (0 would mean no limit), at most what the engine takes.
@@ -1867,6 +1914,39 @@ mod tests {
         ];
         for (text, want) in durations {
             assert_eq!(parse_duration(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn journal_retention_is_an_age_or_a_count() {
+        let day = Duration::from_secs(86_400);
+        for (text, want) in [
+            ("90d", Some(90 * day)),
+            ("4w", Some(28 * day)),
+            ("12h", Some(Duration::from_secs(12 * 3600))),
+            (" 1 d", Some(day)),
+            ("0d", None),
+            ("d", None),
+            ("90", None),
+            ("-1d", None),
+            ("99999999999999999w", None),
+        ] {
+            assert_eq!(parse_age(text), want, "{text}");
+        }
+        let retention = |value: &str| {
+            parse_at(&format!("journal_retention = {value}\n[teams.blue]"))
+                .map(|c| c.journal_retention)
+        };
+        assert_eq!(
+            retention("\"90d\"").unwrap(),
+            Some(Retention::Age(90 * day))
+        );
+        assert_eq!(retention("100000").unwrap(), Some(Retention::Runs(100_000)));
+        assert_eq!(parse_at("[teams.blue]").unwrap().journal_retention, None);
+        for bad in ["0", "-5", "\"90 days\"", "\"\"", "true"] {
+            let e = format!("{:#}", retention(bad).unwrap_err());
+            assert!(e.contains("journal_retention"), "{bad}: {e}");
+            assert!(e.contains("\"90d\""), "{bad}: {e}");
         }
     }
 }

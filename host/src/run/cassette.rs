@@ -222,7 +222,7 @@ pub async fn replay(
         );
     }
     let scratch = tempfile::tempdir().context("cannot make a scratch folder for the replay")?;
-    let journal = Arc::new(Journal::open(&scratch.path().join("journal.jsonl"))?);
+    let journal = Arc::new(Journal::open(&scratch.path().join("journal.db"))?);
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let tape = Tape::replay(cassette.calls.clone(), cassette.redact_env.clone());
     let options = RunOptions {

@@ -70,7 +70,7 @@ pub async fn plan(
     let planned = Plan::new(&run_id);
     let scratch = tempfile::tempdir().context("cannot make a scratch folder for the plan")?;
     let options = RunOptions {
-        journal: Arc::new(Journal::open(&scratch.path().join("journal.jsonl"))?),
+        journal: Arc::new(Journal::open(&scratch.path().join("journal.db"))?),
         tape: None,
         plan: Some(planned.clone()),
         ..options.clone()

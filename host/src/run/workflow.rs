@@ -174,7 +174,9 @@ pub async fn run_workflow_as(
         String::new(),
     );
     report.error = None;
-    options.journal.record(&Entry::RunStart {
+    // Nothing unaudited happens: a run whose start cannot be journaled stops here,
+    // before anything reaches the engine (and with nothing to record its end into).
+    if let Err(e) = options.journal.record(&Entry::RunStart {
         time: journal::now(),
         run: owner.run_id.clone(),
         team: owner.team.clone(),
@@ -184,10 +186,13 @@ pub async fn run_workflow_as(
         params: params.clone(),
         pid: std::process::id(),
         engine: engine.name.clone(),
-    });
+    }) {
+        report.error = Some(format!("the run did not start: {e:#}"));
+        return report;
+    }
     let finish = |mut report: RunReport| {
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        options.journal.record(&Entry::RunEnd {
+        let ended = options.journal.record(&Entry::RunEnd {
             time: journal::now(),
             run: report.run.clone(),
             team: report.team.clone(),
@@ -205,6 +210,14 @@ pub async fn run_workflow_as(
             rolled_back: report.rolled_back.clone(),
             duration_ms: report.duration_ms,
         });
+        if let Err(e) = ended {
+            // What the run did is journaled call by call and is what it is; only its
+            // end is missing (`dockwright runs` shows it as `died`), so say so.
+            eprintln!(
+                "warning: run {}: its end is not in the journal: {e:#}",
+                report.run
+            );
+        }
         report
     };
     if let Err(denial) = plugin.admitted(&policy) {

@@ -20,7 +20,6 @@ pub struct App {
     pub engines: engines::Engines,
     pub teams: teams::Teams,
     pub journal: Arc<Journal>,
-    pub journal_path: PathBuf,
     pub state_dir: PathBuf,
     pub registry: registry::Registry,
     pub(super) admission: Mutex<admission::Admission>,

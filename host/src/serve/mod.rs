@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::{self, Engine};
-use crate::journal::Journal;
+use crate::journal::retention;
 use crate::plugin::catalog::Catalog;
 use crate::plugin::runtime::Runtime;
 use crate::util::console::Terminal;
@@ -90,6 +90,7 @@ pub async fn serve(options: Options) -> Result<()> {
         let console = Arc::new(Terminal { verbose: false });
         live::watch(&watching.plugins, &watching.runtime, console, stop).await;
     });
+    tokio::spawn(prune_journal(app.clone(), shutdown.clone()));
     let router = api::router(app.clone());
     let server = tokio::spawn(conn::accept(
         listener,
@@ -116,6 +117,34 @@ pub async fn serve(options: Options) -> Result<()> {
     Ok(())
 }
 
+/// Keep the journal to the config's `journal_retention`: at start, then every
+/// [`retention::EVERY`], in batches that let the runs' writes in between.
+async fn prune_journal(app: Arc<App>, stop: CancellationToken) {
+    loop {
+        if let Some(keep) = app.teams.current().journal_retention {
+            let journal = app.journal.clone();
+            let pruned = tokio::task::spawn_blocking(move || {
+                retention::prune(&journal, keep, std::time::SystemTime::now())
+            })
+            .await;
+            match pruned {
+                Ok(Ok(p)) if p.runs > 0 => tracing::info!(
+                    "pruned {} run(s) that ended beyond journal_retention, with {} call(s)",
+                    p.runs,
+                    p.calls
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!("{e:#}"),
+                Err(e) => tracing::warn!("pruning the journal stopped: {e}"),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(retention::EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Load the config, the journal, the plugins (compiled now, not on first request)
 /// and connect to the engine.
 async fn setup(options: &Options) -> Result<App> {
@@ -131,11 +160,11 @@ async fn setup(options: &Options) -> Result<App> {
         let engine = engine.clone();
         tokio::spawn(async move { engine.docker().await.err() })
     };
-    let journal_path = config
-        .journal
-        .clone()
-        .unwrap_or_else(crate::util::paths::journal_file);
-    let journal = Arc::new(Journal::open(&journal_path)?);
+    let (journal, imported) = crate::journal::open_configured(config.journal.as_deref())?;
+    if let Some(message) = imported {
+        tracing::info!("{message}");
+    }
+    let journal = Arc::new(journal);
     let metrics = Arc::new(metrics::Metrics::new());
     let counting = metrics.clone();
     // A fresh journal has no observer yet: this cannot be refused.
@@ -164,7 +193,6 @@ async fn setup(options: &Options) -> Result<App> {
         engines: engines::Engines::new(engine),
         teams,
         journal,
-        journal_path,
         state_dir: crate::util::paths::state_dir(),
         registry: registry::Registry::default(),
         admission: Mutex::new(admission::Admission::new(options.bounds)),

@@ -368,19 +368,11 @@ async fn journal_detail(
     if !plausible_run_id(id) {
         return Err(ApiError::no_run(id));
     }
-    let (path, state_dir, id_owned) = (
-        app.journal_path.clone(),
-        app.state_dir.clone(),
-        id.to_string(),
-    );
-    // Reading the journal is blocking file work, and it may be long.
+    let (journal, state_dir, id_owned) =
+        (app.journal.clone(), app.state_dir.clone(), id.to_string());
+    // A query of the database: blocking work, kept off the async workers.
     let found = tokio::task::spawn_blocking(move || {
-        let (entries, _) = crate::journal::read(&path)?;
-        let entries: Vec<_> = entries
-            .into_iter()
-            .filter(|e| e.run() == id_owned)
-            .collect();
-        anyhow::Ok(crate::journal::history::find(&entries, &id_owned, &state_dir).ok())
+        crate::journal::history::detail(&journal, &id_owned, &state_dir)
     })
     .await
     .map_err(|e| ApiError::internal(format!("reading the journal stopped: {e}")))?
@@ -392,22 +384,11 @@ async fn journal_detail(
 
 /// The latest `limit` runs of `team` in the journal, newest first.
 pub async fn recent(app: &App, team: &str, limit: usize) -> Result<Value, ApiError> {
-    let (path, state_dir, team_owned) = (
-        app.journal_path.clone(),
-        app.state_dir.clone(),
-        team.to_string(),
-    );
-    // Reading the journal is blocking file work, and it may be long.
+    let (journal, state_dir, team_owned) =
+        (app.journal.clone(), app.state_dir.clone(), team.to_string());
+    // A query of the database: blocking work, kept off the async workers.
     let runs = tokio::task::spawn_blocking(move || {
-        let (entries, _) = crate::journal::read(&path)?;
-        let entries: Vec<_> = entries
-            .into_iter()
-            .filter(|e| e.team() == team_owned)
-            .collect();
-        let mut runs = crate::journal::history::summarize(&entries, &state_dir);
-        runs.reverse();
-        runs.truncate(limit);
-        anyhow::Ok(runs)
+        crate::journal::history::latest(&journal, Some(&team_owned), limit, &state_dir)
     })
     .await
     .map_err(|e| ApiError::internal(format!("reading the journal stopped: {e}")))?

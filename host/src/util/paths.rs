@@ -59,9 +59,9 @@ pub fn state_dir() -> PathBuf {
     base("XDG_STATE_HOME", ".local/state", || PathBuf::from("."))
 }
 
-/// The default journal: `journal.jsonl` in the [`state_dir`].
+/// The default journal: the database `journal.db` in the [`state_dir`].
 pub fn journal_file() -> PathBuf {
-    state_dir().join("journal.jsonl")
+    state_dir().join("journal.db")
 }
 
 #[cfg(test)]

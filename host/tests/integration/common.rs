@@ -301,14 +301,19 @@ impl Team {
         command(dir, &args, &env)
     }
 
-    /// Every journal entry of this team's runs.
+    /// Every journal entry of this team's runs, as `dockwright runs export` writes them.
     pub fn journal(&self) -> Vec<Value> {
-        let path = self.home.join("dockwright/journal.jsonl");
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
+        let out = self.dockwright(&self.home, &["runs", "export"]);
+        assert_eq!(out.code, 0, "runs export failed: {}", out.stderr);
+        out.stdout
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// The team's journal database.
+    pub fn journal_file(&self) -> PathBuf {
+        self.home.join("dockwright/journal.db")
     }
 
     /// The journal's call entries for an operation.

@@ -446,7 +446,7 @@ fn one_engine_stopped_mid_way_fails_only_its_runs() {
             .count()
     };
     let mut child = waiting;
-    let log = team.home.join("dockwright/journal.jsonl");
+    let log = team.journal_file();
     wait_for_helper("the fan-out", &mut child, &log, || started() == 3);
     b.kill();
     // The others go on: their containers end, and their waits with them.

@@ -10,6 +10,7 @@ mod engines;
 mod examples;
 mod imports;
 mod isolation;
+mod journal;
 mod layout;
 mod live;
 mod page;

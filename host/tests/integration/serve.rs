@@ -184,6 +184,18 @@ impl Response {
     }
 }
 
+/// A POST to the server on `port`, from a thread that holds no [`Server`].
+pub(super) fn post_to(port: u16, path: &str, token: &str, body: &Value) -> Response {
+    http(
+        port,
+        "POST",
+        path,
+        Some(token),
+        Some(body.to_string().as_bytes()),
+        &[],
+    )
+}
+
 /// One request on its own connection (`Connection: close`), read to the end.
 fn http(
     port: u16,

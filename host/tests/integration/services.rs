@@ -382,7 +382,7 @@ fn services_on_a_single_node_swarm_are_deployed_held_to_policy_and_cleaned_up() 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let journal = team.home.join("dockwright/journal.jsonl");
+    let journal = team.journal_file();
     wait_for_helper("the waiting run", &mut child, &journal, || {
         team.calls("create-service")
             .iter()

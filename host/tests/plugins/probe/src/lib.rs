@@ -361,6 +361,16 @@ const WORKFLOWS: &[WorkflowDef] = &[
         handler: create_then_fail,
     },
     WorkflowDef {
+        name: "create-and-wait",
+        description: "Create and start a container running `sleep 600`, then \
+                      docker::wait-container on it; outputs its exit code",
+        params: &[
+            req("image", "Image reference"),
+            req("name", "Container name"),
+        ],
+        handler: create_and_wait,
+    },
+    WorkflowDef {
         name: "service-create-and-wait",
         description: "services::create-service, then services::wait-service on it; \
                       outputs as service-inspect",
@@ -1169,6 +1179,18 @@ fn create_then_fail(p: &Params) -> Result<Outputs, String> {
     Err(format!(
         "failing on purpose after creating {count} containers"
     ))
+}
+
+fn create_and_wait(p: &Params) -> Result<Outputs, String> {
+    let id = create(&Params(vec![
+        kv("image", p.required("image")?),
+        kv("name", p.required("name")?),
+        kv("cmd", "sleep 600"),
+    ]))?;
+    let id = id[0].value.clone();
+    docker::start_container(&id).map_err(docker_err)?;
+    let code = docker::wait_container(&id).map_err(docker_err)?;
+    Ok(vec![kv("exit-code", code)])
 }
 
 fn service_create_and_wait(p: &Params) -> Result<Outputs, String> {
