@@ -10,6 +10,9 @@ Reads from RESULTS_DIR, each file optional:
     micro.json     the `micro` binary's output: compile against load per plugin
     calls.json     hyperfine's export: `run calls` with n=100000, then n=0
     rss.tsv        mode, peak RSS in KiB, wall ms, ok|failed
+    journal-N.json hyperfine's export: `runs --limit 10`, `runs show` newest, oldest; N runs
+    journal-rss.tsv runs in the journal, command, peak RSS in KiB
+    journal-fill.tsv runs, ms to fill, database bytes
     skipped.txt    lines saying what was not measured and why
 
 Exits 1 when a measurement failed, or with --strict when a target was missed. Standard library
@@ -358,6 +361,60 @@ def main():
                     int(kib) / 1024 <= 256 if kib else None,
                 )
         out("")
+
+    # ---- the journal
+    fills = read_tsv(d("journal-fill.tsv"))
+    sizes = [int(n) for n, _, _ in fills]
+    if fills:
+        out("## The journal")
+        out("")
+        out(
+            "A journal database filled by `journal-fill` (each run: its start, three calls, its "
+            "end; 20 teams), then `dockwright runs --limit 10`, `runs show` of the newest run "
+            "(by a 12-character prefix) and of the oldest (by its id); hyperfine, 3 warm-up "
+            "runs, then 30. Peak RSS by GNU time, one run each."
+        )
+        out("")
+        out("| runs | fill s | database MiB |")
+        out("|---:|---:|---:|")
+        for n, ms, size in fills:
+            out(f"| {int(n):,} | {int(ms) / 1000:.1f} | {int(size) / 2**20:,.0f} |")
+        out("")
+        rss_by = {(int(n), c): int(k) for n, c, k in read_tsv(d("journal-rss.tsv")) if k}
+        out("| runs | command | mean ms | ± stddev | max ms | peak RSS MiB |")
+        out("|---:|---|---:|---:|---:|---:|")
+        for n in sizes:
+            doc = load_json(d(f"journal-{n}.json"))
+            if not doc:
+                failed_measurements.append(f"journal queries ({n} runs)")
+                continue
+            names = ["runs --limit 10", "runs show (newest, by prefix)", "runs show (oldest, by id)"]
+            for name, r in zip(names, doc["results"]):
+                command = r["command"].split(" ", 1)[1] if " " in r["command"] else r["command"]
+                kib = rss_by.get((n, command))
+                mib = f"{kib / 1024:.1f}" if kib else "n/a"
+                mean = r["mean"] * 1e3
+                out(
+                    f"| {n:,} | {name} | {mean:.1f} | {r['stddev'] * 1e3:.1f} | "
+                    f"{r['max'] * 1e3:.1f} | {mib} |"
+                )
+                if n == max(sizes):
+                    target(f"`{name}` with {n:,} runs: under 50 ms warm", f"{mean:.1f} ms", mean < 50.0)
+        out("")
+        if len(sizes) >= 2:
+            small, large = min(sizes), max(sizes)
+            pairs = [
+                (rss_by.get((small, c)), rss_by.get((large, c)))
+                for (n, c) in rss_by
+                if n == small
+            ]
+            growth = max((b - a) / 1024 for a, b in pairs if a and b) if pairs else None
+            target(
+                f"memory does not grow with the store: peak RSS at {large:,} runs within 4 MiB "
+                f"of {small:,}",
+                f"+{growth:.1f} MiB" if growth is not None else "n/a",
+                growth <= 4.0 if growth is not None else None,
+            )
 
     try:
         with open(d("skipped.txt")) as f:

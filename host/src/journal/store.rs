@@ -220,6 +220,21 @@ impl Journal {
         Ok(())
     }
 
+    /// Write many entries in one transaction (a benchmark's history, a bulk load):
+    /// all of them or, on an error, none. The observer is not told of them.
+    pub fn record_all<'e>(&self, entries: impl IntoIterator<Item = &'e Entry>) -> Result<u64> {
+        self.with("write", |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            for entry in entries {
+                insert(&tx, entry)?;
+                n += 1;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
     /// Run `f` on the connection, off the async workers' backs when there are
     /// several (a write may wait [`BUSY_TIMEOUT`] for another process), with its
     /// error explained in terms of the file.
