@@ -223,6 +223,21 @@ fn a_killed_host_leaves_containers_that_gc_collects() {
     gc.assert_ok();
     assert!(gc.stdout.contains("removed"), "{}", gc.stdout);
     assert!(team.containers().is_empty());
+    // The run's end, which it never wrote, is recorded: it died, and gc removed its container.
+    let id = run["run"].as_str().unwrap();
+    assert!(
+        gc.stderr.contains("recorded the end of 1 run(s)") && gc.stderr.contains(id),
+        "{}",
+        gc.stderr
+    );
+    let end = team
+        .journal()
+        .into_iter()
+        .find(|e| e["event"] == "run-end" && e["run"] == id)
+        .expect("the dead run's end");
+    assert_eq!(end["status"], "died", "{end}");
+    assert_eq!(end["rolled_back"][0], left[0].as_str(), "{end}");
+    assert_eq!(end["containers"][0], left[0].as_str(), "{end}");
     let again = team.dockwright(hostile_dir(), &["gc"]);
     assert!(
         again.stdout.contains("Nothing to collect"),
