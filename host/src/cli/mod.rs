@@ -106,6 +106,12 @@ pub enum Command {
         /// How many of the most recent runs to list
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only this team's runs
+        #[arg(long)]
+        team: Option<String>,
+        /// Only runs that ended so, or are running
+        #[arg(long, value_parser = ["ok", "failed", "died", "running"])]
+        status: Option<String>,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -235,9 +241,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             run::run(&dir, cli.config.as_deref(), console, args, cli.verbose).await
         }
-        Command::Runs { show, limit, json } => {
+        Command::Runs {
+            show,
+            limit,
+            team,
+            status,
+            json,
+        } => {
             let config = load::load_config(cli.config.as_deref())?;
-            runs::runs(&config, show, limit, json)
+            let filter = crate::journal::history::Filter {
+                team: team.as_deref(),
+                status: status.as_deref(),
+            };
+            runs::runs(&config, show, filter, limit, json)
         }
         Command::Gc { dry_run } => runs::collect_garbage(cli.config.as_deref(), dry_run).await,
         Command::Engine { engine, json } => {

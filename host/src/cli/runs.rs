@@ -44,20 +44,21 @@ pub enum RunsCommand {
 pub fn runs(
     config: &crate::policy::config::Config,
     command: Option<RunsCommand>,
+    filter: history::Filter,
     limit: usize,
     json: bool,
 ) -> Result<ExitCode> {
     let journal = open_journal(config)?;
     match command {
-        None => list(&journal, limit, json),
+        None => list(&journal, filter, limit, json),
         Some(RunsCommand::Show { id, json }) => show(&journal, &id, json),
         Some(RunsCommand::Export { since }) => export(&journal, since.as_deref()),
         Some(RunsCommand::Import { file }) => import(&journal, &file),
     }
 }
 
-fn list(journal: &Journal, limit: usize, json: bool) -> Result<ExitCode> {
-    let mut recent = history::latest(journal, None, limit, &crate::util::paths::state_dir())?;
+fn list(journal: &Journal, filter: history::Filter, limit: usize, json: bool) -> Result<ExitCode> {
+    let mut recent = history::latest(journal, filter, limit, &crate::util::paths::state_dir())?;
     // Oldest first, so the newest run is the last line, next to the prompt.
     recent.reverse();
     let mut out = std::io::stdout().lock();

@@ -125,32 +125,58 @@ fn settle(conn: &Connection, runs: &mut [RunSummary], state_dir: &Path) -> rusql
     Ok(())
 }
 
-/// The latest `limit` runs, of `team` or of all teams, newest first.
+/// Which runs [`latest`] lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    /// One team's, or every team's.
+    pub team: Option<&'a str>,
+    /// `ok`, `failed`, `died` or `running`; any status when `None`.
+    pub status: Option<&'a str>,
+}
+
+/// The latest `limit` runs that `filter` lets through, newest first.
 pub fn latest(
     journal: &Journal,
-    team: Option<&str>,
+    filter: Filter,
     limit: usize,
     state_dir: &Path,
 ) -> Result<Vec<RunSummary>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    journal.with("read", |conn| {
-        let mut runs = match team {
-            Some(team) => conn
-                .prepare_cached(&format!(
-                    "SELECT {SUMMARY} FROM runs WHERE team = ?1 ORDER BY seq DESC LIMIT ?2"
-                ))?
-                .query_map(params![team, limit], summary)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-            None => conn
-                .prepare_cached(&format!(
-                    "SELECT {SUMMARY} FROM runs ORDER BY seq DESC LIMIT ?1"
-                ))?
-                .query_map(params![limit], summary)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-        };
+    use rusqlite::types::Value;
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(team) = filter.team {
+        clauses.push("team = ?");
+        args.push(Value::Text(team.to_string()));
+    }
+    match filter.status {
+        None => {}
+        // Known only once settled: a run without an end is running or died.
+        Some("running") => clauses.push("ended IS NULL"),
+        Some("died") => clauses.push("(status = 'died' OR ended IS NULL)"),
+        Some(status) => {
+            clauses.push("status = ?");
+            args.push(Value::Text(status.to_string()));
+        }
+    }
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!("SELECT {SUMMARY} FROM runs {filter_sql} ORDER BY seq DESC LIMIT ?");
+    let mut runs = journal.with("read", |conn| {
+        let mut runs = conn
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params_from_iter(args), summary)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         settle(conn, &mut runs, state_dir)?;
         Ok(runs)
-    })
+    })?;
+    if let Some(status) = filter.status {
+        runs.retain(|r| r.status == status);
+    }
+    Ok(runs)
 }
 
 /// Every run that has not ended (running, or died without an end), oldest first.
@@ -273,7 +299,7 @@ mod tests {
                 start("c", "red", "t4"),
             ],
         );
-        let runs = latest(&journal, None, 10, dir.path()).unwrap();
+        let runs = latest(&journal, Filter::default(), 10, dir.path()).unwrap();
         let ids: Vec<&str> = runs.iter().map(|r| r.run.as_str()).collect();
         assert_eq!(ids, ["c", "b", "a"]);
         let a = &runs[2];
@@ -290,9 +316,30 @@ mod tests {
         assert_eq!(b.status, "died");
         assert_eq!(b.containers, ["c9"]);
         assert_eq!(b.created(), "1 container, 0 images");
-        let blue = latest(&journal, Some("blue"), 1, dir.path()).unwrap();
-        assert_eq!(blue.len(), 1);
-        assert_eq!(blue[0].run, "b");
+        let of = |team, status| {
+            let filter = Filter { team, status };
+            latest(&journal, filter, 10, dir.path())
+                .unwrap()
+                .into_iter()
+                .map(|r| r.run)
+                .collect::<Vec<_>>()
+        };
+        let blue = latest(
+            &journal,
+            Filter {
+                team: Some("blue"),
+                status: None,
+            },
+            1,
+            dir.path(),
+        );
+        assert_eq!(blue.unwrap()[0].run, "b");
+        assert_eq!(of(Some("blue"), None), ["b", "a"]);
+        assert_eq!(of(None, Some("failed")), ["a"]);
+        assert_eq!(of(None, Some("died")), ["c", "b"]);
+        assert_eq!(of(Some("red"), Some("died")), ["c"]);
+        assert!(of(None, Some("running")).is_empty());
+        assert!(of(None, Some("ok")).is_empty());
         let unended: Vec<String> = unended(&journal, dir.path())
             .unwrap()
             .into_iter()
@@ -306,7 +353,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = journal_of(dir.path(), &[start("c", "blue", "t0")]);
         let _live = super::liveness::LiveRun::acquire(dir.path(), "c").unwrap();
-        let runs = latest(&journal, None, 5, dir.path()).unwrap();
+        let filter = Filter {
+            team: None,
+            status: Some("running"),
+        };
+        let runs = latest(&journal, filter, 5, dir.path()).unwrap();
         assert_eq!(runs[0].status, "running");
     }
 

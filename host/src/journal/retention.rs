@@ -170,7 +170,7 @@ mod tests {
     }
 
     fn runs(journal: &Journal, dir: &std::path::Path) -> Vec<String> {
-        let mut ids: Vec<String> = history::latest(journal, None, 100, dir)
+        let mut ids: Vec<String> = history::latest(journal, history::Filter::default(), 100, dir)
             .unwrap()
             .into_iter()
             .map(|r| r.run)

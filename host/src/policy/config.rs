@@ -1380,7 +1380,11 @@ mod tests {
         assert_eq!(blue.engines, ["*"]);
         assert_eq!(
             config.journal,
-            Some(PathBuf::from("/var/lib/dockwright/journal.jsonl"))
+            Some(PathBuf::from("/var/lib/dockwright/journal.db"))
+        );
+        assert_eq!(
+            config.journal_retention,
+            Some(Retention::Age(Duration::from_secs(90 * 86_400)))
         );
         assert_eq!(
             config.source,

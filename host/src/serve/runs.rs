@@ -388,7 +388,11 @@ pub async fn recent(app: &App, team: &str, limit: usize) -> Result<Value, ApiErr
         (app.journal.clone(), app.state_dir.clone(), team.to_string());
     // A query of the database: blocking work, kept off the async workers.
     let runs = tokio::task::spawn_blocking(move || {
-        crate::journal::history::latest(&journal, Some(&team_owned), limit, &state_dir)
+        let filter = crate::journal::history::Filter {
+            team: Some(&team_owned),
+            status: None,
+        };
+        crate::journal::history::latest(&journal, filter, limit, &state_dir)
     })
     .await
     .map_err(|e| ApiError::internal(format!("reading the journal stopped: {e}")))?

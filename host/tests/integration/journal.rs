@@ -187,6 +187,24 @@ fn an_old_json_lines_journal_is_imported_once_at_the_first_start() {
     let kept = state.join("journal.jsonl.imported");
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), old);
 
+    // The listing's filters are queries of the same store.
+    let listed_as = |args: &[&str]| -> Vec<String> {
+        let out = team.dockwright(plugins.path(), &[&["runs", "--json"], args].concat());
+        let doc = out.assert_ok().json();
+        let runs = doc.as_array().unwrap().iter();
+        runs.map(|r| r["run"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(listed_as(&["--status", "died"]), ["0190aaaa00002"]);
+    assert_eq!(listed_as(&["--status", "ok"]), ["0190aaaa00001"]);
+    assert_eq!(
+        listed_as(&["--team", &team.name, "--status", "ok"]),
+        ["0190aaaa00001"]
+    );
+    assert!(listed_as(&["--team", "no-such-team"]).is_empty());
+    let bad = team.dockwright(plugins.path(), &["runs", "--status", "lost"]);
+    assert!(bad.stderr.contains("possible values"), "{}", bad.stderr);
+
     let again = team.dockwright(plugins.path(), &["runs"]);
     assert!(
         !again.assert_ok().stderr.contains("imported"),
