@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
@@ -183,15 +183,21 @@ impl Journal {
         };
         journal.with("open", |conn| {
             conn.busy_timeout(BUSY_TIMEOUT)?;
-            // Returns the mode it is in; a database that cannot take WAL says so below.
-            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(refused(format!(
-                    "it stays in `{mode}` mode, not WAL (is it on a network file system?)"
-                )));
+            // While a new file is switched to WAL, a process opening it at the same moment
+            // is refused at once, not after the busy timeout: SQLite will not let a reader
+            // wait for a lock it might deadlock on. Such a refusal is retried here, up to
+            // the same timeout.
+            let deadline = Instant::now() + BUSY_TIMEOUT;
+            loop {
+                match set_up(conn) {
+                    Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                        #[cfg(test)]
+                        tests::OPEN_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    done => return done,
+                }
             }
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            migrate(conn)
         })?;
         Ok(journal)
     }
@@ -265,20 +271,46 @@ fn refused(message: String) -> rusqlite::Error {
 }
 
 /// Bring a database to [`SCHEMA_VERSION`]; refuse one written by a later version.
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version == SCHEMA_VERSION {
-        return Ok(());
-    }
-    if version > SCHEMA_VERSION {
+/// WAL mode, then the schema: what every connection does first.
+fn set_up(conn: &mut Connection) -> rusqlite::Result<()> {
+    // Returns the mode it is in; a database that cannot take WAL says so below.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
         return Err(refused(format!(
-            "its schema is version {version}, written by a later dockwright than this one \
-             (which knows {SCHEMA_VERSION}): upgrade dockwright"
+            "it stays in `{mode}` mode, not WAL (is it on a network file system?)"
         )));
     }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    migrate(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version = |conn: &Connection| -> rusqlite::Result<i64> {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(refused(format!(
+                "its schema is version {version}, written by a later dockwright than this \
+                 one (which knows {SCHEMA_VERSION}): upgrade dockwright"
+            )));
+        }
+        Ok(version)
+    };
+    if version(conn)? == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute_batch(SCHEMA)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    // Asked again under the write lock: another process may have migrated meanwhile.
+    if version(&tx)? < SCHEMA_VERSION {
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
     tx.commit()
 }
 
@@ -573,6 +605,37 @@ pub(super) mod tests {
             e.contains("version 99") && e.contains("upgrade dockwright"),
             "{e}"
         );
+    }
+
+    /// How often an open was refused at once and tried again.
+    pub static OPEN_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    #[test]
+    fn an_open_while_a_new_file_is_being_written_waits_for_it() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        // A new file, not yet in WAL mode, whose writer holds the write lock: SQLite
+        // refuses a switch to WAL at once, without its busy timeout.
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t (a); BEGIN IMMEDIATE")
+            .unwrap();
+        let before = OPEN_RETRIES.load(Ordering::SeqCst);
+        let opener = std::thread::spawn({
+            let path = path.clone();
+            move || Journal::open(&path).map(|_| ())
+        });
+        while OPEN_RETRIES.load(Ordering::SeqCst) == before && !opener.is_finished() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        holder.execute_batch("COMMIT").unwrap();
+        opener.join().unwrap().unwrap();
+        assert!(OPEN_RETRIES.load(Ordering::SeqCst) > before);
+        Journal::open(&path)
+            .unwrap()
+            .record(&start("r1", "blue", "t0"))
+            .unwrap();
     }
 
     #[test]
