@@ -142,15 +142,17 @@ pub fn latest(
     state_dir: &Path,
 ) -> Result<Vec<RunSummary>> {
     use rusqlite::types::Value;
-    let mut clauses: Vec<&str> = Vec::new();
+    let mut clauses: Vec<&str> = vec!["seq < ?"];
     let mut args: Vec<Value> = Vec::new();
     if let Some(team) = filter.team {
         clauses.push("team = ?");
         args.push(Value::Text(team.to_string()));
     }
+    // A run without an end is running or died, known only once settled: those filters
+    // take the candidates a page at a time until `limit` of them pass.
+    let settled = matches!(filter.status, Some("running" | "died"));
     match filter.status {
         None => {}
-        // Known only once settled: a run without an end is running or died.
         Some("running") => clauses.push("ended IS NULL"),
         Some("died") => clauses.push("(status = 'died' OR ended IS NULL)"),
         Some(status) => {
@@ -158,25 +160,41 @@ pub fn latest(
             args.push(Value::Text(status.to_string()));
         }
     }
-    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    let filter_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let sql = format!("SELECT {SUMMARY} FROM runs {filter_sql} ORDER BY seq DESC LIMIT ?");
-    let mut runs = journal.with("read", |conn| {
-        let mut runs = conn
-            .prepare_cached(&sql)?
-            .query_map(rusqlite::params_from_iter(args), summary)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        settle(conn, &mut runs, state_dir)?;
-        Ok(runs)
-    })?;
-    if let Some(status) = filter.status {
-        runs.retain(|r| r.status == status);
-    }
-    Ok(runs)
+    let sql = format!(
+        "SELECT {SUMMARY}, seq FROM runs WHERE {} ORDER BY seq DESC LIMIT ?",
+        clauses.join(" AND ")
+    );
+    let page = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+    journal.with("read", |conn| {
+        let mut found = Vec::new();
+        let mut before = i64::MAX;
+        while found.len() < limit {
+            let page_args = std::iter::once(Value::Integer(before))
+                .chain(args.iter().cloned())
+                .chain(std::iter::once(Value::Integer(page)));
+            let rows = conn
+                .prepare_cached(&sql)?
+                .query_map(rusqlite::params_from_iter(page_args), |row| {
+                    Ok((summary(row)?, row.get::<_, i64>(13)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == page;
+            let Some(last) = rows.last().map(|(_, seq)| *seq) else {
+                break;
+            };
+            before = last;
+            let mut runs: Vec<RunSummary> = rows.into_iter().map(|(run, _)| run).collect();
+            settle(conn, &mut runs, state_dir)?;
+            if let Some(status) = filter.status {
+                runs.retain(|r| r.status == status);
+            }
+            found.extend(runs.into_iter().take(limit - found.len()));
+            if !settled || !full {
+                break;
+            }
+        }
+        Ok(found)
+    })
 }
 
 /// Every run that has not ended (running, or died without an end), oldest first.
@@ -351,14 +369,25 @@ mod tests {
     #[test]
     fn a_live_run_is_running() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = journal_of(dir.path(), &[start("c", "blue", "t0")]);
+        // One live run, older than five that died without an end.
+        let mut entries = vec![start("c", "blue", "t0")];
+        entries.extend((1..=5).map(|i| start(&format!("d{i}"), "blue", &format!("t{i}"))));
+        let journal = journal_of(dir.path(), &entries);
         let _live = super::liveness::LiveRun::acquire(dir.path(), "c").unwrap();
-        let filter = Filter {
-            team: None,
-            status: Some("running"),
+        let of = |status, limit| {
+            let filter = Filter {
+                team: None,
+                status: Some(status),
+            };
+            let runs = latest(&journal, filter, limit, dir.path()).unwrap();
+            runs.into_iter().map(|r| r.run).collect::<Vec<_>>()
         };
-        let runs = latest(&journal, filter, 5, dir.path()).unwrap();
-        assert_eq!(runs[0].status, "running");
+        // Found past pages of the dead ones, and the other way round.
+        assert_eq!(of("running", 1), ["c"]);
+        assert_eq!(of("running", 2), ["c"]);
+        assert_eq!(of("died", 2), ["d5", "d4"]);
+        assert_eq!(of("died", 10), ["d5", "d4", "d3", "d2", "d1"]);
+        assert!(of("died", 0).is_empty());
     }
 
     #[test]
