@@ -412,7 +412,7 @@ def main():
             target(
                 f"memory does not grow with the store: peak RSS at {large:,} runs within 4 MiB "
                 f"of {small:,}",
-                f"+{growth:.1f} MiB" if growth is not None else "n/a",
+                f"{round(growth, 1) + 0.0:+.1f} MiB" if growth is not None else "n/a",
                 growth <= 4.0 if growth is not None else None,
             )
 
