@@ -110,7 +110,7 @@ pub enum Command {
         #[arg(long)]
         team: Option<String>,
         /// Only runs that ended so, or are running
-        #[arg(long, value_parser = ["ok", "failed", "died", "running"])]
+        #[arg(long, value_parser = crate::journal::history::STATUSES)]
         status: Option<String>,
         /// Print JSON instead of text
         #[arg(long)]

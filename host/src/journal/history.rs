@@ -125,6 +125,9 @@ fn settle(conn: &Connection, runs: &mut [RunSummary], state_dir: &Path) -> rusql
     Ok(())
 }
 
+/// The statuses a run can have: how it ended, or that it is running.
+pub const STATUSES: [&str; 4] = ["ok", "failed", "died", "running"];
+
 /// Which runs [`latest`] lists.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Filter<'a> {

@@ -330,7 +330,22 @@ async fn list_runs(
                 ))
             })?,
     };
-    runs::recent(&app, &caller.team, limit).await.map(Json)
+    let status = query_value(query.as_deref(), "status")
+        .map(|text| {
+            crate::journal::history::STATUSES
+                .into_iter()
+                .find(|s| *s == text)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`status` must be one of {}, not `{text}`",
+                        crate::journal::history::STATUSES.join(", ")
+                    ))
+                })
+        })
+        .transpose()?;
+    runs::recent(&app, &caller.team, status, limit)
+        .await
+        .map(Json)
 }
 
 async fn run_calls(

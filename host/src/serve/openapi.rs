@@ -78,6 +78,10 @@ fn paths() -> Value {
                 "name": "limit", "in": "query", "required": false,
                 "description": "How many (1 to 200, default 20).",
                 "schema": { "type": "integer", "default": 20, "minimum": 1, "maximum": 200 }
+            }, {
+                "name": "status", "in": "query", "required": false,
+                "description": "Only runs that ended so, or are running.",
+                "schema": { "type": "string", "enum": ["ok", "failed", "died", "running"] }
             }],
             "responses": {
                 "200": { "description": "`{\"team\": ..., \"runs\": [{id, status, plugin, workflow, engine, started, duration_ms, error}]}`", "content": { "application/json": {} } },

@@ -382,15 +382,21 @@ async fn journal_detail(
         .ok_or_else(|| ApiError::no_run(id))
 }
 
-/// The latest `limit` runs of `team` in the journal, newest first.
-pub async fn recent(app: &App, team: &str, limit: usize) -> Result<Value, ApiError> {
+/// The latest `limit` runs of `team` in the journal (of one `status`, if given),
+/// newest first.
+pub async fn recent(
+    app: &App,
+    team: &str,
+    status: Option<&'static str>,
+    limit: usize,
+) -> Result<Value, ApiError> {
     let (journal, state_dir, team_owned) =
         (app.journal.clone(), app.state_dir.clone(), team.to_string());
     // A query of the database: blocking work, kept off the async workers.
     let runs = tokio::task::spawn_blocking(move || {
         let filter = crate::journal::history::Filter {
             team: Some(&team_owned),
-            status: None,
+            status,
         };
         crate::journal::history::latest(&journal, filter, limit, &state_dir)
     })

@@ -1429,6 +1429,20 @@ fn metrics_runs_list_calls_and_the_page_after_a_few_runs() {
     server
         .get("/v1/runs?limit=0", Some(&token))
         .error(400, "`limit` must be a whole number from 1 to 200");
+    // By status, a query of the journal: the denied run failed.
+    let failed = server
+        .get("/v1/runs?status=failed&limit=200", Some(&token))
+        .json();
+    let failed: Vec<&Value> = failed["runs"].as_array().unwrap().iter().collect();
+    assert!(failed.iter().all(|r| r["status"] == "failed"), "{failed:?}");
+    assert!(
+        failed.iter().any(|r| r["id"] == denied_id.as_str()),
+        "{failed:?}"
+    );
+    server.get("/v1/runs?status=lost", Some(&token)).error(
+        400,
+        "`status` must be one of ok, failed, died, running, not `lost`",
+    );
     let calls = server
         .get(&format!("/v1/runs/{denied_id}/calls"), Some(&token))
         .json();
