@@ -118,7 +118,8 @@ CREATE TABLE IF NOT EXISTS runs (
     containers TEXT,
     images TEXT,
     rolled_back TEXT,
-    duration_ms INTEGER
+    duration_ms INTEGER,
+    import TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_team ON runs (team, seq);
 CREATE INDEX IF NOT EXISTS runs_unended ON runs (seq) WHERE ended IS NULL;
@@ -144,8 +145,10 @@ CREATE INDEX IF NOT EXISTS calls_by_time ON calls (time);
 CREATE TABLE IF NOT EXISTS imports (
     sha256 TEXT PRIMARY KEY,
     path TEXT NOT NULL,
-    time TEXT NOT NULL,
-    runs INTEGER NOT NULL
+    started TEXT NOT NULL,
+    lines INTEGER NOT NULL DEFAULT 0,
+    runs INTEGER NOT NULL DEFAULT 0,
+    done TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -314,7 +317,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-fn json<T: Serialize>(value: &T) -> String {
+pub(super) fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }
 

@@ -2,7 +2,6 @@
 //! and audits, `dockwright runs import` for history from elsewhere, and the one-time
 //! upgrade from the JSON-lines file earlier versions wrote.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -76,90 +75,223 @@ pub enum Imported {
     Already { time: String },
 }
 
+/// Lines of a file imported per transaction: other writers wait for one batch at
+/// most (tens of milliseconds), never for the whole file.
+const IMPORT_BATCH: u64 = 5000;
+
 /// Add the runs of a JSON-lines journal (an export, or an earlier version's file) that
-/// this one does not have, with their calls and ends. One transaction: an import
-/// that fails or is interrupted adds nothing, and other writers wait for it (up to
-/// the busy timeout), so import a large file while the server is quiet.
+/// this one does not have, with their calls and ends.
+///
+/// The file is taken in batches, each a transaction that also advances the import's
+/// line count, so other writers go on meanwhile. An import that fails or is
+/// interrupted keeps the batches it finished, and the same file imported again goes
+/// on from there; processes importing the same file at once share the work. A run
+/// is this import's to fill in when this file's import wrote its row: a run the
+/// journal had already is left as it was.
 pub fn import(journal: &Journal, path: &Path) -> Result<Imported> {
+    import_batches(journal, path, IMPORT_BATCH, None)
+}
+
+/// [`import`], `batch` lines per transaction, stopping after `most` batches if given
+/// (as an interrupted import does).
+fn import_batches(
+    journal: &Journal,
+    path: &Path,
+    batch: u64,
+    most: Option<u64>,
+) -> Result<Imported> {
     let digest = sha256_of(path)?;
     let file = File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let mut lines = BufReader::new(file).lines();
+    // Lines read from the file so far, by this process.
+    let mut read = 0u64;
+    let (mut runs, mut present, mut unreadable) = (0u64, 0u64, 0u64);
+    let mut batches = 0u64;
     let mut read_error = None;
-    let outcome = journal.with("import into", |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let before: Option<String> = tx
-            .query_row(
-                "SELECT time FROM imports WHERE sha256 = ?1",
-                [&digest],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(time) = before {
-            return Ok(Imported::Already { time });
-        }
-        // Whether each run seen is this import's to write (new here) or the journal's.
-        let mut ours: HashMap<String, bool> = HashMap::new();
-        let (mut runs, mut present, mut unreadable) = (0, 0, 0);
-        for line in lines.by_ref() {
-            let line = match line {
-                Ok(line) => line,
-                Err(e) => {
-                    read_error = Some(e);
-                    return Err(rusqlite::Error::ExecuteReturnedResults);
+    loop {
+        let step = journal.with("import into", |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let progress: Option<(i64, Option<String>)> = tx
+                .query_row(
+                    "SELECT lines, done FROM imports WHERE sha256 = ?1",
+                    [&digest],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let done_to = match progress {
+                Some((_, Some(time))) => return Ok(Step::Finished { time }),
+                Some((lines, None)) => u64::try_from(lines).unwrap_or_default(),
+                None => {
+                    tx.execute(
+                        "INSERT INTO imports (sha256, path, started) VALUES (?1, ?2, ?3)",
+                        params![digest, path.display().to_string(), now()],
+                    )?;
+                    0
                 }
             };
-            if line.trim().is_empty() {
-                continue;
-            }
-            let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
-                unreadable += 1;
-                continue;
-            };
-            let run = entry.run().to_string();
-            let write = match (&entry, ours.get(&run)) {
-                (Entry::RunStart { .. }, None) => {
-                    let added = insert(&tx, &entry)? == 1;
-                    if added {
-                        runs += 1;
-                    } else {
-                        present += 1;
+            // Lines another process (or an earlier, interrupted import) took already.
+            while read < done_to {
+                match lines.next() {
+                    Some(Ok(_)) => read += 1,
+                    Some(Err(e)) => {
+                        read_error = Some(e);
+                        return Err(rusqlite::Error::ExecuteReturnedResults);
                     }
-                    ours.insert(run, added);
+                    None => break,
+                }
+            }
+            let mut added = 0u64;
+            let mut end_of_file = false;
+            let until = read + batch;
+            while read < until {
+                let line = match lines.next() {
+                    Some(Ok(line)) => line,
+                    Some(Err(e)) => {
+                        read_error = Some(e);
+                        return Err(rusqlite::Error::ExecuteReturnedResults);
+                    }
+                    None => {
+                        end_of_file = true;
+                        break;
+                    }
+                };
+                read += 1;
+                if line.trim().is_empty() {
                     continue;
                 }
-                (_, Some(ours)) => *ours,
-                // A call or end of a run whose start is not in the file: kept, unless
-                // the journal has the run.
-                (_, None) => {
-                    let known = known(&tx, &run)?;
-                    ours.insert(run, !known);
-                    !known
+                let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+                    unreadable += 1;
+                    continue;
+                };
+                match import_entry(&tx, &digest, &entry)? {
+                    Taken::NewRun => added += 1,
+                    Taken::KnownRun => present += 1,
+                    Taken::Entry | Taken::Skipped => {}
                 }
-            };
-            if write {
-                insert(&tx, &entry)?;
             }
+            // A batch that ends exactly at the end of the file finds so in the next.
+            tx.execute(
+                "UPDATE imports SET lines = ?2, runs = runs + ?3,
+                     done = CASE WHEN ?4 THEN ?5 END
+                 WHERE sha256 = ?1",
+                params![digest, read as i64, added as i64, end_of_file, now()],
+            )?;
+            tx.commit()?;
+            runs += added;
+            Ok(if end_of_file { Step::Done } else { Step::More })
+        });
+        let step = match (step, read_error.take()) {
+            (_, Some(e)) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot read `{}` past line {read}: the lines before are imported, \
+                         and importing the file again goes on from there",
+                        path.display()
+                    )
+                })
+            }
+            (step, None) => step?,
+        };
+        batches += 1;
+        match step {
+            Step::More if most.is_none_or(|most| batches < most) => continue,
+            Step::More | Step::Done => break,
+            // Finished by another process (or before): what this one added counts.
+            Step::Finished { time } if batches == 1 => return Ok(Imported::Already { time }),
+            Step::Finished { .. } => break,
         }
-        tx.execute(
-            "INSERT INTO imports (sha256, path, time, runs) VALUES (?1, ?2, ?3, ?4)",
-            params![digest, path.display().to_string(), now(), runs as i64],
-        )?;
-        tx.commit()?;
-        Ok(Imported::Done {
-            runs,
-            present,
-            unreadable,
-        })
-    });
-    if let Some(e) = read_error {
-        return Err(e).with_context(|| format!("cannot read `{}`", path.display()));
     }
-    outcome
+    Ok(Imported::Done {
+        runs,
+        present,
+        unreadable,
+    })
 }
 
-fn known(conn: &Connection, run: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM runs WHERE run = ?1")?
-        .exists([run])
+/// What one batch of an import came to.
+enum Step {
+    More,
+    Done,
+    /// The file's import had finished already, at `time`.
+    Finished {
+        time: String,
+    },
+}
+
+/// What became of one entry of an imported file.
+enum Taken {
+    /// A run start, new here.
+    NewRun,
+    /// A run start of a run the journal had.
+    KnownRun,
+    /// A call or end written.
+    Entry,
+    /// A call or end of a run that is not this import's to fill in.
+    Skipped,
+}
+
+fn import_entry(conn: &Connection, digest: &str, entry: &Entry) -> rusqlite::Result<Taken> {
+    let run = entry.run();
+    let mark = |conn: &Connection| {
+        conn.prepare_cached("UPDATE runs SET import = ?2 WHERE run = ?1")?
+            .execute(params![run, digest])
+    };
+    if let Entry::RunStart {
+        time,
+        plugin_sha256,
+        params,
+        pid,
+        engine,
+        ..
+    } = entry
+    {
+        if insert(conn, entry)? == 1 {
+            return mark(conn).map(|_| Taken::NewRun);
+        }
+        if imported_by(conn, run)?.flatten().as_deref() != Some(digest) {
+            return Ok(Taken::KnownRun);
+        }
+        // This import wrote the run from its end, which came first (a file not in time
+        // order): the start fills in the rest.
+        conn.prepare_cached(
+            "UPDATE runs SET plugin_sha256 = ?2, params = ?3, pid = ?4, started = ?5,
+                 engine = ?6
+             WHERE run = ?1 AND started IS NULL",
+        )?
+        .execute(params![
+            run,
+            plugin_sha256,
+            super::store::json(params),
+            pid,
+            time,
+            engine
+        ])?;
+        return Ok(Taken::Entry);
+    }
+    match imported_by(conn, run)? {
+        // A call or end of a run whose start is not in the journal (gc's, of a run of
+        // another machine): kept, and an end makes the run this import's.
+        None => {
+            insert(conn, entry)?;
+            if let Entry::RunEnd { .. } = entry {
+                mark(conn)?;
+            }
+            Ok(Taken::Entry)
+        }
+        Some(Some(by)) if by == digest => {
+            insert(conn, entry)?;
+            Ok(Taken::Entry)
+        }
+        Some(_) => Ok(Taken::Skipped),
+    }
+}
+
+/// Whether the journal has `run` and, if so, which import wrote it (`None`: a run
+/// recorded here).
+fn imported_by(conn: &Connection, run: &str) -> rusqlite::Result<Option<Option<String>>> {
+    conn.prepare_cached("SELECT import FROM runs WHERE run = ?1")?
+        .query_row([run], |r| r.get(0))
+        .optional()
 }
 
 fn sha256_of(path: &Path) -> Result<String> {
@@ -428,6 +560,99 @@ mod tests {
             Imported::Already { .. }
         ));
         assert_eq!(exported(&other, None).len(), 5);
+    }
+
+    /// A file of three runs (start, a call, an end each) and the journal it came from.
+    fn three_runs(dir: &Path) -> (PathBuf, Vec<Entry>) {
+        let t = |s: u32| format!("2026-11-01T00:00:{s:02}.000Z");
+        let mut entries = Vec::new();
+        for (i, run) in ["r1", "r2", "r3"].into_iter().enumerate() {
+            let s = 3 * i as u32;
+            entries.push(start(run, "blue", &t(s)));
+            entries.push(call(run, "create-container", "ok", run, &t(s + 1)));
+            entries.push(end(run, "ok", &t(s + 2)));
+        }
+        let lines: Vec<String> = entries
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let file = dir.join("three.jsonl");
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        (file, entries)
+    }
+
+    #[test]
+    fn an_interrupted_import_goes_on_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, entries) = three_runs(dir.path());
+        let journal = Journal::open(&dir.path().join("journal.db")).unwrap();
+        // Two batches of two lines, then the process is gone: r1 and r2's start are in.
+        let first = import_batches(&journal, &file, 2, Some(2)).unwrap();
+        assert_eq!(
+            first,
+            Imported::Done {
+                runs: 2,
+                present: 0,
+                unreadable: 0
+            }
+        );
+        assert_eq!(exported(&journal, None), entries[..4]);
+        // Again: the rest, nothing twice, r2 filled in although its start came before.
+        let rest = import(&journal, &file).unwrap();
+        assert_eq!(
+            rest,
+            Imported::Done {
+                runs: 1,
+                present: 0,
+                unreadable: 0
+            }
+        );
+        assert_eq!(exported(&journal, None), entries);
+        assert!(matches!(
+            import(&journal, &file).unwrap(),
+            Imported::Already { .. }
+        ));
+    }
+
+    #[test]
+    fn processes_importing_one_file_at_once_share_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, entries) = three_runs(dir.path());
+        let db = dir.path().join("journal.db");
+        Journal::open(&db).unwrap();
+        let importers: Vec<_> = (0..3)
+            .map(|_| {
+                let (db, file) = (db.clone(), file.clone());
+                std::thread::spawn(move || {
+                    let journal = Journal::open(&db).unwrap();
+                    match import_batches(&journal, &file, 1, None).unwrap() {
+                        Imported::Done { runs, .. } => runs,
+                        Imported::Already { .. } => 0,
+                    }
+                })
+            })
+            .collect();
+        let runs: u64 = importers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(runs, 3);
+        let journal = Journal::open(&db).unwrap();
+        assert_eq!(exported(&journal, None), entries);
+    }
+
+    #[test]
+    fn a_run_whose_end_comes_before_its_start_is_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = |s: u32| format!("2026-11-01T00:00:{s:02}.000Z");
+        let entries = [start("r1", "blue", &t(1)), end("r1", "ok", &t(2))];
+        let lines: Vec<String> = entries
+            .iter()
+            .rev()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let file = dir.path().join("reversed.jsonl");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let journal = Journal::open(&dir.path().join("journal.db")).unwrap();
+        import(&journal, &file).unwrap();
+        assert_eq!(exported(&journal, None), entries);
     }
 
     #[test]
