@@ -77,7 +77,7 @@ pub enum Imported {
 
 /// Lines of a file imported per transaction: other writers wait for one batch at
 /// most (tens of milliseconds), never for the whole file.
-const IMPORT_BATCH: u64 = 5000;
+const IMPORT_BATCH: usize = 5000;
 
 /// Add the runs of a JSON-lines journal (an export, or an earlier version's file) that
 /// this one does not have, with their calls and ends.
@@ -97,140 +97,162 @@ pub fn import(journal: &Journal, path: &Path) -> Result<Imported> {
 fn import_batches(
     journal: &Journal,
     path: &Path,
-    batch: u64,
+    batch: usize,
     most: Option<u64>,
 ) -> Result<Imported> {
     let digest = sha256_of(path)?;
     let file = File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let mut lines = BufReader::new(file).lines();
-    // Lines read from the file so far, by this process.
+    // Lines of the file read so far by this process.
     let mut read = 0u64;
-    let (mut runs, mut present, mut unreadable) = (0u64, 0u64, 0u64);
+    let mut next_line = |read: &mut u64| -> Result<Option<String>> {
+        let line = lines.next().transpose().with_context(|| {
+            format!(
+                "cannot read `{}` past line {read}: the lines before are imported, and \
+                 importing the file again goes on from there",
+                path.display()
+            )
+        })?;
+        *read += u64::from(line.is_some());
+        Ok(line)
+    };
+    let mut counts = Counts::default();
     let mut batches = 0u64;
-    let mut read_error = None;
-    loop {
-        let step = journal.with("import into", |conn| {
+    while most.is_none_or(|most| batches < most) {
+        // The file is read outside the write lock, so no writer waits for the disk.
+        let taken = match journal.with("import into", |conn| progress(conn, &digest))? {
+            Progress::Finished(time) if batches == 0 => return Ok(Imported::Already { time }),
+            // Finished by another process meanwhile: what this one added counts.
+            Progress::Finished(_) => break,
+            Progress::At(taken) => taken,
+        };
+        // Lines another process (or an earlier, interrupted import) took already.
+        while read < taken && next_line(&mut read)?.is_some() {}
+        let first = read;
+        let mut chunk = Vec::with_capacity(batch);
+        while chunk.len() < batch {
+            match next_line(&mut read)? {
+                Some(line) => chunk.push(line),
+                None => break,
+            }
+        }
+        let end_of_file = chunk.len() < batch;
+        let finished = journal.with("import into", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let progress: Option<(i64, Option<String>)> = tx
-                .query_row(
-                    "SELECT lines, done FROM imports WHERE sha256 = ?1",
-                    [&digest],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let done_to = match progress {
-                Some((_, Some(time))) => return Ok(Step::Finished { time }),
-                Some((lines, None)) => u64::try_from(lines).unwrap_or_default(),
-                None => {
+            let taken = match progress(&tx, &digest)? {
+                Progress::Finished(_) => return Ok(true),
+                Progress::At(0) => {
                     tx.execute(
-                        "INSERT INTO imports (sha256, path, started) VALUES (?1, ?2, ?3)",
+                        "INSERT OR IGNORE INTO imports (sha256, path, started)
+                         VALUES (?1, ?2, ?3)",
                         params![digest, path.display().to_string(), now()],
                     )?;
                     0
                 }
+                Progress::At(taken) => taken,
             };
-            // Lines another process (or an earlier, interrupted import) took already.
-            while read < done_to {
-                match lines.next() {
-                    Some(Ok(_)) => read += 1,
-                    Some(Err(e)) => {
-                        read_error = Some(e);
-                        return Err(rusqlite::Error::ExecuteReturnedResults);
-                    }
-                    None => break,
-                }
+            // Lines of this chunk another process took while it was read.
+            let skip = usize::try_from(taken.saturating_sub(first)).unwrap_or(usize::MAX);
+            if skip >= chunk.len() && !end_of_file {
+                return Ok(false);
             }
-            let mut added = 0u64;
-            let mut end_of_file = false;
-            let until = read + batch;
-            while read < until {
-                let line = match lines.next() {
-                    Some(Ok(line)) => line,
-                    Some(Err(e)) => {
-                        read_error = Some(e);
-                        return Err(rusqlite::Error::ExecuteReturnedResults);
-                    }
-                    None => {
-                        end_of_file = true;
-                        break;
-                    }
-                };
-                read += 1;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
-                    unreadable += 1;
-                    continue;
-                };
-                match import_entry(&tx, &digest, &entry)? {
-                    Taken::NewRun => added += 1,
-                    Taken::KnownRun => present += 1,
-                    Taken::Entry | Taken::Skipped => {}
-                }
+            let mut batch_counts = Counts::default();
+            for line in chunk.iter().skip(skip) {
+                batch_counts.add(import_line(&tx, &digest, line)?);
             }
-            // A batch that ends exactly at the end of the file finds so in the next.
+            // A chunk that ends exactly at the end of the file finds so in the next.
             tx.execute(
-                "UPDATE imports SET lines = ?2, runs = runs + ?3,
+                "UPDATE imports SET lines = max(lines, ?2), runs = runs + ?3,
                      done = CASE WHEN ?4 THEN ?5 END
                  WHERE sha256 = ?1",
-                params![digest, read as i64, added as i64, end_of_file, now()],
+                params![
+                    digest,
+                    read as i64,
+                    batch_counts.runs as i64,
+                    end_of_file,
+                    now()
+                ],
             )?;
             tx.commit()?;
-            runs += added;
-            Ok(if end_of_file { Step::Done } else { Step::More })
-        });
-        let step = match (step, read_error.take()) {
-            (_, Some(e)) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot read `{}` past line {read}: the lines before are imported, \
-                         and importing the file again goes on from there",
-                        path.display()
-                    )
-                })
-            }
-            (step, None) => step?,
-        };
+            counts.merge(batch_counts);
+            Ok(end_of_file)
+        })?;
         batches += 1;
-        match step {
-            Step::More if most.is_none_or(|most| batches < most) => continue,
-            Step::More | Step::Done => break,
-            // Finished by another process (or before): what this one added counts.
-            Step::Finished { time } if batches == 1 => return Ok(Imported::Already { time }),
-            Step::Finished { .. } => break,
+        if finished {
+            break;
         }
     }
     Ok(Imported::Done {
-        runs,
-        present,
-        unreadable,
+        runs: counts.runs,
+        present: counts.present,
+        unreadable: counts.unreadable,
     })
 }
 
-/// What one batch of an import came to.
-enum Step {
-    More,
-    Done,
-    /// The file's import had finished already, at `time`.
-    Finished {
-        time: String,
-    },
+/// How far the import of the file with `digest` has come.
+enum Progress {
+    /// Lines taken so far (none when it has not begun).
+    At(u64),
+    /// Done, at this time.
+    Finished(String),
 }
 
-/// What became of one entry of an imported file.
+fn progress(conn: &Connection, digest: &str) -> rusqlite::Result<Progress> {
+    let row: Option<(i64, Option<String>)> = conn
+        .prepare_cached("SELECT lines, done FROM imports WHERE sha256 = ?1")?
+        .query_row([digest], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((_, Some(time))) => Progress::Finished(time),
+        Some((lines, None)) => Progress::At(u64::try_from(lines).unwrap_or_default()),
+        None => Progress::At(0),
+    })
+}
+
+/// What an import did, line by line.
+#[derive(Default)]
+struct Counts {
+    runs: u64,
+    present: u64,
+    unreadable: u64,
+}
+
+impl Counts {
+    fn add(&mut self, taken: Taken) {
+        match taken {
+            Taken::NewRun => self.runs += 1,
+            Taken::KnownRun => self.present += 1,
+            Taken::Unreadable => self.unreadable += 1,
+            Taken::Other => {}
+        }
+    }
+
+    fn merge(&mut self, other: Counts) {
+        self.runs += other.runs;
+        self.present += other.present;
+        self.unreadable += other.unreadable;
+    }
+}
+
+/// What became of one line of an imported file.
 enum Taken {
     /// A run start, new here.
     NewRun,
     /// A run start of a run the journal had.
     KnownRun,
-    /// A call or end written.
-    Entry,
-    /// A call or end of a run that is not this import's to fill in.
-    Skipped,
+    /// Not a journal entry.
+    Unreadable,
+    /// A call or end, written or (of a run not this import's) left out; a blank line.
+    Other,
 }
 
-fn import_entry(conn: &Connection, digest: &str, entry: &Entry) -> rusqlite::Result<Taken> {
+fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<Taken> {
+    if line.trim().is_empty() {
+        return Ok(Taken::Other);
+    }
+    let Ok(entry) = serde_json::from_str::<Entry>(line) else {
+        return Ok(Taken::Unreadable);
+    };
     let run = entry.run();
     let mark = |conn: &Connection| {
         conn.prepare_cached("UPDATE runs SET import = ?2 WHERE run = ?1")?
@@ -243,12 +265,12 @@ fn import_entry(conn: &Connection, digest: &str, entry: &Entry) -> rusqlite::Res
         pid,
         engine,
         ..
-    } = entry
+    } = &entry
     {
-        if insert(conn, entry)? == 1 {
+        if insert(conn, &entry)? == 1 {
             return mark(conn).map(|_| Taken::NewRun);
         }
-        if imported_by(conn, run)?.flatten().as_deref() != Some(digest) {
+        if owner(conn, run, digest)? != Owner::ThisImport {
             return Ok(Taken::KnownRun);
         }
         // This import wrote the run from its end, which came first (a file not in time
@@ -266,32 +288,47 @@ fn import_entry(conn: &Connection, digest: &str, entry: &Entry) -> rusqlite::Res
             time,
             engine
         ])?;
-        return Ok(Taken::Entry);
+        return Ok(Taken::Other);
     }
-    match imported_by(conn, run)? {
+    match owner(conn, run, digest)? {
         // A call or end of a run whose start is not in the journal (gc's, of a run of
         // another machine): kept, and an end makes the run this import's.
-        None => {
-            insert(conn, entry)?;
+        Owner::Nobody => {
+            insert(conn, &entry)?;
             if let Entry::RunEnd { .. } = entry {
                 mark(conn)?;
             }
-            Ok(Taken::Entry)
         }
-        Some(Some(by)) if by == digest => {
-            insert(conn, entry)?;
-            Ok(Taken::Entry)
+        Owner::ThisImport => {
+            insert(conn, &entry)?;
         }
-        Some(_) => Ok(Taken::Skipped),
+        // The journal's own run, or another file's: left as it is.
+        Owner::Other => {}
     }
+    Ok(Taken::Other)
 }
 
-/// Whether the journal has `run` and, if so, which import wrote it (`None`: a run
-/// recorded here).
-fn imported_by(conn: &Connection, run: &str) -> rusqlite::Result<Option<Option<String>>> {
-    conn.prepare_cached("SELECT import FROM runs WHERE run = ?1")?
-        .query_row([run], |r| r.get(0))
-        .optional()
+/// Who wrote a run's row.
+#[derive(PartialEq, Eq)]
+enum Owner {
+    /// The journal has no such run.
+    Nobody,
+    /// The import of the file with this digest.
+    ThisImport,
+    /// A run recorded here, or another file's import.
+    Other,
+}
+
+fn owner(conn: &Connection, run: &str, digest: &str) -> rusqlite::Result<Owner> {
+    let this: Option<bool> = conn
+        .prepare_cached("SELECT import IS ?2 FROM runs WHERE run = ?1")?
+        .query_row(params![run, digest], |r| r.get(0))
+        .optional()?;
+    Ok(match this {
+        None => Owner::Nobody,
+        Some(true) => Owner::ThisImport,
+        Some(false) => Owner::Other,
+    })
 }
 
 fn sha256_of(path: &Path) -> Result<String> {
@@ -636,6 +673,45 @@ mod tests {
         assert_eq!(runs, 3);
         let journal = Journal::open(&db).unwrap();
         assert_eq!(exported(&journal, None), entries);
+    }
+
+    #[test]
+    fn an_import_cannot_rewrite_a_run_the_journal_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("journal.db")).unwrap();
+        let t = |s: u32| format!("2026-11-01T00:00:{s:02}.000Z");
+        // A run of this journal, still running: gc is to find what it leaves.
+        let own = [
+            start("live", "red", &t(1)),
+            call("live", "create-container", "ok", "c1", &t(2)),
+        ];
+        for e in &own {
+            journal.record(e).unwrap();
+        }
+        // A file that would end it, hide its container and add a call to it.
+        let forged = [
+            start("live", "blue", &t(1)),
+            call("live", "remove-container", "ok", "c1", &t(3)),
+            end("live", "ok", &t(4)),
+        ];
+        let lines: Vec<String> = forged
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let file = dir.path().join("forged.jsonl");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        assert_eq!(
+            import(&journal, &file).unwrap(),
+            Imported::Done {
+                runs: 0,
+                present: 1,
+                unreadable: 0
+            }
+        );
+        assert_eq!(exported(&journal, None), own);
+        let unended = super::super::history::unended(&journal, dir.path()).unwrap();
+        assert_eq!(unended[0].run, "live");
+        assert_eq!(unended[0].team, "red");
     }
 
     #[test]
