@@ -81,7 +81,7 @@ fn paths() -> Value {
             }, {
                 "name": "status", "in": "query", "required": false,
                 "description": "Only runs that ended so, or are running.",
-                "schema": { "type": "string", "enum": ["ok", "failed", "died", "running"] }
+                "schema": { "type": "string", "enum": crate::journal::history::STATUSES }
             }],
             "responses": {
                 "200": { "description": "`{\"team\": ..., \"runs\": [{id, status, plugin, workflow, engine, started, duration_ms, error}]}`", "content": { "application/json": {} } },

@@ -604,6 +604,17 @@ fn serve_runs_workflows_shows_runs_and_containers_and_tears_down() {
         0,
         "{theirs}"
     );
+    // Nor does a listing by status reach past the team.
+    let listed_ok = |token: &str| -> Vec<String> {
+        let doc = server
+            .get("/v1/runs?status=ok&limit=200", Some(token))
+            .json();
+        let runs = doc["runs"].as_array().unwrap().iter();
+        runs.map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(listed_ok(&blue_token).contains(&id));
+    assert!(!listed_ok(&red_token).contains(&id));
     assert_eq!(docker_ids(&format!("id={container}")).len(), 1);
     server
         .get("/v1/runs/0123456789abcdef", Some(&blue_token))
