@@ -310,3 +310,50 @@ test_polyglot_plugins() {
     section "Unit tests of the JavaScript plugin (node --test)"
     (cd "$JS_PLUGIN_DIR" && npm test --silent) || die "the JavaScript plugin's unit tests failed"
 }
+
+# --- The Dockerfile parser's fuzz target (host/dockerfile/fuzz) ---------------------------
+#
+# cargo-fuzz, pinned; .ci/run installs it into $CARGO_FUZZ_ROOT and exports its path in
+# DOCKWRIGHT_CARGO_FUZZ. It runs on the stable toolchain with `--sanitizer none`.
+CARGO_FUZZ_VERSION=0.13.2
+CARGO_FUZZ_ROOT="$DOCKWRIGHT_ROOT/target/cargo-fuzz"
+FUZZ_DIR="$DOCKWRIGHT_ROOT/host/dockerfile/fuzz"
+
+# Set CARGO_FUZZ to a cargo-fuzz to run: $DOCKWRIGHT_CARGO_FUZZ, else the one in
+# $CARGO_FUZZ_ROOT, else `cargo-fuzz` on PATH; empty when there is none.
+find_cargo_fuzz() {
+    CARGO_FUZZ=""
+    if [[ -n "${DOCKWRIGHT_CARGO_FUZZ:-}" ]]; then
+        [[ -x "$DOCKWRIGHT_CARGO_FUZZ" ]] || die "DOCKWRIGHT_CARGO_FUZZ=$DOCKWRIGHT_CARGO_FUZZ is not an executable"
+        CARGO_FUZZ="$DOCKWRIGHT_CARGO_FUZZ"
+    elif [[ -x "$CARGO_FUZZ_ROOT/bin/cargo-fuzz" ]]; then
+        CARGO_FUZZ="$CARGO_FUZZ_ROOT/bin/cargo-fuzz"
+    elif command -v cargo-fuzz >/dev/null 2>&1; then
+        CARGO_FUZZ="$(command -v cargo-fuzz)"
+    fi
+}
+
+# Install cargo-fuzz $CARGO_FUZZ_VERSION into $CARGO_FUZZ_ROOT when it is missing or of another
+# version (a minute or two: it is built from crates.io).
+install_cargo_fuzz() {
+    if [[ "$("$CARGO_FUZZ_ROOT/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+        cargo install --locked --quiet --force cargo-fuzz --version "$CARGO_FUZZ_VERSION" --root "$CARGO_FUZZ_ROOT"
+    fi
+}
+
+# Fuzz the Dockerfile parser and canonical writer for $1 seconds: the seeds (tracked) and the
+# corpus it grows (ignored) as its inputs. A crash or a failed property stops it with its input
+# in $FUZZ_DIR/artifacts/canonical/ and returns non-zero. The whole log goes to a file; what is
+# shown leaves out libFuzzer's status line for each new input (thousands in 30 s).
+run_fuzz_target() {
+    local seconds="$1"
+    local log="$FUZZ_DIR/target/canonical.log"
+    mkdir -p "$FUZZ_DIR/corpus/canonical" "$FUZZ_DIR/target"
+    note "building the fuzz target and fuzzing; the whole log: $log"
+    local status=0
+    (cd "$FUZZ_DIR" && "$CARGO_FUZZ" run --sanitizer none canonical corpus/canonical seeds/canonical -- \
+        -dict=canonical.dict -max_total_time="$seconds" -timeout=10 -print_final_stats=1) >"$log" 2>&1 ||
+        status=$?
+    grep -v -E '^#[0-9]+[[:space:]]|^"|Failed to find function "__sanitizer' "$log" || true
+    return "$status"
+}

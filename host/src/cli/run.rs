@@ -267,6 +267,14 @@ pub fn print_plan(report: &PlanReport, json: bool) -> Result<ExitCode> {
         for line in table(&rows) {
             writeln!(out, "{line}")?;
         }
+        for step in &report.steps {
+            if let Some(sent) = &step.sends {
+                writeln!(out, "\nstep {} would send this Dockerfile:", step.step)?;
+                for line in sent.lines() {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+        }
     }
     let mut err = std::io::stderr().lock();
     let writes = report

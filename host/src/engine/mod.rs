@@ -4,11 +4,16 @@
 //! Uses only the contract's types, the label names of [`crate::policy::labels`] and
 //! `util`; it decides nothing about teams.
 //!
+//! - [`build`]: the `/build` call, with a cgroup parent where bollard has none;
+//! - [`cgroup`]: a cgroup with a pids limit for a build's steps (`cgroupparent`), or
+//!   why the host cannot make one;
 //! - [`connect`]: `DOCKER_HOST`, TLS, the API version handshake;
 //! - [`errors`]: engine failures as `docker-error`, and their wording;
 //! - [`containers`]: removal for rollback, API teardown and `gc`;
 //! - [`services`]: a team's or a run's Swarm services, and their removal.
 
+pub mod build;
+pub mod cgroup;
 pub mod connect;
 pub mod containers;
 pub mod errors;

@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dockwright_dockerfile::{Dockerfile, ImageUse};
 
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::{
@@ -10,8 +13,9 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::admission;
+use super::context::{self, Context};
 use super::state::RunContext;
-use super::{context, convert, guard, network};
+use super::{convert, guard, network};
 use crate::contract::bindings::docker::{
     BuildContext, BuildSpec, CommitSpec, DockerError, ImageSummary,
 };
@@ -82,6 +86,10 @@ pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerEr
     image_id(state, image).await
 }
 
+/// Build an image. The host reads the context and the Dockerfile, pins every image
+/// the file reads to the id it checked, and sends the engine the canonical
+/// Dockerfile it wrote from them (see `dockwright_dockerfile`): what the builder
+/// reads is what the host checked.
 pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, DockerError> {
     let plugin = state.plugin.clone();
     let console = state.console.clone();
@@ -92,43 +100,31 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
         ));
     }
     policy::check_tag(&run.policy, &spec.tag).map_err(guard::deny)?;
-    let dockerfile = spec
-        .dockerfile
-        .clone()
-        .unwrap_or_else(|| "Dockerfile".into());
-    let (tar, dockerfile_text) = match spec.context {
+    let name = spec.dockerfile.as_deref().unwrap_or("Dockerfile");
+    let context = match &spec.context {
         BuildContext::Directory(dir) => {
-            let dir = allowed_context(&run.policy, &dir)?;
-            let file = dockerfile.clone();
-            tokio::task::spawn_blocking(move || {
-                let text = std::fs::read(dir.join(&file)).unwrap_or_default();
-                context::tar_directory(&dir, &file).map(|tar| (tar, text))
-            })
-            .await
-            .map_err(|e| DockerError::EngineError(format!("packing the context failed: {e}")))??
+            let dir = allowed_context(&run.policy, dir)?;
+            let name = name.to_string();
+            tokio::task::spawn_blocking(move || Context::from_directory(&dir, &name))
+                .await
+                .map_err(|e| {
+                    DockerError::EngineError(format!("reading the context failed: {e}"))
+                })??
         }
-        BuildContext::Files(files) => {
-            let text = files
-                .iter()
-                .find(|f| f.path.trim_start_matches("./") == dockerfile)
-                .map(|f| f.contents.clone())
-                .unwrap_or_default();
-            (context::tar_files(&files, &dockerfile)?, text)
-        }
+        BuildContext::Files(files) => Context::from_files(files, name)?,
     };
-    // The images a build reads are images the team runs code in or takes files
-    // from: the same allowlist as `create`, and no base whose ONBUILD triggers
-    // would run unchecked.
-    let read = context::images_read(&String::from_utf8_lossy(&dockerfile_text))
-        .map_err(DockerError::Invalid)?;
-    for image in read.bases.iter().chain(&read.copied) {
-        policy::check_image(&run.policy, image).map_err(guard::deny)?;
+    let mut file = Dockerfile::parse(&context.dockerfile).map_err(unreadable)?;
+    let mut pinned: HashMap<String, String> = HashMap::new();
+    for image in file.images() {
+        if let std::collections::hash_map::Entry::Vacant(slot) = pinned.entry(image.image.clone()) {
+            slot.insert(pinned_id(run, &image).await?);
+        }
     }
-    for base in &read.bases {
-        check_triggers(run, base).await?;
-    }
+    file.pin(|image| pinned[image].clone());
+    let canonical = file.canonical().map_err(unreadable)?;
     let labels = guard::owner_labels(run, &spec.labels)?;
     let limits = build_limits(&run.policy);
+    let steps = steps_cgroup(run, &file).await?;
     // No network for build steps unless the team may have one; then its own.
     let networkmode = if run.policy.build_network {
         let team = admission::lock_run(run).await?;
@@ -138,8 +134,13 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
     } else {
         "none".to_string()
     };
+    if let Some(mut plan) = run.planned() {
+        plan.sends(canonical);
+        return Ok(plan.image(&spec.tag));
+    }
+    let tar = context.pack(&canonical)?;
     let options = BuildImageOptions {
-        dockerfile,
+        dockerfile: context::CANONICAL_NAME.to_string(),
         t: Some(spec.tag.clone()),
         nocache: spec.no_cache,
         buildargs: Some(to_map(&spec.build_args)),
@@ -154,15 +155,9 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
         networkmode: Some(networkmode),
         ..Default::default()
     };
-    if let Some(mut plan) = run.planned() {
-        return Ok(plan.image(&spec.tag));
-    }
     let engine = &run.engine;
-    let mut output =
-        engine
-            .docker()
-            .await?
-            .build_image(options, None, Some(bollard::body_full(tar.into())));
+    let parent = steps.as_ref().map(|c| c.parent().to_string());
+    let mut output = crate::engine::build::build(engine, options, parent.as_deref(), tar).await?;
     let mut id = None;
     while let Some(item) = output.next().await {
         let info = match item {
@@ -191,10 +186,51 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
         }
     }
     drop(output);
+    // The steps' containers are gone (rm, forcerm): their cgroup can go too.
+    drop(steps);
     run.images.push(spec.tag.clone());
     match id {
         Some(id) => Ok(id),
         None => image_id(state, &spec.tag).await,
+    }
+}
+
+/// A Dockerfile the host does not understand, or cannot write back unambiguously.
+fn unreadable(e: dockwright_dockerfile::Error) -> DockerError {
+    DockerError::Invalid(format!(
+        "{e} (the host sends the engine only a Dockerfile it understands)"
+    ))
+}
+
+/// The cgroup a build's steps run under, with the team's process limit. The build
+/// API has no pids limit of its own: where the host cannot set one, a build that runs
+/// commands is denied unless the team accepts the risk (`build_unbounded_pids`).
+async fn steps_cgroup(
+    run: &RunContext,
+    file: &Dockerfile,
+) -> Result<Option<crate::engine::cgroup::BuildCgroup>, DockerError> {
+    static BUILDS: AtomicU64 = AtomicU64::new(0);
+    if !file.runs_commands() {
+        return Ok(None);
+    }
+    let name: String = format!(
+        "{}-{}-{}",
+        run.owner.run_id,
+        std::process::id(),
+        BUILDS.fetch_add(1, Ordering::Relaxed)
+    )
+    .to_ascii_lowercase()
+    .chars()
+    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+    .collect();
+    match crate::engine::cgroup::prepare_build_cgroup(&run.engine, &name, run.policy.pids.max).await
+    {
+        Ok(cgroup) => Ok(Some(cgroup)),
+        Err(_) if run.policy.build_unbounded_pids => Ok(None),
+        Err(why) => Err(guard::deny(policy::Denial {
+            rule: "build_unbounded_pids",
+            reason: format!("the build's RUN steps would have no process limit: {why}"),
+        })),
     }
 }
 
@@ -276,35 +312,65 @@ fn build_limits(policy: &crate::policy::TeamPolicy) -> BuildLimits {
     }
 }
 
-/// A base image's `ONBUILD` triggers run in any build from it, with none of the
-/// checks above: a base must be on the engine (so it can be looked at) and have
-/// none.
-async fn check_triggers(run: &RunContext, base: &str) -> Result<(), DockerError> {
+/// The id of the image a Dockerfile line names, once the host has checked it: the
+/// team may use it, the engine has it under that name (a name the engine would take
+/// as an id prefix is refused), and, for a base, it has no `ONBUILD` triggers, which
+/// would run in this build unchecked. The build then names the image by this id, so a
+/// tag moved after the check changes nothing.
+async fn pinned_id(run: &RunContext, image: &ImageUse) -> Result<String, DockerError> {
+    let at = format!("Dockerfile line {}", image.line);
+    let name = &image.image;
+    policy::check_image(&run.policy, name).map_err(|d| {
+        guard::deny(policy::Denial {
+            rule: d.rule,
+            reason: format!("{at}: {}", d.reason),
+        })
+    })?;
     if let Some(mut plan) = run.planned() {
-        if plan.is_simulated_image(base) {
-            let what = format!("the base image `{base}` (whose ONBUILD triggers a build checks)");
+        if plan.is_simulated_image(name) {
+            let what = format!("the image `{name}` (which a build reads by the id it checked)");
             return Err(plan.stop_here(super::plan::needs_real(&what)));
         }
     }
     let engine = &run.engine;
-    let image = match engine.docker().await?.inspect_image(base).await {
-        Ok(image) => image,
+    let found = match engine.docker().await?.inspect_image(name).await {
+        Ok(found) => found,
         Err(e) => {
             return Err(match engine.fail(e) {
                 DockerError::NotFound(_) => DockerError::Denied(format!(
-                    "the base image `{base}` is not on the engine, so the host cannot check it before the build: pull it first (policy rule `images`)"
+                    "{at}: the image `{name}` is not on the engine, so the host cannot check it before the build: pull it first (policy rule `images`)"
                 )),
                 other => other,
             })
         }
     };
-    let triggers = image.config.and_then(|c| c.on_build).unwrap_or_default();
-    if let Some(first) = triggers.first() {
+    let wanted = policy::normalise_image(name);
+    let named = found
+        .repo_tags
+        .iter()
+        .flatten()
+        .chain(found.repo_digests.iter().flatten())
+        .any(|r| policy::normalise_image(r) == wanted);
+    if !named {
         return Err(DockerError::Denied(format!(
-            "the base image `{base}` has ONBUILD triggers (`{first}`), which would run in this build unchecked: build from an image without them (policy rule `images`)"
+            "{at}: `{name}` is no tag or digest of an image on the engine, which would read it as an image id: name the image by repository and tag (policy rule `images`)"
         )));
     }
-    Ok(())
+    if image.base {
+        let triggers = found
+            .config
+            .as_ref()
+            .and_then(|c| c.on_build.clone())
+            .unwrap_or_default();
+        if let Some(first) = triggers.first() {
+            return Err(DockerError::Denied(format!(
+                "{at}: the base image `{name}` has ONBUILD triggers (`{first}`), which would run in this build unchecked: build from an image without them (policy rule `images`)"
+            )));
+        }
+    }
+    found.id.ok_or_else(|| {
+        DockerError::EngineError(format!("the engine gave no id for the image `{name}`"))
+    })
 }
 
 /// The build context directory, resolved (`..` and symlinks followed) and checked

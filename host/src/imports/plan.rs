@@ -74,6 +74,10 @@ pub struct Step {
     /// Why it was denied, failed or stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// What the host would send in place of what the workflow gave: a build's
+    /// canonical Dockerfile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sends: Option<String>,
 }
 
 /// What a plan found, as `--json` prints it.
@@ -100,6 +104,8 @@ pub struct Plan {
     services: Vec<(String, String, u32)>,
     /// Why the plan stops at the current call, once a host function found it must.
     stop: Option<String>,
+    /// What the current call would send, once its host function wrote it.
+    sends: Option<String>,
 }
 
 pub fn lock(plan: &Shared) -> MutexGuard<'_, Plan> {
@@ -141,6 +147,7 @@ impl Plan {
                 outcome: Outcome::Stopped,
                 answer: None,
                 detail: Some(reason),
+                sends: self.sends.take(),
             });
             self.stop = Some(message.clone());
             return Some(message);
@@ -172,8 +179,14 @@ impl Plan {
             outcome,
             answer,
             detail,
+            sends: self.sends.take(),
         });
         None
+    }
+
+    /// What the current call would send the engine, shown with its step.
+    pub fn sends(&mut self, text: String) {
+        self.sends = Some(text);
     }
 
     /// Stop the plan at the current call: the error is what the host function returns,
@@ -202,6 +215,7 @@ impl Plan {
             outcome: Outcome::WouldRun,
             answer: None,
             detail: Some("the team's network, made by its first container".into()),
+            sends: None,
         });
         self.new_id()
     }

@@ -439,6 +439,7 @@ struct RawTeam {
     plugins: Option<Vec<String>>,
     exec_as_root: Option<bool>,
     build_network: Option<bool>,
+    build_unbounded_pids: Option<bool>,
     permissions: Option<Vec<PermissionName>>,
     trusted_keys: Option<Vec<PublicKey>>,
     engines: Option<Vec<String>>,
@@ -1031,6 +1032,10 @@ impl Merge<'_> {
                 .build_network
                 .or(defaults.build_network)
                 .unwrap_or(base.build_network),
+            build_unbounded_pids: team
+                .build_unbounded_pids
+                .or(defaults.build_unbounded_pids)
+                .unwrap_or(base.build_unbounded_pids),
             permissions: team
                 .permissions
                 .as_ref()
@@ -1407,10 +1412,12 @@ mod tests {
             memory = { default = "128m", max = "512m" }
             env = { TEAM = "{team}", ORG = "acme" }
             plugin_limits = { timeout = "30s" }
+            build_unbounded_pids = true
 
             [teams.blue]
             images = ["blue/*"]
             memory = { max = "1g" }
+            build_unbounded_pids = false
             env = { ORG = "blue-org" }
             plugin_limits = { log = "2m" }
 
@@ -1427,6 +1434,9 @@ mod tests {
         // Scalars fall back to [defaults], then to the built-in policy.
         assert_eq!((blue.max_running, green.max_running), (3, 3));
         assert_eq!(blue.max_containers, builtin.max_containers);
+        // A team's own `false` wins over `true` in [defaults].
+        assert!(!blue.build_unbounded_pids && green.build_unbounded_pids);
+        assert!(!builtin.build_unbounded_pids);
         // Tables merge key by key.
         assert_eq!(
             blue.memory_bytes,
@@ -1555,6 +1565,12 @@ mod tests {
                 "true",
             ),
             (
+                "build_unbounded_pids",
+                "true",
+                |t| t.build_unbounded_pids.to_string(),
+                "true",
+            ),
+            (
                 "permissions",
                 "[\"observe\", \"containers\"]",
                 |t| format!("{:?}", t.permissions.as_ref().map(|p| p.to_string())),
@@ -1632,6 +1648,7 @@ mod tests {
             ("[teams.blue]\nimages = \"dockwright/*\"", "teams.blue.images", "expected an array, found string"),
             ("[teams.blue]\nimages = [\"a\", 3]", "teams.blue.images[1]", "expected a string, found integer `3`"),
             ("[teams.blue]\nexec_as_root = \"no\"", "teams.blue.exec_as_root", "expected a boolean"),
+            ("[teams.blue]\nbuild_unbounded_pids = \"yes\"", "teams.blue.build_unbounded_pids", "expected a boolean"),
             ("[teams.blue]\npermissions = [\"root\"]", "teams.blue.permissions", "expected a permission group (containers, observe"),
             ("[teams.blue]\ntrusted_keys = [\"ed25519:short\"]", "teams.blue.trusted_keys", "expected a public key"),
             ("[registries]\ninsecure = \"x\"\n[teams.blue]", "registries.insecure", "expected an array"),

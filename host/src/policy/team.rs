@@ -59,6 +59,10 @@ pub struct TeamPolicy {
     /// Whether the `RUN` steps of the team's builds may reach the network (the
     /// team's own network); without it they have none.
     pub build_network: bool,
+    /// Whether the team accepts `RUN` steps with no process (pids) limit where the
+    /// host cannot put its builds under one (see `engine::cgroup`); without it such
+    /// builds are refused.
+    pub build_unbounded_pids: bool,
     /// The most a plugin's permission manifest may ask for; `None` caps nothing.
     pub permissions: Option<Permissions>,
     /// The `ed25519:` public keys whose signatures the team trusts.
@@ -119,6 +123,7 @@ pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
         engines: vec!["*".into()],
         exec_as_root: false,
         build_network: false,
+        build_unbounded_pids: false,
         permissions: None,
         trusted_keys: Vec::new(),
         require_signed: false,

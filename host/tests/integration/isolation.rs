@@ -181,7 +181,7 @@ fn a_build_cannot_copy_from_an_image_the_team_may_not_use() {
     blue.own_image(&tag);
     for dockerfile in [
         format!("FROM dockwright/base\nCOPY --from={secret} / /stolen/\n"),
-        format!("FROM dockwright/base AS one\nFROM one\nADD --from={secret} /secret.txt /\n"),
+        format!("FROM dockwright/base AS one\nFROM one\nCOPY --from={secret} /secret.txt /\n"),
         format!("# escape=`\nFROM dockwright/base\nCOPY `\n  --from={secret} / /stolen/\n"),
     ] {
         let err = probe(

@@ -2,6 +2,7 @@
 //! wasmtime are linked once.
 
 mod batch;
+mod builds;
 mod cache;
 mod cli;
 mod common;
