@@ -9,6 +9,7 @@
 //!   why the host cannot make one;
 //! - [`connect`]: `DOCKER_HOST`, TLS, the API version handshake;
 //! - [`errors`]: engine failures as `docker-error`, and their wording;
+//! - [`files`]: small files of a container (its `/etc/passwd`), read capped;
 //! - [`containers`]: removal for rollback, API teardown and `gc`;
 //! - [`services`]: a team's or a run's Swarm services, and their removal.
 
@@ -17,6 +18,7 @@ pub mod cgroup;
 pub mod connect;
 pub mod containers;
 pub mod errors;
+pub mod files;
 pub mod services;
 
 pub use connect::{address_from_env, connect_to, published_host, Engine};

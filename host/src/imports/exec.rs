@@ -28,10 +28,27 @@ pub async fn exec(
         .as_ref()
         .and_then(|c| c.user.clone())
         .unwrap_or_default();
-    policy::check_exec_user(&run.policy, spec.user.as_deref(), &default_user)
-        .map_err(guard::deny)?;
-    let id = found.id.unwrap_or_default();
+    let id = found.id.clone().unwrap_or_default();
     let engine = &run.engine;
+    // A team that may not exec as root gets its user resolved as the engine would
+    // resolve it, and the exec is sent with the ids checked, so a container that
+    // rewrites its /etc/passwd after the check changes nothing.
+    let user = if run.policy.exec_as_root {
+        spec.user.clone()
+    } else {
+        let asked = spec.user.as_deref().unwrap_or(&default_user);
+        if let Some(mut plan) = run.planned() {
+            if plan.is_simulated(&id) {
+                return Err(plan.stop_here(super::plan::needs_real(&format!(
+                    "the uid of user `{asked}` in container `{container}`"
+                ))));
+            }
+        }
+        let resolved = resolve_user(engine, &id, asked).await?;
+        policy::check_exec_user(&run.policy, spec.user.as_deref(), &default_user, &resolved)
+            .map_err(guard::deny)?;
+        resolved.ok().map(|ids| ids.spec())
+    };
     let env = convert::env_entries(&spec.env).map_err(DockerError::Invalid)?;
     if run.plan.is_some() {
         if !found.state.and_then(|s| s.running).unwrap_or(false) {
@@ -49,7 +66,7 @@ pub async fn exec(
     let config = ExecConfig {
         cmd: Some(spec.cmd),
         env: Some(env),
-        user: spec.user,
+        user,
         working_dir: spec.working_dir,
         attach_stdout: Some(true),
         attach_stderr: Some(true),
@@ -92,6 +109,41 @@ pub async fn exec(
         stdout: stdout.finish(),
         stderr: stderr.finish(),
     })
+}
+
+/// The longest `/etc/passwd` or `/etc/group` the host reads.
+const MAX_USER_FILE: usize = 1 << 20;
+
+/// The ids `user` resolves to in the container, or why it does not: the engine's
+/// failures to read the files are errors of the call.
+async fn resolve_user(
+    engine: &crate::engine::Engine,
+    id: &str,
+    user: &str,
+) -> Result<Result<policy::users::Ids, String>, DockerError> {
+    let read = |path: &'static str| crate::engine::files::read(engine, id, path, MAX_USER_FILE);
+    let text = |bytes: Option<Vec<u8>>| bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let passwd = match read("/etc/passwd").await {
+        Ok(bytes) => text(bytes),
+        Err(DockerError::Invalid(why)) => return Ok(Err(why)),
+        Err(e) => return Err(e),
+    };
+    // The group file matters only for a user with a group (supplementary groups do
+    // not change the uid): one request less for the others.
+    let group = if user.contains(':') {
+        match read("/etc/group").await {
+            Ok(bytes) => text(bytes),
+            Err(DockerError::Invalid(why)) => return Ok(Err(why)),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(policy::users::resolve(
+        user,
+        passwd.as_deref(),
+        group.as_deref(),
+    ))
 }
 
 #[derive(Default)]

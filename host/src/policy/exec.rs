@@ -1,44 +1,51 @@
-//! Which user a team's `exec` may run as.
+//! Which user a team's `exec` may run as: decided on the uid the engine would run
+//! it as (see [`super::users`]), never on the name, which the container's own files
+//! map to whatever they like.
 
 use super::team::{Decision, Denial, TeamPolicy};
+use super::users;
 
 /// Whether the team may exec as the user it asks for (`requested`), or when it asks
-/// for none, as the container's default user. An empty user is root to the engine.
+/// for none, as the container's default user, given what the host resolved that
+/// user to in the container (`resolved`: the ids, or why it could not). The ids are
+/// what the exec is then sent with, so the engine runs exactly what was checked.
 pub fn check_exec_user(
     p: &TeamPolicy,
     requested: Option<&str>,
     container_default_user: &str,
+    resolved: &Result<users::Ids, String>,
 ) -> Decision {
-    let user = requested.unwrap_or(container_default_user);
-    if p.exec_as_root || !is_root(user) {
-        return Ok(());
-    }
     let asked = match requested {
         Some(user) => format!("exec as user `{user}`"),
         None if container_default_user.is_empty() => {
-            "exec with no user (so as the container's default, which is root because its image sets no user)".into()
+            "exec with no user (so as the container's default, root, as its image sets no user)"
+                .into()
         }
-        None => format!("exec with no user (so as the container's default user `{container_default_user}`)"),
+        None => format!(
+            "exec with no user (so as the container's default user `{container_default_user}`)"
+        ),
     };
+    let ids = match resolved {
+        Ok(ids) => ids,
+        Err(why) => {
+            return Err(Denial {
+                rule: "exec_as_root",
+                reason: format!(
+                    "the host cannot tell which uid {asked} would run as ({why}), so it cannot check that it is not root; pass a numeric user such as `1000:1000`"
+                ),
+            })
+        }
+    };
+    if p.exec_as_root || ids.uid != 0 {
+        return Ok(());
+    }
     Err(Denial {
         rule: "exec_as_root",
         reason: format!(
-            "{asked} would run as root, which team `{}` may not do; pass a non-root user such as `nobody` or `1000:1000`, or ask an admin to set `exec_as_root = true`",
+            "{asked} would run as uid 0 (root, as the container's /etc/passwd resolves it), which team `{}` may not do; pass a non-root numeric user such as `1000:1000`, or ask an admin to set `exec_as_root = true`",
             p.name
         ),
     })
-}
-
-/// Whether the engine would run as root for `user` (`name`, `uid`, `name:group` or
-/// `uid:gid`). Numeric users count as root when they parse as 0 (`00`, `+0`), as
-/// the runtime's number parsing would read them.
-fn is_root(user: &str) -> bool {
-    let name = user.split(':').next().unwrap_or("").trim();
-    if name.is_empty() || name == "root" {
-        return true;
-    }
-    let digits = name.strip_prefix(['+', '-']).unwrap_or(name);
-    !digits.is_empty() && digits.bytes().all(|b| b == b'0')
 }
 
 #[cfg(test)]
@@ -47,41 +54,51 @@ mod tests {
     use crate::policy::fixtures::*;
 
     #[test]
-    fn exec_users() {
+    fn exec_users_are_judged_by_uid() {
         let p = team();
         let root_ok = TeamPolicy {
             exec_as_root: true,
             ..team()
         };
+        let passwd = "root:x:0:0\nnobody:x:0:0\napp:x:1000:1000\n";
         // (requested, the container's default user, denied when root is not allowed)
         let cases = [
             (None, "", true),
             (None, "root", true),
-            (None, "0", true),
+            (None, "nobody", true),
             (None, "0:0", true),
-            (None, "root:wheel", true),
             (None, "app", false),
             (None, "1000", false),
             (None, "1000:0", false),
             (Some("root"), "app", true),
+            (Some("nobody"), "app", true),
             (Some("0"), "app", true),
             (Some("00"), "app", true),
             (Some("+0"), "app", true),
             (Some("0:1000"), "app", true),
-            (Some("root:app"), "app", true),
             (Some(""), "app", true),
-            (Some(" root"), "app", true),
             (Some("app"), "root", false),
             (Some("1000:1000"), "", false),
-            (Some("nobody"), "", false),
             (Some("10"), "", false),
-            (Some("rooty"), "", false),
         ];
         for (requested, default, denied) in cases {
             let case = format!("{requested:?} / {default:?}");
+            let resolved = users::resolve(requested.unwrap_or(default), Some(passwd), None);
             let want = denied.then_some("exec_as_root");
-            expect(check_exec_user(&p, requested, default), want, &case);
-            expect(check_exec_user(&root_ok, requested, default), None, &case);
+            expect(
+                check_exec_user(&p, requested, default, &resolved),
+                want,
+                &case,
+            );
+            expect(
+                check_exec_user(&root_ok, requested, default, &resolved),
+                None,
+                &case,
+            );
         }
+        // A user that does not resolve is denied: the host cannot tell its uid.
+        let resolved = users::resolve("ghost", Some(passwd), None);
+        let err = check_exec_user(&p, Some("ghost"), "", &resolved).unwrap_err();
+        assert!(err.reason.contains("cannot tell which uid"), "{err}");
     }
 }

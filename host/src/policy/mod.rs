@@ -32,6 +32,7 @@ pub mod params;
 pub mod permissions;
 pub mod services;
 pub mod team;
+pub mod users;
 
 pub use build::check_build_context;
 pub use commit::check_commit_changes;

@@ -390,6 +390,81 @@ fn exec_as_root_needs_the_team_to_allow_it() {
     assert_eq!(out(&ran, "stdout").trim(), "1000");
 }
 
+/// An image of `team`'s whose /etc/passwd maps `nobody` to uid 0 and whose USER is
+/// `nobody`, built outside dockwright and labelled as the team's.
+fn image_with_root_nobody(team: &Team) -> String {
+    let tag = format!("{}/nobody-root:1", team.name);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM dockwright/base\nRUN echo 'nobody:x:0:0::/:/bin/sh' > /etc/passwd\nUSER nobody\n",
+    )
+    .unwrap();
+    docker(&[
+        "build",
+        "-q",
+        "-t",
+        &tag,
+        "--label",
+        &format!("dockwright.team={}", team.name),
+        dir.path().to_str().unwrap(),
+    ]);
+    team.own_image(&tag);
+    tag
+}
+
+#[test]
+fn exec_is_judged_by_the_uid_the_engine_would_run_not_by_the_name() {
+    images();
+    let team = Team::with_policy("execname", "exec_as_root = false\n");
+    let image = image_with_root_nobody(&team);
+    let name = unique("execname");
+    probe_ok(
+        &team,
+        "create",
+        &[("image", &image), ("name", &name), ("cmd", "sleep 300")],
+    );
+    probe_ok(&team, "start", &[("container", &name)]);
+    // By name: `nobody` is uid 0 in this container.
+    let err = probe(
+        &team,
+        "exec",
+        &[("container", &name), ("cmd", "id -u"), ("user", "nobody")],
+    )
+    .unwrap_err();
+    assert!(err.contains("uid 0") && err.contains("`nobody`"), "{err}");
+    assert!(err.contains("(policy rule `exec_as_root`)"), "{err}");
+    // A name the container does not know cannot be checked: denied, not guessed.
+    let err = probe(
+        &team,
+        "exec",
+        &[("container", &name), ("cmd", "id -u"), ("user", "ghost")],
+    )
+    .unwrap_err();
+    assert!(err.contains("cannot tell which uid"), "{err}");
+    // A number runs as that number.
+    let ran = probe_ok(
+        &team,
+        "exec",
+        &[("container", &name), ("cmd", "id -u"), ("user", "1000")],
+    );
+    assert_eq!(out(&ran, "stdout").trim(), "1000");
+
+    // With no user, the exec runs as the image's USER, `nobody`: uid 0 here.
+    let default = unique("execdefault");
+    probe_ok(
+        &team,
+        "create",
+        &[("image", &image), ("name", &default), ("cmd", "sleep 300")],
+    );
+    probe_ok(&team, "start", &[("container", &default)]);
+    let err = probe(&team, "exec", &[("container", &default), ("cmd", "id -u")]).unwrap_err();
+    assert!(
+        err.contains("default user `nobody`") && err.contains("uid 0"),
+        "{err}"
+    );
+}
+
 #[test]
 fn plugins_the_team_may_not_run_are_refused() {
     let team = Team::with_policy("plugins", "plugins = [\"team-env\"]\n");
