@@ -32,38 +32,166 @@ pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<St
     let token = admission::new_token();
     labels.insert(labels::SLOT.to_string(), token.clone());
     // Bad input is refused before anything is reserved or sent to the engine.
-    let body = convert::create_body(&spec, labels, &network).map_err(DockerError::Invalid)?;
-    if let Some(mut plan) = run.planned() {
-        return Ok(plan.create_container(spec.name.as_deref(), &body));
+    let mut body = convert::create_body(&spec, labels, &network).map_err(DockerError::Invalid)?;
+    convert::harden(
+        &mut body,
+        &run.policy.capabilities,
+        run.policy.read_only_rootfs,
+    );
+    if run.plan.is_some() {
+        if !run.policy.run_as_root {
+            planned_user(run, &spec.image).await?;
+        }
+        if let Some(mut plan) = run.planned() {
+            return Ok(plan.create_container(spec.name.as_deref(), &body));
+        }
     }
     let reservation = team.reserve(&Slot::Create(token))?;
     drop(team);
 
+    let mut id = create_one(run, &spec, body.clone()).await?;
+    run.containers.push(id.clone());
+    if !run.policy.run_as_root {
+        // The user a container runs as is known once the engine made it: its image's
+        // USER, resolved in its own files. A root one is removed before it ever runs;
+        // a named one is made again with the ids checked, so that files the container
+        // changes later (its /etc/passwd, before a restart) change nothing.
+        match effective_user(run, &id).await {
+            Ok(None) => {}
+            Ok(Some(ids)) => {
+                discard(run, &id).await?;
+                body.user = Some(ids.spec());
+                id = create_one(run, &spec, body).await?;
+                run.containers.push(id.clone());
+            }
+            Err(denied) => {
+                discard(run, &id).await?;
+                return Err(denied);
+            }
+        }
+    }
+    drop(reservation);
+    Ok(id)
+}
+
+/// Send one create; a name clash is worded so as not to leak another team's id.
+async fn create_one(
+    run: &RunContext,
+    spec: &ContainerSpec,
+    body: bollard::models::ContainerCreateBody,
+) -> Result<String, DockerError> {
     let options = spec.name.clone().map(|name| CreateContainerOptions {
         name: Some(name),
         ..Default::default()
     });
-    let created = match run
+    match run
         .engine
         .docker()
         .await?
         .create_container(options, body)
         .await
     {
-        Ok(created) => created,
+        Ok(created) => Ok(created.id),
         Err(e) => {
             let err = run.engine.fail(e);
-            return Err(match (&err, &spec.name) {
+            Err(match (&err, &spec.name) {
                 (DockerError::Conflict(m), Some(name)) if m.contains("already in use") => {
                     name_taken(run, name).await
                 }
                 _ => err,
-            });
+            })
+        }
+    }
+}
+
+/// Remove a container the run just made and will not keep.
+async fn discard(run: &mut RunContext, id: &str) -> Result<(), DockerError> {
+    let options = RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    };
+    run.engine
+        .docker()
+        .await?
+        .remove_container(id, Some(options))
+        .await
+        .map_err(|e| run.engine.fail(e))?;
+    run.containers.retain(|c| c != id);
+    Ok(())
+}
+
+/// The longest `/etc/passwd` or `/etc/group` the host reads.
+const MAX_USER_FILE: usize = 1 << 20;
+
+/// Whether container `id` would run as a user other than root, for a team that
+/// may not run root containers: `None` when its user is a number (sent as it is),
+/// the ids a named user resolves to, or the denial.
+async fn effective_user(
+    run: &RunContext,
+    id: &str,
+) -> Result<Option<policy::users::Ids>, DockerError> {
+    let engine = &run.engine;
+    let found = engine
+        .docker()
+        .await?
+        .inspect_container(id, None)
+        .await
+        .map_err(|e| engine.fail(e))?;
+    let user = found.config.and_then(|c| c.user).unwrap_or_default();
+    let numeric = user
+        .split(':')
+        .next()
+        .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()));
+    let resolved = if user.is_empty() || numeric {
+        policy::users::resolve(&user, None, None)
+    } else {
+        let read = |path| crate::engine::files::read(engine, id, path, MAX_USER_FILE);
+        let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+        let files = async {
+            let passwd = text(read("/etc/passwd").await?);
+            let group = if user.contains(':') {
+                text(read("/etc/group").await?)
+            } else {
+                None
+            };
+            Ok::<_, DockerError>((passwd, group))
+        };
+        match files.await {
+            Ok((passwd, group)) => {
+                policy::users::resolve(&user, passwd.as_deref(), group.as_deref())
+            }
+            Err(DockerError::Invalid(why)) => Err(why),
+            Err(e) => return Err(e),
         }
     };
-    run.containers.push(created.id.clone());
-    drop(reservation);
-    Ok(created.id)
+    policy::check_run_user(&run.policy, &user, &resolved).map_err(guard::deny)?;
+    Ok(resolved.ok().filter(|_| !user.is_empty() && !numeric))
+}
+
+/// A plan cannot read the files of a container it did not make: it decides on the
+/// image's USER where that is enough (none, or a number), and stops where it is not.
+async fn planned_user(run: &RunContext, image: &str) -> Result<(), DockerError> {
+    let engine = &run.engine;
+    let found = engine
+        .docker()
+        .await?
+        .inspect_image(image)
+        .await
+        .map_err(|e| engine.fail(e))?;
+    let user = found.config.and_then(|c| c.user).unwrap_or_default();
+    let numeric = user
+        .split(':')
+        .next()
+        .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()));
+    if user.is_empty() || numeric {
+        let resolved = policy::users::resolve(&user, None, None);
+        return policy::check_run_user(&run.policy, &user, &resolved).map_err(guard::deny);
+    }
+    let mut plan = run.planned().expect("called in a plan");
+    Err(plan.stop_here(super::plan::needs_real(&format!(
+        "the uid of user `{user}` of image `{image}` (read from a container's files)"
+    ))))
 }
 
 /// The error for a name another container has. The engine's own message names that

@@ -195,6 +195,22 @@ pub fn create_body(
     })
 }
 
+/// The team's hardening on a container's body: every capability dropped but those
+/// the team keeps (CIS 5.3), and with `read_only` a read-only root file system with
+/// a writable, non-executable `/tmp` (CIS 5.13).
+pub fn harden(body: &mut ContainerCreateBody, capabilities: &[String], read_only: bool) {
+    let host = body.host_config.get_or_insert_with(HostConfig::default);
+    host.cap_drop = Some(vec!["ALL".into()]);
+    host.cap_add = Some(capabilities.to_vec());
+    if read_only {
+        host.readonly_rootfs = Some(true);
+        host.tmpfs = Some(HashMap::from([(
+            "/tmp".to_string(),
+            "rw,noexec,nosuid,size=64m".to_string(),
+        )]));
+    }
+}
+
 /// CPUs as the engine counts them, in billionths.
 pub fn nano_cpus(cpus: Option<f64>) -> Result<Option<i64>, String> {
     match cpus {
@@ -269,8 +285,27 @@ pub fn published_ports(map: Option<&PortMap>) -> Vec<PublishedPort> {
             });
         }
     }
-    out.sort_by(|a, b| (a.container_port, &a.host_ip).cmp(&(b.container_port, &b.host_ip)));
+    once_per_port(&mut out);
     out
+}
+
+/// One entry per published port: the engine lists a port bound on every address
+/// once per address family (`0.0.0.0` and `::`). The IPv4 address is kept.
+pub fn once_per_port(ports: &mut Vec<PublishedPort>) {
+    let key = |p: &PublishedPort| {
+        (
+            p.container_port,
+            p.protocol as u8,
+            p.host_port,
+            p.host_ip.contains(':'),
+            p.host_ip.clone(),
+        )
+    };
+    ports.sort_by_key(key);
+    ports.dedup_by(|b, a| {
+        (a.container_port, a.protocol as u8, a.host_port)
+            == (b.container_port, b.protocol as u8, b.host_port)
+    });
 }
 
 /// The container's address: on the default `bridge` network if it is there, else
@@ -336,7 +371,7 @@ pub fn container_summary(c: ContainerSummary) -> WitSummary {
             })
         })
         .collect();
-    ports.sort_by(|a, b| (a.container_port, &a.host_ip).cmp(&(b.container_port, &b.host_ip)));
+    once_per_port(&mut ports);
     WitSummary {
         id: c.id.clone().unwrap_or_default(),
         name: c
@@ -378,6 +413,20 @@ pub fn split_reference(image: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hardening_drops_every_capability_but_the_teams() {
+        let mut body = ContainerCreateBody::default();
+        harden(&mut body, &["CHOWN".into()], false);
+        let host = body.host_config.as_ref().unwrap();
+        assert_eq!(host.cap_drop.as_deref(), Some(&["ALL".to_string()][..]));
+        assert_eq!(host.cap_add.as_deref(), Some(&["CHOWN".to_string()][..]));
+        assert_eq!(host.readonly_rootfs, None);
+        harden(&mut body, &[], true);
+        let host = body.host_config.as_ref().unwrap();
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert!(host.tmpfs.as_ref().unwrap().contains_key("/tmp"));
+    }
     use crate::contract::bindings::docker::PortBinding as WitBinding;
 
     fn spec() -> ContainerSpec {
@@ -578,6 +627,23 @@ mod tests {
         ]);
         let ports = published_ports(Some(&map));
         assert_eq!(ports.len(), 1);
+        // Bound on every address: listed once per family by the engine, once here.
+        let both: PortMap = HashMap::from([(
+            "80/tcp".to_string(),
+            Some(vec![
+                PortBinding {
+                    host_ip: Some("::".into()),
+                    host_port: Some("32768".into()),
+                },
+                PortBinding {
+                    host_ip: Some("0.0.0.0".into()),
+                    host_port: Some("32768".into()),
+                },
+            ]),
+        )]);
+        let once = published_ports(Some(&both));
+        assert_eq!(once.len(), 1, "{once:?}");
+        assert_eq!(once[0].host_ip, "0.0.0.0");
         assert_eq!((ports[0].container_port, ports[0].host_port), (80, 32768));
         assert_eq!(ports[0].host_ip, "0.0.0.0");
     }

@@ -15,7 +15,11 @@ use super::convert;
 /// team's range, when the engine's own choice could fall outside it.
 pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), DockerError> {
     // A plan picks every port itself: the engine's own choice is made only on a real create.
-    if !policy::ports_need_picking(&run.policy) && run.plan.is_none() {
+    // Publish-all binds every address: a team limited to some gets explicit bindings.
+    if !policy::ports_need_picking(&run.policy)
+        && run.policy.host_ips.is_empty()
+        && run.plan.is_none()
+    {
         return Ok(());
     }
     let engine = &run.engine;

@@ -21,7 +21,9 @@ use serde::{Deserialize, Deserializer};
 use toml::de::{DeTable, DeValue};
 
 use super::groups::{Group, Permissions};
-use super::team::{default_team, format_size, Limit, PluginLimits, TeamPolicy};
+use super::team::{
+    default_team, format_size, Limit, PluginLimits, TeamPolicy, ENGINE_CAPABILITIES,
+};
 use crate::util::suggest;
 
 /// The configuration in force: the file's, or the built-in default.
@@ -440,6 +442,10 @@ struct RawTeam {
     exec_as_root: Option<bool>,
     build_network: Option<bool>,
     build_unbounded_pids: Option<bool>,
+    capabilities: Option<Vec<String>>,
+    read_only_rootfs: Option<bool>,
+    run_as_root: Option<bool>,
+    host_ips: Option<Vec<String>>,
     permissions: Option<Vec<PermissionName>>,
     trusted_keys: Option<Vec<PublicKey>>,
     engines: Option<Vec<String>>,
@@ -1036,6 +1042,16 @@ impl Merge<'_> {
                 .build_unbounded_pids
                 .or(defaults.build_unbounded_pids)
                 .unwrap_or(base.build_unbounded_pids),
+            capabilities: self.capabilities(base.capabilities)?,
+            read_only_rootfs: team
+                .read_only_rootfs
+                .or(defaults.read_only_rootfs)
+                .unwrap_or(base.read_only_rootfs),
+            run_as_root: team
+                .run_as_root
+                .or(defaults.run_as_root)
+                .unwrap_or(base.run_as_root),
+            host_ips: self.host_ips(base.host_ips)?,
             permissions: team
                 .permissions
                 .as_ref()
@@ -1157,6 +1173,59 @@ impl Merge<'_> {
                     ));
                 }
                 Ok((key.clone(), value.replace("{team}", self.name)))
+            })
+            .collect()
+    }
+
+    /// The capabilities the team's containers keep: names of the engine's default
+    /// set (`CAP_` and case optional), never one beyond it.
+    fn capabilities(&self, base: Vec<String>) -> anyhow::Result<Vec<String>> {
+        let Some(names) = self
+            .team
+            .capabilities
+            .as_ref()
+            .or(self.defaults.capabilities.as_ref())
+        else {
+            return Ok(base);
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let upper = name.to_ascii_uppercase();
+            let cap = upper.strip_prefix("CAP_").unwrap_or(&upper);
+            if !ENGINE_CAPABILITIES.contains(&cap) {
+                return Err(self.error(
+                    &["capabilities"],
+                    &format!(
+                        "expected capabilities a container has by default ({}), found {name:?}: dockwright never grants more than the engine's default",
+                        ENGINE_CAPABILITIES.join(", ")
+                    ),
+                ));
+            }
+            if !out.iter().any(|c| c == cap) {
+                out.push(cap.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The addresses published ports may bind.
+    fn host_ips(&self, base: Vec<std::net::IpAddr>) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        let Some(ips) = self
+            .team
+            .host_ips
+            .as_ref()
+            .or(self.defaults.host_ips.as_ref())
+        else {
+            return Ok(base);
+        };
+        ips.iter()
+            .map(|ip| {
+                ip.parse().map_err(|_| {
+                    self.error(
+                        &["host_ips"],
+                        &format!("expected IP addresses such as \"127.0.0.1\", found {ip:?}"),
+                    )
+                })
             })
             .collect()
     }
@@ -1571,6 +1640,30 @@ mod tests {
                 "true",
             ),
             (
+                "capabilities",
+                "[\"cap_chown\", \"KILL\", \"CHOWN\"]",
+                |t| t.capabilities.join(","),
+                "CHOWN,KILL",
+            ),
+            (
+                "read_only_rootfs",
+                "true",
+                |t| t.read_only_rootfs.to_string(),
+                "true",
+            ),
+            (
+                "run_as_root",
+                "false",
+                |t| t.run_as_root.to_string(),
+                "false",
+            ),
+            (
+                "host_ips",
+                "[\"127.0.0.1\", \"::1\"]",
+                |t| format!("{:?}", t.host_ips),
+                "[127.0.0.1, ::1]",
+            ),
+            (
                 "permissions",
                 "[\"observe\", \"containers\"]",
                 |t| format!("{:?}", t.permissions.as_ref().map(|p| p.to_string())),
@@ -1649,6 +1742,11 @@ mod tests {
             ("[teams.blue]\nimages = [\"a\", 3]", "teams.blue.images[1]", "expected a string, found integer `3`"),
             ("[teams.blue]\nexec_as_root = \"no\"", "teams.blue.exec_as_root", "expected a boolean"),
             ("[teams.blue]\nbuild_unbounded_pids = \"yes\"", "teams.blue.build_unbounded_pids", "expected a boolean"),
+            ("[teams.blue]\ncapabilities = [\"SYS_ADMIN\"]", "teams.blue.capabilities", "never grants more than the engine's default"),
+            ("[defaults]\ncapabilities = [\"CAP_NET_ADMIN\"]\n[teams.blue]", "defaults.capabilities", "found \"CAP_NET_ADMIN\""),
+            ("[teams.blue]\nhost_ips = [\"localhost\"]", "teams.blue.host_ips", "expected IP addresses"),
+            ("[teams.blue]\nrun_as_root = 0", "teams.blue.run_as_root", "expected a boolean"),
+            ("[teams.blue]\nread_only_rootfs = \"on\"", "teams.blue.read_only_rootfs", "expected a boolean"),
             ("[teams.blue]\npermissions = [\"root\"]", "teams.blue.permissions", "expected a permission group (containers, observe"),
             ("[teams.blue]\ntrusted_keys = [\"ed25519:short\"]", "teams.blue.trusted_keys", "expected a public key"),
             ("[registries]\ninsecure = \"x\"\n[teams.blue]", "registries.insecure", "expected an array"),

@@ -51,6 +51,7 @@ pub fn check_create(p: &TeamPolicy, spec: &mut ContainerSpec, usage: &Usage) -> 
         });
     }
     check_ports(p, spec)?;
+    check_host_ips(p, spec)?;
     check_and_complete(
         p,
         Limits {
@@ -192,6 +193,52 @@ fn check_ports(p: &TeamPolicy, spec: &ContainerSpec) -> Decision {
                 })
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `a`, `b` for a reason.
+pub(super) fn addresses(ips: &[std::net::IpAddr]) -> String {
+    ips.iter()
+        .map(|ip| format!("`{ip}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether each published port binds an address the team may bind; a binding that
+/// names none gets the first of them (without `host_ips`, the engine binds all).
+fn check_host_ips(p: &TeamPolicy, spec: &mut ContainerSpec) -> Decision {
+    let Some(first) = p.host_ips.first() else {
+        return Ok(());
+    };
+    let allowed = || addresses(&p.host_ips);
+    if spec.publish_all {
+        return Err(Denial {
+            rule: "host_ips",
+            reason: format!(
+                "publishing every exposed port binds every address, and team `{}` may bind only {}; the host must turn it into bindings first, so this is a dockwright bug: please report it, and meanwhile publish each port",
+                p.name,
+                allowed()
+            ),
+        });
+    }
+    for binding in &mut spec.port_bindings {
+        let container = port_name(&binding.container_port);
+        let Some(asked) = &binding.host_ip else {
+            binding.host_ip = Some(first.to_string());
+            continue;
+        };
+        let ip: Option<std::net::IpAddr> = asked.parse().ok();
+        if !ip.is_some_and(|ip| p.host_ips.contains(&ip)) {
+            return Err(Denial {
+                rule: "host_ips",
+                reason: format!(
+                    "the container asks to publish {container} on address `{asked}`, and team `{}` may bind only {}; use one of those, or name no address to get `{first}`",
+                    p.name,
+                    allowed()
+                ),
+            });
         }
     }
     Ok(())

@@ -48,6 +48,40 @@ pub fn check_exec_user(
     })
 }
 
+/// Whether a container of the team may run as `user` (its image's USER), resolved
+/// in its files: without `run_as_root`, not as uid 0, and not as a user the host
+/// cannot resolve.
+pub fn check_run_user(
+    p: &TeamPolicy,
+    user: &str,
+    resolved: &Result<users::Ids, String>,
+) -> Decision {
+    if p.run_as_root {
+        return Ok(());
+    }
+    let who = if user.is_empty() {
+        "the container's user (none, as its image sets no USER)".to_string()
+    } else {
+        format!("the container's user `{user}`")
+    };
+    match resolved {
+        Ok(ids) if ids.uid != 0 => Ok(()),
+        Ok(_) => Err(Denial {
+            rule: "run_as_root",
+            reason: format!(
+                "{who} is uid 0 (root, as the container's files resolve it), and team `{}` may not run root containers; use an image whose USER is a non-root user, or ask an admin to set `run_as_root = true`",
+                p.name
+            ),
+        }),
+        Err(why) => Err(Denial {
+            rule: "run_as_root",
+            reason: format!(
+                "the host cannot tell which uid {who} is ({why}), so it cannot check that it is not root; use an image whose USER is numeric, such as `1000:1000`"
+            ),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +134,27 @@ mod tests {
         let resolved = users::resolve("ghost", Some(passwd), None);
         let err = check_exec_user(&p, Some("ghost"), "", &resolved).unwrap_err();
         assert!(err.reason.contains("cannot tell which uid"), "{err}");
+    }
+
+    #[test]
+    fn containers_of_a_team_without_run_as_root_are_judged_by_uid() {
+        let hardened = TeamPolicy {
+            run_as_root: false,
+            ..team()
+        };
+        let passwd = "root:x:0:0\nnobody:x:0:0\napp:x:1000:1000\n";
+        for (user, denied) in [
+            ("", true),
+            ("0", true),
+            ("nobody", true),
+            ("ghost", true),
+            ("app", false),
+            ("1000", false),
+        ] {
+            let resolved = users::resolve(user, Some(passwd), None);
+            let want = denied.then_some("run_as_root");
+            expect(check_run_user(&hardened, user, &resolved), want, user);
+            expect(check_run_user(&team(), user, &resolved), None, user);
+        }
     }
 }

@@ -37,7 +37,7 @@ pub mod users;
 pub use build::check_build_context;
 pub use commit::check_commit_changes;
 pub use containers::{check_create, check_start, ports_need_picking};
-pub use exec::check_exec_user;
+pub use exec::{check_exec_user, check_run_user};
 pub use groups::{Group, Permissions};
 pub use images::{check_engine, check_image, check_plugin, check_tag, glob_match, normalise_image};
 pub use labels::owned_by;

@@ -43,6 +43,18 @@ pub fn check_service(p: &TeamPolicy, spec: &mut ServiceSpec, usage: &Usage) -> D
     for port in &spec.ports {
         check_port(p, port)?;
     }
+    // A service's published port binds every address of its node: the engine has
+    // no way to bind fewer.
+    if !spec.ports.is_empty() && !p.host_ips.is_empty() {
+        return Err(Denial {
+            rule: "host_ips",
+            reason: format!(
+                "a service's published ports bind every address of the node, and team `{}` may bind only {}; publish through a container instead, or ask an admin to widen `host_ips`",
+                p.name,
+                super::containers::addresses(&p.host_ips)
+            ),
+        });
+    }
     for c in &spec.constraints {
         check_constraint(c)?;
     }

@@ -63,6 +63,19 @@ pub struct TeamPolicy {
     /// host cannot put its builds under one (see `engine::cgroup`); without it such
     /// builds are refused.
     pub build_unbounded_pids: bool,
+    /// The capabilities the team's containers keep; every other is dropped (CIS
+    /// Docker Benchmark 5.3). Only names of the engine's default set, upper case
+    /// without `CAP_`.
+    pub capabilities: Vec<String>,
+    /// Whether the team's containers get a read-only root file system, with a
+    /// writable `/tmp` (CIS 5.13).
+    pub read_only_rootfs: bool,
+    /// Whether the team's containers may run as uid 0, as the engine resolves their
+    /// user (CIS 4.1 and 5.x on root containers).
+    pub run_as_root: bool,
+    /// The host addresses published ports may bind (CIS 5.14); empty: all of them.
+    /// A binding that names no address binds the first.
+    pub host_ips: Vec<std::net::IpAddr>,
     /// The most a plugin's permission manifest may ask for; `None` caps nothing.
     pub permissions: Option<Permissions>,
     /// The `ed25519:` public keys whose signatures the team trusts.
@@ -97,6 +110,40 @@ pub type Decision = Result<(), Denial>;
 
 /// The policy of a team when no config file exists: any image and tag, non-root
 /// exec only, modest caps, builds from below the current directory.
+/// The capabilities a container gets from the engine by default. A team may keep
+/// some of these, never more.
+pub const ENGINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// What a team's containers keep unless its config says otherwise: what a server
+/// (a web server on port 80 as root, a process that changes its user or owns its
+/// files) needs. Dropped: raw sockets (spoofing on the team's bridge), device nodes,
+/// file capabilities, chroot and the audit log.
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "NET_BIND_SERVICE",
+    "SETGID",
+    "SETUID",
+];
+
 pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
     TeamPolicy {
         name: name.to_string(),
@@ -124,6 +171,10 @@ pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
         exec_as_root: false,
         build_network: false,
         build_unbounded_pids: false,
+        capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+        read_only_rootfs: false,
+        run_as_root: true,
+        host_ips: Vec::new(),
         permissions: None,
         trusted_keys: Vec::new(),
         require_signed: false,

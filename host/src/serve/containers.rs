@@ -41,9 +41,12 @@ pub struct Port {
     /// The port inside the container.
     pub container_port: u16,
     pub protocol: String,
-    /// Where it is published on the engine's host, if it is.
+    /// Where it is published on the engine's host, if it is: the first address
+    /// (IPv4 before IPv6), and all the addresses it binds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_ips: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_port: Option<u16>,
 }
@@ -95,25 +98,43 @@ fn container(engine: &str, c: ContainerSummary) -> Container {
             .cloned()
             .unwrap_or_default()
     };
-    let mut ports: Vec<Port> = c
-        .ports
-        .iter()
-        .flatten()
-        .map(|p| Port {
-            container_port: p.private_port,
-            protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
-            host_ip: p.ip.clone(),
-            host_port: p.public_port,
-        })
-        .collect();
+    // The engine lists a port bound on every address once per address family:
+    // reported once, with the addresses it binds.
+    let mut ports: Vec<Port> = Vec::new();
+    let mut listed: Vec<_> = c.ports.iter().flatten().collect();
+    listed.sort_by_key(|p| {
+        let ip = p.ip.clone().unwrap_or_default();
+        (p.private_port, p.public_port, ip.contains(':'), ip)
+    });
+    for p in listed {
+        let protocol = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
+        let same = ports.iter_mut().find(|q| {
+            (q.container_port, &q.protocol, q.host_port)
+                == (p.private_port, &protocol, p.public_port)
+        });
+        match (same, &p.ip) {
+            (Some(q), Some(ip)) => {
+                if !q.host_ips.contains(ip) {
+                    q.host_ips.push(ip.clone());
+                }
+            }
+            (Some(_), None) => {}
+            (None, ip) => ports.push(Port {
+                container_port: p.private_port,
+                protocol,
+                host_ip: ip.clone(),
+                host_ips: ip.iter().cloned().collect(),
+                host_port: p.public_port,
+            }),
+        }
+    }
     ports.sort_by(|a, b| {
-        (a.container_port, &a.protocol, &a.host_ip).cmp(&(
+        (a.container_port, &a.protocol, a.host_port).cmp(&(
             b.container_port,
             &b.protocol,
-            &b.host_ip,
+            b.host_port,
         ))
     });
-    ports.dedup();
     Container {
         engine: engine.to_string(),
         run: label(labels::RUN),

@@ -334,6 +334,7 @@ fn schemas() -> Value {
                 "container_port": { "type": "integer" },
                 "protocol": { "type": "string" },
                 "host_ip": { "type": "string" },
+                "host_ips": { "type": "array", "items": { "type": "string" } },
                 "host_port": { "type": "integer" }
             }
         },

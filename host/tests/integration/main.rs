@@ -9,6 +9,7 @@ mod common;
 mod daemons;
 mod engines;
 mod examples;
+mod hardening;
 mod imports;
 mod isolation;
 mod journal;
