@@ -12,13 +12,17 @@ use futures_util::StreamExt;
 use super::admission::{self, Slot};
 use super::{convert, guard, network, ports};
 use crate::contract::bindings::docker::{
-    ContainerInfo, ContainerSpec, ContainerSummary, DockerError, ListOptions,
+    ContainerInfo, ContainerSpec, ContainerSummary, DockerError, Healthcheck, ListOptions,
 };
 use crate::imports::state::{HostState, RunContext};
 use crate::policy;
 use crate::policy::labels;
 
-pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<String, DockerError> {
+pub async fn create(
+    state: &mut HostState,
+    mut spec: ContainerSpec,
+    healthcheck: Option<Healthcheck>,
+) -> Result<String, DockerError> {
     let run = state.run()?;
     let mut labels = guard::owner_labels(run, &spec.labels)?;
     policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
@@ -38,6 +42,9 @@ pub async fn create(state: &mut HostState, mut spec: ContainerSpec) -> Result<St
         &run.policy.capabilities,
         run.policy.read_only_rootfs,
     );
+    if let Some(check) = &healthcheck {
+        body.healthcheck = Some(convert::health_config(check).map_err(DockerError::Invalid)?);
+    }
     if run.plan.is_some() {
         if !run.policy.run_as_root {
             planned_user(run, &spec.image).await?;

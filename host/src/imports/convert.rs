@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EndpointSettings, HostConfig,
-    HostConfigLogConfig, PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EndpointSettings,
+    HealthConfig, HostConfig, HostConfigLogConfig, PortBinding, PortMap, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 
 use crate::contract::bindings::docker::{
-    ContainerInfo, ContainerSpec, ContainerState, ContainerSummary as WitSummary, Port, Protocol,
-    PublishedPort, RestartPolicy as WitRestart,
+    ContainerInfo, ContainerSpec, ContainerState, ContainerSummary as WitSummary, Healthcheck,
+    Port, Protocol, PublishedPort, RestartPolicy as WitRestart,
 };
 use crate::contract::bindings::KeyValue;
 
@@ -209,6 +210,43 @@ pub fn harden(body: &mut ContainerCreateBody, capabilities: &[String], read_only
             "rw,noexec,nosuid,size=64m".to_string(),
         )]));
     }
+}
+
+/// Longest healthcheck interval, timeout or start period: a day.
+const MAX_HEALTH_MS: u64 = 24 * 3600 * 1000;
+
+/// A healthcheck as the engine takes it: the command in exec form, times in
+/// nanoseconds (unset: the engine's defaults).
+pub fn health_config(check: &Healthcheck) -> Result<HealthConfig, String> {
+    if check.test.is_empty() || check.test[0].trim().is_empty() {
+        return Err(
+            "healthcheck: test is empty: give the command to run, such as [\"true\"]".into(),
+        );
+    }
+    let nanos = |field: &str, ms: Option<u64>| -> Result<Option<i64>, String> {
+        match ms {
+            None => Ok(None),
+            Some(ms) if (1..=MAX_HEALTH_MS).contains(&ms) => Ok(Some(ms as i64 * 1_000_000)),
+            Some(ms) => Err(format!(
+                "healthcheck: {field} of {ms} ms is out of range: give 1 ms to a day, or none for the engine's default"
+            )),
+        }
+    };
+    if check.retries.is_some_and(|r| r == 0 || r > 1000) {
+        return Err(
+            "healthcheck: retries must be 1 to 1000, or none for the engine's default".into(),
+        );
+    }
+    let mut test = vec!["CMD".to_string()];
+    test.extend(check.test.iter().cloned());
+    Ok(HealthConfig {
+        test: Some(test),
+        interval: nanos("interval-ms", check.interval_ms)?,
+        timeout: nanos("timeout-ms", check.timeout_ms)?,
+        start_period: nanos("start-period-ms", check.start_period_ms)?,
+        retries: check.retries.map(i64::from),
+        ..Default::default()
+    })
 }
 
 /// CPUs as the engine counts them, in billionths.
@@ -413,6 +451,44 @@ pub fn split_reference(image: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn healthchecks_are_checked_and_sent_in_exec_form() {
+        let check = Healthcheck {
+            test: vec!["true".into()],
+            interval_ms: Some(500),
+            timeout_ms: None,
+            start_period_ms: None,
+            retries: Some(3),
+        };
+        let config = health_config(&check).unwrap();
+        assert_eq!(
+            config.test,
+            Some(vec!["CMD".to_string(), "true".to_string()])
+        );
+        assert_eq!(config.interval, Some(500_000_000));
+        assert_eq!(config.retries, Some(3));
+        for bad in [
+            Healthcheck {
+                test: vec![],
+                ..check.clone()
+            },
+            Healthcheck {
+                interval_ms: Some(0),
+                ..check.clone()
+            },
+            Healthcheck {
+                timeout_ms: Some(MAX_HEALTH_MS + 1),
+                ..check.clone()
+            },
+            Healthcheck {
+                retries: Some(0),
+                ..check.clone()
+            },
+        ] {
+            assert!(health_config(&bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn hardening_drops_every_capability_but_the_teams() {

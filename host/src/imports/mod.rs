@@ -42,8 +42,8 @@ pub mod tape;
 
 use crate::contract::bindings::docker::{
     BuildSpec, CommitSpec, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary,
-    DockerError, EngineSummary, ExecOutput, ExecSpec, Host as DockerHost, ImageSummary,
-    ListOptions, LogLine, LogsOptions, ProcessList, Readiness,
+    CreateOptions, DockerError, EngineSummary, ExecOutput, ExecSpec, Host as DockerHost,
+    ImageSummary, ListOptions, LogLine, LogsOptions, ProcessList, Readiness,
 };
 use crate::contract::bindings::dockwright::plugin::types::Host as TypesHost;
 use crate::contract::bindings::host_api::{Host as HostApi, Level};
@@ -119,7 +119,25 @@ impl DockerHost for HostState {
             "create-container",
             target,
             json!({ "spec": &spec }),
-            containers::create(self, spec).await
+            containers::create(self, spec, None).await
+        )
+    }
+    async fn create_container_with(
+        &mut self,
+        spec: ContainerSpec,
+        options: CreateOptions,
+    ) -> R<String> {
+        let target = spec
+            .name
+            .clone()
+            .map_or(spec.image.clone(), |n| format!("{n} ({})", spec.image));
+        // One operation with `create-container` for the journal, plans and quotas.
+        journaled!(
+            self,
+            "create-container",
+            target,
+            json!({ "spec": &spec, "options": &options }),
+            containers::create(self, spec, options.healthcheck).await
         )
     }
     async fn start_container(&mut self, container: String) -> R<()> {

@@ -49,6 +49,7 @@ impl Group {
         match self {
             Group::Containers => &[
                 "create-container",
+                "create-container-with",
                 "start-container",
                 "stop-container",
                 "kill-container",

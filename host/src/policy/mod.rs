@@ -11,6 +11,7 @@
 //! - [`containers`]: creating and starting containers (quotas, caps, ports, env);
 //! - [`services`]: creating and scaling Swarm services, counted per replica;
 //! - [`build`]: where build contexts may come from; [`exec`]: who exec runs as;
+//! - [`users`]: users as the engine resolves them, to the uid it would run;
 //! - [`commit`]: the instructions a commit may apply;
 //! - [`labels`]: the ownership labels and whose an object is;
 //! - [`params`]: a workflow's params, checked against what it declares;

@@ -186,3 +186,31 @@ fn by_default_containers_keep_only_a_few_capabilities() {
     let listed = out(&probe_ok(&team, "inspect", &[("container", &web)]), "ports").to_string();
     assert_eq!(listed.matches("80/tcp").count(), 1, "{listed}");
 }
+
+#[test]
+fn a_healthcheck_in_the_spec_reaches_the_engine() {
+    let team = Team::new("health");
+    let name = unique("health");
+    probe_ok(
+        &team,
+        "create",
+        &[
+            ("image", "dockwright/base:latest"),
+            ("name", &name),
+            ("cmd", "sleep 300"),
+            ("healthcheck", "test -d /"),
+        ],
+    );
+    let check = inspect("container", &name)["Config"]["Healthcheck"].clone();
+    assert_eq!(
+        check["Test"],
+        serde_json::json!(["CMD", "test", "-d", "/"]),
+        "{check}"
+    );
+    assert_eq!(check["Interval"], 1_000_000_000i64);
+    assert_eq!(check["Retries"], 3);
+    // The engine tracks the container's health from its start.
+    probe_ok(&team, "start", &[("container", &name)]);
+    let health = inspect("container", &name)["State"]["Health"]["Status"].clone();
+    assert!(health == "starting" || health == "healthy", "{health}");
+}

@@ -326,7 +326,20 @@ fn created_containers_are_confined_whatever_was_asked() {
         matches!(hc["IpcMode"].as_str(), Some("private" | "shareable" | "")),
         "{hc}"
     );
-    assert!(hc["CapAdd"].is_null(), "{hc}");
+    // Every capability dropped, and only the team's few (by default) added back:
+    // never one beyond the engine's default set.
+    assert_eq!(hc["CapDrop"], serde_json::json!(["ALL"]), "{hc}");
+    let kept: Vec<&str> = hc["CapAdd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert!(
+        kept.iter()
+            .all(|c| dockwright::policy::team::ENGINE_CAPABILITIES.contains(c)),
+        "{hc}"
+    );
     assert!(
         hc["Devices"].as_array().is_none_or(|d| d.is_empty()),
         "{hc}"

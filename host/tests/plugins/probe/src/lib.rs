@@ -14,7 +14,7 @@ wit_bindgen::generate!({
 
 use dockwright::plugin::docker::{
     self, BuildContext, BuildSpec, CommitSpec, ContainerSpec, ContainerState, ContextFile,
-    DockerError, ExecSpec, LabelFilter, ListOptions, LogsOptions, OutputStream, Port, PortBinding,
+    CreateOptions, DockerError, Healthcheck, ExecSpec, LabelFilter, ListOptions, LogsOptions, OutputStream, Port, PortBinding,
     Protocol, PublishedPort, Readiness, RestartPolicy,
 };
 use dockwright::plugin::host::{self, Level};
@@ -106,6 +106,10 @@ const WORKFLOWS: &[WorkflowDef] = &[
             opt(
                 "restart",
                 "Restart policy: no|always|unless-stopped|on-failure[:N]",
+            ),
+            opt(
+                "healthcheck",
+                "Healthcheck command, split on spaces (create-container-with, every 1 s)",
             ),
         ],
         handler: create,
@@ -780,7 +784,22 @@ fn create(p: &Params) -> Result<Outputs, String> {
         pids_limit: p.number("pids")?,
         restart: p.get("restart").map(parse_restart).transpose()?,
     };
-    let id = docker::create_container(&spec).map_err(docker_err)?;
+    let id = match p.words("healthcheck") {
+        Some(test) => {
+            let options = CreateOptions {
+                healthcheck: Some(Healthcheck {
+                    test,
+                    interval_ms: Some(1000),
+                    timeout_ms: Some(1000),
+                    start_period_ms: None,
+                    retries: Some(3),
+                }),
+            };
+            docker::create_container_with(&spec, &options)
+        }
+        None => docker::create_container(&spec),
+    }
+    .map_err(docker_err)?;
     Ok(vec![kv("id", id)])
 }
 
