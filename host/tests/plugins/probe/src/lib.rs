@@ -14,8 +14,8 @@ wit_bindgen::generate!({
 
 use dockwright::plugin::docker::{
     self, BuildContext, BuildSpec, CommitSpec, ContainerSpec, ContainerState, ContextFile,
-    CreateOptions, DockerError, Healthcheck, ExecSpec, LabelFilter, ListOptions, LogsOptions, OutputStream, Port, PortBinding,
-    Protocol, PublishedPort, Readiness, RestartPolicy,
+    CreateOptions, DockerError, ExecSpec, Healthcheck, LabelFilter, ListOptions, LogsOptions,
+    OutputStream, Port, PortBinding, Protocol, PublishedPort, Readiness, RestartPolicy,
 };
 use dockwright::plugin::host::{self, Level};
 use dockwright::plugin::services::{
