@@ -214,3 +214,15 @@ fn a_healthcheck_in_the_spec_reaches_the_engine() {
     let health = inspect("container", &name)["State"]["Health"]["Status"].clone();
     assert!(health == "starting" || health == "healthy", "{health}");
 }
+
+#[test]
+fn a_config_cannot_grant_a_capability_beyond_the_engine_s_default() {
+    let team = Team::with_policy("caps-more", "capabilities = [\"CHOWN\", \"SYS_ADMIN\"]\n");
+    let run = team.dockwright(
+        probe_dir(),
+        &["run", "create", "-p", "image=dockwright/base:latest"],
+    );
+    let line = run.assert_clean_failure("capabilities");
+    assert!(line.contains("SYS_ADMIN") && line.contains("never grants more"), "{line}");
+    assert!(team.containers().is_empty());
+}
