@@ -223,6 +223,9 @@ fn a_config_cannot_grant_a_capability_beyond_the_engine_s_default() {
         &["run", "create", "-p", "image=dockwright/base:latest"],
     );
     let line = run.assert_clean_failure("capabilities");
-    assert!(line.contains("SYS_ADMIN") && line.contains("never grants more"), "{line}");
+    assert!(
+        line.contains("SYS_ADMIN") && line.contains("never grants more"),
+        "{line}"
+    );
     assert!(team.containers().is_empty());
 }
