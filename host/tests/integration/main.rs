@@ -25,3 +25,4 @@ mod scaffold;
 mod serve;
 mod services;
 mod share;
+mod text;
