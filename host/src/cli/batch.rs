@@ -15,6 +15,7 @@ use crate::plugin::runtime::Runtime;
 use crate::run::batch::{self, Job, Params};
 use crate::run::{RunOptions, RunReport, Status};
 use crate::util::console::{Console, Source};
+use crate::util::text::inert_line;
 
 /// The params that tell the runs of a batch apart: the `--each` names, and any
 /// name whose value differs between sets.
@@ -59,8 +60,11 @@ impl Progress {
         )
     }
 
-    /// Print a line above the status line.
+    /// Print a line above the status line. It may hold what a plugin or an engine
+    /// said: made inert and kept to one line, it cannot move the cursor or pass for
+    /// another run's line.
     fn say(&self, line: &str) {
+        let line = inert_line(line);
         let c = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut err = std::io::stderr().lock();
         if self.tty {
@@ -117,8 +121,10 @@ impl Console for Tagged {
             Source::Build => "build: ",
             _ => "",
         };
-        self.progress
-            .say(&format!("[{plugin} #{}] {tag}{text}", self.run + 1));
+        for line in text.split('\n') {
+            self.progress
+                .say(&format!("[{plugin} #{}] {tag}{line}", self.run + 1));
+        }
     }
 }
 
@@ -227,7 +233,7 @@ pub async fn run(
                 .collect::<serde_json::Map<_, _>>()
                 .into();
         }
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        writeln!(out, "{}", super::json_text(&doc)?)?;
     } else {
         let mut rows = vec![["#", "PARAMS", "STATUS", "RUN", "TIME", "RESULT"].map(String::from)];
         for (i, r) in reports.iter().enumerate() {

@@ -44,7 +44,7 @@ pub async fn show(
             .iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&map)?)?;
+        writeln!(out, "{}", super::json_text(&map)?)?;
     } else {
         let rows: Vec<[String; 2]> = fields
             .into_iter()
@@ -128,11 +128,7 @@ pub async fn list(config_path: Option<&std::path::Path>, json: bool) -> Result<E
                 }),
             })
             .collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&json!({ "engines": list }))?
-        )?;
+        writeln!(out, "{}", super::json_text(&json!({ "engines": list }))?)?;
     } else {
         let mut rows = vec![["NAME", "ADDRESS", "VERSION", "API", "SWARM"].map(String::from)];
         rows.extend(statuses.iter().map(|s| match &s.answer {

@@ -34,7 +34,9 @@ pub async fn load(
     let catalog = Catalog::load(&runtime, dir, console, Some(&locked)).await?;
     if warn {
         for p in &catalog.problems {
-            eprintln!("warning: skipped `{}`: {}", p.path.display(), p.reason);
+            // The reason can quote the plugin (its own error, a trap).
+            let reason = crate::util::text::inert(&p.reason);
+            eprintln!("warning: skipped `{}`: {reason}", p.path.display());
         }
     }
     Ok((runtime, catalog))

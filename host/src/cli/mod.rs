@@ -172,6 +172,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `value` as `--json` prints it: pretty JSON whose strings hold exactly what plugins
+/// and engines wrote, with the characters a terminal would obey escaped (see
+/// [`crate::util::text::inert_json`]).
+fn json_text(value: &impl serde::Serialize) -> serde_json::Result<String> {
+    let json = serde_json::to_string_pretty(value)?;
+    Ok(crate::util::text::inert_json(&json).into_owned())
+}
+
 fn fail(err: &anyhow::Error) -> ExitCode {
     // A reader that stopped reading (`dockwright plugins | head`) is not an error.
     let broken_pipe = err.chain().any(|e| {
@@ -181,7 +189,13 @@ fn fail(err: &anyhow::Error) -> ExitCode {
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
-    let _ = writeln!(std::io::stderr(), "error: {err:#}");
+    // An error can carry what a plugin or an engine said.
+    let message = format!("{err:#}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: {}",
+        crate::util::text::inert(&message)
+    );
     ExitCode::FAILURE
 }
 

@@ -20,6 +20,7 @@ use crate::share::registry::{Access, Registry};
 use crate::share::{install, reference, signature};
 use crate::util::console::Console;
 use crate::util::suggest;
+use crate::util::text::{inert, inert_line};
 
 #[derive(Subcommand, Debug)]
 pub enum PluginsCommand {
@@ -138,7 +139,7 @@ pub async fn add(
         lock.record(entry);
         Ok(())
     })?;
-    println!(
+    let added = format!(
         "added {} {} to {} (sha256 {}, permissions: {}, locked in {})",
         plugin.info.name,
         plugin.info.version,
@@ -147,6 +148,7 @@ pub async fn add(
         plugin.info.manifest(),
         lock_path.display()
     );
+    println!("{}", inert(&added));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -210,7 +212,7 @@ async fn add_from_registry(
     );
     let permissions = candidate.permissions();
     let entry = candidate.install(dir, &locked, &existing)?;
-    println!(
+    let added = format!(
         "added {name} {version} from {source} to {} (manifest {}, sha256 {}, {}, permissions: {permissions}, locked in {})",
         dir.display(),
         entry.manifest_digest.as_deref().unwrap_or_default(),
@@ -221,6 +223,7 @@ async fn add_from_registry(
             .map_or("unsigned".to_string(), |k| format!("signed by {k}")),
         locked.path.display()
     );
+    println!("{}", inert(&added));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -264,12 +267,13 @@ pub async fn push(
     let signed = key
         .as_ref()
         .map_or(String::new(), |k| format!(", signed by {}", k.public()));
-    eprintln!(
+    let pushed = format!(
         "pushed {} {} to {target} (permissions: {}{signed})",
         loaded.info.name,
         loaded.info.version,
         loaded.info.manifest()
     );
+    eprintln!("{}", inert(&pushed));
     println!("{digest}");
     Ok(ExitCode::SUCCESS)
 }
@@ -330,7 +334,7 @@ pub async fn update(
         let change = install::change(&old, &candidate.entry());
         println!("{} ({source}):", old.name);
         for line in &change.lines {
-            println!("  {line}");
+            println!("  {}", inert_line(line));
         }
         if candidate.name() != old.name {
             bail!(
@@ -434,7 +438,7 @@ pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result
         Err(e) => {
             if json {
                 let doc = json!({ "file": file, "ok": false, "error": format!("{e:#}"), "accepts": versions::accepted() });
-                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+                writeln!(out, "{}", super::json_text(&doc)?)?;
                 return Ok(ExitCode::FAILURE);
             }
             bail!(
@@ -463,18 +467,18 @@ pub async fn check(console: Arc<dyn Console>, file: &Path, json: bool) -> Result
             "accepts": versions::accepted(),
             "workflows": plugin.info.workflows,
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        writeln!(out, "{}", super::json_text(&doc)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
+    let ok = format!(
         "ok: {} is plugin {} {} (contract {}@{target}; this host accepts {})",
         file.display(),
         plugin.info.name,
         plugin.info.version,
         versions::PACKAGE,
         versions::accepted()
-    )?;
+    );
+    writeln!(out, "{}", inert(&ok))?;
     writeln!(out, "  permissions: {}", plugin.info.manifest())?;
     print_workflows(&mut out, &plugin.info)?;
     Ok(ExitCode::SUCCESS)
@@ -508,7 +512,7 @@ pub async fn list(
             })
             .collect();
         let doc = json!({ "dir": catalog.dir, "plugins": plugins, "skipped": catalog.problems });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        writeln!(out, "{}", super::json_text(&doc)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if catalog.plugins.is_empty() {
@@ -517,7 +521,8 @@ pub async fn list(
     }
     for p in &catalog.plugins {
         let file = p.path.file_name().unwrap_or_default().to_string_lossy();
-        writeln!(out, "{} {}  ({file})", p.info.name, p.info.version)?;
+        let head = format!("{} {}  ({file})", p.info.name, p.info.version);
+        writeln!(out, "{}", inert(&head))?;
         writeln!(out, "  permissions: {}", p.info.manifest())?;
         if let Some(source) = locked_source(&catalog_lock, &p.info.name) {
             writeln!(out, "  from {source}")?;
@@ -538,11 +543,13 @@ fn locked_source(lock: &crate::plugin::lock::Lock, name: &str) -> Option<String>
 
 /// A plugin's description and workflows with their params, indented.
 fn print_workflows(out: &mut impl Write, info: &crate::plugin::info::PluginInfo) -> Result<()> {
+    // A plugin describes itself: its words are shown inert.
     if !info.description.is_empty() {
-        writeln!(out, "  {}", info.description)?;
+        writeln!(out, "  {}", inert_line(&info.description))?;
     }
     for w in &info.workflows {
-        writeln!(out, "  workflow {}: {}", w.name, w.description)?;
+        let about = format!("workflow {}: {}", w.name, w.description);
+        writeln!(out, "  {}", inert_line(&about))?;
         let rows: Vec<[String; 3]> = w
             .params
             .iter()

@@ -12,6 +12,7 @@ use super::plugins::runtime;
 use super::run::print_report;
 use crate::run::cassette::{self, Cassette};
 use crate::util::console::Console;
+use crate::util::text::{self, inert};
 
 pub async fn test(
     console: Arc<dyn Console>,
@@ -31,9 +32,10 @@ pub async fn test(
         // alone says it.
         if json {
             let doc = serde_json::json!({ "report": replayed.report, "divergence": divergence.to_string() });
-            writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc)?)?;
+            writeln!(std::io::stdout(), "{}", super::json_text(&doc)?)?;
         }
-        writeln!(err, "{divergence}")?;
+        // Bounded (see `Divergence`), and made inert: the cassette is anyone's file.
+        writeln!(err, "{}", inert(&divergence.to_string()))?;
         writeln!(
             err,
             "the plugin no longer makes the calls `{}` recorded: if that is meant, record it again with `dockwright run {} --record {}`",
@@ -50,12 +52,14 @@ pub async fn test(
         let now = cassette::Outcome::of(&replayed.report);
         let (before, after) = (show(recorded), show(&now));
         let diff = similar::TextDiff::from_lines(&before, &after);
+        let mut unified = diff.unified_diff();
+        unified.context_radius(3).header("recorded", "this run");
+        // The recorded outcome is whatever the cassette holds: shown within bounds.
+        let shown = text::clipped(&unified, text::LINE_CAP, text::CAP);
         writeln!(
             err,
             "replay: the same calls, but the run ended otherwise than recorded:\n{}",
-            diff.unified_diff()
-                .context_radius(3)
-                .header("recorded", "this run")
+            inert(&shown)
         )?;
         return Ok(ExitCode::FAILURE);
     }

@@ -18,6 +18,7 @@ use crate::run::cassette::{self, Cassette};
 use crate::run::plan::{PlanReport, PlanStatus};
 use crate::run::{self, RunOptions, Status};
 use crate::util::console::Console;
+use crate::util::text::{inert, inert_line};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -236,7 +237,7 @@ pub async fn run(
 pub fn print_plan(report: &PlanReport, json: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        writeln!(out, "{}", super::json_text(&report)?)?;
     } else {
         let mut rows = vec![[
             "STEP".to_string(),
@@ -271,7 +272,7 @@ pub fn print_plan(report: &PlanReport, json: bool) -> Result<ExitCode> {
             if let Some(sent) = &step.sends {
                 writeln!(out, "\nstep {} would send this Dockerfile:", step.step)?;
                 for line in sent.lines() {
-                    writeln!(out, "    {line}")?;
+                    writeln!(out, "    {}", inert_line(line))?;
                 }
             }
         }
@@ -286,16 +287,19 @@ pub fn print_plan(report: &PlanReport, json: bool) -> Result<ExitCode> {
         "plan {} of {} (plugin {}): {writes} writes would run; nothing was sent to the engine",
         report.run, report.workflow, report.plugin
     );
+    let what = inert(&what);
     match report.status {
         PlanStatus::Complete => writeln!(err, "{what}")?,
         PlanStatus::Stopped => writeln!(
             err,
             "{what}\n{}",
-            short_ids(report.stopped.as_deref().unwrap_or("the plan stopped"))
+            inert(&short_ids(
+                report.stopped.as_deref().unwrap_or("the plan stopped")
+            ))
         )?,
         PlanStatus::Failed => {
             writeln!(err, "{what}")?;
-            let message = report.error.as_deref().unwrap_or("failed");
+            let message = inert(report.error.as_deref().unwrap_or("failed"));
             writeln!(err, "error: a real run would fail: {message}")?;
             return Ok(ExitCode::FAILURE);
         }
@@ -329,7 +333,7 @@ pub fn print_report(
 ) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        writeln!(out, "{}", super::json_text(&report)?)?;
     } else if report.status == Status::Ok {
         let rows: Vec<[String; 2]> = report
             .outputs
@@ -343,18 +347,18 @@ pub fn print_report(
     let mut err = std::io::stderr().lock();
     match report.status {
         Status::Ok => {
-            writeln!(
-                err,
+            let done = format!(
                 "run {} of {} (plugin {}) finished in {:.1}s",
                 report.run,
                 report.workflow,
                 report.plugin,
                 report.duration_ms as f64 / 1000.0
-            )?;
+            );
+            writeln!(err, "{}", inert(&done))?;
             Ok(ExitCode::SUCCESS)
         }
         Status::Failed => {
-            let message = report.error.as_deref().unwrap_or("failed");
+            let message = inert(report.error.as_deref().unwrap_or("failed"));
             writeln!(err, "error: {message} (run {})", report.run)?;
             if !report.rolled_back.is_empty() {
                 let ids: Vec<&str> = report
@@ -373,14 +377,11 @@ pub fn print_report(
                 writeln!(err, "kept (--keep-on-failure): {}", ids.join(", "))?;
             }
             for e in &report.rollback_errors {
-                writeln!(err, "rollback could not remove {e}")?;
+                writeln!(err, "rollback could not remove {}", inert(e))?;
             }
             if !report.images.is_empty() {
-                writeln!(
-                    err,
-                    "images built or committed (kept): {}",
-                    report.images.join(", ")
-                )?;
+                let images = report.images.join(", ");
+                writeln!(err, "images built or committed (kept): {}", inert(&images))?;
             }
             Ok(ExitCode::FAILURE)
         }

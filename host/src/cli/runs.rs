@@ -14,6 +14,7 @@ use super::table::table;
 use crate::engine;
 use crate::journal::transfer::{self, Imported};
 use crate::journal::{gc, history, retention, Journal};
+use crate::util::text::inert;
 
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
@@ -63,7 +64,7 @@ fn list(journal: &Journal, filter: history::Filter, limit: usize, json: bool) ->
     recent.reverse();
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&recent)?)?;
+        writeln!(out, "{}", super::json_text(&recent)?)?;
     } else if recent.is_empty() {
         writeln!(out, "No runs in {}.", journal.path().display())?;
     } else {
@@ -97,29 +98,30 @@ fn show(journal: &Journal, id: &str, json: bool) -> Result<ExitCode> {
     let detail = history::find(journal, id, &crate::util::paths::state_dir())?;
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&detail)?)?;
+        writeln!(out, "{}", super::json_text(&detail)?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Everything below is the journal's, which imports and plugins wrote: shown inert.
+    let mut field = |name: &str, value: &str| writeln!(out, "{name:<9} {}", inert(value));
     let s = &detail.summary;
-    writeln!(out, "run       {}", s.run)?;
-    writeln!(out, "status    {}", s.status)?;
-    writeln!(out, "team      {}", s.team)?;
-    writeln!(
-        out,
-        "plugin    {} (sha256 {})",
-        s.plugin, detail.plugin_sha256
+    field("run", &s.run)?;
+    field("status", &s.status)?;
+    field("team", &s.team)?;
+    field(
+        "plugin",
+        &format!("{} (sha256 {})", s.plugin, detail.plugin_sha256),
     )?;
-    writeln!(out, "workflow  {}", s.workflow)?;
-    writeln!(out, "engine    {}", s.engine)?;
-    writeln!(out, "started   {}", s.started)?;
+    field("workflow", &s.workflow)?;
+    field("engine", &s.engine)?;
+    field("started", &s.started)?;
     if let Some(ms) = s.duration_ms {
-        writeln!(out, "duration  {:.1}s", ms as f64 / 1000.0)?;
+        field("duration", &format!("{:.1}s", ms as f64 / 1000.0))?;
     }
     for (k, v) in &detail.params {
-        writeln!(out, "param     {k}={v}")?;
+        field("param", &format!("{k}={v}"))?;
     }
     if let Some(e) = &s.error {
-        writeln!(out, "error     {e}")?;
+        field("error", e)?;
     }
     let list = |ids: &[String]| {
         ids.iter()
@@ -127,14 +129,16 @@ fn show(journal: &Journal, id: &str, json: bool) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    writeln!(
-        out,
-        "created   containers: {}; images: {}",
-        list(&s.containers),
-        s.images.join(", ")
+    field(
+        "created",
+        &format!(
+            "containers: {}; images: {}",
+            list(&s.containers),
+            s.images.join(", ")
+        ),
     )?;
     if !s.rolled_back.is_empty() {
-        writeln!(out, "rolled back  {}", list(&s.rolled_back))?;
+        writeln!(out, "rolled back  {}", inert(&list(&s.rolled_back)))?;
     }
     writeln!(out, "\ncalls:")?;
     let mut rows = vec![["TIME", "OP", "TARGET", "DECISION", "RESULT", "DETAIL"].map(String::from)];
@@ -174,6 +178,7 @@ fn import(journal: &Journal, file: &Path) -> Result<ExitCode> {
             runs,
             present,
             unreadable,
+            too_long,
         } => {
             println!(
                 "imported {runs} run(s) from {} into {}",
@@ -188,6 +193,9 @@ fn import(journal: &Journal, file: &Path) -> Result<ExitCode> {
                     "warning: skipped {unreadable} line(s) of {} that are not journal entries",
                     file.display()
                 );
+            }
+            if let Some(warning) = transfer::skipped_long(file, &too_long) {
+                eprintln!("warning: {warning}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -219,7 +227,8 @@ pub async fn collect_garbage(config_path: Option<&Path>, dry_run: bool) -> Resul
         let engine = match engine::connect_to(&target).await {
             Ok(engine) => engine,
             Err(e) if target.name != crate::policy::config::DEFAULT_ENGINE => {
-                eprintln!("warning: skipped engine `{}`: {e:#}", target.name);
+                let why = format!("{e:#}");
+                eprintln!("warning: skipped engine `{}`: {}", target.name, inert(&why));
                 unreachable = true;
                 continue;
             }

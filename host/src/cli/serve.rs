@@ -246,7 +246,7 @@ fn list_tokens(path: &Path, team: &str, json: bool) -> Result<ExitCode> {
     let tokens = auth::list(path, team)?;
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&tokens)?)?;
+        writeln!(out, "{}", super::json_text(&tokens)?)?;
     } else if tokens.is_empty() {
         writeln!(
             out,

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::contract::bindings::docker::DockerError;
 use crate::policy::images::glob_match;
+use crate::util::text;
 
 /// What a redacted env value is written as.
 pub const REDACTED: &str = "<redacted>";
@@ -199,13 +200,13 @@ impl std::fmt::Display for Divergence {
         )?;
         let (expected, actual) = (show(&self.expected), show(&self.actual));
         let diff = similar::TextDiff::from_lines(&expected, &actual);
-        write!(
-            f,
-            "{}",
-            diff.unified_diff()
-                .context_radius(4)
-                .header("expected (cassette)", "actual (this run)")
-        )
+        let mut unified = diff.unified_diff();
+        unified
+            .context_radius(4)
+            .header("expected (cassette)", "actual (this run)");
+        // The cassette's side is whatever its file holds: shown within bounds.
+        let shown = text::clipped(&unified, text::LINE_CAP, text::CAP);
+        write!(f, "{shown}")
     }
 }
 
@@ -310,6 +311,21 @@ mod tests {
         assert!(wrong.contains("-  \"container\": \"a\""), "{wrong}");
         assert!(wrong.contains("+  \"container\": \"b\""), "{wrong}");
         assert_eq!(tape.divergence().unwrap().at, 2);
+    }
+
+    #[test]
+    fn a_diff_of_huge_arguments_is_shown_in_bounds() {
+        let huge = |c: &str| json!({ "container": "a", "body": c.repeat(1 << 20) });
+        let d = Divergence {
+            at: 1,
+            expected: Some(("put-file".into(), huge("x"))),
+            actual: Some(("put-file".into(), huge("y"))),
+        };
+        let shown = d.to_string();
+        assert!(shown.len() <= text::CAP + 1024, "{}", shown.len());
+        assert!(shown.contains("-  \"body\": \"xxxx"), "{shown}");
+        assert!(shown.contains("+  \"body\": \"yyyy"), "{shown}");
+        assert!(shown.contains("[line cut at 4 KiB]"), "{shown}");
     }
 
     #[test]

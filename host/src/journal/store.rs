@@ -11,6 +11,7 @@
 //! entries written before it (never corrupt the file); a crash of the process loses
 //! nothing.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use serde::{Deserialize, Serialize};
+
+use crate::util::text;
 
 /// One entry of the journal: the form `runs export` writes and `runs import` reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -321,8 +324,20 @@ pub(super) fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }
 
-/// Write `entry` into the tables. A start of a run already there is ignored (the
-/// caller can tell by the count); an end without a start is kept as a run of its own.
+/// A run's params as the journal keeps them: each value cut to [`text::CAP`], as the
+/// free texts of every entry are (a call's target and detail, a run's error), so that no
+/// entry is larger than a few hundred KiB, whoever wrote it (a run, an import).
+pub(super) fn params_json(params: &[(String, String)]) -> String {
+    let kept: Vec<(&str, Cow<'_, str>)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), text::cap(v)))
+        .collect();
+    json(&kept)
+}
+
+/// Write `entry` into the tables, its free texts capped (see [`params_json`]). A start
+/// of a run already there is ignored (the caller can tell by the count); an end without
+/// a start is kept as a run of its own.
 pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize> {
     match entry {
         Entry::RunStart {
@@ -346,7 +361,7 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 plugin_sha256,
                 workflow,
                 engine,
-                json(params),
+                params_json(params),
                 pid,
                 time
             ],
@@ -373,11 +388,11 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 plugin,
                 time,
                 op,
-                target,
+                &*text::cap(target),
                 decision,
                 rule,
                 result,
-                detail,
+                detail.as_deref().map(text::cap).as_deref(),
                 i64::try_from(*duration_ms).unwrap_or(i64::MAX)
             ],
         ),
@@ -409,7 +424,7 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 workflow,
                 time,
                 status,
-                error,
+                error.as_deref().map(text::cap).as_deref(),
                 json(containers),
                 json(images),
                 json(rolled_back),
@@ -567,6 +582,44 @@ pub(super) mod tests {
             })
             .unwrap();
         assert_eq!((mode.as_str(), status.as_str()), ("wal", "ok"));
+    }
+
+    #[test]
+    fn free_texts_are_kept_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let huge = "\u{1b}x".repeat(1 << 19);
+        let mut started = start("r1", "blue", "t0");
+        if let Entry::RunStart { params, .. } = &mut started {
+            params.push(("big".into(), huge.clone()));
+        }
+        let mut called = call("r1", "inspect-container", "not-found", &huge, "t1");
+        if let Entry::Call { target, .. } = &mut called {
+            target.clone_from(&huge);
+        }
+        let mut ended = end("r1", "failed", "t2");
+        if let Entry::RunEnd { error, .. } = &mut ended {
+            *error = Some(huge.clone());
+        }
+        for e in [&started, &called, &ended] {
+            journal.record(e).unwrap();
+        }
+        let texts: Vec<String> = journal
+            .with("read", |c| {
+                c.query_row(
+                    "SELECT r.params, r.error, c.target, c.detail FROM runs r, calls c",
+                    [],
+                    |r| Ok(vec![r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+                )
+            })
+            .unwrap();
+        let params: Vec<(String, String)> = serde_json::from_str(&texts[0]).unwrap();
+        assert_eq!(params[0], ("k".into(), "v".into()));
+        assert_eq!(params[1].1.len(), text::CAP);
+        for t in &texts[1..] {
+            assert_eq!(t.len(), text::CAP);
+            assert!(t.ends_with(text::MARKER));
+        }
     }
 
     #[test]

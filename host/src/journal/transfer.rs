@@ -3,7 +3,7 @@
 //! upgrade from the JSON-lines file earlier versions wrote.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use super::store::{insert, now, Entry, Journal};
+use crate::util::lines::{self, Line};
 
 /// Where the journal is, given the config's `journal` (if any): a configured
 /// `*.jsonl` (the file earlier versions wrote) is taken to mean the database beside it.
@@ -48,13 +49,19 @@ pub fn open_configured(configured: Option<&Path>) -> Result<(Journal, Option<Str
         }
     }
     let message = match imported {
-        Imported::Done { runs, .. } => Some(format!(
-            "imported {runs} run(s) from the old journal `{}` into `{}`; the old file is kept \
-             as `{}`",
-            legacy.display(),
-            path.display(),
-            kept.display()
-        )),
+        Imported::Done { runs, too_long, .. } => {
+            let mut message = format!(
+                "imported {runs} run(s) from the old journal `{}` into `{}`; the old file is \
+                 kept as `{}`",
+                legacy.display(),
+                path.display(),
+                kept.display()
+            );
+            if let Some(warning) = skipped_long(&legacy, &too_long) {
+                message.push_str(&format!("\nwarning: {warning}"));
+            }
+            Some(message)
+        }
         Imported::Already { .. } => None,
     };
     Ok((journal, message))
@@ -70,14 +77,64 @@ pub enum Imported {
         present: u64,
         /// Lines that were not journal entries.
         unreadable: u64,
+        /// Lines longer than [`MAX_LINE`], skipped without being held.
+        too_long: Vec<LongLine>,
     },
     /// This very file was imported before, at `time`.
     Already { time: String },
 }
 
+/// A line of an imported file that was too long to be an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LongLine {
+    /// Its number, from 1.
+    pub line: u64,
+    pub bytes: u64,
+}
+
+/// How many long lines a warning names; it counts the rest.
+const NAMED_LINES: usize = 10;
+
+/// What to tell of the lines of `path` an import skipped for their length, if any.
+pub fn skipped_long(path: &Path, lines: &[LongLine]) -> Option<String> {
+    let (first, rest) = lines.split_first()?;
+    let mut told = format!(
+        "skipped line {} of `{}` ({} bytes): longer than the {} MiB an entry can be, so it \
+         is not one `runs export` wrote",
+        first.line,
+        path.display(),
+        first.bytes,
+        MAX_LINE >> 20
+    );
+    if !rest.is_empty() {
+        let named: Vec<String> = rest
+            .iter()
+            .take(NAMED_LINES - 1)
+            .map(|l| l.line.to_string())
+            .collect();
+        told.push_str(&format!("; so were lines {}", named.join(", ")));
+        if rest.len() > named.len() {
+            told.push_str(&format!(" and {} more", rest.len() - named.len()));
+        }
+    }
+    Some(told)
+}
+
 /// Lines of a file imported per transaction: other writers wait for one batch at
 /// most (tens of milliseconds), never for the whole file.
 const IMPORT_BATCH: usize = 5000;
+
+/// The longest line an import reads; a longer one is skipped as it is read, never held.
+/// The journal keeps each free text of an entry (a call's target and detail, a run's
+/// error, each param) to 64 KiB, so what `runs export` writes is one of a few hundred KiB
+/// at most: JSON can write a character as six (`\u001b`), and a start carries every
+/// param. 4 MiB holds any of them; a start with ten params of 64 KiB of control
+/// characters each is 3.8 MiB.
+pub const MAX_LINE: usize = 4 << 20;
+
+/// The most bytes of lines one batch holds, whatever their number: with [`MAX_LINE`],
+/// what bounds an import's memory.
+const BATCH_BYTES: usize = 16 << 20;
 
 /// Add the runs of a JSON-lines journal (an export, or an earlier version's file) that
 /// this one does not have, with their calls and ends.
@@ -102,11 +159,11 @@ fn import_batches(
 ) -> Result<Imported> {
     let digest = sha256_of(path)?;
     let file = File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let mut lines = BufReader::new(file).lines();
+    let mut reader = BufReader::new(file);
     // Lines of the file read so far by this process.
     let mut read = 0u64;
-    let mut next_line = |read: &mut u64| -> Result<Option<String>> {
-        let line = lines.next().transpose().with_context(|| {
+    let mut next_line = |read: &mut u64| -> Result<Option<Piece>> {
+        let line = lines::read_line(&mut reader, MAX_LINE).with_context(|| {
             format!(
                 "cannot read `{}` past line {read}: the lines before are imported, and \
                  importing the file again goes on from there",
@@ -114,7 +171,7 @@ fn import_batches(
             )
         })?;
         *read += u64::from(line.is_some());
-        Ok(line)
+        Ok(line.map(|line| Piece::of(line, *read)))
     };
     let mut counts = Counts::default();
     let mut batches = 0u64;
@@ -129,14 +186,21 @@ fn import_batches(
         // Lines another process (or an earlier, interrupted import) took already.
         while read < taken && next_line(&mut read)?.is_some() {}
         let first = read;
-        let mut chunk = Vec::with_capacity(batch);
-        while chunk.len() < batch {
+        let mut chunk = Vec::new();
+        let mut held = 0;
+        let mut end_of_file = false;
+        while chunk.len() < batch && held < BATCH_BYTES {
             match next_line(&mut read)? {
-                Some(line) => chunk.push(line),
-                None => break,
+                Some(piece) => {
+                    held += piece.held();
+                    chunk.push(piece);
+                }
+                None => {
+                    end_of_file = true;
+                    break;
+                }
             }
         }
-        let end_of_file = chunk.len() < batch;
         let finished = journal.with("import into", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let taken = match progress(&tx, &digest)? {
@@ -157,8 +221,12 @@ fn import_batches(
                 return Ok(false);
             }
             let mut batch_counts = Counts::default();
-            for line in chunk.iter().skip(skip) {
-                batch_counts.add(import_line(&tx, &digest, line)?);
+            for piece in chunk.iter().skip(skip) {
+                match piece {
+                    Piece::Text(line) => batch_counts.add(import_line(&tx, &digest, line)?),
+                    Piece::NotText => batch_counts.add(Taken::Unreadable),
+                    Piece::TooLong(long) => batch_counts.too_long.push(*long),
+                }
             }
             // A chunk that ends exactly at the end of the file finds so in the next.
             tx.execute(
@@ -186,7 +254,36 @@ fn import_batches(
         runs: counts.runs,
         present: counts.present,
         unreadable: counts.unreadable,
+        too_long: counts.too_long,
     })
+}
+
+/// A line of an imported file as read.
+enum Piece {
+    Text(String),
+    /// Not UTF-8, so not an entry.
+    NotText,
+    TooLong(LongLine),
+}
+
+impl Piece {
+    fn of(line: Line, number: u64) -> Piece {
+        match line {
+            Line::Kept(bytes) => String::from_utf8(bytes).map_or(Piece::NotText, Piece::Text),
+            Line::TooLong { bytes } => Piece::TooLong(LongLine {
+                line: number,
+                bytes,
+            }),
+        }
+    }
+
+    /// The memory it holds.
+    fn held(&self) -> usize {
+        match self {
+            Piece::Text(line) => line.len(),
+            Piece::NotText | Piece::TooLong(_) => 0,
+        }
+    }
 }
 
 /// How far the import of the file with `digest` has come.
@@ -215,6 +312,7 @@ struct Counts {
     runs: u64,
     present: u64,
     unreadable: u64,
+    too_long: Vec<LongLine>,
 }
 
 impl Counts {
@@ -231,6 +329,7 @@ impl Counts {
         self.runs += other.runs;
         self.present += other.present;
         self.unreadable += other.unreadable;
+        self.too_long.extend(other.too_long);
     }
 }
 
@@ -283,7 +382,7 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         .execute(params![
             run,
             plugin_sha256,
-            super::store::json(params),
+            super::store::params_json(params),
             pid,
             time,
             engine
@@ -491,6 +590,8 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
         {
             let (_, entry) = first.next.take().expect("a stream with an entry");
             let line = serde_json::to_string(&entry).expect("entries encode");
+            // An export is often read on a terminal: the same JSON, nothing it obeys.
+            let line = crate::util::text::inert_json(&line);
             if let Err(e) = writeln!(out, "{line}") {
                 write_error = Some(e);
                 break;
@@ -583,7 +684,8 @@ mod tests {
             Imported::Done {
                 runs: 1,
                 present: 1,
-                unreadable: 1
+                unreadable: 1,
+                too_long: vec![]
             }
         );
         let got = exported(&other, None);
@@ -630,7 +732,8 @@ mod tests {
             Imported::Done {
                 runs: 2,
                 present: 0,
-                unreadable: 0
+                unreadable: 0,
+                too_long: vec![]
             }
         );
         assert_eq!(exported(&journal, None), entries[..4]);
@@ -641,7 +744,8 @@ mod tests {
             Imported::Done {
                 runs: 1,
                 present: 0,
-                unreadable: 0
+                unreadable: 0,
+                too_long: vec![]
             }
         );
         assert_eq!(exported(&journal, None), entries);
@@ -705,7 +809,8 @@ mod tests {
             Imported::Done {
                 runs: 0,
                 present: 1,
-                unreadable: 0
+                unreadable: 0,
+                too_long: vec![]
             }
         );
         assert_eq!(exported(&journal, None), own);
@@ -729,6 +834,72 @@ mod tests {
         let journal = Journal::open(&dir.path().join("journal.db")).unwrap();
         import(&journal, &file).unwrap();
         assert_eq!(exported(&journal, None), entries);
+    }
+
+    #[test]
+    fn a_line_too_long_to_be_an_entry_is_skipped_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, entries) = three_runs(dir.path());
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let long = format!("{{\"event\":\"call\",\"x\":\"{}\"}}", "y".repeat(MAX_LINE));
+        lines.insert(1, &long);
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let journal = Journal::open(&dir.path().join("journal.db")).unwrap();
+        let Imported::Done { runs, too_long, .. } =
+            import_batches(&journal, &file, 2, None).unwrap()
+        else {
+            panic!("imported already")
+        };
+        assert_eq!(runs, 3);
+        let bytes = long.len() as u64;
+        assert_eq!(too_long, [LongLine { line: 2, bytes }]);
+        assert_eq!(exported(&journal, None), entries);
+        let told = skipped_long(&file, &too_long).unwrap();
+        assert!(told.starts_with("skipped line 2 of `"), "{told}");
+        let many: Vec<LongLine> = (1..=25).map(|line| LongLine { line, bytes }).collect();
+        let told = skipped_long(&file, &many).unwrap();
+        assert!(
+            told.ends_with("so were lines 2, 3, 4, 5, 6, 7, 8, 9, 10 and 15 more"),
+            "{told}"
+        );
+        assert_eq!(skipped_long(&file, &[]), None);
+    }
+
+    #[test]
+    fn the_longest_entries_an_export_writes_import_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("a.db")).unwrap();
+        // Control characters, which JSON writes six times as long, in every free text.
+        let worst = "\u{1}".repeat(1 << 20);
+        let t = |s: u32| format!("2026-11-01T00:00:{s:02}.000Z");
+        let mut started = start("r1", "blue", &t(1));
+        if let Entry::RunStart { params, .. } = &mut started {
+            params.extend((0..8).map(|i| (format!("p{i}"), worst.clone())));
+        }
+        let mut called = call("r1", "create-container", "invalid", &worst, &t(2));
+        if let Entry::Call { target, .. } = &mut called {
+            target.clone_from(&worst);
+        }
+        let mut ended = end("r1", "failed", &t(3));
+        if let Entry::RunEnd { error, .. } = &mut ended {
+            *error = Some(worst);
+        }
+        for e in [&started, &called, &ended] {
+            journal.record(e).unwrap();
+        }
+        let mut out = Vec::new();
+        export(&journal, None, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.lines().all(|l| l.len() < MAX_LINE));
+        let file = dir.path().join("worst.jsonl");
+        std::fs::write(&file, &text).unwrap();
+        let other = Journal::open(&dir.path().join("b.db")).unwrap();
+        let Imported::Done { runs, too_long, .. } = import(&other, &file).unwrap() else {
+            panic!("imported already")
+        };
+        assert_eq!((runs, too_long), (1, vec![]));
+        assert_eq!(exported(&other, None), exported(&journal, None));
     }
 
     #[test]

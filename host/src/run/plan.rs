@@ -16,6 +16,7 @@ use crate::journal::Journal;
 use crate::plugin::catalog::LoadedPlugin;
 use crate::plugin::runtime::Runtime;
 use crate::util::console::Console;
+use crate::util::text;
 
 /// How a plan ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,12 +93,20 @@ pub async fn plan(
         team: report.team,
         engine: report.engine,
         status,
-        steps: summary.steps,
-        stopped: summary.stopped,
+        steps: summary.steps.into_iter().map(bounded).collect(),
+        stopped: summary.stopped.map(text::cap_owned),
         error: (status == PlanStatus::Failed)
             .then_some(report.error)
             .flatten(),
         outputs: report.outputs,
         duration_ms: report.duration_ms,
     })
+}
+
+/// A step with what the workflow and the engine wrote in it (its target, why it was
+/// denied or failed) capped, as a run's report is.
+fn bounded(mut step: Step) -> Step {
+    step.target = text::cap_owned(step.target);
+    step.detail = step.detail.map(text::cap_owned);
+    step
 }

@@ -24,6 +24,7 @@ use crate::plugin::runtime::Runtime;
 use crate::policy::labels::Owner;
 use crate::policy::TeamPolicy;
 use crate::util::console::{Budgeted, Console};
+use crate::util::text;
 
 /// How a run is made.
 #[derive(Clone)]
@@ -97,7 +98,7 @@ impl RunReport {
             engine: engine.to_string(),
             status: Status::Failed,
             outputs: serde_json::Map::new(),
-            error: Some(error),
+            error: Some(text::cap_owned(error)),
             containers: Vec::new(),
             services: Vec::new(),
             images: Vec::new(),
@@ -105,6 +106,37 @@ impl RunReport {
             rollback_errors: Vec::new(),
             duration_ms: 0,
         }
+    }
+
+    /// The report with what a plugin or an engine wrote in it (its error, its outputs,
+    /// why a rollback failed) cut to [`text::CAP`] each: the report is printed, kept by
+    /// the server, journaled and recorded, and none of those should take a plugin's word
+    /// for how large it may be.
+    fn bounded(mut self) -> RunReport {
+        self.error = self.error.map(text::cap_owned);
+        if self.outputs.iter().any(|(k, v)| too_long(k, v)) {
+            self.outputs = std::mem::take(&mut self.outputs)
+                .into_iter()
+                .map(|(k, v)| (text::cap_owned(k), capped_value(v)))
+                .collect();
+        }
+        self.rollback_errors = self
+            .rollback_errors
+            .into_iter()
+            .map(text::cap_owned)
+            .collect();
+        self
+    }
+}
+
+fn too_long(key: &str, value: &serde_json::Value) -> bool {
+    key.len() > text::CAP || value.as_str().is_some_and(|v| v.len() > text::CAP)
+}
+
+fn capped_value(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s) => serde_json::Value::String(text::cap_owned(s)),
+        other => other,
     }
 }
 
@@ -188,9 +220,10 @@ pub async fn run_workflow_as(
         engine: engine.name.clone(),
     }) {
         report.error = Some(format!("the run did not start: {e:#}"));
-        return report;
+        return report.bounded();
     }
-    let finish = |mut report: RunReport| {
+    let finish = |report: RunReport| {
+        let mut report = report.bounded();
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let ended = options.journal.record(&Entry::RunEnd {
             time: journal::now(),
@@ -383,5 +416,27 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(a < b);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn a_report_keeps_at_most_a_cap_of_each_text() {
+        let huge = "x".repeat(1 << 20);
+        let mut report = RunReport::failed("r", "p", "w", "t", "e", huge.clone());
+        assert_eq!(report.error.as_deref().map(str::len), Some(text::CAP));
+        report.error = Some(huge.clone());
+        report.outputs.insert("small".into(), "kept".into());
+        report.outputs.insert("big".into(), huge.clone().into());
+        report.outputs.insert(huge.clone(), "value".into());
+        report.rollback_errors.push(huge);
+        let report = report.bounded();
+        assert!(report.error.unwrap().ends_with(text::MARKER));
+        let keys: Vec<&String> = report.outputs.keys().collect();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[0], "small", "the order stays");
+        assert_eq!(report.outputs["small"], "kept");
+        for (k, v) in &report.outputs {
+            assert!(k.len() <= text::CAP && v.as_str().unwrap().len() <= text::CAP);
+        }
+        assert_eq!(report.rollback_errors[0].len(), text::CAP);
     }
 }

@@ -19,10 +19,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error whose message is capped (see [`crate::util::text::cap`]): it can quote
+    /// an engine or a plugin, and an answer is no place for megabytes of either.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
+            message: crate::util::text::cap_owned(message.into()),
             retry_after: None,
             challenge: None,
         }

@@ -210,11 +210,14 @@ pub fn summary_view(summary: &RunSummary, run_params: &[(String, String)]) -> Va
     })
 }
 
+/// A run's params as the API shows them: each value capped as the journal keeps it
+/// (see [`crate::util::text::cap`]), so that a run answers alike from memory and from
+/// the journal, and no answer repeats a megabyte a caller sent.
 fn params(params: &[(String, String)]) -> Value {
     Value::Object(
         params
             .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .map(|(k, v)| (k.clone(), Value::from(crate::util::text::cap(v))))
             .collect::<Map<_, _>>(),
     )
 }

@@ -1,7 +1,7 @@
 //! Where a plugin's words go: its stdout and stderr, its `host.log` lines and the
 //! output of the builds it starts. Each line is marked with the plugin's name so the
 //! user always knows who is speaking. The CLI prints to stderr, keeping stdout for
-//! the run's outputs (and `--json`).
+//! the run's outputs (and `--json`), each line inert (see [`super::text`]).
 
 use std::io::Write;
 use std::pin::Pin;
@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use super::text;
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +52,22 @@ impl Console for Terminal {
             Source::Build => "build: ",
             Source::Log(Level::Info) | Source::Stdout | Source::Stderr => "",
         };
+        let shown = tagged(plugin, tag, text);
         // A closed stderr is no reason to fail the run.
-        let _ = writeln!(std::io::stderr().lock(), "[{plugin}] {tag}{text}");
+        let _ = std::io::stderr().lock().write_all(shown.as_bytes());
     }
+}
+
+/// `text` as the terminal shows it: each of its lines marked with the plugin's name and
+/// `tag`, so that no line a plugin writes can pass for another plugin's or the host's,
+/// and with the characters a terminal would obey written out (see [`text::inert`]).
+pub fn tagged(plugin: &str, tag: &str, text: &str) -> String {
+    let plugin = text::inert_line(plugin);
+    let mut out = String::with_capacity(text.len() + plugin.len() + tag.len() + 4);
+    for line in text.split('\n') {
+        out.push_str(&format!("[{plugin}] {tag}{}\n", text::inert_line(line)));
+    }
+    out
 }
 
 /// Keeps every line; for tests and for callers that show output later.
@@ -274,6 +289,19 @@ mod tests {
         assert_eq!(lines.len(), 4, "{lines:?}");
         assert_eq!(lines[2], "123");
         assert!(lines[3].contains("output limit of 10 bytes"), "{lines:?}");
+    }
+
+    #[test]
+    fn terminal_lines_are_inert_and_each_tagged() {
+        assert_eq!(
+            tagged("p", "warning: ", "\x1b]0;pwned\x07\x1b[2J"),
+            "[p] warning: \\x1b]0;pwned\\x07\\x1b[2J\n"
+        );
+        // A line cannot pose as another plugin's by starting a line of its own.
+        assert_eq!(
+            tagged("p", "", "mine\n[other] theirs\r"),
+            "[p] mine\n[p] [other] theirs\\r\n"
+        );
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! - [`digest`]: sha256 of plugin files;
 //! - [`keys`]: ed25519 signing keys and signatures over plugin manifests;
 //! - [`files`]: writes that concurrent readers never see half done;
-//! - [`paths`]: the XDG folders for config, cache, plugins and state.
+//! - [`paths`]: the XDG folders for config, cache, plugins and state;
+//! - [`text`]: plugins' and engines' text made inert on terminals and bounded in size;
+//! - [`lines`]: reading lines of a file in bounded memory.
 
 pub mod console;
 pub mod digest;
 pub mod files;
 pub mod keys;
+pub mod lines;
 pub mod paths;
 pub mod suggest;
+pub mod text;

@@ -26,3 +26,4 @@ mod scaffold;
 mod serve;
 mod services;
 mod share;
+mod text;

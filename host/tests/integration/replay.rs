@@ -182,6 +182,31 @@ fn a_recorded_run_replays_without_an_engine_and_a_changed_one_shows_the_diff() {
         "{err}"
     );
 
+    // A cassette of 32 MiB answers and params: the diff is shown within bounds, with
+    // each cut marked, however large what it compares.
+    let huge = "z".repeat(32 << 20);
+    let mut answered_huge = cassette.clone();
+    answered_huge["calls"][3]["answer"] = serde_json::json!({ "Err": { "NotFound": huge } });
+    answered_huge["outcome"]["outputs"]["container"] = huge.as_str().into();
+    let err = fails(&answered_huge);
+    assert!(err.contains("ended otherwise than recorded"), "{err}");
+    assert!(
+        err.len() < 256 << 10,
+        "the outcome's diff is {} bytes",
+        err.len()
+    );
+    assert!(err.contains("[line cut at 4 KiB]"), "{err}");
+    let mut huge_param = cassette.clone();
+    huge_param["params"]["team"] = huge.as_str().into();
+    let err = fails(&huge_param);
+    assert!(err.contains("call 1 differs"), "{err}");
+    assert!(
+        err.len() < 256 << 10,
+        "the calls' diff is {} bytes",
+        err.len()
+    );
+    drop(huge);
+
     // A file that is not a cassette is named with what to do.
     std::fs::write(&path, "{\"calls\": []}").unwrap();
     let bad = replay(&team, &wasm, &path, &[]);

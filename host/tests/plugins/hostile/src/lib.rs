@@ -11,6 +11,10 @@
 //! - `log-loop`: reads a container's whole log again and again, forever: a run that spends
 //!   its time inside a busy host call, which only the host's deadline can end.
 //! - `markup`: logs and outputs HTML and script, for a page that must show them as text.
+//! - `escapes`: writes terminal control sequences (set the title, clear the screen, a bidi
+//!   override) to its log, stdout and stderr, and in its outputs or, with `fail=yes`, its
+//!   error: for a terminal that must show them as text.
+//! - `echo-error`: fails with an error that quotes its `value` param whole, however large.
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -133,6 +137,29 @@ const WORKFLOWS: &[WorkflowDef] = &[
             default: Some("<script>window.pwned=3</script>"),
         }],
         handler: markup,
+    },
+    WorkflowDef {
+        name: "escapes",
+        description: "Write terminal control sequences to the log, stdout and stderr, and \
+                      in the outputs or (fail=yes) the error",
+        params: &[ParamDef {
+            name: "fail",
+            description: "yes: fail with the sequences in the error",
+            required: false,
+            default: Some("no"),
+        }],
+        handler: escapes,
+    },
+    WorkflowDef {
+        name: "echo-error",
+        description: "Fail with an error that quotes value whole",
+        params: &[ParamDef {
+            name: "value",
+            description: "Any text",
+            required: true,
+            default: None,
+        }],
+        handler: echo_error,
     },
 ];
 
@@ -261,6 +288,33 @@ fn markup(p: &Params) -> Result<Outputs, String> {
         kv("image", "<img src=x onerror=\"window.pwned=6\">"),
         kv("link", "javascript:window.pwned=7"),
     ])
+}
+
+/// What a plugin of another team would write to take over an operator's terminal: set
+/// its title (OSC 0), clear the screen (CSI 2J), ring the bell, and reverse the text after
+/// it (U+202E); a C1 CSI (U+009B) for terminals that take one.
+const TERMINAL_ATTACK: &str = "\x1b]0;pwned\x07\x1b[2J\u{202e}desrever\u{9b}31m";
+
+fn escapes(p: &Params) -> Result<Outputs, String> {
+    host::log(Level::Info, &format!("log {TERMINAL_ATTACK}"));
+    host::log(
+        Level::Warn,
+        &format!("warn {TERMINAL_ATTACK}\n[other-plugin] not me"),
+    );
+    // A carriage return would let the rest of the line overwrite the plugin's tag.
+    println!("stdout {TERMINAL_ATTACK}\rforged");
+    eprintln!("stderr {TERMINAL_ATTACK}");
+    if p.get("fail") == Some("yes") {
+        return Err(format!("error {TERMINAL_ATTACK}"));
+    }
+    Ok(vec![
+        kv("title", format!("output {TERMINAL_ATTACK}")),
+        kv(&format!("key{TERMINAL_ATTACK}"), "value"),
+    ])
+}
+
+fn echo_error(p: &Params) -> Result<Outputs, String> {
+    Err(format!("cannot use `{}`", p.required("value")?))
 }
 
 fn trap_after_create(p: &Params) -> Result<Outputs, String> {
