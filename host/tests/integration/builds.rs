@@ -401,24 +401,82 @@ fn odd_but_legal_dockerfiles_build_the_same_from_the_host_s_canonical_file() {
             ],
         )
         .unwrap_or_else(|e| panic!("{dockerfile:?}: {e}"));
-        let (a, b) = (files(&users).unwrap(), files(&hosts).unwrap());
-        assert_eq!(
-            a.keys().collect::<Vec<_>>(),
-            b.keys().collect::<Vec<_>>(),
-            "{dockerfile:?}"
-        );
-        for (path, fa) in &a {
-            let fb = &b[path];
-            assert!(
-                fa.kind == fb.kind
-                    && fa.mode == fb.mode
-                    && fa.data == fb.data
-                    && fa.link == fb.link,
-                "{dockerfile:?}: `{path}` differs"
-            );
-        }
-        assert_eq!(config(&users), config(&hosts), "{dockerfile:?}");
+        assert_same_image(&users, &hosts, &format!("{dockerfile:?}"));
     }
+}
+
+/// Two images built from the same thing have the same files and config.
+fn assert_same_image(users: &str, hosts: &str, what: &str) {
+    let (a, b) = (files(users).unwrap(), files(hosts).unwrap());
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (path, fa) in &a {
+        let fb = &b[path];
+        assert!(
+            fa.kind == fb.kind && fa.mode == fb.mode && fa.data == fb.data && fa.link == fb.link,
+            "{what}: `{path}` differs"
+        );
+    }
+    assert_eq!(config(users), config(hosts), "{what}");
+}
+
+#[test]
+fn the_example_images_build_the_same_through_the_host() {
+    images();
+    let team = Team::with_policy(
+        "diff-examples",
+        "images = [\"dockwright/*\"]\ntags = [\"{team}/*\"]\nbuild_roots = [\"/\"]\n",
+    );
+    let examples = workspace().join("examples/images");
+    for name in ["base", "web"] {
+        let dir = examples.join(name);
+        let users = format!("{}/users-{name}:1", team.name);
+        let hosts = format!("{}/hosts-{name}:1", team.name);
+        team.own_image(&users);
+        legacy_build(&dir, &users, &[]);
+        try_build(&team, &hosts, &[("dir", dir.to_str().unwrap())])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_same_image(&users, &hosts, name);
+    }
+    // The figlet plugin's inline context.
+    let figlet = workspace().join("plugins/figlet/src");
+    let source = std::fs::read_to_string(figlet.join("lib.rs")).unwrap();
+    let start = source.find("const DOCKERFILE: &str = \"\\\n").unwrap();
+    let text = &source[start..];
+    let text = &text[text.find('\n').unwrap() + 1..text.find("\";").unwrap()];
+    let dockerfile = text.replace("\\\"", "\"");
+    let script = std::fs::read_to_string(figlet.join("banner.sh")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), &dockerfile).unwrap();
+    std::fs::write(dir.path().join("banner.sh"), &script).unwrap();
+    let users = format!("{}/users-figlet:1", team.name);
+    let hosts = format!("{}/hosts-figlet:1", team.name);
+    team.own_image(&users);
+    legacy_build(dir.path(), &users, &[]);
+    try_build(
+        &team,
+        &hosts,
+        &[
+            ("dockerfile", &dockerfile),
+            ("file-name", "banner.sh"),
+            ("file-content", &script),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("figlet: {e}"));
+    // The inline file's mode is the host's choice (0644, 0755 with a `#!`): compare
+    // the contents.
+    let (a, b) = (files(&users).unwrap(), files(&hosts).unwrap());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, fa) in &a {
+        assert!(
+            fa.data == b[path].data && fa.link == b[path].link,
+            "figlet: `{path}` differs"
+        );
+    }
+    assert_eq!(config(&users), config(&hosts));
 }
 
 #[test]
