@@ -889,7 +889,16 @@ fn logs(p: &Params) -> Result<Outputs, String> {
             OutputStream::Stderr => stderr.push_str(&format!("{}\n", line.text)),
         }
     }
+    // The host caps each output at 64 KiB: the size and the end of what the call
+    // returned are outputs of their own, for tests of the call's own bounds.
+    let mut tail_start = stdout.len().saturating_sub(256);
+    while !stdout.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    let tail = stdout[tail_start..].to_string();
     Ok(vec![
+        kv("stdout-bytes", stdout.len()),
+        kv("stdout-tail", tail),
         kv("stdout", stdout),
         kv("stderr", stderr),
         kv("lines", lines.len()),
