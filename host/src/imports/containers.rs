@@ -146,10 +146,7 @@ async fn effective_user(
         .await
         .map_err(|e| engine.fail(e))?;
     let user = found.config.and_then(|c| c.user).unwrap_or_default();
-    let numeric = user
-        .split(':')
-        .next()
-        .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()));
+    let numeric = policy::users::is_numeric(&user);
     let resolved = if user.is_empty() || numeric {
         policy::users::resolve(&user, None, None)
     } else {
@@ -187,10 +184,7 @@ async fn planned_user(run: &RunContext, image: &str) -> Result<(), DockerError> 
         .await
         .map_err(|e| engine.fail(e))?;
     let user = found.config.and_then(|c| c.user).unwrap_or_default();
-    let numeric = user
-        .split(':')
-        .next()
-        .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()));
+    let numeric = policy::users::is_numeric(&user);
     if user.is_empty() || numeric {
         let resolved = policy::users::resolve(&user, None, None);
         return policy::check_run_user(&run.policy, &user, &resolved).map_err(guard::deny);

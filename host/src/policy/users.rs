@@ -77,6 +77,14 @@ fn group_entries(text: &str) -> Vec<Group<'_>> {
         .collect()
 }
 
+/// Whether the user part of `spec` is a number, which the engine takes as the uid
+/// whatever the container's files say (so they need not be read).
+pub fn is_numeric(spec: &str) -> bool {
+    spec.split(':')
+        .next()
+        .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Go's `strconv.Atoi`: an optional sign, then decimal digits, in 64 bits.
 fn atoi(text: &str) -> Option<i64> {
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
@@ -174,6 +182,8 @@ mod tests {
         assert_eq!(resolve("7:8", None, None), Ok(Ids { uid: 7, gid: 8 }));
         assert!(resolve("app", None, None).is_err());
         assert_eq!(Ids { uid: 7, gid: 8 }.spec(), "7:8");
+        assert!(is_numeric("1000") && is_numeric("0:app"));
+        assert!(!is_numeric("") && !is_numeric("app") && !is_numeric("+1"));
     }
 
     #[test]

@@ -392,6 +392,27 @@ impl Drop for Team {
     }
 }
 
+/// Build `tag` from `dockerfile` with the engine's legacy builder, outside dockwright,
+/// labelled as `team`'s and removed with the team.
+pub fn team_image(team: &Team, tag: &str, dockerfile: &str) {
+    images();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", tag, "--label"])
+        .arg(format!("dockwright.team={}", team.name))
+        .arg(dir.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker build {tag} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    team.own_image(tag);
+}
+
 /// What one `dockwright` invocation did.
 pub struct Run {
     pub code: i32,

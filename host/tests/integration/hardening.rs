@@ -18,23 +18,10 @@ cpus = { default = 0.5, max = 1.0 }
 pids = { default = 64, max = 128 }
 "#;
 
-/// An image of `team`'s built outside dockwright from `dockerfile`, labelled as the
-/// team's.
-fn team_image(team: &Team, name: &str, dockerfile: &str) -> String {
-    images();
+/// An image `name` of `team`'s, built outside dockwright from `dockerfile`.
+fn image(team: &Team, name: &str, dockerfile: &str) -> String {
     let tag = format!("{}/{name}:1", team.name);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    docker(&[
-        "build",
-        "-q",
-        "-t",
-        &tag,
-        "--label",
-        &format!("dockwright.team={}", team.name),
-        dir.path().to_str().unwrap(),
-    ]);
-    team.own_image(&tag);
+    team_image(team, &tag, dockerfile);
     tag
 }
 
@@ -42,7 +29,7 @@ fn team_image(team: &Team, name: &str, dockerfile: &str) -> String {
 fn a_hardened_team_s_container_has_every_setting_the_readme_promises() {
     let team = Team::with_policy("hardened", HARDENED);
     // A named non-root user: resolved in the container's files, then pinned by number.
-    let image = team_image(
+    let image = image(
         &team,
         "app",
         "FROM dockwright/base\nRUN echo 'app:x:1000:1000::/:/bin/sh' > /etc/passwd\nUSER app\n",
@@ -112,7 +99,7 @@ fn a_hardened_team_s_container_has_every_setting_the_readme_promises() {
 fn a_hardened_team_cannot_run_root_or_bind_elsewhere() {
     let team = Team::with_policy("hardened-no", HARDENED);
     // `nobody` is uid 0 in this image's files.
-    let root_by_name = team_image(
+    let root_by_name = image(
         &team,
         "nobody",
         "FROM dockwright/base\nRUN echo 'nobody:x:0:0::/:/bin/sh' > /etc/passwd\nUSER nobody\n",
@@ -126,7 +113,7 @@ fn a_hardened_team_cannot_run_root_or_bind_elsewhere() {
     }
     // Nothing made to read the files is left behind.
     assert!(team.containers().is_empty(), "{:?}", team.containers());
-    let numeric = team_image(&team, "numeric", "FROM dockwright/base\nUSER 1000\n");
+    let numeric = image(&team, "numeric", "FROM dockwright/base\nUSER 1000\n");
     let err = probe(
         &team,
         "create",

@@ -404,25 +404,14 @@ fn exec_as_root_needs_the_team_to_allow_it() {
 }
 
 /// An image of `team`'s whose /etc/passwd maps `nobody` to uid 0 and whose USER is
-/// `nobody`, built outside dockwright and labelled as the team's.
+/// `nobody`.
 fn image_with_root_nobody(team: &Team) -> String {
     let tag = format!("{}/nobody-root:1", team.name);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM dockwright/base\nRUN echo 'nobody:x:0:0::/:/bin/sh' > /etc/passwd\nUSER nobody\n",
-    )
-    .unwrap();
-    docker(&[
-        "build",
-        "-q",
-        "-t",
+    team_image(
+        team,
         &tag,
-        "--label",
-        &format!("dockwright.team={}", team.name),
-        dir.path().to_str().unwrap(),
-    ]);
-    team.own_image(&tag);
+        "FROM dockwright/base\nRUN echo 'nobody:x:0:0::/:/bin/sh' > /etc/passwd\nUSER nobody\n",
+    );
     tag
 }
 
