@@ -124,23 +124,32 @@ async fn eval(client: &Client, expr: &str) -> Value {
 }
 
 /// Click like a user: the element is scrolled to the middle of the window first,
-/// clear of the sticky top bar.
+/// clear of the sticky top bar. The page redraws its lists as runs change: an
+/// element redrawn between finding and clicking it is found again, as a user would
+/// click the button now on the screen (a bounded number of times, not a clock).
 async fn click(client: &Client, css: &str) {
-    let element = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"));
-    client
-        .execute(
-            "arguments[0].scrollIntoView({ block: 'center' });",
-            vec![serde_json::to_value(&element).unwrap()],
-        )
-        .await
-        .unwrap();
-    element
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
+    const ATTEMPTS: usize = 20;
+    for attempt in 1..=ATTEMPTS {
+        let element = client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"));
+        let scrolled = client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center' });",
+                vec![serde_json::to_value(&element).unwrap()],
+            )
+            .await;
+        let result = match scrolled {
+            Ok(_) => element.click().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) if attempt < ATTEMPTS && e.to_string().contains("stale element") => continue,
+            Err(e) => panic!("cannot click `{css}`: {e}"),
+        }
+    }
 }
 
 async fn type_into(client: &Client, css: &str, text: &str) {
