@@ -65,9 +65,9 @@ pub async fn create(
         // changes later (its /etc/passwd, before a restart) change nothing.
         match effective_user(run, &id).await {
             Ok(None) => {}
-            Ok(Some(ids)) => {
+            Ok(Some(pinned)) => {
                 discard(run, &id).await?;
-                body.user = Some(ids.spec());
+                body.user = Some(pinned);
                 id = create_one(run, &spec, body).await?;
                 run.containers.push(id.clone());
             }
@@ -128,16 +128,10 @@ async fn discard(run: &mut RunContext, id: &str) -> Result<(), DockerError> {
     Ok(())
 }
 
-/// The longest `/etc/passwd` or `/etc/group` the host reads.
-const MAX_USER_FILE: usize = 1 << 20;
-
 /// Whether container `id` would run as a user other than root, for a team that
-/// may not run root containers: `None` when its user is a number (sent as it is),
-/// the ids a named user resolves to, or the denial.
-async fn effective_user(
-    run: &RunContext,
-    id: &str,
-) -> Result<Option<policy::users::Ids>, DockerError> {
+/// may not run root containers: the user to make it again with (a named user's
+/// checked ids), none when its user is sent as it is, or the denial.
+async fn effective_user(run: &RunContext, id: &str) -> Result<Option<String>, DockerError> {
     let engine = &run.engine;
     let found = engine
         .docker()
@@ -146,31 +140,9 @@ async fn effective_user(
         .await
         .map_err(|e| engine.fail(e))?;
     let user = found.config.and_then(|c| c.user).unwrap_or_default();
-    let numeric = policy::users::is_numeric(&user);
-    let resolved = if user.is_empty() || numeric {
-        policy::users::resolve(&user, None, None)
-    } else {
-        let read = |path| crate::engine::files::read(engine, id, path, MAX_USER_FILE);
-        let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
-        let files = async {
-            let passwd = text(read("/etc/passwd").await?);
-            let group = if user.contains(':') {
-                text(read("/etc/group").await?)
-            } else {
-                None
-            };
-            Ok::<_, DockerError>((passwd, group))
-        };
-        match files.await {
-            Ok((passwd, group)) => {
-                policy::users::resolve(&user, passwd.as_deref(), group.as_deref())
-            }
-            Err(DockerError::Invalid(why)) => Err(why),
-            Err(e) => return Err(e),
-        }
-    };
-    policy::check_run_user(&run.policy, &user, &resolved).map_err(guard::deny)?;
-    Ok(resolved.ok().filter(|_| !user.is_empty() && !numeric))
+    let resolved = super::users::resolve(engine, id, &user).await?;
+    policy::check_run_user(&run.policy, &user, &resolved.ids).map_err(guard::deny)?;
+    Ok(resolved.pinned)
 }
 
 /// A plan cannot read the files of a container it did not make: it decides on the

@@ -44,10 +44,15 @@ pub async fn exec(
                 ))));
             }
         }
-        let resolved = resolve_user(engine, &id, asked).await?;
-        policy::check_exec_user(&run.policy, spec.user.as_deref(), &default_user, &resolved)
-            .map_err(guard::deny)?;
-        resolved.ok().map(|ids| ids.spec())
+        let resolved = super::users::resolve(engine, &id, asked).await?;
+        policy::check_exec_user(
+            &run.policy,
+            spec.user.as_deref(),
+            &default_user,
+            &resolved.ids,
+        )
+        .map_err(guard::deny)?;
+        resolved.pinned.or(spec.user.clone())
     };
     let env = convert::env_entries(&spec.env).map_err(DockerError::Invalid)?;
     if run.plan.is_some() {
@@ -109,41 +114,6 @@ pub async fn exec(
         stdout: stdout.finish(),
         stderr: stderr.finish(),
     })
-}
-
-/// The longest `/etc/passwd` or `/etc/group` the host reads.
-const MAX_USER_FILE: usize = 1 << 20;
-
-/// The ids `user` resolves to in the container, or why it does not: the engine's
-/// failures to read the files are errors of the call.
-async fn resolve_user(
-    engine: &crate::engine::Engine,
-    id: &str,
-    user: &str,
-) -> Result<Result<policy::users::Ids, String>, DockerError> {
-    let read = |path: &'static str| crate::engine::files::read(engine, id, path, MAX_USER_FILE);
-    let text = |bytes: Option<Vec<u8>>| bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
-    let passwd = match read("/etc/passwd").await {
-        Ok(bytes) => text(bytes),
-        Err(DockerError::Invalid(why)) => return Ok(Err(why)),
-        Err(e) => return Err(e),
-    };
-    // The group file matters only for a user with a group (supplementary groups do
-    // not change the uid): one request less for the others.
-    let group = if user.contains(':') {
-        match read("/etc/group").await {
-            Ok(bytes) => text(bytes),
-            Err(DockerError::Invalid(why)) => return Ok(Err(why)),
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
-    Ok(policy::users::resolve(
-        user,
-        passwd.as_deref(),
-        group.as_deref(),
-    ))
 }
 
 #[derive(Default)]

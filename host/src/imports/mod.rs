@@ -39,6 +39,7 @@ pub mod state;
 pub mod swarm;
 pub mod system;
 pub mod tape;
+pub mod users;
 
 use crate::contract::bindings::docker::{
     BuildSpec, CommitSpec, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary,

@@ -44,7 +44,9 @@ fn number(field: Option<&str>) -> i64 {
     field.and_then(|f| f.parse::<i64>().ok()).unwrap_or(0)
 }
 
-fn passwd_entries(text: &str) -> Vec<Passwd<'_>> {
+/// The non-empty lines of a passwd or group file as (name, third field, fourth
+/// field): uid and gid for passwd, gid and members for group.
+fn records(text: &str) -> impl Iterator<Item = (&str, Option<&str>, Option<&str>)> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -52,27 +54,25 @@ fn passwd_entries(text: &str) -> Vec<Passwd<'_>> {
             let mut f = fields(line);
             let name = f.next().unwrap_or("");
             let _password = f.next();
-            Passwd {
-                name,
-                uid: number(f.next()),
-                gid: number(f.next()),
-            }
+            (name, f.next(), f.next())
+        })
+}
+
+fn passwd_entries(text: &str) -> Vec<Passwd<'_>> {
+    records(text)
+        .map(|(name, uid, gid)| Passwd {
+            name,
+            uid: number(uid),
+            gid: number(gid),
         })
         .collect()
 }
 
 fn group_entries(text: &str) -> Vec<Group<'_>> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|line| {
-            let mut f = fields(line);
-            let name = f.next().unwrap_or("");
-            let _password = f.next();
-            Group {
-                name,
-                gid: number(f.next()),
-            }
+    records(text)
+        .map(|(name, gid, _members)| Group {
+            name,
+            gid: number(gid),
         })
         .collect()
 }

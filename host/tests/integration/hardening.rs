@@ -198,8 +198,13 @@ fn a_healthcheck_in_the_spec_reaches_the_engine() {
     assert_eq!(check["Retries"], 3);
     // The engine tracks the container's health from its start.
     probe_ok(&team, "start", &[("container", &name)]);
+    // Any status will do (a loaded machine may time the check out): that there is
+    // one says the engine runs the check.
     let health = inspect("container", &name)["State"]["Health"]["Status"].clone();
-    assert!(health == "starting" || health == "healthy", "{health}");
+    assert!(
+        ["starting", "healthy", "unhealthy"].contains(&health.as_str().unwrap_or("")),
+        "{health}"
+    );
 }
 
 #[test]
