@@ -26,6 +26,14 @@ pub async fn create(
     let run = state.run()?;
     let mut labels = guard::owner_labels(run, &spec.labels)?;
     policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
+    // The name the patterns allowed must be the name the engine creates from, not an
+    // id prefix of any image (an image that is not there fails the create as before).
+    let simulated = run
+        .planned()
+        .is_some_and(|plan| plan.is_simulated_image(&spec.image));
+    if !simulated {
+        super::images::by_name(run, &spec.image).await?;
+    }
 
     // Count, decide and reserve as one step for the team (see `admission`).
     let team = admission::lock_run(run).await?;

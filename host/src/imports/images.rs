@@ -332,30 +332,16 @@ async fn pinned_id(run: &RunContext, image: &ImageUse) -> Result<String, DockerE
             return Err(plan.stop_here(super::plan::needs_real(&what)));
         }
     }
-    let engine = &run.engine;
-    let found = match engine.docker().await?.inspect_image(name).await {
-        Ok(found) => found,
-        Err(e) => {
-            return Err(match engine.fail(e) {
-                DockerError::NotFound(_) => DockerError::Denied(format!(
-                    "{at}: the image `{name}` is not on the engine, so the host cannot check it before the build: pull it first (policy rule `images`)"
-                )),
-                other => other,
-            })
+    let found = match by_name(run, name).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Err(DockerError::Denied(format!(
+                "{at}: the image `{name}` is not on the engine, so the host cannot check it before the build: pull it first (policy rule `images`)"
+            )))
         }
+        Err(DockerError::Denied(why)) => return Err(DockerError::Denied(format!("{at}: {why}"))),
+        Err(e) => return Err(e),
     };
-    let wanted = policy::normalise_image(name);
-    let named = found
-        .repo_tags
-        .iter()
-        .flatten()
-        .chain(found.repo_digests.iter().flatten())
-        .any(|r| policy::normalise_image(r) == wanted);
-    if !named {
-        return Err(DockerError::Denied(format!(
-            "{at}: `{name}` is no tag or digest of an image on the engine, which would read it as an image id: name the image by repository and tag (policy rule `images`)"
-        )));
-    }
     if image.base {
         let triggers = found
             .config
@@ -371,6 +357,39 @@ async fn pinned_id(run: &RunContext, image: &ImageUse) -> Result<String, DockerE
     found.id.ok_or_else(|| {
         DockerError::EngineError(format!("the engine gave no id for the image `{name}`"))
     })
+}
+
+/// The image `name` names on the engine, resolved as the engine resolves it: `None`
+/// when the engine has no such image. The engine takes a name it has no tag for as
+/// an id prefix, so a name the team's patterns allow could reach any image; such a
+/// name, one that is no tag or digest of what it resolves to, is denied.
+pub async fn by_name(
+    run: &RunContext,
+    name: &str,
+) -> Result<Option<bollard::models::ImageInspect>, DockerError> {
+    let engine = &run.engine;
+    let found = match engine.docker().await?.inspect_image(name).await {
+        Ok(found) => found,
+        Err(e) => {
+            return match engine.fail(e) {
+                DockerError::NotFound(_) => Ok(None),
+                other => Err(other),
+            }
+        }
+    };
+    let wanted = policy::normalise_image(name);
+    let named = found
+        .repo_tags
+        .iter()
+        .flatten()
+        .chain(found.repo_digests.iter().flatten())
+        .any(|r| policy::normalise_image(r) == wanted);
+    if !named {
+        return Err(DockerError::Denied(format!(
+            "`{name}` is no tag or digest of an image on the engine, which would read it as an image id: name the image by repository and tag (policy rule `images`)"
+        )));
+    }
+    Ok(Some(found))
 }
 
 /// The build context directory, resolved (`..` and symlinks followed) and checked
