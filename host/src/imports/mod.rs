@@ -52,7 +52,7 @@ use crate::contract::bindings::services::{Host as ServicesHost, ServiceInfo, Ser
 use crate::engine::errors;
 use crate::journal::{self, Entry};
 use serde_json::json;
-use state::HostState;
+use state::{FailedCall, HostState};
 use std::time::Instant;
 
 type R<T> = wasmtime::Result<Result<T, DockerError>>;
@@ -380,15 +380,24 @@ impl ServicesHost for HostState {
 
 impl HostState {
     fn record<T: Detail>(
-        &self,
+        &mut self,
         op: &str,
         target: &str,
         result: &Result<T, DockerError>,
         started: Instant,
     ) -> wasmtime::Result<()> {
-        let Some(run) = &self.run else {
+        let Some(run) = &mut self.run else {
             return Ok(());
         };
+        if let Err(e) = result {
+            run.last_failure = Some(match e {
+                DockerError::Denied(message) => {
+                    FailedCall::Denied(guard::rule_of(message).map(str::to_string))
+                }
+                DockerError::EngineUnavailable(_) => FailedCall::Unavailable,
+                _ => FailedCall::Other,
+            });
+        }
         let (decision, rule, outcome, detail) = match result {
             Ok(value) => ("allowed", None, "ok", value.detail()),
             Err(e) => {

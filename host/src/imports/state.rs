@@ -78,6 +78,18 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     }
 }
 
+/// The last failed host call of a run: what tells a denied or cut-off run from a
+/// workflow that failed for its own reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailedCall {
+    /// Denied by the rule named (when the denial named one).
+    Denied(Option<String>),
+    /// The engine could not be reached.
+    Unavailable,
+    /// Any other failure (not found, conflict, an engine error).
+    Other,
+}
+
 /// A workflow run in progress: where Docker calls go, whose they are, and what
 /// they created (so a failed run can be rolled back).
 pub struct RunContext {
@@ -104,6 +116,8 @@ pub struct RunContext {
     pub tape: Option<super::tape::Shared>,
     /// When the run is a plan: where its writes go instead of the engine (see [`super::plan`]).
     pub plan: Option<super::plan::Shared>,
+    /// The last host call that failed, of which a failed workflow's cause is read.
+    pub last_failure: Option<FailedCall>,
 }
 
 impl RunContext {
@@ -129,6 +143,7 @@ impl RunContext {
             permissions,
             tape: None,
             plan: None,
+            last_failure: None,
         }
     }
 

@@ -180,6 +180,7 @@ pub fn close_dead_runs(
                 "its process died before the run ended; `dockwright gc` collected what it left"
                     .into(),
             ),
+            cause: None,
             containers: run.containers,
             images: run.images,
             rolled_back: removed,

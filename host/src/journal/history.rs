@@ -25,6 +25,8 @@ pub struct RunSummary {
     pub started: String,
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
+    /// Why it failed (`policy`, `quota`, `plugin`, ...), when its end says.
+    pub cause: Option<String>,
     pub containers: Vec<String>,
     pub images: Vec<String>,
     pub rolled_back: Vec<String>,
@@ -69,7 +71,9 @@ pub struct Call {
 
 /// The columns [`summary`] reads, in its order.
 const SUMMARY: &str = "run, status, team, plugin, workflow, engine, started, duration_ms, \
-                       error, containers, images, rolled_back, pid";
+                       error, containers, images, rolled_back, pid, cause";
+/// How many columns [`SUMMARY`] has: the index of the first column a query adds.
+const SUMMARY_COLUMNS: usize = 14;
 
 fn list(text: Option<String>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -95,6 +99,7 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
         pid: row
             .get::<_, Option<i64>>(12)?
             .and_then(|p| u32::try_from(p).ok()),
+        cause: row.get(13)?,
     })
 }
 
@@ -178,7 +183,7 @@ pub fn latest(
             let rows = conn
                 .prepare_cached(&sql)?
                 .query_map(rusqlite::params_from_iter(page_args), |row| {
-                    Ok((summary(row)?, row.get::<_, i64>(13)?))
+                    Ok((summary(row)?, row.get::<_, i64>(SUMMARY_COLUMNS)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == page;
@@ -222,8 +227,12 @@ pub fn detail(journal: &Journal, run: &str, state_dir: &Path) -> Result<Option<R
                 "SELECT {SUMMARY}, plugin_sha256, params FROM runs WHERE run = ?1"
             ))?
             .query_row([run], |row| {
-                let params: String = row.get(14)?;
-                Ok((summary(row)?, row.get::<_, String>(13)?, params))
+                let params: String = row.get(SUMMARY_COLUMNS + 1)?;
+                Ok((
+                    summary(row)?,
+                    row.get::<_, String>(SUMMARY_COLUMNS)?,
+                    params,
+                ))
             })
             .optional()?;
         let Some((summary, plugin_sha256, params)) = found else {
@@ -296,6 +305,11 @@ pub fn find(journal: &Journal, id: &str, state_dir: &Path) -> Result<RunDetail> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_columns_are_counted_right() {
+        assert_eq!(SUMMARY.split(',').count(), SUMMARY_COLUMNS);
+    }
     use crate::journal::store::tests::{call, end, start};
 
     fn journal_of(dir: &Path, entries: &[crate::journal::Entry]) -> Journal {

@@ -68,6 +68,10 @@ pub enum Entry {
         status: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// Why it failed, in a kind a client can act on (`policy`, `quota`, `plugin`,
+        /// `limit`, `engine`, `cancelled`, `internal`); journals before it have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
         containers: Vec<String>,
         images: Vec<String>,
         rolled_back: Vec<String>,
@@ -100,8 +104,14 @@ impl Entry {
 /// How long a write waits for another process's write to finish before it fails.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The schema this version writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this version writes, kept in `PRAGMA user_version`: the length of
+/// [`MIGRATIONS`].
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What brings a database from each version to the next: version 1 is [`SCHEMA`],
+/// later ones only add (a column, a table), so an older dockwright's file upgrades in
+/// place and nothing it wrote changes meaning.
+const MIGRATIONS: &[&str] = &[SCHEMA, "ALTER TABLE runs ADD COLUMN cause TEXT;"];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -313,8 +323,11 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Asked again under the write lock: another process may have migrated meanwhile.
-    if version(&tx)? < SCHEMA_VERSION {
-        tx.execute_batch(SCHEMA)?;
+    let from = version(&tx)?;
+    if from < SCHEMA_VERSION {
+        for step in &MIGRATIONS[usize::try_from(from).unwrap_or(0)..] {
+            tx.execute_batch(step)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()
@@ -404,6 +417,7 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             workflow,
             status,
             error,
+            cause,
             containers,
             images,
             rolled_back,
@@ -411,12 +425,13 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
         } => conn.execute(
             "INSERT INTO runs
                  (run, team, plugin, workflow, ended, status, error,
-                  containers, images, rolled_back, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                  containers, images, rolled_back, duration_ms, cause)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (run) DO UPDATE SET
                  ended = excluded.ended, status = excluded.status, error = excluded.error,
                  containers = excluded.containers, images = excluded.images,
-                 rolled_back = excluded.rolled_back, duration_ms = excluded.duration_ms",
+                 rolled_back = excluded.rolled_back, duration_ms = excluded.duration_ms,
+                 cause = excluded.cause",
             params![
                 run,
                 team,
@@ -428,7 +443,9 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 json(containers),
                 json(images),
                 json(rolled_back),
-                i64::try_from(*duration_ms).unwrap_or(i64::MAX)
+                i64::try_from(*duration_ms).unwrap_or(i64::MAX),
+                // A name of the host's small set, never a plugin's words.
+                cause.as_deref().map(text::cap).as_deref()
             ],
         ),
     }
@@ -547,6 +564,7 @@ pub(super) mod tests {
             workflow: "w".into(),
             status: status.into(),
             error: (status == "failed").then(|| "boom".into()),
+            cause: (status == "failed").then(|| "plugin".into()),
             containers: vec!["c1".into()],
             images: vec![],
             rolled_back: vec!["c1".into()],
@@ -660,6 +678,40 @@ pub(super) mod tests {
         assert!(
             e.contains("version 99") && e.contains("upgrade dockwright"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_database_of_the_first_version_is_brought_up_to_date_keeping_its_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO runs (run, team, plugin, workflow, started, ended, status)
+                 VALUES ('a1', 'blue', 'p', 'w', 't0', 't1', 'failed')",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        journal.record(&end("a2", "failed", "t2")).unwrap();
+        let (version, causes) = journal
+            .with("read", |conn| {
+                let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let causes = conn
+                    .prepare("SELECT run, cause FROM runs ORDER BY run")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<(String, Option<String>)>>>()?;
+                Ok((version, causes))
+            })
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(
+            causes,
+            [("a1".into(), None), ("a2".into(), Some("plugin".into()))]
         );
     }
 

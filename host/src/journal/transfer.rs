@@ -529,6 +529,7 @@ fn decode_end(row: &Row) -> rusqlite::Result<Entry> {
         images: json_list(row.get(8)?),
         rolled_back: json_list(row.get(9)?),
         duration_ms: u64_of(row.get(10)?),
+        cause: row.get(11)?,
     })
 }
 
@@ -553,7 +554,7 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
         )?;
         let mut ends = tx.prepare(
             "SELECT ended, run, team, plugin, workflow, status, error, containers, images,
-                    rolled_back, duration_ms
+                    rolled_back, duration_ms, cause
              FROM runs WHERE ended IS NOT NULL AND ended >= ?1 ORDER BY ended, seq",
         )?;
         let mut streams = [

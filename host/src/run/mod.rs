@@ -5,12 +5,14 @@
 //! policy and `util`.
 //!
 //! - [`workflow`]: one run, from instantiation to its report;
+//! - [`cause`]: why a run failed, in kinds a client can act on;
 //! - [`batch`]: many runs at once (`--each`, `--params-file`);
 //! - [`cassette`]: a run written down, and run again from it with no engine;
 //! - [`plan`]: a run that shows the writes it would make, and makes none.
 
 pub mod batch;
 pub mod cassette;
+pub mod cause;
 pub mod plan;
 pub mod workflow;
 

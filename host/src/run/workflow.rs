@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::cause::Cause;
 use crate::contract::bindings::KeyValue;
 use crate::engine::containers::{labelled, remove_all};
 use crate::engine::Engine;
@@ -64,6 +65,9 @@ pub struct RunReport {
     pub outputs: serde_json::Map<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why it failed, in a kind a client can act on; none when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
     /// Containers the run created, oldest first.
     pub containers: Vec<String>,
     /// Services the run created, oldest first.
@@ -99,6 +103,7 @@ impl RunReport {
             status: Status::Failed,
             outputs: serde_json::Map::new(),
             error: Some(text::cap_owned(error)),
+            cause: Some(Cause::Internal),
             containers: Vec::new(),
             services: Vec::new(),
             images: Vec::new(),
@@ -238,6 +243,7 @@ pub async fn run_workflow_as(
             }
             .to_string(),
             error: report.error.clone(),
+            cause: report.cause.map(|c| c.as_str().to_string()),
             containers: report.containers.clone(),
             images: report.images.clone(),
             rolled_back: report.rolled_back.clone(),
@@ -255,6 +261,7 @@ pub async fn run_workflow_as(
     };
     if let Err(denial) = plugin.admitted(&policy) {
         report.error = Some(denial.to_string());
+        report.cause = Some(Cause::Policy);
         return finish(report);
     }
     let live = match LiveRun::acquire(&options.state_dir, &owner.run_id) {
@@ -298,26 +305,31 @@ pub async fn run_workflow_as(
             .await
     };
     let who = format!("plugin `{}` in workflow `{workflow}`", plugin.info.name);
+    // A failure of the workflow's own is classed by the calls it made (read below, once
+    // the store is free); the host's limits and cancels are known here.
     let outcome = tokio::select! {
         result = call => match result {
             Ok(Ok(outputs)) => Ok(outputs),
-            Ok(Err(message)) => Err(format!("workflow `{workflow}` failed: {message}")),
-            Err(trap) => Err(format!("{who} crashed: {trap:#}")),
+            Ok(Err(message)) => Err((format!("workflow `{workflow}` failed: {message}"), None)),
+            Err(trap) => Err((format!("{who} crashed: {trap:#}"), None)),
         },
-        () = cancel => Err(format!("workflow `{workflow}` was interrupted")),
-        () = budget.exceeded() => Err(format!(
+        () = cancel => Err((format!("workflow `{workflow}` was interrupted"), Some(Cause::Cancelled))),
+        () = budget.exceeded() => Err((format!(
             "{who} went over its output limit of {} bytes (policy `plugin_limits.log`)",
             budget.limit()
-        )),
-        () = tokio::time::sleep(limits.timeout) => Err(format!(
+        ), Some(Cause::Limit))),
+        () = tokio::time::sleep(limits.timeout) => Err((format!(
             "{who} went over its time limit of {} (policy `plugin_limits.timeout`)",
             humane_duration(limits.timeout)
-        )),
+        ), Some(Cause::Limit))),
     };
     let outcome = match outcome {
-        Err(_) if store.data().memory.hit => Err(format!(
-            "{who} went over its memory limit of {} MiB (policy `plugin_limits.memory`)",
-            limits.memory_bytes >> 20
+        Err(_) if store.data().memory.hit => Err((
+            format!(
+                "{who} went over its memory limit of {} MiB (policy `plugin_limits.memory`)",
+                limits.memory_bytes >> 20
+            ),
+            Some(Cause::Limit),
         )),
         other => other,
     };
@@ -333,12 +345,15 @@ pub async fn run_workflow_as(
     match outcome {
         Ok(outputs) => {
             report.status = Status::Ok;
+            report.cause = None;
             for kv in outputs {
                 report.outputs.insert(kv.key, kv.value.into());
             }
         }
-        Err(message) => {
+        Err((message, cause)) => {
             report.error = Some(message);
+            report.cause =
+                Some(cause.unwrap_or_else(|| Cause::of_workflow(run.last_failure.as_ref())));
             if simulated {
                 // No engine: what a rollback would remove, newest first.
                 report.rolled_back = run.containers.iter().rev().cloned().collect();

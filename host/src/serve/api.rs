@@ -116,16 +116,6 @@ impl FromRequestParts<Arc<App>> for Id {
     }
 }
 
-/// The value of `name` in a raw query string. The flags this API takes are plain
-/// words, so no percent-decoding is needed, and a malformed query cannot fail here.
-fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     let engine = app.engines.default_engine();
     let version = async {
@@ -245,8 +235,9 @@ async fn create_run(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let wait = request::flag("wait", query_value(query.as_deref(), "wait"), true)
-        .map_err(ApiError::bad_request)?;
+    let query =
+        request::Query::parse(query.as_deref(), &["wait"]).map_err(ApiError::bad_request)?;
+    let wait = request::flag("wait", query.get("wait"), true).map_err(ApiError::bad_request)?;
     let bytes = read_body(&app, &headers, body).await?;
     let wanted = request::parse_run(&bytes).map_err(ApiError::bad_request)?;
     let resolved = runs::resolve(&app, &caller, &wanted)?;
@@ -261,24 +252,48 @@ async fn create_run(
         return Ok((StatusCode::OK, Json(report)).into_response());
     }
     let record = runs::start(&app, slot, &caller, resolved, engine);
-    let location = format!("/v1/runs/{}", record.id);
-    if !wait {
-        let view = record.view(None);
-        return Ok((
-            StatusCode::ACCEPTED,
-            [(header::LOCATION, location)],
-            Json(view),
-        )
-            .into_response());
+    if wait {
+        // The run has its own task: a client that hangs up here does not stop it.
+        record.ended().await;
     }
-    // The run has its own task: a client that hangs up here does not stop it.
-    record.ended().await;
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(record.view(None)),
-    )
-        .into_response())
+    Ok(run_answer(&app, record.view(None)))
+}
+
+/// The answer to a request that started a run: the run, at its URL, with a status that
+/// says how it went, so that `curl -f`, `Invoke-RestMethod` and `raise_for_status()`
+/// stop on a run that failed (see [`run_status`]).
+pub fn run_answer(app: &App, view: Value) -> Response {
+    let status = run_status(&view, app.draining());
+    let location = view["links"]["self"]
+        .as_str()
+        .unwrap_or("/v1/runs")
+        .to_string();
+    (status, [(header::LOCATION, location)], Json(view)).into_response()
+}
+
+/// The status of an answer with run `view`: `201` ended ok, `202` still running; a
+/// failure by its cause: `403` policy, `409` quota (or cancelled), `422` the plugin or
+/// one of its limits, `502` the engine, `503` cancelled because the server is stopping,
+/// `500` the host's own failure.
+pub fn run_status(view: &Value, draining: bool) -> StatusCode {
+    use crate::run::cause::Cause;
+    match view["status"].as_str() {
+        Some("ok") => return StatusCode::CREATED,
+        Some("running") => return StatusCode::ACCEPTED,
+        // Its process ended without ending it: the host's failure, not the plugin's.
+        Some("died") => return StatusCode::INTERNAL_SERVER_ERROR,
+        _ => {}
+    }
+    match view["cause"].as_str().and_then(Cause::parse) {
+        Some(Cause::Policy) => StatusCode::FORBIDDEN,
+        Some(Cause::Quota) => StatusCode::CONFLICT,
+        Some(Cause::Cancelled) if draining => StatusCode::SERVICE_UNAVAILABLE,
+        Some(Cause::Cancelled) => StatusCode::CONFLICT,
+        // A run ended before causes were journaled was most likely the plugin's doing.
+        Some(Cause::Plugin | Cause::Limit) | None => StatusCode::UNPROCESSABLE_ENTITY,
+        Some(Cause::Engine) => StatusCode::BAD_GATEWAY,
+        Some(Cause::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// The body, up to the server's limit: 413 past it, told before reading when the
@@ -318,7 +333,9 @@ async fn list_runs(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match query_value(query.as_deref(), "limit") {
+    let query = request::Query::parse(query.as_deref(), &["limit", "status"])
+        .map_err(ApiError::bad_request)?;
+    let limit = match query.get("limit") {
         None => DEFAULT_LISTED,
         Some(text) => text
             .parse::<usize>()
@@ -330,7 +347,8 @@ async fn list_runs(
                 ))
             })?,
     };
-    let status = query_value(query.as_deref(), "status")
+    let status = query
+        .get("status")
         .map(|text| {
             crate::journal::history::STATUSES
                 .into_iter()
@@ -381,11 +399,8 @@ async fn run_events(
     Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let after = request::last_event_id(headers.get("last-event-id").map(|v| v.as_bytes()))
+        .map_err(ApiError::bad_request)?;
     let Some(record) = app.registry.get(&id, &caller.team) else {
         // Known only from the journal: no lines are kept there, only its end.
         let view = runs::find(&app, &caller.team, &id).await?;
@@ -482,13 +497,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_values() {
-        assert_eq!(query_value(None, "wait"), None);
-        assert_eq!(query_value(Some("wait=false"), "wait"), Some("false"));
-        assert_eq!(query_value(Some("a=1&wait=0"), "wait"), Some("0"));
-        assert_eq!(query_value(Some("wait"), "wait"), Some(""));
-        assert_eq!(query_value(Some("waiting=no"), "wait"), None);
-        assert_eq!(query_value(Some("%FF=%FF&&"), "wait"), None);
+    fn a_run_answers_with_the_status_of_how_it_went() {
+        let view = |status: &str, cause: Value| json!({ "status": status, "cause": cause });
+        let cases = [
+            (view("ok", Value::Null), false, 201),
+            (view("running", Value::Null), false, 202),
+            (view("failed", json!("policy")), false, 403),
+            (view("failed", json!("quota")), false, 409),
+            (view("failed", json!("plugin")), false, 422),
+            (view("failed", json!("limit")), false, 422),
+            (view("failed", json!("engine")), false, 502),
+            (view("failed", json!("cancelled")), false, 409),
+            (view("failed", json!("cancelled")), true, 503),
+            (view("failed", json!("internal")), false, 500),
+            // Journaled before causes were, or by a later version: the plugin's.
+            (view("failed", Value::Null), false, 422),
+            (view("failed", json!("weather")), false, 422),
+            (view("died", Value::Null), false, 500),
+        ];
+        for (view, draining, want) in cases {
+            assert_eq!(
+                run_status(&view, draining).as_u16(),
+                want,
+                "{view} {draining}"
+            );
+        }
     }
 
     #[test]

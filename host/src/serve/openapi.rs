@@ -53,7 +53,7 @@ fn paths() -> Value {
         "/openapi.json": { "get": {
             "summary": "This document",
             "security": [],
-            "responses": { "200": { "description": "The OpenAPI 3 document", "content": { "application/json": {} } } }
+            "responses": { "200": { "description": "The OpenAPI 3.0 document", "content": { "application/json": { "schema": { "type": "object" } } } } }
         }},
         "/v1/workflows": { "get": {
             "summary": "The workflows the caller's team may run, with their params",
@@ -70,7 +70,7 @@ fn paths() -> Value {
                 `dockwright_engine_reachable` (pinged at the scrape), `dockwright_http_responses_total`, \
                 `dockwright_connections_open` and `dockwright_connections_refused_total`.",
             "security": [],
-            "responses": { "200": { "description": "The metrics", "content": { "application/openmetrics-text": {} } } }
+            "responses": { "200": { "description": "The metrics", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }
         }},
         "/v1/runs": { "get": {
             "summary": "The team's latest runs, newest first, as the journal has them",
@@ -84,36 +84,44 @@ fn paths() -> Value {
                 "schema": { "type": "string", "enum": crate::journal::history::STATUSES }
             }],
             "responses": {
-                "200": { "description": "`{\"team\": ..., \"runs\": [{id, status, plugin, workflow, engine, started, duration_ms, error}]}`", "content": { "application/json": {} } },
+                "200": { "description": "The runs", "content": json_of("#/components/schemas/RunList") },
                 "400": { "$ref": "#/components/responses/BadRequest" },
-                "401": { "$ref": "#/components/responses/Unauthorized" }
+                "401": { "$ref": "#/components/responses/Unauthorized" },
+                "500": { "$ref": "#/components/responses/JournalFailed" }
             }
         }, "post": {
             "summary": "Start a run of a workflow",
-            "description": "Waits for the run to end and answers 201, unless `wait=false`, which answers 202 at once \
-                with the run in status `running`. A run that fails is still created: its `status` is `failed`, \
-                its `error` says why, and what it created was rolled back.",
+            "description": "Waits for the run to end, unless `wait=false`, which answers 202 at once with the run in \
+                status `running`. Once a run started, the answer is the run (with `Location` at its URL) whatever \
+                happened, and its status code says how it ended: 201 ok; a failure by its `cause`: 403 `policy`, \
+                409 `quota` (or `cancelled`: torn down while in flight), 422 `plugin` or `limit`, 502 `engine`, \
+                503 `cancelled` because the server is stopping, 500 `internal`. What a failed run created was \
+                rolled back. A request refused before any run started answers an Error.",
             "parameters": [{
                 "name": "wait", "in": "query", "required": false,
-                "description": "Wait for the run to end (default true).",
+                "description": "Wait for the run to end (default true). `true`/`false` in any case, or `1`/`0`.",
                 "schema": { "type": "boolean", "default": true }
             }],
             "requestBody": { "required": true, "content": json_of("#/components/schemas/RunRequest") },
             "responses": {
                 "200": { "description": "The plan (`\"plan\": true`): the writes the run would make; nothing was sent", "content": json_of("#/components/schemas/Plan") },
-                "201": { "description": "The run ended (ok or failed)", "headers": location(), "content": json_of("#/components/schemas/Run") },
+                "201": { "description": "The run ended ok", "headers": location(), "content": json_of("#/components/schemas/Run") },
                 "202": { "description": "The run started (wait=false)", "headers": location(), "content": json_of("#/components/schemas/Run") },
                 "400": { "$ref": "#/components/responses/BadRequest" },
                 "401": { "$ref": "#/components/responses/Unauthorized" },
-                "403": { "description": "The team's policy does not allow the workflow's plugin", "content": error() },
+                "403": run_or_error("The run failed by the team's policy (`cause: policy`), or the team may not run the workflow's plugin (an Error, no run)"),
                 "404": { "description": "No such workflow (or plugin) for the team", "content": error() },
+                "409": run_or_error("The run failed by one of the team's quotas (`cause: quota`), or was torn down while in flight (`cause: cancelled`)"),
                 "413": { "description": "The body is larger than the server accepts", "content": error() },
+                "422": run_or_error("The run failed in the plugin (`cause: plugin`) or went over one of its limits (`cause: limit`)"),
                 "429": {
                     "description": "Too many runs in flight (for the team, its fair share, or the server)",
                     "headers": { "Retry-After": { "description": "Seconds to wait before trying again", "schema": { "type": "integer" } } },
                     "content": error()
                 },
-                "503": { "description": "The server is shutting down", "content": error() }
+                "500": run_or_error("The host could not go on (`cause: internal`: the journal could not be written, say)"),
+                "502": run_or_error("The engine did not answer (`cause: engine`), or a plan could not reach it"),
+                "503": run_or_error("The server is shutting down: it starts no new runs, and cancelled this one (`cause: cancelled`)")
             }
         }},
         "/v1/runs/{id}": {
@@ -123,7 +131,8 @@ fn paths() -> Value {
                 "responses": {
                     "200": { "description": "The run", "content": json_of("#/components/schemas/Run") },
                     "401": { "$ref": "#/components/responses/Unauthorized" },
-                    "404": { "$ref": "#/components/responses/NoRun" }
+                    "404": { "$ref": "#/components/responses/NoRun" },
+                    "500": { "$ref": "#/components/responses/JournalFailed" }
                 }
             },
             "delete": {
@@ -134,7 +143,9 @@ fn paths() -> Value {
                     "200": { "description": "What was removed", "content": json_of("#/components/schemas/Teardown") },
                     "401": { "$ref": "#/components/responses/Unauthorized" },
                     "404": { "$ref": "#/components/responses/NoRun" },
-                    "502": { "description": "The engine could not remove some containers", "content": error() }
+                    "500": { "$ref": "#/components/responses/JournalFailed" },
+                    "502": { "description": "The engine could not remove some containers, or did not answer", "content": error() },
+                    "504": { "description": "A run in flight did not stop in time: try again", "content": error() }
                 }
             }
         },
@@ -143,9 +154,10 @@ fn paths() -> Value {
             "get": {
                 "summary": "A run with its params and every host call it made: operation, target, policy decision and rule, result",
                 "responses": {
-                    "200": { "description": "`{id, status, workflow, plugin, engine, started, duration_ms, error, params, calls: [{time, op, target, decision, rule, result, detail, duration_ms}]}`", "content": { "application/json": {} } },
+                    "200": { "description": "The run, as the journal has it, with its calls", "content": json_of("#/components/schemas/RunCalls") },
                     "401": { "$ref": "#/components/responses/Unauthorized" },
-                    "404": { "description": "No such run of the team in the journal", "content": error() }
+                    "404": { "$ref": "#/components/responses/NoRun" },
+                    "500": { "$ref": "#/components/responses/JournalFailed" }
                 }
             }
         },
@@ -153,27 +165,38 @@ fn paths() -> Value {
             "parameters": [{ "$ref": "#/components/parameters/RunId" }],
             "get": {
                 "summary": "The run's lines as server-sent events, then its end",
-                "description": "Events `log` (the plugin's output and log lines) and `build` (image build progress), \
-                    each a Line with its `seq` as the event id, then one `end` event whose data is the Run. A late \
-                    subscriber first gets the lines so far; `Last-Event-ID` resumes after a line.",
+                "description": "A `text/event-stream` (the WHATWG server-sent events format) of three event types: \
+                    `log` (a line the plugin wrote or logged) and `build` (a line of an image build's progress), \
+                    each with a Line as its JSON data and the Line's `seq` as its `id`; then one `end`, whose data \
+                    is the Run as `GET /v1/runs/{id}` answers it, and the stream closes. A subscriber that comes \
+                    late gets the lines so far first; one that reconnects with `Last-Event-ID` gets the lines after \
+                    that one. Comments (`:`) keep a quiet stream open. A run this server no longer holds (ended \
+                    before it started) answers only its `end`.",
                 "parameters": [{
                     "name": "Last-Event-ID", "in": "header", "required": false,
-                    "description": "Send only the lines after this one.",
-                    "schema": { "type": "integer" }
+                    "description": "Send only the lines after this one (the `id` of the last event received).",
+                    "schema": { "type": "integer", "minimum": 0 }
                 }],
                 "responses": {
-                    "200": { "description": "An event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+                    "200": {
+                        "description": "The event stream: `event: log|build` with `id: <seq>` and `data: <Line>`, then `event: end` with `data: <Run>`",
+                        "content": { "text/event-stream": {
+                            "schema": { "type": "string", "description": "Events as the WHATWG server-sent events format writes them" },
+                            "example": "event: log\nid: 1\ndata: {\"seq\":1,\"time\":\"2026-12-04T10:00:00.000Z\",\"stream\":\"stdout\",\"text\":\"hello\"}\n\nevent: end\ndata: {\"id\":\"...\",\"status\":\"ok\"}\n\n"
+                        } }
+                    },
+                    "400": { "$ref": "#/components/responses/BadRequest" },
                     "401": { "$ref": "#/components/responses/Unauthorized" },
-                    "404": { "$ref": "#/components/responses/NoRun" }
+                    "404": { "$ref": "#/components/responses/NoRun" },
+                    "500": { "$ref": "#/components/responses/JournalFailed" }
                 }
             }
         },
         "/v1/containers": { "get": {
             "summary": "The team's containers, as `docker ps -a` shows them",
             "responses": {
-                "200": { "description": "The containers, newest first", "content": json_of("#/components/schemas/ContainerList") },
-                "401": { "$ref": "#/components/responses/Unauthorized" },
-                "502": { "description": "The engine failed", "content": error() }
+                "200": { "description": "The containers, newest first; engines that could not be listed are named", "content": json_of("#/components/schemas/ContainerList") },
+                "401": { "$ref": "#/components/responses/Unauthorized" }
             }
         }},
         "/v1/containers/{id}": { "get": {
@@ -188,24 +211,50 @@ fn paths() -> Value {
     })
 }
 
+/// A string that names something: at least one character that is not blank.
+fn name() -> Value {
+    json!({ "type": "string", "minLength": 1, "pattern": "\\S" })
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({ "type": kind, "nullable": true })
+}
+
 fn schemas() -> Value {
     let strings = json!({ "type": "array", "items": { "type": "string" } });
+    let cause = json!({
+        "type": "string", "nullable": true,
+        "enum": ["policy", "quota", "plugin", "limit", "engine", "cancelled", "internal", null],
+        "description": "Why the run failed: `policy` (403), `quota` (409), `plugin` or `limit` (422), `engine` (502), \
+            `cancelled` (409, or 503 while the server stops), `internal` (500); null when it did not fail \
+            (or failed before causes were journaled)"
+    });
+    let run_status = json!({ "type": "string", "enum": ["running", "ok", "failed", "died"] });
     json!({
         "Error": {
-            "type": "object", "required": ["error"],
+            "type": "object", "required": ["error"], "additionalProperties": false,
             "properties": { "error": { "type": "string", "description": "What went wrong, for people" } }
         },
         "Health": {
-            "type": "object",
+            "type": "object", "required": ["status", "draining", "engine", "plugins"],
             "properties": {
                 "status": { "type": "string", "enum": ["ok", "unavailable"] },
                 "draining": { "type": "boolean" },
-                "engine": { "type": "object", "properties": {
+                "engine": { "type": "object", "required": ["reachable", "address"], "properties": {
                     "reachable": { "type": "boolean" },
                     "address": { "type": "string" },
-                    "version": { "type": "string" },
-                    "api_version": { "type": "string" },
+                    "version": nullable("string"),
+                    "api_version": nullable("string"),
                     "error": { "type": "string" }
+                }},
+                "plugins": { "type": "object", "properties": {
+                    "folder": { "type": "string" },
+                    "offered": { "type": "array", "items": { "type": "object", "properties": {
+                        "name": { "type": "string" }, "version": { "type": "string" }
+                    }}},
+                    "problems": { "type": "array", "items": { "type": "object", "properties": {
+                        "file": { "type": "string" }, "reason": { "type": "string" }
+                    }}}
                 }}
             }
         },
@@ -215,11 +264,11 @@ fn schemas() -> Value {
                 "name": { "type": "string" },
                 "description": { "type": "string" },
                 "required": { "type": "boolean" },
-                "default": { "type": "string" }
+                "default": nullable("string")
             }
         },
         "Workflow": {
-            "type": "object",
+            "type": "object", "required": ["name", "plugin", "plugin_version", "params"],
             "properties": {
                 "name": { "type": "string" },
                 "description": { "type": "string" },
@@ -227,17 +276,17 @@ fn schemas() -> Value {
                 "plugin_version": { "type": "string" },
                 "params": { "type": "array", "items": { "$ref": "#/components/schemas/Param" } },
                 "permissions": {
-                    "type": "array", "items": { "type": "string" },
+                    "type": "array", "nullable": true, "items": { "type": "string" },
                     "description": "The plugin's permission manifest: the groups of Docker operations it may call"
                 },
                 "signer": {
-                    "type": ["string", "null"],
+                    "type": "string", "nullable": true,
                     "description": "The ed25519 public key of the plugin's verified signature, if it has one"
                 }
             }
         },
         "WorkflowList": {
-            "type": "object",
+            "type": "object", "required": ["team", "workflows"],
             "properties": {
                 "team": { "type": "string" },
                 "workflows": { "type": "array", "items": { "$ref": "#/components/schemas/Workflow" } }
@@ -245,20 +294,22 @@ fn schemas() -> Value {
         },
         "RunRequest": {
             "type": "object", "required": ["workflow"], "additionalProperties": false,
+            "description": "Strict: an unknown field, a key written twice, `null`, or an empty name is a 400 naming the field. \
+                The body is UTF-8 JSON (a byte-order mark is accepted).",
             "properties": {
-                "workflow": { "type": "string", "example": "team-env" },
-                "plugin": { "type": "string", "description": "Needed only when several plugins offer the workflow" },
-                "engine": { "type": "string", "description": "The engine to run on, by its name in the server's config (`[engines.NAME]`); `default` when absent. The team's `engines` rule decides whether it may (403)" },
+                "workflow": { "allOf": [name()], "example": "team-env" },
+                "plugin": { "allOf": [name()], "description": "Needed only when several plugins offer the workflow" },
+                "engine": { "allOf": [name()], "description": "The engine to run on, by its name in the server's config (`[engines.NAME]`); `default` when absent. The team's `engines` rule decides whether it may (403)" },
                 "params": {
                     "type": "object",
                     "additionalProperties": { "oneOf": [{ "type": "string" }, { "type": "number" }, { "type": "boolean" }] },
-                    "example": { "team": "blue" }
+                    "example": { "port": 8080 }
                 },
                 "plan": { "type": "boolean", "default": false, "description": "Plan the run instead of making it: reads go to the engine, writes are checked against the team's policy and answered with simulated ids, none is sent. Answers 200 with a Plan, at once (`wait` does not apply); a plan is not kept as a run" }
             }
         },
         "Plan": {
-            "type": "object",
+            "type": "object", "required": ["run", "plugin", "workflow", "team", "engine", "status", "steps"],
             "properties": {
                 "run": { "type": "string" },
                 "plugin": { "type": "string" },
@@ -281,13 +332,14 @@ fn schemas() -> Value {
                 "target": { "type": "string" },
                 "outcome": { "type": "string", "enum": ["would-run", "denied", "fails", "stopped"] },
                 "answer": { "description": "The simulated answer the workflow got" },
-                "detail": { "type": "string" }
+                "detail": { "type": "string" },
+                "sends": { "type": "string", "description": "What the host would send the engine, where it rewrites the request (a build's Dockerfile)" }
             }
         },
         "Line": {
-            "type": "object",
+            "type": "object", "required": ["seq", "time", "stream", "text"],
             "properties": {
-                "seq": { "type": "integer" },
+                "seq": { "type": "integer", "minimum": 1 },
                 "time": { "type": "string", "format": "date-time" },
                 "stream": { "type": "string", "enum": ["stdout", "stderr", "log", "build"] },
                 "level": { "type": "string", "enum": ["debug", "info", "warn", "error"] },
@@ -296,31 +348,75 @@ fn schemas() -> Value {
         },
         "Run": {
             "type": "object",
+            "required": ["id", "status", "team", "plugin", "workflow", "engine", "params", "started", "links"],
             "properties": {
                 "id": { "type": "string" },
-                "status": { "type": "string", "enum": ["running", "ok", "failed", "died"] },
+                "status": run_status,
                 "team": { "type": "string" },
                 "plugin": { "type": "string" },
                 "workflow": { "type": "string" },
                 "engine": { "type": "string", "description": "The engine the run is on, by its name in the config" },
                 "params": { "type": "object", "additionalProperties": { "type": "string" } },
                 "started": { "type": "string", "format": "date-time" },
-                "duration_ms": { "type": "integer", "nullable": true },
+                "duration_ms": nullable("integer"),
                 "outputs": { "type": "object", "additionalProperties": { "type": "string" } },
-                "error": { "type": "string", "nullable": true },
+                "error": nullable("string"),
+                "cause": cause,
                 "containers": strings,
                 "images": strings,
                 "rolled_back": strings,
                 "rollback_errors": strings,
                 "log": { "type": "array", "items": { "$ref": "#/components/schemas/Line" } },
                 "log_dropped": { "type": "integer" },
-                "links": { "type": "object", "properties": {
+                "links": { "type": "object", "required": ["self", "events"], "properties": {
                     "self": { "type": "string" }, "events": { "type": "string" }
                 }}
             }
         },
+        "RunSummary": {
+            "type": "object", "required": ["id", "status", "plugin", "workflow", "engine", "started"],
+            "properties": {
+                "id": { "type": "string" },
+                "status": run_status,
+                "plugin": { "type": "string" },
+                "workflow": { "type": "string" },
+                "engine": { "type": "string" },
+                "started": { "type": "string", "description": "When it started (empty when the journal does not say)" },
+                "duration_ms": nullable("integer"),
+                "error": nullable("string"),
+                "cause": cause
+            }
+        },
+        "RunList": {
+            "type": "object", "required": ["team", "runs"],
+            "properties": {
+                "team": { "type": "string" },
+                "runs": { "type": "array", "items": { "$ref": "#/components/schemas/RunSummary" } }
+            }
+        },
+        "Call": {
+            "type": "object", "required": ["time", "op", "target", "decision", "result", "duration_ms"],
+            "properties": {
+                "time": { "type": "string", "format": "date-time" },
+                "op": { "type": "string", "example": "create-container" },
+                "target": { "type": "string" },
+                "decision": { "type": "string", "enum": ["allowed", "denied"] },
+                "rule": { "type": "string", "nullable": true, "description": "The policy rule that denied it" },
+                "result": { "type": "string", "description": "`ok`, or the error's case (`not-found`, `denied`, ...)" },
+                "detail": nullable("string"),
+                "duration_ms": { "type": "integer" }
+            }
+        },
+        "RunCalls": {
+            "allOf": [
+                { "$ref": "#/components/schemas/Run" },
+                { "type": "object", "required": ["calls"], "properties": {
+                    "calls": { "type": "array", "items": { "$ref": "#/components/schemas/Call" } }
+                }}
+            ]
+        },
         "Teardown": {
-            "type": "object",
+            "type": "object", "required": ["id", "cancelled", "removed", "failed"],
             "properties": {
                 "id": { "type": "string" },
                 "cancelled": { "type": "boolean", "description": "Whether the run was in flight and was cancelled" },
@@ -339,7 +435,7 @@ fn schemas() -> Value {
             }
         },
         "Container": {
-            "type": "object",
+            "type": "object", "required": ["engine", "id", "name", "image", "state"],
             "properties": {
                 "engine": { "type": "string", "description": "The engine it is on, by its name in the config" },
                 "id": { "type": "string" },
@@ -348,13 +444,13 @@ fn schemas() -> Value {
                 "state": { "type": "string" },
                 "status": { "type": "string" },
                 "ports": { "type": "array", "items": { "$ref": "#/components/schemas/Port" } },
-                "run": { "type": "string" },
-                "plugin": { "type": "string" },
+                "run": nullable("string"),
+                "plugin": nullable("string"),
                 "created": { "type": "integer", "description": "Unix seconds" }
             }
         },
         "ContainerList": {
-            "type": "object",
+            "type": "object", "required": ["team", "containers", "unreachable"],
             "properties": {
                 "team": { "type": "string" },
                 "containers": { "type": "array", "items": { "$ref": "#/components/schemas/Container" } },
@@ -374,7 +470,8 @@ fn responses() -> Value {
             "content": error()
         },
         "BadRequest": { "description": "The request is malformed; the error names the field", "content": error() },
-        "NoRun": { "description": "No such run of the caller's team", "content": error() }
+        "NoRun": { "description": "No such run of the caller's team", "content": error() },
+        "JournalFailed": { "description": "The journal could not be read", "content": error() }
     })
 }
 
@@ -384,6 +481,19 @@ fn json_of(schema: &str) -> Value {
 
 fn error() -> Value {
     json_of("#/components/schemas/Error")
+}
+
+/// A response that is the run when one was started, else an Error: `anyOf`, since a
+/// failed run's `error` field makes it an Error by shape too.
+fn run_or_error(description: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": location(),
+        "content": { "application/json": { "schema": { "anyOf": [
+            { "$ref": "#/components/schemas/Run" },
+            { "$ref": "#/components/schemas/Error" }
+        ] } } }
+    })
 }
 
 fn location() -> Value {

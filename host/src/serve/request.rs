@@ -20,16 +20,18 @@ pub struct RunRequest {
 /// Parse the JSON body of `POST /v1/runs`: `{"workflow": "...", "plugin": "...",
 /// "params": {"name": "value"}}`. Param values may be strings, numbers or booleans
 /// (taken as their text, since PowerShell and hand-written JSON send `8080`, not
-/// `"8080"`); anything else, an unknown field or a missing workflow is refused.
+/// `"8080"`). Strict otherwise: an unknown field, a key written twice, `null` or an
+/// empty name where a value is expected are refused, naming the field, because a
+/// request read loosely runs something its sender did not mean.
 pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let text = body_text(body)?;
+    if text.trim().is_empty() {
         return Err(
             "the body is empty: send a JSON object such as {\"workflow\": \"team-env\", \"params\": {}}"
                 .into(),
         );
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let value = crate::util::json::strict(text)?;
     let Value::Object(fields) = value else {
         return Err(format!(
             "the body must be a JSON object with `workflow` and `params`, not {}",
@@ -37,50 +39,36 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
         ));
     };
     for key in fields.keys() {
-        if !matches!(
-            key.as_str(),
-            "workflow" | "plugin" | "engine" | "params" | "plan"
-        ) {
-            let hint = crate::util::suggest::closest(
-                key,
-                ["workflow", "plugin", "engine", "params", "plan"],
-            )
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
+        if !FIELDS.contains(&key.as_str()) {
+            let hint = crate::util::suggest::closest(key, FIELDS)
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
             return Err(format!(
                 "unknown field `{key}`{hint}: the fields are `workflow`, `plugin`, `engine`, `params` and `plan`"
             ));
         }
     }
-    let workflow = match fields.get("workflow") {
-        Some(Value::String(w)) if !w.trim().is_empty() => w.trim().to_string(),
-        Some(Value::String(_)) => return Err("field `workflow` is empty: name a workflow".into()),
-        Some(other) => return Err(expected("workflow", "a string", other)),
-        None => return Err("field `workflow` is missing: name the workflow to run".into()),
-    };
-    let plugin = match fields.get("plugin") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(p)) if p.trim().is_empty() => None,
-        Some(Value::String(p)) => Some(p.trim().to_string()),
-        Some(other) => return Err(expected("plugin", "a string", other)),
-    };
-    let engine = match fields.get("engine") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(e)) if e.trim().is_empty() => None,
-        Some(Value::String(e)) => Some(e.trim().to_string()),
-        Some(other) => return Err(expected("engine", "a string", other)),
-    };
+    let workflow = name(&fields, "workflow", "name the workflow to run")?
+        .ok_or("field `workflow` is missing: name the workflow to run")?;
+    let plugin = name(&fields, "plugin", "leave it out, or name the plugin")?;
+    let engine = name(
+        &fields,
+        "engine",
+        "leave it out for the default engine, or name one of the config's [engines]",
+    )?;
     let params = match fields.get("params") {
-        None | Some(Value::Null) => Vec::new(),
+        None => Vec::new(),
         Some(Value::Object(map)) => map
             .iter()
-            .map(|(k, v)| param_text(k, v).map(|text| (k.clone(), text)))
+            .map(|(k, v)| param(k, v).map(|text| (k.clone(), text)))
             .collect::<Result<_, _>>()?,
+        Some(Value::Null) => return Err(null("params", "leave it out, or send {}")),
         Some(other) => return Err(expected("params", "an object of name: value", other)),
     };
     let plan = match fields.get("plan") {
-        None | Some(Value::Null) => false,
+        None => false,
         Some(Value::Bool(b)) => *b,
+        Some(Value::Null) => return Err(null("plan", "leave it out, or send true or false")),
         Some(other) => return Err(expected("plan", "true or false", other)),
     };
     Ok(RunRequest {
@@ -92,7 +80,57 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
     })
 }
 
-fn param_text(name: &str, value: &Value) -> Result<String, String> {
+const FIELDS: [&str; 5] = ["workflow", "plugin", "engine", "params", "plan"];
+
+/// The body as text: UTF-8, with a byte-order mark (Windows PowerShell writes one with
+/// `Out-File -Encoding utf8`) taken off. Anything else is named, with how to send UTF-8,
+/// since the JSON error it would give says nothing of the cause.
+pub fn body_text(body: &[u8]) -> Result<&str, String> {
+    const POWERSHELL: &str = "from PowerShell, send the body as UTF-8 bytes: \
+        `-ContentType 'application/json; charset=utf-8' -Body ([Text.Encoding]::UTF8.GetBytes($json))`";
+    if body.starts_with(&[0xFF, 0xFE]) || body.starts_with(&[0xFE, 0xFF]) {
+        return Err(format!(
+            "the body is UTF-16 (it starts with a UTF-16 byte-order mark); this API reads UTF-8: {POWERSHELL}"
+        ));
+    }
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    std::str::from_utf8(body).map_err(|e| {
+        let at = e.valid_up_to();
+        format!(
+            "the body is not UTF-8: byte {at} (0x{:02X}) cannot start a UTF-8 character, as in \
+             text saved as Latin-1 or Windows-1252 (Windows PowerShell 5.1's default); this API \
+             reads UTF-8: {POWERSHELL}",
+            body[at]
+        )
+    })
+}
+
+/// A field that names something: absent is `None`; present, it must be a string with
+/// more than blanks in it.
+fn name(
+    fields: &serde_json::Map<String, Value>,
+    field: &str,
+    what_to_do: &str,
+) -> Result<Option<String>, String> {
+    match fields.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(format!("field `{field}` is empty: {what_to_do}"))
+        }
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::Null) => Err(null(field, what_to_do)),
+        Some(other) => Err(expected(field, "a string", other)),
+    }
+}
+
+fn null(field: &str, what_to_do: &str) -> String {
+    format!("field `{field}` is null: {what_to_do}")
+}
+
+fn param(name: &str, value: &Value) -> Result<String, String> {
+    if name.trim().is_empty() {
+        return Err("field `params` has a param with an empty name: name each param".into());
+    }
     match value {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
@@ -120,16 +158,81 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// A yes/no query parameter such as `?wait=false`; absent is `default`.
+/// A yes/no query parameter such as `?wait=false`; absent is `default`. `true` and
+/// `false` in any case (PowerShell prints `$false` as `False`), `1` and `0`, and the
+/// bare name (`?wait`) for yes.
 pub fn flag(name: &str, value: Option<&str>, default: bool) -> Result<bool, String> {
-    match value.map(str::trim) {
-        None => Ok(default),
-        Some("true" | "1" | "yes" | "") => Ok(true),
-        Some("false" | "0" | "no") => Ok(false),
-        Some(other) => Err(format!(
-            "query parameter `{name}` must be true or false, not `{other}`"
-        )),
+    let Some(value) = value.map(str::trim) else {
+        return Ok(default);
+    };
+    if value.is_empty() || value == "1" || value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value == "0" || value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(format!(
+            "query parameter `{name}` must be true or false (or 1 or 0), not `{value}`"
+        ))
     }
+}
+
+/// A query string, decoded: each parameter once, and only those the endpoint takes,
+/// so that a misspelt `?wiat=false` is an error rather than a run waited for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Query, String> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+            .map_err(|e| format!("the query string cannot be read: {e}"))?;
+        for (i, (key, _)) in pairs.iter().enumerate() {
+            if !allowed.contains(&key.as_str()) {
+                let takes = match allowed {
+                    [] => "this endpoint takes no query parameters".to_string(),
+                    _ => format!(
+                        "this endpoint takes {}",
+                        allowed
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return Err(format!("unknown query parameter `{key}`: {takes}"));
+            }
+            if pairs[..i].iter().any(|(k, _)| k == key) {
+                return Err(format!(
+                    "query parameter `{key}` is given more than once: give it once"
+                ));
+            }
+        }
+        Ok(Query(pairs))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The `Last-Event-ID` header: none (or empty) is from the start; anything but a line
+/// number is refused, since resuming from the start silently would repeat every line.
+pub fn last_event_id(value: Option<&[u8]>) -> Result<u64, String> {
+    let text = match value {
+        None => return Ok(0),
+        Some(bytes) => std::str::from_utf8(bytes).unwrap_or("\u{FFFD}").trim(),
+    };
+    if text.is_empty() {
+        return Ok(0);
+    }
+    text.parse::<u64>().map_err(|_| {
+        format!(
+            "header `Last-Event-ID` must be the number of the last line received (an event's `id`), not `{}`",
+            crate::util::text::inert(text)
+        )
+    })
 }
 
 /// A run id as the host makes them (hex); anything else cannot name a run, and
@@ -164,8 +267,12 @@ mod tests {
             ("ps", Some("inventory"))
         );
         assert!(r.params.is_empty());
-        let r = parse_run(br#"{"workflow": "ps", "plugin": null, "params": null}"#).unwrap();
-        assert_eq!((r.plugin, r.engine), (None, None));
+        let r = parse_run(br#"{"workflow": "ps"}"#).unwrap();
+        assert_eq!((r.plugin, r.engine, r.plan), (None, None, false));
+        // A byte-order mark, as Windows PowerShell writes one, is taken off.
+        let r = parse_run(b"\xEF\xBB\xBF{\"workflow\": \"ps\", \"params\": {\"t\": \"\xC3\xA9\"}}")
+            .unwrap();
+        assert_eq!(r.params, [("t".to_string(), "\u{e9}".to_string())]);
         let r = parse_run(br#"{"workflow": "ps", "engine": " build "}"#).unwrap();
         assert_eq!(r.engine.as_deref(), Some("build"));
     }
@@ -217,6 +324,50 @@ mod tests {
                 br#"{"workflow": "a", "param": {}}"#,
                 "unknown field `param` (did you mean `params`?)",
             ),
+            (br#"{"workflow": null}"#, "field `workflow` is null"),
+            (
+                br#"{"workflow": "a", "plugin": null}"#,
+                "field `plugin` is null",
+            ),
+            (
+                br#"{"workflow": "a", "engine": null}"#,
+                "field `engine` is null",
+            ),
+            (
+                br#"{"workflow": "a", "params": null}"#,
+                "field `params` is null",
+            ),
+            (
+                br#"{"workflow": "a", "plan": null}"#,
+                "field `plan` is null",
+            ),
+            (
+                br#"{"workflow": "a", "plugin": " "}"#,
+                "field `plugin` is empty",
+            ),
+            (
+                br#"{"workflow": "a", "engine": ""}"#,
+                "field `engine` is empty",
+            ),
+            (
+                br#"{"workflow": "a", "params": {"": "x"}}"#,
+                "a param with an empty name",
+            ),
+            (
+                br#"{"workflow": "a", "workflow": "b"}"#,
+                "key `workflow` is written more than once",
+            ),
+            (
+                br#"{"workflow": "a", "params": {"team": "x", "team": "y"}}"#,
+                "key `team` is written more than once in `params`",
+            ),
+            (
+                b"{\"workflow\": \"caf\xE9\"}",
+                "the body is not UTF-8: byte 17 (0xE9)",
+            ),
+            (b"{\"workflow\": \"caf\xE9\"}", "Windows PowerShell 5.1"),
+            (b"\xFF\xFE{\x00}\x00", "the body is UTF-16"),
+            (b"\xEF\xBB\xBF", "the body is empty"),
         ];
         for (body, words) in cases {
             let err = parse_run(body).unwrap_err();
@@ -231,11 +382,48 @@ mod tests {
     #[test]
     fn flags() {
         assert_eq!(flag("wait", None, true), Ok(true));
-        assert_eq!(flag("wait", Some("false"), true), Ok(false));
-        assert_eq!(flag("wait", Some("0"), true), Ok(false));
-        assert_eq!(flag("wait", Some("true"), false), Ok(true));
-        let err = flag("wait", Some("later"), true).unwrap_err();
-        assert!(err.contains("`wait`") && err.contains("`later`"), "{err}");
+        for no in ["false", "False", "FALSE", "0", " false "] {
+            assert_eq!(flag("wait", Some(no), true), Ok(false), "{no}");
+        }
+        for yes in ["true", "True", "TRUE", "1", ""] {
+            assert_eq!(flag("wait", Some(yes), false), Ok(true), "{yes}");
+        }
+        for bad in ["later", "no", "yes", "2", "falsey"] {
+            let err = flag("wait", Some(bad), true).unwrap_err();
+            assert!(
+                err.contains("`wait`") && err.contains(&format!("`{bad}`")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn queries() {
+        let q = Query::parse(Some("wait=False"), &["wait"]).unwrap();
+        assert_eq!(q.get("wait"), Some("False"));
+        assert_eq!(Query::parse(None, &["wait"]).unwrap().get("wait"), None);
+        let q = Query::parse(Some("status=ok&limit=%32"), &["limit", "status"]).unwrap();
+        assert_eq!((q.get("status"), q.get("limit")), (Some("ok"), Some("2")));
+        let err = Query::parse(Some("wiat=false"), &["wait"]).unwrap_err();
+        assert!(
+            err.contains("unknown query parameter `wiat`") && err.contains("`wait`"),
+            "{err}"
+        );
+        let err = Query::parse(Some("wait=1&wait=0"), &["wait"]).unwrap_err();
+        assert!(err.contains("`wait` is given more than once"), "{err}");
+        let err = Query::parse(Some("x=1"), &[]).unwrap_err();
+        assert!(err.contains("takes no query parameters"), "{err}");
+    }
+
+    #[test]
+    fn last_event_ids() {
+        assert_eq!(last_event_id(None), Ok(0));
+        assert_eq!(last_event_id(Some(b"")), Ok(0));
+        assert_eq!(last_event_id(Some(b" 12 ")), Ok(12));
+        for bad in [&b"abc"[..], b"-1", b"1.5", b"\xFF"] {
+            let err = last_event_id(Some(bad)).unwrap_err();
+            assert!(err.contains("`Last-Event-ID`"), "{err}");
+        }
     }
 
     #[test]

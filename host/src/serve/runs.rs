@@ -409,7 +409,7 @@ pub async fn recent(
             json!({
                 "id": r.run, "status": r.status, "plugin": r.plugin, "workflow": r.workflow,
                 "engine": r.engine, "started": r.started, "duration_ms": r.duration_ms,
-                "error": r.error,
+                "error": r.error, "cause": r.cause,
             })
         })
         .collect();

@@ -9,11 +9,13 @@
 //! - [`files`]: writes that concurrent readers never see half done;
 //! - [`paths`]: the XDG folders for config, cache, plugins and state;
 //! - [`text`]: plugins' and engines' text made inert on terminals and bounded in size;
-//! - [`lines`]: reading lines of a file in bounded memory.
+//! - [`lines`]: reading lines of a file in bounded memory;
+//! - [`json`]: JSON read strictly (a key written twice is an error).
 
 pub mod console;
 pub mod digest;
 pub mod files;
+pub mod json;
 pub mod keys;
 pub mod lines;
 pub mod paths;
