@@ -357,3 +357,101 @@ run_fuzz_target() {
     grep -v -E '^#[0-9]+[[:space:]]|^"|Failed to find function "__sanitizer' "$log" || true
     return "$status"
 }
+
+# --- The HTTP API checked by clients nobody here wrote (openapi-spec-validator, schemathesis) --
+#
+# Pinned; installed into their own venv under target/ when missing or of another version.
+SCHEMATHESIS_VERSION=4.32.0
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+API_CHECK_VENV="$DOCKWRIGHT_ROOT/target/api-check-venv"
+# How many examples schemathesis generates per operation and phase, and how long it may take.
+API_CHECK_EXAMPLES="${DOCKWRIGHT_API_CHECK_EXAMPLES:-60}"
+API_CHECK_SECONDS=600
+
+ensure_api_checkers() {
+    local want="schemathesis==$SCHEMATHESIS_VERSION openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
+    if [[ -f "$API_CHECK_VENV/pinned" ]] && [[ "$(cat "$API_CHECK_VENV/pinned")" == "$want" ]]; then
+        return 0
+    fi
+    section "Installing $want into $API_CHECK_VENV"
+    rm -rf "$API_CHECK_VENV"
+    python3 -m venv "$API_CHECK_VENV" || die "python3 -m venv $API_CHECK_VENV failed"
+    # shellcheck disable=SC2086 # two requirements, split on purpose
+    "$API_CHECK_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $want ||
+        die "pip install $want failed"
+    echo "$want" >"$API_CHECK_VENV/pinned"
+}
+
+# A free TCP port on loopback.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Start `dockwright serve` (the release binary) with the example plugins and a team of its own,
+# check /openapi.json with openapi-spec-validator and run schemathesis against it with the
+# team's token, all checks on; then stop the server and remove what the runs made.
+check_api_with_third_party_clients() {
+    ensure_api_checkers
+    local bin="$DOCKWRIGHT_ROOT/target/release/dockwright"
+    [[ -x "$bin" ]] || die "no $bin: build it first (cargo build --release -p dockwright)"
+    local dir team port token pid status=0
+    dir="$(mktemp -d)"
+    team="apicheck$$"
+    port="$(free_port)"
+    mkdir -p "$dir/plugins"
+    local wasm
+    for wasm in team_env inventory figlet; do
+        cp "$DOCKWRIGHT_ROOT/plugins/target/wasm32-wasip2/release/$wasm.wasm" "$dir/plugins/" ||
+            die "no example plugin $wasm.wasm: build the example plugins first"
+    done
+    cat >"$dir/dockwright.toml" <<TOML
+journal = "$dir/journal.db"
+
+[teams.$team]
+images = ["dockwright/*"]
+max_containers = 4
+TOML
+    token="$(DOCKWRIGHT_CONFIG="$dir/dockwright.toml" "$bin" token new "$team" 2>/dev/null | tail -n 1)"
+    [[ "$token" == dwt_* ]] || die "dockwright token new did not print a token"
+
+    section "The HTTP API, checked by openapi-spec-validator and schemathesis (http://127.0.0.1:$port)"
+    DOCKWRIGHT_CONFIG="$dir/dockwright.toml" XDG_STATE_HOME="$dir/state" \
+        "$bin" serve --listen "127.0.0.1:$port" --plugins "$dir/plugins" >"$dir/serve.log" 2>&1 &
+    pid=$!
+    local tries=0
+    until curl -fsS --max-time 2 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        if ((tries > 120)) || ! pid_alive "$pid"; then
+            cat "$dir/serve.log" >&2
+            kill "$pid" 2>/dev/null || true
+            die "dockwright serve did not answer on 127.0.0.1:$port"
+        fi
+        sleep 0.5
+    done
+    curl -fsS "http://127.0.0.1:$port/openapi.json" -o "$dir/openapi.json" || status=1
+    if ((status == 0)); then
+        "$API_CHECK_VENV/bin/openapi-spec-validator" "$dir/openapi.json" || status=1
+    fi
+    if ((status == 0)); then
+        timeout "$API_CHECK_SECONDS" "$API_CHECK_VENV/bin/schemathesis" \
+            --config-file "$DOCKWRIGHT_ROOT/scripts/schemathesis.toml" run \
+            "http://127.0.0.1:$port/openapi.json" \
+            -H "Authorization: Bearer $token" \
+            --checks all --max-examples "$API_CHECK_EXAMPLES" --seed 1 \
+            --request-timeout 60 --no-color || status=1
+    fi
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    # What the runs made: their containers and the team's network (a failed run rolled back).
+    local left
+    left="$(docker ps -aq --filter "label=dockwright.team=$team" 2>/dev/null || true)"
+    [[ -z "$left" ]] || docker rm -f $left >/dev/null 2>&1 || true
+    left="$(docker network ls -q --filter "label=dockwright.network=$team" 2>/dev/null || true)"
+    [[ -z "$left" ]] || docker network rm $left >/dev/null 2>&1 || true
+    if ((status != 0)); then
+        echo "--- the server's log (last 40 lines) ---" >&2
+        tail -n 40 "$dir/serve.log" >&2
+    fi
+    rm -rf "$dir"
+    ((status == 0)) || die "the HTTP API failed a third-party client's check (above)"
+}

@@ -87,6 +87,7 @@ fn run(id: &str, i: u64, at: SystemTime) -> [Entry; 5] {
             workflow: "provision".into(),
             status: if i.is_multiple_of(10) { "failed" } else { "ok" }.into(),
             error: i.is_multiple_of(10).then(|| "boom".into()),
+            cause: i.is_multiple_of(10).then(|| "plugin".into()),
             containers: vec![container.clone()],
             images: vec![],
             rolled_back: vec![],

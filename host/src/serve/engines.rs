@@ -31,7 +31,7 @@ impl Engines {
         &self.default
     }
 
-    /// The engine `name` for a team: 403 when its policy does not allow it, 400
+    /// The engine `name` for a team: 403 when its policy does not allow it, 422
     /// when the config has no such engine, 502 when it does not answer.
     pub async fn for_team(
         &self,
@@ -53,7 +53,7 @@ impl Engines {
             let names =
                 std::iter::once(DEFAULT_ENGINE).chain(config.engines.keys().map(String::as_str));
             let hint = crate::util::suggest::did_you_mean(name, names.clone());
-            return Err(ApiError::bad_request(format!(
+            return Err(ApiError::unfit(format!(
                 "no engine named `{name}` (engines: {}).{hint}",
                 names.collect::<Vec<_>>().join(", ")
             )));

@@ -34,6 +34,13 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
+    /// A well-formed request that does not fit what it names (params a workflow does
+    /// not take, an engine the config lacks): `422`, apart from the `400` of a body that
+    /// is malformed, since no one schema of the API can say what each workflow takes.
+    pub fn unfit(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }

@@ -18,7 +18,7 @@ pub fn document() -> Value {
         },
         "servers": [{ "url": "/" }],
         "security": [{ "bearer": [] }],
-        "paths": paths(),
+        "paths": with_operation_ids(paths()),
         "components": {
             "securitySchemes": {
                 "bearer": {
@@ -105,15 +105,15 @@ fn paths() -> Value {
             "requestBody": { "required": true, "content": json_of("#/components/schemas/RunRequest") },
             "responses": {
                 "200": { "description": "The plan (`\"plan\": true`): the writes the run would make; nothing was sent", "content": json_of("#/components/schemas/Plan") },
-                "201": { "description": "The run ended ok", "headers": location(), "content": json_of("#/components/schemas/Run") },
-                "202": { "description": "The run started (wait=false)", "headers": location(), "content": json_of("#/components/schemas/Run") },
+                "201": { "description": "The run ended ok", "headers": location(), "content": json_of("#/components/schemas/Run"), "links": run_links() },
+                "202": { "description": "The run started (wait=false)", "headers": location(), "content": json_of("#/components/schemas/Run"), "links": run_links() },
                 "400": { "$ref": "#/components/responses/BadRequest" },
                 "401": { "$ref": "#/components/responses/Unauthorized" },
                 "403": run_or_error("The run failed by the team's policy (`cause: policy`), or the team may not run the workflow's plugin (an Error, no run)"),
                 "404": { "description": "No such workflow (or plugin) for the team", "content": error() },
                 "409": run_or_error("The run failed by one of the team's quotas (`cause: quota`), or was torn down while in flight (`cause: cancelled`)"),
                 "413": { "description": "The body is larger than the server accepts", "content": error() },
-                "422": run_or_error("The run failed in the plugin (`cause: plugin`) or went over one of its limits (`cause: limit`)"),
+                "422": run_or_error("The run failed in the plugin (`cause: plugin`) or went over one of its limits (`cause: limit`); or, an Error and no run, the request does not fit what it names: params the workflow does not take (or lacks), an engine the config does not have"),
                 "429": {
                     "description": "Too many runs in flight (for the team, its fair share, or the server)",
                     "headers": { "Retry-After": { "description": "Seconds to wait before trying again", "schema": { "type": "integer" } } },
@@ -208,6 +208,45 @@ fn paths() -> Value {
                 "404": { "description": "No such container of the team", "content": error() }
             }
         }}
+    })
+}
+
+/// Each operation's `operationId`: the names client generators give their methods, and
+/// what links between operations point at.
+const OPERATION_IDS: &[(&str, &str, &str)] = &[
+    ("get", "/healthz", "health"),
+    ("get", "/openapi.json", "openapi"),
+    ("get", "/metrics", "metrics"),
+    ("get", "/v1/workflows", "listWorkflows"),
+    ("get", "/v1/runs", "listRuns"),
+    ("post", "/v1/runs", "startRun"),
+    ("get", "/v1/runs/{id}", "getRun"),
+    ("delete", "/v1/runs/{id}", "tearDownRun"),
+    ("get", "/v1/runs/{id}/calls", "getRunCalls"),
+    ("get", "/v1/runs/{id}/events", "getRunEvents"),
+    ("get", "/v1/containers", "listContainers"),
+    ("get", "/v1/containers/{id}", "getContainer"),
+];
+
+fn with_operation_ids(mut paths: Value) -> Value {
+    for (method, path, id) in OPERATION_IDS {
+        if let Some(operation) =
+            paths.pointer_mut(&format!("/{}/{method}", path.replace('/', "~1")))
+        {
+            operation["operationId"] = json!(id);
+        }
+    }
+    paths
+}
+
+/// Where a started run's answer leads: its id is the `{id}` of the run's operations.
+fn run_links() -> Value {
+    let to = |operation: &str| json!({ "operationId": operation, "parameters": { "id": "$response.body#/id" } });
+    json!({
+        "GetRun": to("getRun"),
+        "GetRunCalls": to("getRunCalls"),
+        "GetRunEvents": to("getRunEvents"),
+        "TearDownRun": to("tearDownRun"),
     })
 }
 
@@ -503,6 +542,26 @@ fn location() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_has_an_id_once() {
+        let doc = document();
+        let mut ids = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if method != "parameters" {
+                    let id = op["operationId"].as_str();
+                    assert!(id.is_some(), "{method} {path} has no operationId");
+                    ids.push(id.unwrap().to_string());
+                }
+            }
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "an operationId is used twice");
+        assert_eq!(count, OPERATION_IDS.len());
+    }
 
     #[test]
     fn every_reference_resolves() {

@@ -128,9 +128,6 @@ fn null(field: &str, what_to_do: &str) -> String {
 }
 
 fn param(name: &str, value: &Value) -> Result<String, String> {
-    if name.trim().is_empty() {
-        return Err("field `params` has a param with an empty name: name each param".into());
-    }
     match value {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
@@ -348,10 +345,6 @@ mod tests {
             (
                 br#"{"workflow": "a", "engine": ""}"#,
                 "field `engine` is empty",
-            ),
-            (
-                br#"{"workflow": "a", "params": {"": "x"}}"#,
-                "a param with an empty name",
             ),
             (
                 br#"{"workflow": "a", "workflow": "b"}"#,

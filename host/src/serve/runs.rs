@@ -87,13 +87,13 @@ pub fn resolve(app: &App, caller: &Caller, request: &RunRequest) -> Result<Resol
             "" => String::new(),
             d => format!(" ({d})"),
         };
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::unfit(format!(
             "param `{}` is missing: workflow `{}` needs it{about}; add it to `params`",
             spec.name, workflow.name
         )));
     }
     let params = crate::policy::params::resolve(&workflow.name, &workflow.params, &request.params)
-        .map_err(ApiError::bad_request)?;
+        .map_err(ApiError::unfit)?;
     Ok(Resolved {
         plugin: catalog.plugins[plugin].clone(),
         workflow: workflow.name.clone(),

@@ -1,6 +1,7 @@
 //! Integration tests against a real Docker engine. One test binary, so the host and
 //! wasmtime are linked once.
 
+mod api;
 mod batch;
 mod builds;
 mod cache;

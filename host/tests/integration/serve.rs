@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::*;
 
@@ -25,7 +25,7 @@ pub(super) struct Server {
 }
 
 /// The plugins the serve tests use.
-fn serve_plugins() -> tempfile::TempDir {
+pub(super) fn serve_plugins() -> tempfile::TempDir {
     images();
     plugin_dir(&[
         example_plugin("team_env.wasm"),
@@ -91,11 +91,11 @@ impl Server {
         Server { child, port, log }
     }
 
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
-    fn request(
+    pub(super) fn request(
         &self,
         method: &str,
         path: &str,
@@ -158,7 +158,7 @@ pub(super) struct Response {
 }
 
 impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -173,7 +173,7 @@ impl Response {
 
     /// The `error` of a JSON error body, checked to have the status and name `words`.
     #[track_caller]
-    fn error(&self, status: u16, words: &str) -> String {
+    pub(super) fn error(&self, status: u16, words: &str) -> String {
         assert_eq!(self.status, status, "{}", self.body);
         let error = self.json()["error"]
             .as_str()
@@ -197,7 +197,7 @@ pub(super) fn post_to(port: u16, path: &str, token: &str, body: &Value) -> Respo
 }
 
 /// One request on its own connection (`Connection: close`), read to the end.
-fn http(
+pub(super) fn http(
     port: u16,
     method: &str,
     path: &str,
@@ -292,7 +292,7 @@ fn dechunk(mut rest: &str) -> String {
 }
 
 /// Server-sent events of a body: (event, id, data).
-fn events(body: &str) -> Vec<(String, Option<String>, String)> {
+pub(super) fn events(body: &str) -> Vec<(String, Option<String>, String)> {
     body.split("\n\n")
         .filter(|block| !block.trim().is_empty())
         .filter_map(|block| {
@@ -318,7 +318,7 @@ fn events(body: &str) -> Vec<(String, Option<String>, String)> {
 
 /// A config with `main` and more teams (each `[teams.<name>]` with its policy), all
 /// in `main`'s config file.
-fn configure(main: &Team, others: &[(&Team, &str)], main_policy: &str) {
+pub(super) fn configure(main: &Team, others: &[(&Team, &str)], main_policy: &str) {
     let mut text = format!("[teams.{}]\n{main_policy}\n", main.name);
     for (team, policy) in others {
         text.push_str(&format!("[teams.{}]\n{policy}\n", team.name));
@@ -340,7 +340,7 @@ pub(super) fn token(config_of: &Team, plugins: &Path, team: &Team) -> String {
     token
 }
 
-fn run_body(workflow: &str, params: &[(&str, &str)]) -> Value {
+pub(super) fn run_body(workflow: &str, params: &[(&str, &str)]) -> Value {
     let params: serde_json::Map<String, Value> = params
         .iter()
         .map(|(k, v)| (k.to_string(), Value::from(*v)))
@@ -690,9 +690,9 @@ fn serve_refuses_bad_input_with_the_field_named() {
     post(br#"{"workflow": "create", "parms": {}}"#).error(400, "unknown field `parms`");
     post(br#"{"workflow": "creat"}"#).error(404, "no workflow `creat`");
     post(br#"{"workflow": "create", "plugin": "nope"}"#).error(404, "no plugin `nope`");
-    post(br#"{"workflow": "create"}"#).error(400, "param `image` is missing");
+    post(br#"{"workflow": "create"}"#).error(422, "param `image` is missing");
     post(br#"{"workflow": "create", "params": {"image": "x", "colour": "red"}}"#)
-        .error(400, "no param `colour`");
+        .error(422, "no param `colour`");
     server
         .request("POST", "/v1/runs?wait=soon", Some(&token), Some(b"{}"))
         .error(400, "`wait`");
@@ -720,9 +720,17 @@ fn serve_refuses_bad_input_with_the_field_named() {
             &[("image", "dockwright/base"), ("count", "2")],
         ),
     );
-    assert_eq!(failed.status, 201, "{}", failed.body);
+    // A failure of the plugin's own: 422, with the run in the body and at `Location`.
+    assert_eq!(failed.status, 422, "{}", failed.body);
+    let location = failed.header("location").map(str::to_string);
     let failed = failed.json();
     assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["cause"], "plugin", "{failed}");
+    assert_eq!(
+        location.as_deref(),
+        failed["links"]["self"].as_str(),
+        "{failed}"
+    );
     assert!(
         failed["error"]
             .as_str()
@@ -739,9 +747,10 @@ fn serve_refuses_bad_input_with_the_field_named() {
 
     // A run past its limit: the error says which, in the run's status.
     let spun = server.post("/v1/runs", &narrow_token, &run_body("spin", &[]));
-    assert_eq!(spun.status, 201, "{}", spun.body);
+    assert_eq!(spun.status, 422, "{}", spun.body);
     let spun = spun.json();
     assert_eq!(spun["status"], "failed");
+    assert_eq!(spun["cause"], "limit", "{spun}");
     assert!(
         spun["error"]
             .as_str()
@@ -928,10 +937,12 @@ fn sigterm_lets_short_runs_finish_and_rolls_back_the_rest() {
     );
 
     // The waiting client got its answer: the run was interrupted and rolled back.
+    // A run the stopping server cancelled: 503, so the client tries again later.
     let answer = waiter.join().unwrap();
-    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.status, 503, "{}", answer.body);
     let answer = answer.json();
     assert_eq!(answer["status"], "failed");
+    assert_eq!(answer["cause"], "cancelled", "{answer}");
     assert_eq!(
         answer["rolled_back"].as_array().unwrap().len(),
         1,
@@ -995,8 +1006,18 @@ fn ten_runs_at_once_over_http_never_pass_the_quota() {
     let mut statuses = Vec::new();
     for client in clients {
         let answer = client.join().unwrap();
-        assert_eq!(answer.status, 201, "{}", answer.body);
+        let status = answer.status;
         let answer = answer.json();
+        // Ok is 201; past the quota is 409, with the run and its cause.
+        if answer["status"] == "ok" {
+            assert_eq!(status, 201, "{answer}");
+        } else {
+            assert_eq!(
+                (status, &answer["cause"]),
+                (409, &json!("quota")),
+                "{answer}"
+            );
+        }
         if answer["status"] == "failed" {
             assert!(
                 answer["error"]
@@ -1084,7 +1105,7 @@ fn serve_runs_on_a_named_engine_and_lists_containers_by_engine() {
     unknown["engine"] = "othre".into();
     server
         .post("/v1/runs", &blue_token, &unknown)
-        .error(400, "Did you mean `other`");
+        .error(422, "Did you mean `other`");
     let mut denied = run_body("create", &[("image", "dockwright/base:latest")]);
     denied["engine"] = "other".into();
     server
