@@ -51,7 +51,8 @@ pub struct ServeArgs {
     #[arg(long, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
-    /// The most connections open at once; one more is answered 503 [default: 1024]
+    /// The most connections open at once; one more closes the one waiting longest for
+    /// its client, or is answered 503 when every open one is busy [default: 1024]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: Option<u32>,
 

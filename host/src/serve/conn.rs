@@ -2,7 +2,18 @@
 //! connection for as long as the client likes: a server shared by teams must not be
 //! emptied by clients that connect and say nothing.
 //!
-//! - At most `max_connections` are open; one more is answered `503` and closed.
+//! - At most `max_connections` hold a place. At the cap a new connection takes the
+//!   place of one that is waiting for its client, and that one is closed: the one
+//!   waiting longest for the rest of a request head, else the one idle longest
+//!   between requests ([`super::evict`] chooses). A connection whose request is being
+//!   answered is never closed for a newcomer; only when every place is held by such
+//!   a connection is the newcomer answered `503` and closed. So clients that connect
+//!   and send half a head cannot keep real clients out, even for the header timeout.
+//! - A connection chosen to go closes at once when no request of it has reached the
+//!   router. Its request head may have come in full just as it was chosen: that
+//!   request is answered `503` (with `Retry-After` and `Connection: close`) without
+//!   reaching the router, so nothing it asked for is half done. An answer still being
+//!   written to it is finished first, for at most `header_timeout`.
 //! - A connection must send a whole request head within `header_timeout`: from
 //!   when it opens, and from the first byte of each later request.
 //! - Between requests, a kept-alive connection may stay quiet for `idle_timeout`.
@@ -17,7 +28,8 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,12 +40,13 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::evict::{Admitted, Id, Places, Wait};
 use super::metrics::Metrics;
 
 /// How long connections may hold the server.
@@ -64,7 +77,7 @@ pub async fn accept(
     shutdown: CancellationToken,
 ) -> TaskTracker {
     let connections = TaskTracker::new();
-    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let places: Shared = Arc::new(Mutex::new(Places::new(limits.max_connections)));
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -78,27 +91,76 @@ pub async fn accept(
                 }
             },
         };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            metrics.connection_refused();
-            connections.spawn(refuse(stream, limits.max_connections));
-            continue;
+        let evict = CancellationToken::new();
+        let seat = Seat {
+            evict: evict.clone(),
+            peer,
         };
+        // Decided here, in the order connections are accepted, so "oldest" is the
+        // order clients came in.
+        let admitted = lock(&places).admit(seat);
+        let id = match admitted {
+            Admitted::Free(id) => id,
+            Admitted::Evicted { id, handle, was } => {
+                handle.evict.cancel();
+                metrics.connection_evicted();
+                tracing::debug!(
+                    %peer,
+                    "at max_connections ({}): closing the connection from {}, which {}, to let this one in",
+                    limits.max_connections,
+                    handle.peer,
+                    was.doing()
+                );
+                id
+            }
+            Admitted::Full => {
+                metrics.connection_refused();
+                connections.spawn(refuse(stream, limits.max_connections));
+                continue;
+            }
+        };
+        let activity = Arc::new(Activity::new(places.clone(), id, evict));
         let (router, metrics, shutdown) = (router.clone(), metrics.clone(), shutdown.clone());
         connections.spawn(async move {
+            // The place is given back however the task ends.
+            let _place = Place(activity.clone());
             metrics.connection_opened();
-            serve_one(stream, peer, router, limits, &metrics, shutdown).await;
+            serve_one(stream, peer, router, limits, &metrics, shutdown, activity).await;
             metrics.connection_closed();
-            drop(permit);
         });
     }
     connections.close();
     connections
 }
 
-/// Past the cap: a short answer, then close, bounded in time like everything else.
+/// The places under the cap, shared by the accept loop and every connection.
+type Shared = Arc<Mutex<Places<Seat>>>;
+
+fn lock(places: &Mutex<Places<Seat>>) -> MutexGuard<'_, Places<Seat>> {
+    places.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the accept loop needs of a connection it chooses to close.
+#[derive(Clone)]
+struct Seat {
+    evict: CancellationToken,
+    peer: SocketAddr,
+}
+
+/// A connection's place, given back when its task ends.
+struct Place(Arc<Activity>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        lock(&self.0.places).close(self.0.id);
+    }
+}
+
+/// Past the cap with every connection busy: a short answer, then close, bounded in
+/// time like everything else.
 async fn refuse(mut stream: TcpStream, cap: usize) {
     let body = format!(
-        "{{\"error\":\"the server has {cap} connections open, its limit: try again shortly\"}}"
+        "{{\"error\":\"the server has {cap} connections open, its limit, each busy answering a request: try again shortly\"}}"
     );
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
@@ -119,8 +181,8 @@ async fn serve_one(
     limits: Limits,
     metrics: &Arc<Metrics>,
     shutdown: CancellationToken,
+    activity: Arc<Activity>,
 ) {
-    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
@@ -138,6 +200,8 @@ async fn serve_one(
         .serve_connection(io, service);
     tokio::pin!(connection);
     let mut closing = false;
+    // Once evicted with an answer to finish: when to stop waiting for it.
+    let mut leaving: Option<Instant> = None;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -151,11 +215,35 @@ async fn serve_one(
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
+            () = activity.evict.cancelled(), if leaving.is_none() => {
+                // No request is being read or answered while this runs: hyper calls
+                // the router from within the connection's poll, and this is not it.
+                if activity.state().busy == 0 && !activity.writing.load(Ordering::Relaxed) {
+                    tracing::debug!(%peer, "closing the connection: its place went to a new one");
+                    return;
+                }
+                // A request that came in full as the connection was chosen (answered
+                // 503), or the end of an answer not yet written: finish, then close.
+                connection.as_mut().graceful_shutdown();
+                leaving = Some(Instant::now() + limits.header_timeout);
+            }
+            () = until(leaving) => {
+                tracing::debug!(%peer, "closing the connection: its place went to a new one and its last answer was not taken in time");
+                return;
+            }
             why = activity.expired(limits) => {
                 tracing::debug!(%peer, "closing the connection: {why}");
                 return;
             }
         }
+    }
+}
+
+/// Resolves at `at`; never when there is none.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -169,9 +257,13 @@ async fn answer(
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    let response = match router.oneshot(request.map(Body::new)).await {
-        Ok(response) => response,
-        Err(never) => match never {},
+    let response = if busy.evicted {
+        gave_way()
+    } else {
+        match router.oneshot(request.map(Body::new)).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
     };
     let status = response.status().as_u16();
     metrics.response(status);
@@ -192,10 +284,34 @@ async fn answer(
     }))
 }
 
-/// What a connection is doing, for its timeouts.
+/// The answer to a request whose head came in full just as its connection was chosen
+/// to make room: it did not reach the router, so nothing it asked for was done.
+fn gave_way() -> Response<Body> {
+    use axum::response::IntoResponse;
+    let mut error = super::error::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "the server is at its connection limit and closed this connection to make room \
+         for another as the request came in; nothing was done: send it again",
+    );
+    error.retry_after = Some(Duration::from_secs(1));
+    let mut response = error.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+/// What a connection is doing, for its timeouts and its place under the cap.
 struct Activity {
     state: Mutex<State>,
     changed: Notify,
+    places: Shared,
+    id: Id,
+    /// Cancelled when the connection is chosen to give its place to a new one.
+    evict: CancellationToken,
+    /// Bytes of an answer were handed to the socket and not yet flushed.
+    writing: AtomicBool,
 }
 
 struct State {
@@ -210,7 +326,8 @@ struct State {
 }
 
 impl Activity {
-    fn new() -> Activity {
+    /// A connection that holds place `id` in `places`, waiting for its first head.
+    fn new(places: Shared, id: Id, evict: CancellationToken) -> Activity {
         Activity {
             state: Mutex::new(State {
                 busy: 0,
@@ -219,6 +336,10 @@ impl Activity {
                 head_since: None,
             }),
             changed: Notify::new(),
+            places,
+            id,
+            evict,
+            writing: AtomicBool::new(false),
         }
     }
 
@@ -232,6 +353,9 @@ impl Activity {
         if state.busy == 0 && state.head_since.is_none() {
             state.head_since = Some(Instant::now());
             drop(state);
+            // A first head keeps the turn it had from the connection's opening; a
+            // later one takes its turn from now.
+            lock(&self.places).wait(self.id, Wait::Head);
             self.changed.notify_one();
         }
     }
@@ -277,7 +401,12 @@ impl Activity {
 }
 
 /// A request being answered; the connection is quiet again when it drops.
-struct Busy(Arc<Activity>);
+struct Busy {
+    activity: Arc<Activity>,
+    /// The connection was chosen to make room before this request's head came in
+    /// full: the request must not reach the router.
+    evicted: bool,
+}
 
 impl Busy {
     fn begin(activity: Arc<Activity>) -> Busy {
@@ -287,19 +416,30 @@ impl Busy {
             state.served += 1;
             state.head_since = None;
         }
+        // Under the places' lock, as the choice of whom to evict is: either the
+        // connection stops being a candidate before it can be chosen, or it learns
+        // here that it was chosen.
+        let kept = lock(&activity.places).busy(activity.id);
         activity.changed.notify_one();
-        Busy(activity)
+        Busy {
+            activity,
+            evicted: !kept,
+        }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        {
-            let mut state = self.0.state();
+        let idle = {
+            let mut state = self.activity.state();
             state.busy -= 1;
             state.quiet_since = Instant::now();
+            state.busy == 0
+        };
+        if idle {
+            lock(&self.activity.places).wait(self.activity.id, Wait::Idle);
         }
-        self.0.changed.notify_one();
+        self.activity.changed.notify_one();
     }
 }
 
@@ -360,11 +500,17 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.activity.writing.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
+    // hyper flushes the socket once it has written all it buffered.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        if matches!(polled, Poll::Ready(Ok(()))) {
+            self.activity.writing.store(false, Ordering::Relaxed);
+        }
+        polled
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -376,6 +522,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.activity.writing.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -396,10 +543,34 @@ mod tests {
         }
     }
 
+    fn places(cap: usize) -> Shared {
+        Arc::new(Mutex::new(Places::new(cap)))
+    }
+
+    /// A connection admitted as the accept loop admits one: its activity, and what
+    /// it evicted, if anyone.
+    fn open(places: &Shared) -> (Arc<Activity>, Option<SocketAddr>) {
+        let evict = CancellationToken::new();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000 + lock(places).held() as u16));
+        let admitted = lock(places).admit(Seat {
+            evict: evict.clone(),
+            peer,
+        });
+        let (id, evicted) = match admitted {
+            Admitted::Free(id) => (id, None),
+            Admitted::Evicted { id, handle, .. } => {
+                handle.evict.cancel();
+                (id, Some(handle.peer))
+            }
+            Admitted::Full => panic!("no place"),
+        };
+        (Arc::new(Activity::new(places.clone(), id, evict)), evicted)
+    }
+
     // The clock is tokio's paused one: deadlines are checked, not waited for.
     #[tokio::test(start_paused = true)]
     async fn deadlines_follow_what_the_connection_is_doing() {
-        let activity = Arc::new(Activity::new());
+        let (activity, _) = open(&places(4));
         let opened = Instant::now();
         let (at, why) = activity.deadline(limits()).unwrap();
         assert_eq!(
@@ -445,7 +616,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn expires_at_the_deadline_and_not_while_busy() {
-        let activity = Arc::new(Activity::new());
+        let (activity, _) = open(&places(4));
         let busy = Busy::begin(activity.clone());
         let watch = {
             let activity = activity.clone();
@@ -457,5 +628,46 @@ mod tests {
         drop(busy);
         let why = watch.await.unwrap();
         assert_eq!(why, "idle for longer than the idle timeout");
+    }
+
+    #[tokio::test]
+    async fn what_a_connection_does_decides_whether_a_newcomer_may_take_its_place() {
+        let places = places(2);
+        let (answered, _) = open(&places);
+        let (quiet, _) = open(&places);
+        // `answered` is busy with a request, `quiet` sends half a head: the newcomer
+        // takes `quiet`'s place.
+        let busy = Busy::begin(answered.clone());
+        assert!(!busy.evicted);
+        quiet.read();
+        let (newcomer, evicted) = open(&places);
+        assert!(evicted.is_some());
+        assert!(quiet.evict.is_cancelled() && !answered.evict.is_cancelled());
+        // Its head came in full as it was chosen: the request is flagged, so it is
+        // answered 503 and never reaches the router.
+        let late = Busy::begin(quiet.clone());
+        assert!(late.evicted);
+        drop(late);
+        // With `newcomer` busy too, nobody can be evicted.
+        let also_busy = Busy::begin(newcomer.clone());
+        let refused = lock(&places).admit(Seat {
+            evict: CancellationToken::new(),
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+        });
+        assert!(matches!(refused, Admitted::Full));
+        // Once `answered`'s answer ends, it is idle between requests: a candidate.
+        drop(busy);
+        let (_, evicted) = open(&places);
+        assert!(evicted.is_some() && answered.evict.is_cancelled());
+        assert!(!newcomer.evict.is_cancelled());
+        drop(also_busy);
+    }
+
+    #[test]
+    fn the_answer_to_a_request_that_came_as_its_connection_was_chosen() {
+        let answer = gave_way();
+        assert_eq!(answer.status(), 503);
+        assert_eq!(answer.headers()["retry-after"], "1");
+        assert_eq!(answer.headers()["connection"], "close");
     }
 }

@@ -71,6 +71,7 @@ pub struct Metrics {
     responses: Family<CodeLabels, Counter>,
     connections: Gauge,
     refused_connections: Counter,
+    evicted_connections: Counter,
     /// Scrapes set the gauges and encode under this lock, so two at once do not
     /// interleave their updates.
     scrape: Mutex<()>,
@@ -148,7 +149,13 @@ impl Metrics {
             refused_connections: registered(
                 &mut r,
                 "connections_refused",
-                "Connections answered 503 and closed because the connection cap was reached",
+                "Connections answered 503 and closed at the connection cap, every open one busy answering a request",
+                Counter::default(),
+            ),
+            evicted_connections: registered(
+                &mut r,
+                "connections_evicted",
+                "Connections closed at the connection cap to let a new one in, each waiting for its client: an unfinished request head first, else idle",
                 Counter::default(),
             ),
             scrape: Mutex::new(()),
@@ -201,6 +208,10 @@ impl Metrics {
 
     pub fn connection_refused(&self) {
         self.refused_connections.inc();
+    }
+
+    pub fn connection_evicted(&self) {
+        self.evicted_connections.inc();
     }
 
     /// Count what a journal entry tells: a denied call.
@@ -352,6 +363,9 @@ mod tests {
         m.journaled(&denied("red", None));
         m.throttled("red");
         m.response(429);
+        m.connection_evicted();
+        m.connection_evicted();
+        m.connection_refused();
         let text = m.encode(
             &[("blue".into(), 0), ("red".into(), 2)],
             &[("default".into(), true), ("far".into(), false)],
@@ -370,6 +384,8 @@ mod tests {
             r#"dockwright_engine_reachable{engine="default"} 1"#,
             r#"dockwright_engine_reachable{engine="far"} 0"#,
             r#"dockwright_http_responses_total{code="429"} 1"#,
+            "dockwright_connections_evicted_total 2",
+            "dockwright_connections_refused_total 1",
         ] {
             assert!(text.contains(line), "no `{line}` in:\n{text}");
         }

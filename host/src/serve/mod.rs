@@ -10,6 +10,7 @@
 //! - [`registry`]: the runs of this server, their log lines and their end;
 //! - [`admission`]: how many runs may be in flight, fairly across teams;
 //! - [`conn`]: connections: how many, and how long each may stay quiet;
+//!   [`evict`]: which one gives its place to a new one at the cap;
 //! - [`metrics`]: what `/metrics` counts; [`page`]: the team's page at `/`;
 //! - [`containers`]: a team's containers on the engine;
 //! - [`request`]: reading what clients send; [`error`]: what they get back;
@@ -44,6 +45,7 @@ pub mod conn;
 pub mod containers;
 pub mod engines;
 pub mod error;
+pub mod evict;
 pub mod live;
 pub mod metrics;
 pub mod openapi;

@@ -68,7 +68,8 @@ fn paths() -> Value {
                 (by team, workflow and status), `dockwright_run_duration_seconds` (histogram), `dockwright_runs_in_flight`, \
                 `dockwright_denials_total` (by team and rule), `dockwright_runs_throttled_total` (429s by team), \
                 `dockwright_engine_reachable` (pinged at the scrape), `dockwright_http_responses_total`, \
-                `dockwright_connections_open` and `dockwright_connections_refused_total`.",
+                `dockwright_connections_open`, `dockwright_connections_evicted_total` (closed at the cap to let a \
+                new one in) and `dockwright_connections_refused_total` (answered 503 at the cap).",
             "security": [],
             "responses": { "200": { "description": "The metrics", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }
         }},

@@ -1218,6 +1218,23 @@ fn closed_by_server(mut stream: TcpStream) -> Vec<u8> {
     }
 }
 
+/// As [`closed_by_server`], where a reset counts as a close too: a server that closes
+/// a connection before reading what the client sent makes the kernel answer a reset.
+fn dropped_by_server(mut stream: TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut got = Vec::new();
+    match stream.read_to_end(&mut got) {
+        Ok(_) => got,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => got,
+        Err(e) => panic!(
+            "the server held the connection ({e}); read so far: {}",
+            String::from_utf8_lossy(&got)
+        ),
+    }
+}
+
 #[test]
 fn quiet_connections_are_closed_and_open_ones_capped() {
     let plugins = serve_plugins();
@@ -1310,30 +1327,101 @@ fn quiet_connections_are_closed_and_open_ones_capped() {
     );
     drop(server);
 
-    let capped = Server::start(&team, plugins.path(), &["--max-connections", "2"]);
-    let first = TcpStream::connect(("127.0.0.1", capped.port)).unwrap();
-    let second = TcpStream::connect(("127.0.0.1", capped.port)).unwrap();
-    let refused = capped.get("/healthz", None);
-    refused.error(503, "2 connections open");
-    assert_eq!(refused.header("retry-after"), Some("1"));
-    drop(first);
-    // The server sees the close some time later: until then a request is refused too, and
-    // every refusal is counted.
-    let mut refusals = 1;
-    eventually("a freed connection slot", || {
-        let answer = capped.get("/healthz", None);
-        if answer.status == 503 {
-            refusals += 1;
+    drop(sleeper_gone(&sleeper));
+}
+
+/// Removes a test container (the guard form, so a failed assertion removes it too).
+fn sleeper_gone(id: &str) -> impl Drop + '_ {
+    struct Gone<'a>(&'a str);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", self.0])
+                .output();
         }
-        answer.status == 200
-    });
-    let metrics = capped.get("/metrics", None).body;
-    assert_eq!(
-        series(&metrics, "dockwright_connections_refused_total"),
-        Some(f64::from(refusals)),
-        "{metrics}"
+    }
+    Gone(id)
+}
+
+#[test]
+fn a_slowloris_past_the_cap_does_not_keep_clients_out() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-loris");
+    let token = token(&team, plugins.path(), &team);
+    let cap: u32 = 4;
+    let server = Server::start(
+        &team,
+        plugins.path(),
+        &["--max-connections", &cap.to_string()],
     );
-    drop(second);
+    let port = server.port;
+    // A client whose answer takes a while: a run waited for, on a container that exits
+    // only when the test says.
+    let label = format!("dockwright.team={}", team.name);
+    let sleeper = docker(&[
+        "run",
+        "-d",
+        "--label",
+        &label,
+        "dockwright/base:latest",
+        "sh",
+        "-c",
+        "while [ ! -f /go ]; do sleep 0.2; done",
+    ]);
+    let sleeper = sleeper.trim().to_string();
+    let _gone = sleeper_gone(&sleeper);
+    let body = run_body("wait", &[("container", &sleeper)]).to_string();
+    let run_token = token.clone();
+    let waited = std::thread::spawn(move || {
+        http(
+            port,
+            "POST",
+            "/v1/runs",
+            Some(&run_token),
+            Some(body.as_bytes()),
+            &[],
+        )
+    });
+    eventually("the run is in flight", || {
+        let listed = server.get("/v1/runs?limit=5", Some(&token)).json();
+        listed["runs"].as_array().is_some_and(|runs| {
+            runs.iter()
+                .any(|r| r["workflow"] == "wait" && r["status"] == "running")
+        })
+    });
+    // Three times the cap in connections that send half a request head and stop. The
+    // server accepts connections in the order they came, so each new one takes the place
+    // of the oldest unfinished head.
+    let loris: Vec<TcpStream> = (0..3 * cap)
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    // A real client gets its answer at once: not a 503, not a wait for the header timeout
+    // (10 s, far beyond what the test would notice; the order is what is checked).
+    let health = server.get("/healthz", None);
+    assert_eq!(health.status, 200, "{}", health.body);
+    // The oldest of the flood were closed to make room, by the server, with nothing
+    // answered: every one but the newest `cap - 1` (the waited run holds one place).
+    for (i, c) in loris.into_iter().enumerate().take(2 * cap as usize + 1) {
+        let got = dropped_by_server(c);
+        assert!(
+            got.is_empty(),
+            "connection {i}: {}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let metrics = server.get("/metrics", None).body;
+    let evicted = series(&metrics, "dockwright_connections_evicted_total").unwrap_or(0.0);
+    assert!(evicted >= f64::from(2 * cap + 1), "{metrics}");
+    // The run's connection was never chosen: its answer comes once the container exits.
+    docker(&["exec", &sleeper, "touch", "/go"]);
+    let waited = waited.join().unwrap();
+    assert_eq!(waited.status, 201, "{}", waited.body);
+    assert_eq!(waited.json()["status"], "ok", "{}", waited.body);
 }
 
 /// The value of the series `name{labels}` in a scrape, if it is there.
