@@ -82,6 +82,21 @@ pub struct Catalog {
     pub problems: Vec<Problem>,
 }
 
+/// What [`Catalog::load_reporting`] says as it goes: a server that starts with many
+/// plugins compiles for seconds, and its operator should see why it is not up yet.
+pub enum Progress<'a> {
+    /// The folder holds this many `.wasm` files, about to be loaded one by one.
+    Found(usize),
+    /// One file was loaded: its plugin, whether it was compiled now (else its
+    /// description came from the compile cache), and how long it took.
+    Loaded {
+        path: &'a Path,
+        plugin: &'a str,
+        compiled: bool,
+        took: Duration,
+    },
+}
+
 impl Catalog {
     /// Load every `*.wasm` in `dir`. Files that are not plugins become problems, not
     /// errors: one bad file must not hide the good ones.
@@ -90,6 +105,17 @@ impl Catalog {
         dir: &Path,
         console: Arc<dyn Console>,
         lock: Option<&Locked>,
+    ) -> Result<Self> {
+        Self::load_reporting(runtime, dir, console, lock, &|_| {}).await
+    }
+
+    /// [`Catalog::load`], telling `report` what it found and each plugin it loaded.
+    pub async fn load_reporting(
+        runtime: &Runtime,
+        dir: &Path,
+        console: Arc<dyn Console>,
+        lock: Option<&Locked>,
+        report: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<Self> {
         let entries = std::fs::read_dir(dir).with_context(|| {
             format!(
@@ -103,6 +129,7 @@ impl Catalog {
             .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
             .collect();
         paths.sort();
+        report(Progress::Found(paths.len()));
 
         let mut catalog = Catalog {
             dir: dir.to_path_buf(),
@@ -110,8 +137,16 @@ impl Catalog {
             problems: Vec::new(),
         };
         for path in paths {
+            let started = std::time::Instant::now();
             match load_file(runtime, &path, console.clone(), lock).await {
                 Ok(plugin) => {
+                    report(Progress::Loaded {
+                        path: &path,
+                        plugin: &plugin.info.name,
+                        // Described from the cache leaves the component to load later.
+                        compiled: plugin.pre.get().is_some(),
+                        took: started.elapsed(),
+                    });
                     if let Some(first) = catalog.find(&plugin.info.name) {
                         let reason = format!(
                             "a plugin named `{}` is already loaded from `{}`",

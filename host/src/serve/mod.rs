@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::engine::{self, Engine};
 use crate::journal::retention;
-use crate::plugin::catalog::Catalog;
+use crate::plugin::catalog::{Catalog, Progress};
 use crate::plugin::runtime::Runtime;
 use crate::util::console::Terminal;
 use app::App;
@@ -147,6 +147,30 @@ async fn prune_journal(app: Arc<App>, stop: CancellationToken) {
     }
 }
 
+/// What the server says while it loads its plugins, so a cold start that compiles
+/// for seconds is not silent.
+fn starting(progress: Progress<'_>) {
+    match progress {
+        Progress::Found(n) => tracing::info!(
+            "starting: {n} plugin file(s) found; compiling those not in the compile cache (seconds each)"
+        ),
+        Progress::Loaded {
+            path,
+            plugin,
+            compiled: true,
+            took,
+        } => tracing::info!(
+            "plugin `{plugin}` compiled from {} in {:.1}s",
+            path.display(),
+            took.as_secs_f64()
+        ),
+        Progress::Loaded { path, plugin, .. } => tracing::info!(
+            "plugin `{plugin}` loaded from the compile cache ({})",
+            path.display()
+        ),
+    }
+}
+
 /// Load the config, the journal, the plugins (compiled now, not on first request)
 /// and connect to the engine.
 async fn setup(options: &Options) -> Result<App> {
@@ -173,7 +197,14 @@ async fn setup(options: &Options) -> Result<App> {
     let _ = journal.observe(Box::new(move |entry| counting.journaled(entry)));
     let runtime = Runtime::with_cache(&crate::util::paths::cache_root())?;
     let console = Arc::new(Terminal { verbose: false });
-    let catalog = Catalog::load(&runtime, &options.plugins, console, options.lock.as_ref()).await?;
+    let catalog = Catalog::load_reporting(
+        &runtime,
+        &options.plugins,
+        console,
+        options.lock.as_ref(),
+        &starting,
+    )
+    .await?;
     for p in &catalog.problems {
         tracing::warn!("skipped `{}`: {}", p.path.display(), p.reason);
     }

@@ -1635,6 +1635,23 @@ fn json_logs_have_one_line_per_request_and_per_run() {
         })
     });
     let lines = lines(&server.log());
+    // While it starts, the server says what it is doing, in this order: the plugins it
+    // found, each one loaded (compiled now or from the cache), then where it listens.
+    let position = |what: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .position(|l| l["message"].as_str().is_some_and(what))
+    };
+    let found = position(&|m| m.starts_with("starting: ") && m.contains("plugin file(s) found"))
+        .expect("a line saying how many plugin files were found");
+    let loaded = position(&|m| {
+        m.starts_with("plugin `probe` ")
+            && (m.contains(" compiled from ") || m.contains(" loaded from the compile cache"))
+    })
+    .expect("a line for the probe plugin");
+    let listening =
+        position(&|m| m.starts_with("listening on http://")).expect("a `listening on` line");
+    assert!(found < loaded && loaded < listening, "{lines:?}");
     let posted: Vec<&Value> = lines
         .iter()
         .filter(|l| l["message"] == "request" && l["path"] == "/v1/runs")
