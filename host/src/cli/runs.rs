@@ -84,7 +84,10 @@ fn list(journal: &Journal, filter: history::Filter, limit: usize, json: bool) ->
                 r.started.clone(),
                 r.duration_ms
                     .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
-                r.created(),
+                match &r.torn_down {
+                    Some(_) => format!("{} (torn down)", r.created()),
+                    None => r.created(),
+                },
             ]
         }));
         for line in table(&rows) {
@@ -139,6 +142,14 @@ fn show(journal: &Journal, id: &str, json: bool) -> Result<ExitCode> {
     )?;
     if !s.rolled_back.is_empty() {
         writeln!(out, "rolled back  {}", inert(&list(&s.rolled_back)))?;
+    }
+    if let Some(t) = &s.torn_down {
+        writeln!(
+            out,
+            "torn down    {} (removed: {})",
+            inert(&t.time),
+            inert(&list(&t.removed))
+        )?;
     }
     writeln!(out, "\ncalls:")?;
     let mut rows = vec![["TIME", "OP", "TARGET", "DECISION", "RESULT", "DETAIL"].map(String::from)];

@@ -30,6 +30,8 @@ pub struct RunSummary {
     pub containers: Vec<String>,
     pub images: Vec<String>,
     pub rolled_back: Vec<String>,
+    /// When its environment was torn down on request, and what that removed.
+    pub torn_down: Option<TornDown>,
     /// The process that ran it, as its start says.
     #[serde(skip)]
     pub pid: Option<u32>,
@@ -45,6 +47,13 @@ impl RunSummary {
             plural(self.images.len(), "image")
         )
     }
+}
+
+/// A teardown of a run's environment, as the journal keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TornDown {
+    pub time: String,
+    pub removed: Vec<String>,
 }
 
 /// One run in full: its params and every call it made.
@@ -71,9 +80,10 @@ pub struct Call {
 
 /// The columns [`summary`] reads, in its order.
 const SUMMARY: &str = "run, status, team, plugin, workflow, engine, started, duration_ms, \
-                       error, containers, images, rolled_back, pid, cause";
+                       error, containers, images, rolled_back, pid, cause, torn_down, \
+                       torn_down_removed";
 /// How many columns [`SUMMARY`] has: the index of the first column a query adds.
-const SUMMARY_COLUMNS: usize = 14;
+const SUMMARY_COLUMNS: usize = 16;
 
 fn list(text: Option<String>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -100,6 +110,15 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
             .get::<_, Option<i64>>(12)?
             .and_then(|p| u32::try_from(p).ok()),
         cause: row.get(13)?,
+        torn_down: row
+            .get::<_, Option<String>>(14)?
+            .map(|time| -> rusqlite::Result<TornDown> {
+                Ok(TornDown {
+                    time,
+                    removed: list(row.get(15)?),
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -381,6 +400,40 @@ mod tests {
             .map(|r| r.run)
             .collect();
         assert_eq!(unended, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_teardown_is_kept_once_and_only_for_the_runs_team() {
+        let dir = tempfile::tempdir().unwrap();
+        let torn = |time: &str, team: &str, removed: &[&str]| crate::journal::Entry::TornDown {
+            time: time.into(),
+            run: "a".into(),
+            team: team.into(),
+            removed: removed.iter().map(|s| s.to_string()).collect(),
+        };
+        let journal = journal_of(
+            dir.path(),
+            &[
+                start("a", "blue", "t0"),
+                end("a", "ok", "t1"),
+                // Another team cannot mark blue's run.
+                torn("t2", "red", &["x"]),
+                torn("t3", "blue", &["c1", "c2"]),
+                // A second teardown does not rewrite the first.
+                torn("t4", "blue", &[]),
+            ],
+        );
+        let runs = latest(&journal, Filter::default(), 10, dir.path()).unwrap();
+        assert_eq!(runs[0].status, "ok", "a teardown leaves how the run went");
+        assert_eq!(
+            runs[0].torn_down,
+            Some(TornDown {
+                time: "t3".into(),
+                removed: vec!["c1".into(), "c2".into()],
+            })
+        );
+        let d = detail(&journal, "a", dir.path()).unwrap().unwrap();
+        assert_eq!(d.summary.torn_down.unwrap().time, "t3");
     }
 
     #[test]

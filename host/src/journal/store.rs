@@ -77,6 +77,15 @@ pub enum Entry {
         rolled_back: Vec<String>,
         duration_ms: u64,
     },
+    /// The run's environment was torn down on request: what it left on the engine is
+    /// gone, whatever its end says. The first teardown of a run is the one kept.
+    TornDown {
+        time: String,
+        run: String,
+        team: String,
+        /// The containers removed by the teardown (those of a run cancelled by it too).
+        removed: Vec<String>,
+    },
 }
 
 fn default_engine() -> String {
@@ -88,15 +97,17 @@ impl Entry {
         match self {
             Entry::RunStart { team, .. }
             | Entry::Call { team, .. }
-            | Entry::RunEnd { team, .. } => team,
+            | Entry::RunEnd { team, .. }
+            | Entry::TornDown { team, .. } => team,
         }
     }
 
     pub fn run(&self) -> &str {
         match self {
-            Entry::RunStart { run, .. } | Entry::Call { run, .. } | Entry::RunEnd { run, .. } => {
-                run
-            }
+            Entry::RunStart { run, .. }
+            | Entry::Call { run, .. }
+            | Entry::RunEnd { run, .. }
+            | Entry::TornDown { run, .. } => run,
         }
     }
 }
@@ -111,7 +122,15 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// What brings a database from each version to the next: version 1 is [`SCHEMA`],
 /// later ones only add (a column, a table), so an older dockwright's file upgrades in
 /// place and nothing it wrote changes meaning.
-const MIGRATIONS: &[&str] = &[SCHEMA, "ALTER TABLE runs ADD COLUMN cause TEXT;"];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA,
+    "ALTER TABLE runs ADD COLUMN cause TEXT;",
+    // A run torn down (DELETE /v1/runs/{id}): when, and the containers removed.
+    "ALTER TABLE runs ADD COLUMN torn_down TEXT;
+     ALTER TABLE runs ADD COLUMN torn_down_removed TEXT;
+     CREATE INDEX IF NOT EXISTS runs_by_teardown ON runs (torn_down)
+         WHERE torn_down IS NOT NULL;",
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -231,15 +250,22 @@ impl Journal {
     /// Write one entry in a transaction of its own. An error names the file and what
     /// to do; the caller decides what a run does without its audit (it stops).
     pub fn record(&self, entry: &Entry) -> Result<()> {
-        self.with("write", |conn| {
+        self.record_counted(entry).map(|_| ())
+    }
+
+    /// [`Journal::record`], saying how many rows the entry changed: 0 for a start of
+    /// a run already there, or a teardown of a run torn down before.
+    pub fn record_counted(&self, entry: &Entry) -> Result<usize> {
+        let changed = self.with("write", |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            insert(&tx, entry)?;
-            tx.commit()
+            let changed = insert(&tx, entry)?;
+            tx.commit()?;
+            Ok(changed)
         })?;
         if let Some(observer) = self.observer.get() {
             observer(entry);
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Write many entries in one transaction (a benchmark's history, a bulk load):
@@ -447,6 +473,17 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 // A name of the host's small set, never a plugin's words.
                 cause.as_deref().map(text::cap).as_deref()
             ],
+        ),
+        // Only a run of the team, and only once: a teardown does not rewrite another.
+        Entry::TornDown {
+            time,
+            run,
+            team,
+            removed,
+        } => conn.execute(
+            "UPDATE runs SET torn_down = ?3, torn_down_removed = ?4
+             WHERE run = ?1 AND team = ?2 AND torn_down IS NULL",
+            params![run, team, time, json(removed)],
         ),
     }
 }

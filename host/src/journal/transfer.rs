@@ -452,7 +452,8 @@ struct Stream<'s> {
     decode: fn(&Row) -> rusqlite::Result<Entry>,
     /// The entry read and not yet written, with its time.
     next: Option<(String, Entry)>,
-    /// Among entries of the same millisecond: starts, then calls, then ends.
+    /// Among entries of the same millisecond: starts, then calls, then ends, then
+    /// teardowns.
     rank: u8,
 }
 
@@ -471,9 +472,10 @@ impl Stream<'_> {
 
 fn time_of(entry: &Entry) -> &str {
     match entry {
-        Entry::RunStart { time, .. } | Entry::Call { time, .. } | Entry::RunEnd { time, .. } => {
-            time
-        }
+        Entry::RunStart { time, .. }
+        | Entry::Call { time, .. }
+        | Entry::RunEnd { time, .. }
+        | Entry::TornDown { time, .. } => time,
     }
 }
 
@@ -533,15 +535,24 @@ fn decode_end(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
+fn decode_teardown(row: &Row) -> rusqlite::Result<Entry> {
+    Ok(Entry::TornDown {
+        time: row.get(0)?,
+        run: row.get(1)?,
+        team: row.get(2)?,
+        removed: json_list(row.get(3)?),
+    })
+}
+
 /// Write every entry from `since` on (a time, or a prefix of one such as
-/// `2026-11-01`; `None` for all) as JSON lines, in time order: the three indexed
-/// streams (starts, calls, ends) are merged as they are read, so memory stays flat
+/// `2026-11-01`; `None` for all) as JSON lines, in time order: the four indexed
+/// streams (starts, calls, ends, teardowns) are merged as they are read, so memory stays flat
 /// however long the history. Returns how many entries were written.
 pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Result<u64> {
     let since = since.unwrap_or("");
     let mut write_error = None;
     let written = journal.with("read", |conn| {
-        // One read transaction: the three streams see the same journal.
+        // One read transaction: the four streams see the same journal.
         let tx = conn.transaction()?;
         let mut starts = tx.prepare(
             "SELECT started, run, team, plugin, plugin_sha256, workflow, params, pid, engine
@@ -556,6 +567,10 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
             "SELECT ended, run, team, plugin, workflow, status, error, containers, images,
                     rolled_back, duration_ms, cause
              FROM runs WHERE ended IS NOT NULL AND ended >= ?1 ORDER BY ended, seq",
+        )?;
+        let mut teardowns = tx.prepare(
+            "SELECT torn_down, run, team, torn_down_removed
+             FROM runs WHERE torn_down IS NOT NULL AND torn_down >= ?1 ORDER BY torn_down, seq",
         )?;
         let mut streams = [
             Stream {
@@ -575,6 +590,12 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
                 decode: decode_end,
                 next: None,
                 rank: 2,
+            },
+            Stream {
+                rows: teardowns.query([since])?,
+                decode: decode_teardown,
+                next: None,
+                rank: 3,
             },
         ];
         for s in &mut streams {
@@ -665,6 +686,12 @@ mod tests {
             call("r2", "create-container", "ok", "c2", &t(3)),
             // A call of a run this journal never saw start (gc's, of another machine's run).
             call("elsewhere", "remove-container", "ok", "c3", &t(4)),
+            Entry::TornDown {
+                time: t(5),
+                run: "r1".into(),
+                team: "blue".into(),
+                removed: vec!["c1".into()],
+            },
         ];
         for e in &entries {
             journal.record(e).unwrap();
@@ -690,8 +717,9 @@ mod tests {
             }
         );
         let got = exported(&other, None);
-        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got.len(), 6, "{got:?}");
         assert!(got.contains(&entries[3]) && got.contains(&entries[5]));
+        assert!(got.contains(&entries[6]), "the teardown comes with its run");
         // r2's call was the journal's to have, not the file's.
         assert!(!got.contains(&entries[4]));
         // The same file again is refused; nothing is doubled.
@@ -699,7 +727,7 @@ mod tests {
             import(&other, &file).unwrap(),
             Imported::Already { .. }
         ));
-        assert_eq!(exported(&other, None).len(), 5);
+        assert_eq!(exported(&other, None).len(), 6);
     }
 
     /// A file of three runs (start, a call, an end each) and the journal it came from.

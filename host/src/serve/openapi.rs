@@ -139,7 +139,9 @@ fn paths() -> Value {
             "delete": {
                 "summary": "Tear down what the run created",
                 "description": "Cancels the run if it is in flight (which rolls it back), then removes every container \
-                    labelled with the run. Images are kept.",
+                    labelled with the run. Images are kept. The run then says `torn_down` (when, and what was removed), \
+                    in the journal too; a DELETE of a run torn down before, with nothing left, answers \
+                    `already_torn_down: true` with that first teardown.",
                 "responses": {
                     "200": { "description": "What was removed", "content": json_of("#/components/schemas/Teardown") },
                     "401": { "$ref": "#/components/responses/Unauthorized" },
@@ -270,6 +272,15 @@ fn schemas() -> Value {
             (or failed before causes were journaled)"
     });
     let run_status = json!({ "type": "string", "enum": ["running", "ok", "failed", "died"] });
+    let torn_down = json!({
+        "type": "object", "nullable": true, "required": ["time", "removed"],
+        "description": "When the run's environment was torn down (`DELETE /v1/runs/{id}`) and the containers that \
+            removed; null while it stands. `status` still says how the run went.",
+        "properties": {
+            "time": { "type": "string", "format": "date-time" },
+            "removed": strings
+        }
+    });
     json!({
         "Error": {
             "type": "object", "required": ["error"], "additionalProperties": false,
@@ -405,6 +416,7 @@ fn schemas() -> Value {
                 "containers": strings,
                 "images": strings,
                 "rolled_back": strings,
+                "torn_down": torn_down,
                 "rollback_errors": strings,
                 "log": { "type": "array", "items": { "$ref": "#/components/schemas/Line" } },
                 "log_dropped": { "type": "integer" },
@@ -424,7 +436,8 @@ fn schemas() -> Value {
                 "started": { "type": "string", "description": "When it started (empty when the journal does not say)" },
                 "duration_ms": nullable("integer"),
                 "error": nullable("string"),
-                "cause": cause
+                "cause": cause,
+                "torn_down": torn_down
             }
         },
         "RunList": {
@@ -456,12 +469,16 @@ fn schemas() -> Value {
             ]
         },
         "Teardown": {
-            "type": "object", "required": ["id", "cancelled", "removed", "failed"],
+            "type": "object",
+            "required": ["id", "cancelled", "removed", "failed", "already_torn_down", "torn_down"],
             "properties": {
                 "id": { "type": "string" },
                 "cancelled": { "type": "boolean", "description": "Whether the run was in flight and was cancelled" },
-                "removed": strings,
-                "failed": strings
+                "removed": { "type": "array", "items": { "type": "string" }, "description": "The containers this request removed" },
+                "failed": strings,
+                "already_torn_down": { "type": "boolean", "description": "The run was torn down by an earlier request and nothing was left: `torn_down` is that teardown" },
+                "torn_down": torn_down,
+                "message": { "type": "string" }
             }
         },
         "Port": {

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal;
-use crate::journal::history::RunSummary;
+use crate::journal::history::{RunSummary, TornDown};
 use crate::run::{RunReport, Status};
 use crate::util::console::{Console, Level, Source};
 
@@ -46,6 +46,7 @@ struct State {
     log_bytes: usize,
     dropped: u64,
     report: Option<RunReport>,
+    torn_down: Option<TornDown>,
 }
 
 /// A run of this server, in flight or ended.
@@ -104,6 +105,24 @@ impl RunRecord {
         self.state().report.clone()
     }
 
+    /// When the run's environment was torn down, if it was.
+    pub fn torn_down(&self) -> Option<TornDown> {
+        self.state().torn_down.clone()
+    }
+
+    /// Mark the run torn down: the first teardown is kept, and returned when there was
+    /// one already (as `Err`).
+    pub fn tear_down(&self, torn: TornDown) -> Result<(), TornDown> {
+        let mut state = self.state();
+        match &state.torn_down {
+            Some(first) => Err(first.clone()),
+            None => {
+                state.torn_down = Some(torn);
+                Ok(())
+            }
+        }
+    }
+
     /// The run's end, once it comes.
     pub async fn ended(&self) -> RunReport {
         let mut rx = self.changed.subscribe();
@@ -150,9 +169,11 @@ impl RunRecord {
                 "containers": [],
                 "images": [],
                 "rolled_back": [],
+                "torn_down": null,
             }),
         };
         view["params"] = params(&self.params);
+        view["torn_down"] = serde_json::to_value(&state.torn_down).unwrap_or_default();
         if let Some(containers) = containers {
             view["containers"] = containers.into();
         }
@@ -182,6 +203,7 @@ fn report_view(report: &RunReport, started: &str) -> Value {
         "containers": report.containers,
         "images": report.images,
         "rolled_back": report.rolled_back,
+        "torn_down": null,
     });
     if !report.rollback_errors.is_empty() {
         view["rollback_errors"] = report.rollback_errors.clone().into();
@@ -208,6 +230,7 @@ pub fn summary_view(summary: &RunSummary, run_params: &[(String, String)]) -> Va
         "containers": summary.containers,
         "images": summary.images,
         "rolled_back": summary.rolled_back,
+        "torn_down": summary.torn_down,
         "log": [],
         "links": links(&summary.run),
     })

@@ -15,6 +15,8 @@ use super::error::ApiError;
 use super::registry::{self, RunRecord};
 use super::request::{plausible_run_id, RunRequest};
 use crate::engine::Engine;
+use crate::journal::history::TornDown;
+use crate::journal::Entry;
 use crate::plugin::catalog::{Catalog, LoadedPlugin};
 use crate::plugin::info::WorkflowInfo;
 use crate::policy::config::DEFAULT_ENGINE;
@@ -409,7 +411,7 @@ pub async fn recent(
             json!({
                 "id": r.run, "status": r.status, "plugin": r.plugin, "workflow": r.workflow,
                 "engine": r.engine, "started": r.started, "duration_ms": r.duration_ms,
-                "error": r.error, "cause": r.cause,
+                "error": r.error, "cause": r.cause, "torn_down": r.torn_down,
             })
         })
         .collect();
@@ -458,6 +460,11 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
         (None, Some(Ok(detail))) => detail.summary.engine.clone(),
         _ => DEFAULT_ENGINE.to_string(),
     };
+    let before = match (&record, &journaled) {
+        (Some(record), _) => record.torn_down(),
+        (None, Some(Ok(detail))) => detail.summary.torn_down.clone(),
+        _ => None,
+    };
     let engine = app.engines.get(&app.teams.current(), &engine_name).await?;
     let left = containers::list(&engine, team, Some(id))
         .await
@@ -468,20 +475,67 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
     }
     let outcome = containers::remove(&engine, &left).await;
     removed.extend(outcome.removed);
-    let body =
-        json!({ "id": id, "cancelled": cancelled, "removed": removed, "failed": outcome.failed });
-    if outcome.failed.is_empty() {
-        Ok(body)
-    } else {
-        let mut err = ApiError::new(
+    if !outcome.failed.is_empty() {
+        // Not torn down yet: what is left is named, and a DELETE again tries again.
+        return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!(
-                "some containers of run `{id}` could not be removed: {}",
-                outcome.failed.join("; ")
+                "some containers of run `{id}` could not be removed: {} (removed: {})",
+                outcome.failed.join("; "),
+                json!(removed)
             ),
-        );
-        err.message
-            .push_str(&format!(" (removed: {})", body["removed"]));
-        Err(err)
+        ));
     }
+    if let Some(first) = before.filter(|_| removed.is_empty()) {
+        return Ok(already_torn_down(id, &first));
+    }
+    let torn = TornDown {
+        time: crate::journal::now(),
+        removed,
+    };
+    let entry = Entry::TornDown {
+        time: torn.time.clone(),
+        run: id.to_string(),
+        team: team.to_string(),
+        removed: torn.removed.clone(),
+    };
+    let journal = app.journal.clone();
+    let kept = tokio::task::spawn_blocking(move || journal.record_counted(&entry))
+        .await
+        .map_err(|e| ApiError::internal(format!("writing the journal stopped: {e}")))?
+        .map_err(|e| {
+            ApiError::internal(format!(
+                "the containers of run `{id}` were removed ({}), but the journal could not \
+                 say so: {e:#}",
+                json!(torn.removed)
+            ))
+        })?;
+    // Two teardowns at once: the first one written is the run's, and the other says so.
+    let first = match &record {
+        Some(record) => record.tear_down(torn.clone()).err(),
+        None if kept == 0 => journal_detail(app, team, id)
+            .await
+            .ok()
+            .and_then(|d| d.summary.torn_down),
+        None => None,
+    };
+    if let Some(first) = first.filter(|_| torn.removed.is_empty()) {
+        return Ok(already_torn_down(id, &first));
+    }
+    Ok(json!({
+        "id": id, "cancelled": cancelled, "removed": torn.removed, "failed": [],
+        "already_torn_down": false, "torn_down": torn,
+    }))
+}
+
+/// The answer to a DELETE of a run torn down before, with nothing left to remove.
+fn already_torn_down(id: &str, first: &TornDown) -> Value {
+    json!({
+        "id": id, "cancelled": false, "removed": [], "failed": [],
+        "already_torn_down": true, "torn_down": first,
+        "message": format!(
+            "run `{id}` was torn down already at {}; nothing of it was left to remove",
+            first.time
+        ),
+    })
 }

@@ -406,6 +406,17 @@ fn a_team_member_runs_an_environment_from_the_page_and_tears_it_down() {
             docker(&["ps", "-aq", "--filter", &format!("id={container}")]).trim(),
             ""
         );
+        // The run says so in the recent runs: it went ok, and it was torn down since.
+        click(&client, "#refresh-runs").await;
+        until(
+            &client,
+            "the run marked torn down",
+            &format!(
+                "(r => r && r.querySelector('.status-torn-down') !== null)\
+                 (document.querySelector(\"#runs-body tr[data-run-id='{run}']\"))"
+            ),
+        )
+        .await;
 
         // Everything the plugin says is shown as text: markup in outputs, log lines,
         // descriptions and defaults runs nothing and makes no elements.

@@ -630,8 +630,38 @@ fn serve_runs_workflows_shows_runs_and_containers_and_tears_down() {
     assert_eq!(removed["removed"][0], container.as_str(), "{removed}");
     assert_eq!(removed["cancelled"], false);
     assert!(docker_ids(&format!("id={container}")).is_empty());
-    let again = server.delete(&format!("/v1/runs/{id}"), &blue_token).json();
+    // The run says it was torn down, when and what went, beside how it went.
+    assert_eq!(removed["already_torn_down"], false, "{removed}");
+    let torn = removed["torn_down"].clone();
+    assert_eq!(torn["removed"][0], container.as_str(), "{removed}");
+    let shown = server
+        .get(&format!("/v1/runs/{id}"), Some(&blue_token))
+        .json();
+    assert_eq!(shown["status"], "ok", "{shown}");
+    assert_eq!(shown["torn_down"], torn, "{shown}");
+    let listed = server.get("/v1/runs?limit=50", Some(&blue_token)).json();
+    let in_list = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(in_list["torn_down"], torn, "{in_list}");
+    // A second DELETE says it was done already, and which teardown it was.
+    let again = server.delete(&format!("/v1/runs/{id}"), &blue_token);
+    assert_eq!(again.status, 200, "{}", again.body);
+    let again = again.json();
     assert_eq!(again["removed"].as_array().unwrap().len(), 0, "{again}");
+    assert_eq!(again["already_torn_down"], true, "{again}");
+    assert_eq!(again["torn_down"], torn, "{again}");
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("torn down already"),
+        "{again}"
+    );
     assert_eq!(
         server.get("/v1/containers", Some(&blue_token)).json()["containers"]
             .as_array()
@@ -651,6 +681,34 @@ fn serve_runs_workflows_shows_runs_and_containers_and_tears_down() {
         .json();
     assert_eq!(from_journal["status"], "ok", "{from_journal}");
     assert_eq!(from_journal["params"]["message"], "hi");
+    assert_eq!(from_journal["torn_down"], Value::Null, "{from_journal}");
+    // Torn down from the journal alone (this server never held it): kept there.
+    let down = server.delete(&format!("/v1/runs/{cli_id}"), &blue_token);
+    assert_eq!(down.status, 200, "{}", down.body);
+    let first = down.json()["torn_down"].clone();
+    assert!(first["time"].is_string(), "{}", down.body);
+    let shown = server
+        .get(&format!("/v1/runs/{cli_id}"), Some(&blue_token))
+        .json();
+    assert_eq!(shown["torn_down"], first, "{shown}");
+    let again = server
+        .delete(&format!("/v1/runs/{cli_id}"), &blue_token)
+        .json();
+    assert_eq!(again["already_torn_down"], true, "{again}");
+    assert_eq!(again["torn_down"], first, "{again}");
+    // The CLI reads it from the journal too.
+    let shown = blue.dockwright(plugins.path(), &["runs", "show", &cli_id]);
+    assert!(
+        shown.assert_ok().stdout.contains("torn down"),
+        "{}",
+        shown.stdout
+    );
+    let listed = blue.dockwright(plugins.path(), &["runs"]);
+    assert!(
+        listed.assert_ok().stdout.contains("(torn down)"),
+        "{}",
+        listed.stdout
+    );
     server
         .get(&format!("/v1/runs/{cli_id}"), Some(&red_token))
         .error(404, "no run");

@@ -471,10 +471,23 @@ function runRow(r) {
   const open = el("button", { cls: "open-run ghost", text: "Calls", data: { run: r.id }, attrs: { type: "button" } });
   open.addEventListener("click", () => busy(open, $("runs-error"), () => openRun(r.id)));
   const row = el("tr", { data: { runId: r.id } },
-    cell(fmtTime(r.started), "nowrap"), cell(r.workflow), cell(r.plugin), cell(badge(r.status)),
+    cell(fmtTime(r.started), "nowrap"), cell(r.workflow), cell(r.plugin), cell(statusBadges(r)),
     cell(fmtDuration(r.duration_ms), "nowrap"), cell(r.engine), cell(open));
   if (r.error) row.title = r.error;
   return row;
+}
+
+// How the run went, and whether its environment was torn down since (the status stays).
+function statusBadges(r) {
+  const badges = el("span", { cls: "badges" }, badge(r.status));
+  if (r.torn_down) {
+    const removed = (r.torn_down.removed || []).length;
+    badges.append(" ", el("span", {
+      cls: "badge status-torn-down", text: "torn down",
+      attrs: { title: `at ${fmtTime(r.torn_down.time)}; ${removed} container(s) removed` },
+    }));
+  }
+  return badges;
 }
 
 async function openRun(id) {
@@ -489,7 +502,7 @@ function renderDetail(data) {
   $("detail-params").replaceChildren(...(params.length ? params : [el("li", { cls: "muted", text: "none" })]));
   const calls = (data.calls || []).map(callRow);
   $("detail-calls").replaceChildren(...(calls.length ? calls : [emptyRow(8, "No calls recorded")]));
-  $("detail-end").replaceChildren(badge(data.status), el("span", { cls: "error", text: data.error || "" }));
+  $("detail-end").replaceChildren(statusBadges(data), el("span", { cls: "error", text: data.error || "" }));
   show($("run-detail"), true);
   $("run-detail").scrollIntoView({ block: "nearest" });
 }
