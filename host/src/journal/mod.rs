@@ -8,11 +8,13 @@
 //! - [`history`]: the queries `dockwright runs` and the server answer from;
 //! - [`transfer`]: the JSON-lines form, out (`runs export`) and in (`runs import`);
 //! - [`retention`]: pruning runs that ended long ago;
+//! - [`idempotency`]: the keys that make a retried `POST /v1/runs` safe;
 //! - [`liveness`]: whether a run's process is still alive;
 //! - [`gc`]: removing what runs that died left behind.
 
 pub mod gc;
 pub mod history;
+pub mod idempotency;
 pub mod liveness;
 pub mod retention;
 pub mod store;

@@ -130,6 +130,16 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE runs ADD COLUMN torn_down_removed TEXT;
      CREATE INDEX IF NOT EXISTS runs_by_teardown ON runs (torn_down)
          WHERE torn_down IS NOT NULL;",
+    // Idempotency keys of `POST /v1/runs` (see `idempotency`).
+    "CREATE TABLE IF NOT EXISTS idempotency (
+         team TEXT NOT NULL,
+         key TEXT NOT NULL,
+         fingerprint TEXT NOT NULL,
+         run TEXT NOT NULL,
+         created TEXT NOT NULL,
+         PRIMARY KEY (team, key)
+     );
+     CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created);",
 ];
 
 const SCHEMA: &str = "

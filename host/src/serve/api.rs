@@ -246,17 +246,71 @@ async fn create_run(
         .engines
         .for_team(&app.teams.current(), &caller.policy, engine_name)
         .await?;
+    let key = idempotency_key(&headers)?;
     let slot = runs::admit(&app, &caller.team)?;
     if wanted.plan {
+        // A plan makes nothing, so a retry of one is safe as it is: a key is not kept.
         let report = runs::plan(&app, slot, &caller, resolved, engine).await?;
         return Ok((StatusCode::OK, Json(report)).into_response());
     }
-    let record = runs::start(&app, slot, &caller, resolved, engine);
+    let id = crate::run::new_run_id();
+    let record = match key {
+        None => runs::start(&app, id, slot, &caller, resolved, engine),
+        Some(key) => {
+            let _starting = app.keyed_starts.lock().await;
+            match runs::claim_key(&app, &caller.team, &key, fingerprint(&wanted), &id).await? {
+                runs::Keyed::Start => runs::start(&app, id, slot, &caller, resolved, engine),
+                runs::Keyed::Again(first) => {
+                    drop((_starting, slot));
+                    let view = runs::again(&app, &caller.team, &first, wait).await?;
+                    let mut answer = run_answer(&app, view);
+                    answer.headers_mut().insert(
+                        "idempotent-replayed",
+                        header::HeaderValue::from_static("true"),
+                    );
+                    return Ok(answer);
+                }
+            }
+        }
+    };
     if wait {
         // The run has its own task: a client that hangs up here does not stop it.
         record.ended().await;
     }
     Ok(run_answer(&app, record.view(None)))
+}
+
+/// The request's `Idempotency-Key`, checked; none when it sent none.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut keys = headers.get_all("idempotency-key").iter();
+    let Some(first) = keys.next() else {
+        return Ok(None);
+    };
+    if keys.next().is_some() {
+        return Err(ApiError::bad_request(
+            "the Idempotency-Key header is sent twice: send one",
+        ));
+    }
+    let key = first.to_str().map_err(|_| {
+        ApiError::bad_request(
+            "the Idempotency-Key header is not visible ASCII: use letters, digits and \
+             punctuation, such as a UUID",
+        )
+    })?;
+    crate::journal::idempotency::check_key(key).map_err(ApiError::bad_request)?;
+    Ok(Some(key.to_string()))
+}
+
+/// What a request asks for, as one digest: the same request with its params in
+/// another order, or its JSON spaced otherwise, is the same request.
+fn fingerprint(wanted: &request::RunRequest) -> String {
+    let mut params = wanted.params.clone();
+    params.sort();
+    let canonical = serde_json::json!({
+        "workflow": wanted.workflow, "plugin": wanted.plugin, "engine": wanted.engine,
+        "params": params, "plan": wanted.plan,
+    });
+    crate::util::digest::sha256_hex(canonical.to_string().as_bytes())
 }
 
 /// The answer to a request that started a run: the run, at its URL, with a status that

@@ -33,6 +33,9 @@ pub struct App {
     pub metrics: Arc<metrics::Metrics>,
     /// Whether the engines answer, as `/metrics` reports it (asked once a second at most).
     pub reachability: metrics::Reachability,
+    /// Held from claiming an idempotency key until its run is in the registry, so a
+    /// retry in this process that finds the key taken also finds the run.
+    pub keyed_starts: tokio::sync::Mutex<()>,
 }
 
 impl App {

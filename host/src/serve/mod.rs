@@ -235,6 +235,7 @@ async fn setup(options: &Options) -> Result<App> {
         max_body: options.max_body,
         metrics,
         reachability: metrics::Reachability::new(Duration::from_secs(1)),
+        keyed_starts: tokio::sync::Mutex::new(()),
     })
 }
 

@@ -102,6 +102,13 @@ fn paths() -> Value {
                 "name": "wait", "in": "query", "required": false,
                 "description": "Wait for the run to end (default true). `true`/`false` in any case, or `1`/`0`.",
                 "schema": { "type": "boolean", "default": true }
+            }, {
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "Makes a retry safe: the same key from the same team within 24 hours answers the first \
+                    run (same id, same status; waited for if still running and this server holds it) with \
+                    `Idempotent-Replayed: true`, and starts nothing. The same key with another request is 422. Keys \
+                    are kept in the journal, so a restarted server answers alike. Ignored for plans.",
+                "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" }
             }],
             "requestBody": { "required": true, "content": json_of("#/components/schemas/RunRequest") },
             "responses": {
@@ -112,9 +119,9 @@ fn paths() -> Value {
                 "401": { "$ref": "#/components/responses/Unauthorized" },
                 "403": run_or_error("The run failed by the team's policy (`cause: policy`), or the team may not run the workflow's plugin (an Error, no run)"),
                 "404": { "description": "No such workflow (or plugin) for the team", "content": error() },
-                "409": run_or_error("The run failed by one of the team's quotas (`cause: quota`), or was torn down while in flight (`cause: cancelled`)"),
+                "409": run_or_error("The run failed by one of the team's quotas (`cause: quota`), or was torn down while in flight (`cause: cancelled`); or, an Error with `Retry-After`, another server is starting the run this Idempotency-Key names"),
                 "413": { "description": "The body is larger than the server accepts", "content": error() },
-                "422": run_or_error("The run failed in the plugin (`cause: plugin`) or went over one of its limits (`cause: limit`); or, an Error and no run, the request does not fit what it names: params the workflow does not take (or lacks), an engine the config does not have"),
+                "422": run_or_error("The run failed in the plugin (`cause: plugin`) or went over one of its limits (`cause: limit`); or, an Error and no run, the request does not fit what it names: params the workflow does not take (or lacks), an engine the config does not have, an Idempotency-Key sent before with another request"),
                 "429": {
                     "description": "Too many runs in flight (for the team, its fair share, or the server)",
                     "headers": { "Retry-After": { "description": "Seconds to wait before trying again", "schema": { "type": "integer" } } },
@@ -554,7 +561,13 @@ fn run_or_error(description: &str) -> Value {
 }
 
 fn location() -> Value {
-    json!({ "Location": { "description": "The run's URL", "schema": { "type": "string" } } })
+    json!({
+        "Location": { "description": "The run's URL", "schema": { "type": "string" } },
+        "Idempotent-Replayed": {
+            "description": "`true` when this answers a retry with an Idempotency-Key used before: the run is the first request's",
+            "schema": { "type": "string", "enum": ["true"] }
+        }
+    })
 }
 
 #[cfg(test)]

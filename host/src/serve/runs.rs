@@ -187,9 +187,11 @@ fn no_workflow(name: &str) -> ApiError {
     ApiError::not_found(format!("no workflow `{name}` that your team may run."))
 }
 
-/// Start the run in its own task and return its record at once.
+/// Start the run (under `id`, from [`run::new_run_id`]) in its own task and return
+/// its record at once.
 pub fn start(
     app: &Arc<App>,
+    id: String,
     slot: Slot,
     caller: &Caller,
     resolved: Resolved,
@@ -197,7 +199,7 @@ pub fn start(
 ) -> Arc<RunRecord> {
     let plugin_name = resolved.plugin.info.name.clone();
     let record = RunRecord::new(
-        run::new_run_id(),
+        id,
         caller.team.clone(),
         plugin_name,
         resolved.workflow.clone(),
@@ -335,6 +337,83 @@ async fn run_isolated(
             report
         }
     }
+}
+
+/// What an `Idempotency-Key` found: the caller may start its run, or must answer with
+/// the run the key named first.
+pub enum Keyed {
+    Start,
+    Again(String),
+}
+
+/// Claim `key` for run `id` of the caller's request `wanted`. A key the team used
+/// for another request within the window is `422`: the client reused it by mistake,
+/// and running either request would not be what it meant.
+pub async fn claim_key(
+    app: &App,
+    team: &str,
+    key: &str,
+    fingerprint: String,
+    id: &str,
+) -> Result<Keyed, ApiError> {
+    use crate::journal::idempotency::{self, Claim};
+    let (journal, team_owned, key_owned, id_owned) = (
+        app.journal.clone(),
+        team.to_string(),
+        key.to_string(),
+        id.to_string(),
+    );
+    let claim = tokio::task::spawn_blocking(move || {
+        idempotency::claim(
+            &journal,
+            &team_owned,
+            &key_owned,
+            &fingerprint,
+            &id_owned,
+            std::time::SystemTime::now(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("writing the journal stopped: {e}")))?
+    .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    match claim {
+        Claim::Claimed => Ok(Keyed::Start),
+        Claim::Taken {
+            run,
+            same_request: true,
+        } => Ok(Keyed::Again(run)),
+        Claim::Taken {
+            run,
+            same_request: false,
+        } => Err(ApiError::unfit(format!(
+            "the Idempotency-Key `{key}` was sent with another request (run `{run}`) within \
+             the last {} hours: send a new key for a new request",
+            idempotency::WINDOW.as_secs() / 3600
+        ))),
+    }
+}
+
+/// The answer to a retried request: the run its key named, as it is now (waited for,
+/// when the client waits and this server holds it). A run not yet known here (another
+/// server on this journal claimed the key and has not started it) is `409`, to retry.
+pub async fn again(app: &App, team: &str, id: &str, wait: bool) -> Result<Value, ApiError> {
+    if let Some(record) = app.registry.get(id, team) {
+        if wait {
+            record.ended().await;
+        }
+        return Ok(record.view(None));
+    }
+    from_journal(app, team, id).await.map_err(|_| {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a request with this Idempotency-Key is being started (run `{id}`): \
+                 send it again shortly"
+            ),
+        );
+        e.retry_after = Some(Duration::from_secs(1));
+        e
+    })
 }
 
 /// The run `id` of the caller's team as the API shows it: from this server's runs,

@@ -222,3 +222,82 @@ fn readme_curl_examples_run() {
     // Both environments were torn down by the block.
     assert!(team.containers().is_empty(), "{stdout}");
 }
+
+#[test]
+fn a_retried_post_with_the_same_key_runs_once() {
+    let plugins = serve_plugins();
+    let team = Team::new("api-idem");
+    configure(
+        &team,
+        &[],
+        "images = [\"dockwright/*\"]\nmax_containers = 20\nmax_running = 20\n",
+    );
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &["--max-team-runs", "20"]);
+    let body = run_body("create", &[("image", "dockwright/base:latest")]).to_string();
+    let key = format!("retry-{}", team.name);
+    let post = |port: u16, key: &str, body: &str| {
+        http(
+            port,
+            "POST",
+            "/v1/runs",
+            Some(&token),
+            Some(body.as_bytes()),
+            &[("Idempotency-Key", key)],
+        )
+    };
+
+    // Ten clients retry one request at once: one run, and each hears of it.
+    let answers: Vec<Response> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| s.spawn(|| post(server.port, &key, &body)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = &answers[0];
+    let id = first.json()["id"].as_str().unwrap().to_string();
+    for a in &answers {
+        assert_eq!(a.status, 201, "{}", a.body);
+        assert_eq!(a.json()["id"], id.as_str(), "{}", a.body);
+        assert_eq!(a.json()["status"], "ok", "{}", a.body);
+    }
+    let replayed = answers
+        .iter()
+        .filter(|a| a.header("idempotent-replayed") == Some("true"))
+        .count();
+    assert_eq!(replayed, 9, "all but the one that ran are replays");
+    let label = format!("label=dockwright.team={}", team.name);
+    let made = docker(&["ps", "-aq", "--filter", &label]);
+    assert_eq!(made.lines().count(), 1, "one container: {made}");
+    let runs = server.get("/v1/runs?limit=50", Some(&token)).json();
+    let creates = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["workflow"] == "create")
+        .count();
+    assert_eq!(creates, 1, "{runs}");
+
+    // The same key with another request is refused, naming the key.
+    let other = run_body("log", &[("message", "hi")]).to_string();
+    post(server.port, &key, &other).error(422, "Idempotency-Key");
+    // The same request in other words (params reordered, spaced) is the same request.
+    let spaced = r#"{ "params" : {"image": "dockwright/base:latest"}, "workflow": "create" }"#;
+    assert_eq!(post(server.port, &key, spaced).json()["id"], id.as_str());
+    // A key is checked.
+    post(server.port, "two words", &body).error(400, "Idempotency-Key");
+
+    // A restarted server still knows the key: same run, same status, nothing started.
+    drop(server);
+    let server = Server::start(&team, plugins.path(), &[]);
+    let again = post(server.port, &key, &body);
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.json()["id"], id.as_str(), "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let made = docker(&["ps", "-aq", "--filter", &label]);
+    assert_eq!(made.lines().count(), 1, "still one container: {made}");
+    // Another key is another request.
+    let fresh = post(server.port, &format!("{key}-2"), &body);
+    assert_eq!(fresh.status, 201, "{}", fresh.body);
+    assert_ne!(fresh.json()["id"], id.as_str());
+}
