@@ -168,6 +168,7 @@ pub async fn run(
         state_dir: crate::util::paths::state_dir(),
         tape: tape.clone(),
         plan: None,
+        caller: Some(user()),
     };
     if batch {
         // A fan-out goes on when an engine is down: that engine's runs fail.
@@ -402,5 +403,16 @@ mod tests {
         );
         assert_eq!(short_ids("port 30412 of abc"), "port 30412 of abc");
         assert_eq!(short_ids(""), "");
+    }
+}
+
+/// Who runs this command, for the run's context: the user id, which the process cannot
+/// choose, with the name the environment gives it.
+fn user() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    match std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+        Some(name) => format!("{name} (uid {uid})"),
+        None => format!("uid {uid}"),
     }
 }

@@ -19,7 +19,7 @@ pub use dockwright::plugin::types::KeyValue;
 pub use exports::dockwright::plugin::workflows;
 
 /// The contract version this host implements, as written in the WIT package.
-pub const CONTRACT_VERSION: &str = "0.1.4";
+pub const CONTRACT_VERSION: &str = "0.1.5";
 
 /// A spec that names only an image, for tests to change one field at a time.
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //!   for services;
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
 //!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`],
-//!   [`services`], [`address`] (`public-host`);
+//!   [`services`], [`address`] (`public-host`), [`whose`] (`current-run`);
 //! - [`tape`]: record and replay, where a run's calls are written down or answered
 //!   from a recording;
 //! - [`plan`]: plans, where writes are checked as for a run and answered without
@@ -40,6 +40,7 @@ pub mod swarm;
 pub mod system;
 pub mod tape;
 pub mod users;
+pub mod whose;
 
 use crate::contract::bindings::docker::{
     BuildSpec, CommitSpec, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary,
@@ -47,7 +48,7 @@ use crate::contract::bindings::docker::{
     ImageSummary, ListOptions, LogLine, LogsOptions, ProcessList, Readiness,
 };
 use crate::contract::bindings::dockwright::plugin::types::Host as TypesHost;
-use crate::contract::bindings::host_api::{Host as HostApi, Level};
+use crate::contract::bindings::host_api::{Host as HostApi, Level, RunContext as RunContextView};
 use crate::contract::bindings::services::{Host as ServicesHost, ServiceInfo, ServiceSpec};
 use crate::engine::errors;
 use crate::journal::{self, Entry};
@@ -70,6 +71,9 @@ impl HostApi for HostState {
     }
     async fn public_host(&mut self) -> wasmtime::Result<String> {
         Ok(address::public_host(self))
+    }
+    async fn current_run(&mut self) -> wasmtime::Result<Option<RunContextView>> {
+        Ok(whose::run_context(self))
     }
 }
 

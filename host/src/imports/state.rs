@@ -118,6 +118,8 @@ pub struct RunContext {
     pub plan: Option<super::plan::Shared>,
     /// The last host call that failed, of which a failed workflow's cause is read.
     pub last_failure: Option<FailedCall>,
+    /// Who asked for the run, where the host knows (see [`super::whose`]).
+    pub caller: Option<String>,
 }
 
 impl RunContext {
@@ -144,6 +146,7 @@ impl RunContext {
             tape: None,
             plan: None,
             last_failure: None,
+            caller: None,
         }
     }
 

@@ -232,6 +232,9 @@ pub async fn replay(
         state_dir: scratch.path().join("state"),
         tape: Some(tape.clone()),
         plan: None,
+        // A replay is nobody's request: a plugin reads no caller, as on a host that
+        // does not know it.
+        caller: None,
     };
     let report = run_workflow_as(
         runtime,

@@ -42,6 +42,9 @@ pub struct RunOptions {
     /// Make the run a plan: writes are checked and answered without reaching the
     /// engine (see [`crate::imports::plan`]).
     pub plan: Option<crate::imports::plan::Shared>,
+    /// Who asked for the run, as the plugin's run context says (`host.current-run`):
+    /// the user name on the command line, the token over HTTP.
+    pub caller: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -284,6 +287,7 @@ pub async fn run_workflow_as(
     );
     context.tape = options.tape.clone();
     context.plan = options.plan.clone();
+    context.caller = options.caller.clone();
     // Nothing reached an engine: a failure has nothing to roll back.
     let simulated = options.plan.is_some()
         || options

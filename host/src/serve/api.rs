@@ -94,9 +94,12 @@ impl FromRequestParts<Arc<App>> for Caller {
         let policy = config
             .team(team)
             .map_err(|e| ApiError::unauthorized(format!("{e:#}"), INVALID))?;
+        let hashed = auth::hash(token);
+        let hex = hashed.strip_prefix("sha256:").unwrap_or(&hashed);
         Ok(Caller {
             team: team.to_string(),
             policy: Arc::new(policy.clone()),
+            who: format!("token {}", &hex[..hex.len().min(12)]),
         })
     }
 }

@@ -29,6 +29,9 @@ use crate::util::console::Console;
 pub struct Caller {
     pub team: String,
     pub policy: Arc<TeamPolicy>,
+    /// Who the caller is, as a run's context tells its plugin: the token, by the
+    /// start of its hash as `dockwright token list` shows it (never the token).
+    pub who: String,
 }
 
 /// How long a DELETE waits for a run it cancelled to finish rolling back.
@@ -215,6 +218,7 @@ pub fn start(
         state_dir: app.state_dir.clone(),
         tape: None,
         plan: None,
+        caller: Some(caller.who.clone()),
     };
     let (app, task_record) = (app.clone(), record.clone());
     app.tasks.clone().spawn(async move {
@@ -270,6 +274,7 @@ pub async fn plan(
         state_dir: app.state_dir.clone(),
         tape: None,
         plan: None,
+        caller: Some(caller.who.clone()),
     };
     let plugin = &resolved.plugin;
     // The plugin's own output is not part of a plan's answer.

@@ -301,3 +301,63 @@ fn a_retried_post_with_the_same_key_runs_once() {
     assert_eq!(fresh.status, 201, "{}", fresh.body);
     assert_ne!(fresh.json()["id"], id.as_str());
 }
+
+#[test]
+fn a_plugin_reads_whose_run_it_is_from_the_host() {
+    let plugins = serve_plugins();
+    let team = Team::new("api-whose");
+    configure(
+        &team,
+        &[],
+        "images = [\"dockwright/*\"]\nmax_containers = 5\nmax_running = 5\n",
+    );
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &[]);
+
+    // Over HTTP: the token's team, the run's own id, the engine, the token by its hash.
+    let answer = server.post("/v1/runs", &token, &run_body("whose", &[]));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let run = answer.json();
+    let outputs = &run["outputs"];
+    assert_eq!(outputs["team"], team.name.as_str(), "{run}");
+    assert_eq!(outputs["run-id"], run["id"], "{run}");
+    assert_eq!(outputs["engine"], "default", "{run}");
+    let caller = outputs["caller"].as_str().unwrap();
+    assert!(caller.starts_with("token "), "{run}");
+    assert!(
+        !caller.contains(&token),
+        "the token itself never reaches a plugin"
+    );
+
+    // team-env without a `team` param makes the environment for the run's team.
+    let env = server.post("/v1/runs", &token, &run_body("team-env", &[]));
+    assert_eq!(env.status, 201, "{}", env.body);
+    let id = env.json()["outputs"]["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let labels = docker(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"team-env.team\"}} {{json .Config.Env}}",
+        &id,
+    ]);
+    assert!(
+        labels.starts_with(&format!("{} ", team.name)),
+        "the plugin's label says the run's team: {labels}"
+    );
+    assert!(
+        labels.contains(&format!("\"TEAM={}\"", team.name)),
+        "{labels}"
+    );
+
+    // On the command line: the config's team, and the user by uid.
+    let cli = team.dockwright(plugins.path(), &["run", "whose", "--json"]);
+    let doc = cli.assert_ok().json();
+    assert_eq!(doc["outputs"]["team"], team.name.as_str(), "{doc}");
+    assert_eq!(doc["outputs"]["run-id"], doc["run"], "{doc}");
+    assert!(
+        doc["outputs"]["caller"].as_str().unwrap().contains("uid "),
+        "{doc}"
+    );
+}

@@ -290,14 +290,14 @@ fn a_team_member_runs_an_environment_from_the_page_and_tears_it_down() {
                 .find(|f| f["name"] == name)
                 .unwrap_or_else(|| panic!("no `{name}` field in {fields:?}"))
         };
-        assert_eq!(field("team")["required"], true);
+        // The team is the token's: the run's context says it, nobody types it.
+        assert_eq!(field("team")["required"], false);
         assert_eq!(field("team")["value"], "");
         assert_eq!(field("image")["required"], false);
         assert_eq!(field("image")["value"], "dockwright/web:latest");
         assert!(field("port")["hint"].as_str().unwrap().contains("container port"));
 
         // Run it and watch it: log lines arrive, then the URL, as a link that answers.
-        type_into(&client, &format!("{form} input[name='team']"), &team.name).await;
         let (run, status) = run_from_form(&client, "team-env").await;
         assert_eq!(status, "ok");
         let lines = eval(&client, "document.querySelectorAll('#run-log .line').length").await;
@@ -382,9 +382,12 @@ fn a_team_member_runs_an_environment_from_the_page_and_tears_it_down() {
             detail["params"]
                 .as_str()
                 .unwrap()
-                .contains(&format!("team={}", team.name)),
+                .contains("image=dockwright/web:latest"),
             "{detail}"
         );
+        // No team typed: the environment is the token's team's.
+        let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &container]);
+        assert!(env.contains(&format!("\"TEAM={}\"", team.name)), "{env}");
         let calls = detail["calls"].as_array().unwrap();
         assert!(
             calls

@@ -14,7 +14,7 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("contract dockwright:plugin@0.1.4"),
+        run.stdout.contains("contract dockwright:plugin@0.1.5"),
         "{}",
         run.stdout
     );
@@ -31,7 +31,7 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
     .assert_ok()
     .json();
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["contract"], "0.1.4");
+    assert_eq!(doc["contract"], "0.1.5");
     assert_eq!(doc["name"], "probe");
 }
 
@@ -65,7 +65,7 @@ fn check_refuses_what_is_not_a_plugin_for_this_host() {
         (other_world, "does not use the dockwright:plugin contract"),
         (
             test_plugin("future.wasm"),
-            "it targets contract dockwright:plugin@0.2.0; this host accepts 0.1.x up to 0.1.4",
+            "it targets contract dockwright:plugin@0.2.0; this host accepts 0.1.x up to 0.1.5",
         ),
     ];
     for (file, needle) in cases {

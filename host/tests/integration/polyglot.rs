@@ -177,9 +177,13 @@ fn python_build_image_builds_a_directory_or_commits_a_container() {
     );
     assert_eq!(out(&committed, "method"), "commit");
     assert_eq!(out(&committed, "tag"), format!("{repo}:latest"));
-    assert_eq!(
-        inspect("image", &format!("{repo}:latest"))["Id"],
-        out(&committed, "image")
+    let image = inspect("image", &format!("{repo}:latest"));
+    assert_eq!(image["Id"], out(&committed, "image"));
+    // The plugin read whose run it is from the host (contract 0.1.5).
+    let comment = image["Comment"].as_str().unwrap_or_default();
+    assert!(
+        comment.ends_with(&format!("for team {}", team.name)),
+        "{comment}"
     );
 }
 
@@ -289,6 +293,19 @@ fn js_team_env_serves_http_then_teardown_leaves_nothing() {
         &[("team", &plugin_team)],
     );
     assert_eq!(out(&again, "removed"), "0");
+
+    // Without a `team` param, the environment is the run's own team's (contract 0.1.5).
+    let own = run_ok(js_dir(), &team, "team-env-js", &[]);
+    let view = inspect("container", out(&own, "container"));
+    assert_eq!(
+        view["Config"]["Labels"]["team-env-js.team"],
+        team.name.as_str()
+    );
+    let env = view["Config"]["Env"].as_array().unwrap();
+    assert!(
+        env.iter().any(|e| *e == format!("TEAM={}", team.name)),
+        "{env:?}"
+    );
 }
 
 #[test]

@@ -492,7 +492,7 @@ fn serve_runs_workflows_shows_runs_and_containers_and_tears_down() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|p| p["name"] == "team" && p["required"] == true));
+        .any(|p| p["name"] == "team" && p["required"] == false));
     // The plugin's permission manifest, and its signer (none: it was not installed signed).
     let permissions: Vec<&str> = team_env["permissions"]
         .as_array()

@@ -141,6 +141,17 @@ impl Param {
         }
     }
 
+    /// An optional param with no default: the plugin decides what its absence means
+    /// (such as the run's team, from `host::current_run`).
+    pub fn optional_unset(name: &str, description: &str) -> Param {
+        Param {
+            name: name.into(),
+            description: description.into(),
+            required: false,
+            default: None,
+        }
+    }
+
     /// An optional param; the host passes `default` when the user gives none.
     pub fn optional(name: &str, description: &str, default: &str) -> Param {
         Param {

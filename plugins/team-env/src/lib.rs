@@ -9,7 +9,7 @@ use dockwright_sdk::docker::{
     self, ContainerSpec, LabelFilter, ListOptions, PortBinding, Readiness,
 };
 use dockwright_sdk::{
-    host, info, kv, param_or, parse_port, required, warn, Context, Guest, KeyValue, Param,
+    host, info, kv, param, param_or, parse_port, warn, Context, Guest, KeyValue, Param,
     PluginInfo, Workflow,
 };
 
@@ -23,7 +23,12 @@ struct TeamEnv;
 
 impl Guest for TeamEnv {
     fn describe() -> PluginInfo {
-        let team = || Param::required("team", "The team the environment is for, such as `red`");
+        let team = || {
+            Param::optional_unset(
+                "team",
+                "The team the environment is for, such as `red`; by default the run's team",
+            )
+        };
         PluginInfo {
             name: "team-env".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -64,9 +69,16 @@ impl Guest for TeamEnv {
 
 dockwright_sdk::export!(TeamEnv);
 
-/// The team param, checked: it goes into an environment variable and a label.
-fn team(params: &[KeyValue]) -> Result<&str, String> {
-    let team = required(params, "team")?.trim();
+/// The team the environment is for: the `team` param, else the run's own team as the
+/// host knows it (`host::current_run`), so a caller over HTTP names no team its token
+/// does not already say. Checked: it goes into an environment variable and a label.
+fn team(params: &[KeyValue]) -> Result<String, String> {
+    let team = match param(params, "team").map(str::trim).filter(|t| !t.is_empty()) {
+        Some(given) => given.to_string(),
+        None => host::current_run()
+            .map(|run| run.team)
+            .ok_or("no `team` param, and no run to take the team from")?,
+    };
     let valid = team.len() <= 63
         && team
             .chars()
@@ -81,7 +93,7 @@ fn team(params: &[KeyValue]) -> Result<&str, String> {
 }
 
 fn start(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
-    let team = team(params)?;
+    let team = &team(params)?;
     let image = param_or(params, "image", DEFAULT_IMAGE).trim();
     let port = parse_port(param_or(params, "port", DEFAULT_PORT))?;
 
@@ -158,7 +170,7 @@ fn start(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
 }
 
 fn teardown(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
-    let team = team(params)?;
+    let team = &team(params)?;
     let options = ListOptions {
         all: true,
         labels: vec![LabelFilter {

@@ -6,7 +6,7 @@
 // removes every container the plugin started for a team, found by the plugin's own label.
 //
 // How WIT maps to JavaScript here (componentize-js 0.23):
-// - imports are ES modules named by the versioned interface, `dockwright:plugin/docker@0.1.4`;
+// - imports are ES modules named by the versioned interface, `dockwright:plugin/docker@0.1.5`;
 //   functions and record fields are camelCase (`createContainer`, `hostPort`);
 // - an import's `result<T, docker-error>` returns T, or throws an Error whose `payload` is the
 //   docker-error, a variant: `{ tag: 'not-found', val: 'message' }`;
@@ -22,8 +22,8 @@ import {
   removeContainer,
   waitReady,
   containerLogs,
-} from 'dockwright:plugin/docker@0.1.4';
-import { log, declarePermissions, publicHost } from 'dockwright:plugin/host@0.1.4';
+} from 'dockwright:plugin/docker@0.1.5';
+import { log, declarePermissions, publicHost, currentRun } from 'dockwright:plugin/host@0.1.5';
 
 const NAME = 'team-env-js';
 const VERSION = '0.1.0';
@@ -87,7 +87,13 @@ const param = (name, description, fallback) => ({
   required: fallback === undefined,
   default: fallback,
 });
-const teamParam = () => param('team', 'The team the environment is for, such as `red`');
+// Optional with no default: left out, it is the run's own team (see `parseTeam`).
+const teamParam = () => ({
+  name: 'team',
+  description: "The team the environment is for, such as `red`; by default the run's team",
+  required: false,
+  default: undefined,
+});
 
 export const workflows = {
   describe() {
@@ -145,10 +151,14 @@ export const workflows = {
   },
 };
 
-/** The team param, checked: it goes into an environment variable and a label. */
+/**
+ * The team the environment is for: the `team` param, else the run's own team as the host
+ * knows it (`currentRun`, contract 0.1.5), so a caller over HTTP names no team its token does
+ * not already say. Checked: it goes into an environment variable and a label.
+ */
 export function parseTeam(values) {
-  const team = (values.team ?? '').trim();
-  if (!team) fail('missing required param `team`');
+  const team = (values.team ?? '').trim() || (currentRun()?.team ?? '');
+  if (!team) fail('no `team` param, and no run to take the team from');
   if (team.length > 63 || !/^[A-Za-z0-9_.-]+$/.test(team)) {
     fail(
       `team \`${team}\` is not a valid team name: use at most 63 letters, digits, \`-\`, \`_\` or \`.\``,

@@ -14,3 +14,9 @@ export function declarePermissions(groups) {
 export function publicHost() {
   return 'localhost';
 }
+
+// The run's context as the host gives it (`undefined` outside a run); tests change it.
+export const context = { run: { team: 'green', runId: 'r1', engine: 'default', caller: undefined } };
+export function currentRun() {
+  return context.run;
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { workflows, parsePort, parseTeam } from '../src/index.js';
 import { fake, calls, dockerError } from './fake-docker.mjs';
-import { lines, declared } from './fake-host.mjs';
+import { lines, declared, context } from './fake-host.mjs';
 
 const ID = 'f'.repeat(64);
 const run = (workflow, params) =>
@@ -37,7 +37,7 @@ test('describe offers both workflows with their params', () => {
   assert.deepEqual(info.workflows.map((w) => w.name), ['team-env-js', 'team-env-js-teardown']);
   const params = info.workflows[0].params;
   assert.deepEqual(params.map((p) => [p.name, p.required, p.default]), [
-    ['team', true, undefined],
+    ['team', false, undefined],
     ['image', false, 'dockwright/web:latest'],
     ['port', false, '80/tcp'],
   ]);
@@ -133,6 +133,19 @@ test('params are checked before any Docker call', () => {
   assert.deepEqual(calls, []);
   assert.deepEqual(parsePort('53/UDP'), { port: 53, protocol: 'udp' });
   assert.equal(parseTeam({ team: ' red ' }), 'red');
+});
+
+test("without a team param, the run's own team is the one", () => {
+  assert.equal(parseTeam({}), 'green');
+  assert.equal(parseTeam({ team: '' }), 'green');
+  assert.equal(parseTeam({ team: 'blue' }), 'blue');
+  const saved = context.run;
+  context.run = undefined;
+  try {
+    assert.match(failure('team-env-js', {}), /no `team` param, and no run to take the team from/);
+  } finally {
+    context.run = saved;
+  }
 });
 
 test('a Docker error says what the plugin was doing', () => {

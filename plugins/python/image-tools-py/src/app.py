@@ -133,12 +133,15 @@ def build_image(values: dict) -> List[KeyValue]:
 
 def commit(container: docker.ContainerInfo, repo: str, tag: str, reference: str) -> List[KeyValue]:
     name = container.name.lstrip("/")
-    info(f"committing container {name} to {reference}")
+    # The run's team as the host knows it (contract 0.1.5), not as a param would say.
+    run = host.current_run()
+    team = f" for team {run.team}" if run is not None else ""
+    info(f"committing container {name} to {reference}{team}")
     spec = docker.CommitSpec(
         container=container.id,
         repo=repo,
         tag=tag,
-        message=f"committed from {name} by dockwright {NAME}",
+        message=f"committed from {name} by dockwright {NAME}{team}",
         author=None,
         changes=[],
     )

@@ -87,6 +87,12 @@ class BuildImageTests(unittest.TestCase):
         patcher = mock.patch.object(host, "declare_permissions", self.declared)
         patcher.start()
         self.addCleanup(patcher.stop)
+        self.run_context = host.RunContext(
+            team="blue", run_id="r1", engine="default", caller="uid 1000"
+        )
+        patcher = mock.patch.object(host, "current_run", lambda: self.run_context)
+        patcher.start()
+        self.addCleanup(patcher.stop)
 
     def test_describe(self):
         info = app.Workflows().describe()
@@ -103,6 +109,8 @@ class BuildImageTests(unittest.TestCase):
         self.assertEqual(out, {"image": "sha256:snap", "tag": "blue/snap:1", "method": "commit"})
         spec = commit.call_args.args[0]
         self.assertEqual((spec.container, spec.repo, spec.tag), (CONTAINER.id, "blue/snap", "1"))
+        # The commit says whose run made it, as the host's run context tells.
+        self.assertTrue(spec.message.endswith("for team blue"), spec.message)
 
     def test_builds_a_directory_when_no_container_has_that_name(self):
         build = mock.Mock(return_value="sha256:built")

@@ -427,6 +427,12 @@ const WORKFLOWS: &[WorkflowDef] = &[
         handler: provision,
     },
     WorkflowDef {
+        name: "whose",
+        description: "host::current-run; outputs team, run-id, engine, caller (`-` for none)",
+        params: &[],
+        handler: whose,
+    },
+    WorkflowDef {
         name: "fail",
         description: "Fail with the message",
         params: &[def("message", "The error message", "failing on purpose")],
@@ -1250,6 +1256,16 @@ fn service_create_then_fail(p: &Params) -> Result<Outputs, String> {
     let id = services::create_service(&spec).map_err(docker_err)?;
     host::log(Level::Info, &format!("created service {id}"));
     Err(format!("failing on purpose after creating service {id}"))
+}
+
+fn whose(_: &Params) -> Result<Outputs, String> {
+    let run = dockwright::plugin::host::current_run().ok_or("no run context in a run")?;
+    Ok(vec![
+        kv("team", run.team),
+        kv("run-id", run.run_id),
+        kv("engine", run.engine),
+        kv("caller", run.caller.as_deref().unwrap_or("-")),
+    ])
 }
 
 fn fail(p: &Params) -> Result<Outputs, String> {
