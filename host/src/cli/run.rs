@@ -389,6 +389,17 @@ pub fn print_report(
     }
 }
 
+/// Who runs this command, for the run's context: the user id, which the process cannot
+/// choose, with the name the environment gives it.
+fn user() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    match std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+        Some(name) => format!("{name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,16 +414,5 @@ mod tests {
         );
         assert_eq!(short_ids("port 30412 of abc"), "port 30412 of abc");
         assert_eq!(short_ids(""), "");
-    }
-}
-
-/// Who runs this command, for the run's context: the user id, which the process cannot
-/// choose, with the name the environment gives it.
-fn user() -> String {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
-    match std::env::var("USER").ok().filter(|u| !u.is_empty()) {
-        Some(name) => format!("{name} (uid {uid})"),
-        None => format!("uid {uid}"),
     }
 }
