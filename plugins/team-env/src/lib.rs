@@ -9,8 +9,8 @@ use dockwright_sdk::docker::{
     self, ContainerSpec, LabelFilter, ListOptions, PortBinding, Readiness,
 };
 use dockwright_sdk::{
-    host, info, kv, param, param_or, parse_port, warn, Context, Guest, KeyValue, Param,
-    PluginInfo, Workflow,
+    host, info, kv, param, param_or, parse_port, warn, Context, Guest, KeyValue, Param, PluginInfo,
+    Workflow,
 };
 
 const DEFAULT_IMAGE: &str = "dockwright/web:latest";
@@ -73,7 +73,10 @@ dockwright_sdk::export!(TeamEnv);
 /// host knows it (`host::current_run`), so a caller over HTTP names no team its token
 /// does not already say. Checked: it goes into an environment variable and a label.
 fn team(params: &[KeyValue]) -> Result<String, String> {
-    let team = match param(params, "team").map(str::trim).filter(|t| !t.is_empty()) {
+    let team = match param(params, "team")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         Some(given) => given.to_string(),
         None => host::current_run()
             .map(|run| run.team)
