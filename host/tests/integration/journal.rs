@@ -59,7 +59,9 @@ fn cli_processes_and_a_server_write_at_once_and_lose_nothing() {
                     "params": { "image": "dockwright/base:latest", "count": "2" }
                 });
                 let r = crate::serve::post_to(port, "/v1/runs", &token, &body);
-                assert_eq!(r.status, 201, "{}", r.body);
+                // The run fails on purpose: the plugin's failure is a 422, with the run.
+                assert_eq!(r.status, 422, "{}", r.body);
+                assert_eq!(r.json()["cause"], "plugin", "{}", r.body);
                 r.json()["id"].as_str().unwrap().to_string()
             })
         })
