@@ -432,12 +432,17 @@ TOML
     if ((status == 0)); then
         "$API_CHECK_VENV/bin/openapi-spec-validator" "$dir/openapi.json" || status=1
     fi
+    # Every check but one, which asks what the API does not mean: `DELETE /v1/runs/{id}`
+    # tears down the run's environment (its containers), not the run. A run is an audit
+    # record: it stays readable, marked `torn_down` with when and what went, and a second
+    # DELETE says so. `use_after_free` (ST301) expects a deleted path to answer 404 or 410.
     if ((status == 0)); then
         timeout "$API_CHECK_SECONDS" "$API_CHECK_VENV/bin/schemathesis" \
             --config-file "$DOCKWRIGHT_ROOT/scripts/schemathesis.toml" run \
             "http://127.0.0.1:$port/openapi.json" \
             -H "Authorization: Bearer $token" \
-            --checks all --max-examples "$API_CHECK_EXAMPLES" --seed 1 \
+            --checks all --exclude-checks use_after_free \
+            --max-examples "$API_CHECK_EXAMPLES" --seed 1 \
             --request-timeout 60 --no-color || status=1
     fi
     kill "$pid" 2>/dev/null || true

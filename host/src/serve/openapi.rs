@@ -185,13 +185,22 @@ fn paths() -> Value {
                 "parameters": [{
                     "name": "Last-Event-ID", "in": "header", "required": false,
                     "description": "Send only the lines after this one (the `id` of the last event received).",
-                    "schema": { "type": "integer", "minimum": 0 }
+                    "schema": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 9223372036854775807_u64 }
                 }],
                 "responses": {
                     "200": {
                         "description": "The event stream: `event: log|build` with `id: <seq>` and `data: <Line>`, then `event: end` with `data: <Run>`",
                         "content": { "text/event-stream": {
-                            "schema": { "type": "string", "description": "Events as the WHATWG server-sent events format writes them" },
+                            "schema": {
+                                "type": "object", "required": ["event", "data"],
+                                "description": "One event of the stream, as the WHATWG server-sent events format parses it",
+                                "properties": {
+                                    "event": { "type": "string", "enum": ["log", "build", "end"] },
+                                    "id": { "type": "string", "pattern": "^[0-9]+$", "description": "The Line's `seq`, for `Last-Event-ID`" },
+                                    "data": { "type": "string", "description": "JSON: a Line for `log` and `build`, the Run for `end`" },
+                                    "retry": { "type": "integer" }
+                                }
+                            },
                             "example": "event: log\nid: 1\ndata: {\"seq\":1,\"time\":\"2026-12-04T10:00:00.000Z\",\"stream\":\"stdout\",\"text\":\"hello\"}\n\nevent: end\ndata: {\"id\":\"...\",\"status\":\"ok\"}\n\n"
                         } }
                     },

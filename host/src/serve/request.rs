@@ -214,17 +214,26 @@ impl Query {
     }
 }
 
-/// The `Last-Event-ID` header: none (or empty) is from the start; anything but a line
-/// number is refused, since resuming from the start silently would repeat every line.
+/// The `Last-Event-ID` header: none is from the start; anything but a line number is
+/// refused, an empty one too (an EventSource sends none before its first event), since
+/// resuming from the start silently would repeat every line.
 pub fn last_event_id(value: Option<&[u8]>) -> Result<u64, String> {
     let text = match value {
         None => return Ok(0),
         Some(bytes) => std::str::from_utf8(bytes).unwrap_or("\u{FFFD}").trim(),
     };
     if text.is_empty() {
-        return Ok(0);
+        return Err(
+            "header `Last-Event-ID` is empty: send the `id` of the last event \
+                    received, or no header to start from the first line"
+                .into(),
+        );
     }
-    text.parse::<u64>().map_err(|_| {
+    // At most i64::MAX, as the API's schema says (the widest integer every client reads).
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| {
         format!(
             "header `Last-Event-ID` must be the number of the last line received (an event's `id`), not `{}`",
             crate::util::text::inert(text)
@@ -411,9 +420,20 @@ mod tests {
     #[test]
     fn last_event_ids() {
         assert_eq!(last_event_id(None), Ok(0));
-        assert_eq!(last_event_id(Some(b"")), Ok(0));
         assert_eq!(last_event_id(Some(b" 12 ")), Ok(12));
-        for bad in [&b"abc"[..], b"-1", b"1.5", b"\xFF"] {
+        assert_eq!(
+            last_event_id(Some(b"9223372036854775807")),
+            Ok(9_223_372_036_854_775_807)
+        );
+        for bad in [
+            &b"abc"[..],
+            b"",
+            b" ",
+            b"-1",
+            b"1.5",
+            b"\xFF",
+            b"9223372036854775808",
+        ] {
             let err = last_event_id(Some(bad)).unwrap_err();
             assert!(err.contains("`Last-Event-ID`"), "{err}");
         }
