@@ -153,8 +153,8 @@ pub async fn add(
 }
 
 /// The team's rules at install time: those of `team` when given; else the plugin
-/// must suit at least one team of the config (the folder is shared by all of them),
-/// and each team that will not run it is named.
+/// must suit at least one team of the config (the rule is
+/// [`crate::policy::check_install`]), and each team that will not run it is named.
 fn admit(
     config: &crate::policy::config::Config,
     team: Option<&str>,
@@ -162,22 +162,11 @@ fn admit(
     signer: Option<&str>,
     manifest: &crate::policy::Permissions,
 ) -> Result<()> {
-    let check = |policy: &crate::policy::TeamPolicy| {
-        crate::policy::check_signer(policy, name, signer)
-            .and_then(|()| crate::policy::check_manifest(policy, name, manifest))
-    };
-    if let Some(team) = team {
-        return check(config.team(team)?).map_err(|denial| anyhow::anyhow!("{denial}"));
+    let refusals = match team {
+        Some(team) => crate::policy::check_install([config.team(team)?], name, signer, manifest),
+        None => crate::policy::check_install(config.teams.values(), name, signer, manifest),
     }
-    let refusals: Vec<(&String, crate::policy::Denial)> = config
-        .teams
-        .iter()
-        .filter_map(|(team, policy)| check(policy).err().map(|d| (team, d)))
-        .collect();
-    if refusals.len() == config.teams.len() {
-        let (_, first) = &refusals[0];
-        bail!("no team may run it; for one: {first}");
-    }
+    .map_err(|denial| anyhow::anyhow!("{denial}"))?;
     for (team, denial) in refusals {
         eprintln!("warning: team `{team}` will not run it: {denial}");
     }

@@ -42,7 +42,7 @@ pub use exec::{check_exec_user, check_run_user};
 pub use groups::{Group, Permissions};
 pub use images::{check_engine, check_image, check_plugin, check_tag, glob_match, normalise_image};
 pub use labels::owned_by;
-pub use permissions::{check_call, check_manifest, check_signer};
+pub use permissions::{check_call, check_install, check_manifest, check_signer};
 pub use services::{check_replicas, check_service};
 pub use team::{
     default_team, format_size, Decision, Denial, Limit, PluginLimits, TeamPolicy, Usage,

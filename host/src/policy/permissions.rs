@@ -79,6 +79,43 @@ pub fn check_signer(team: &TeamPolicy, plugin: &str, signer: Option<&str>) -> De
     }
 }
 
+/// Whether a plugin may be added to a plugin folder that `teams` share: each team that
+/// will not run it (by its signers and its manifest), with why; an error when none
+/// will, with the first team's reason (or the one team's). A folder serves every team of the config, so
+/// a plugin that suits one of them is added, and the others are named.
+pub fn check_install<'t>(
+    teams: impl IntoIterator<Item = &'t TeamPolicy>,
+    plugin: &str,
+    signer: Option<&str>,
+    manifest: &Permissions,
+) -> Result<Vec<(&'t str, Denial)>, Denial> {
+    let mut teams_seen = 0;
+    let mut refusals = Vec::new();
+    for team in teams {
+        teams_seen += 1;
+        if let Err(denial) =
+            check_signer(team, plugin, signer).and_then(|()| check_manifest(team, plugin, manifest))
+        {
+            refusals.push((team.name.as_str(), denial));
+        }
+    }
+    if refusals.len() < teams_seen {
+        return Ok(refusals);
+    }
+    Err(match refusals.into_iter().next() {
+        // One team: its own reason says it all.
+        Some((_, only)) if teams_seen == 1 => only,
+        Some((_, first)) => Denial {
+            rule: first.rule,
+            reason: format!("no team may run it; for one: {}", first.reason),
+        },
+        None => Denial {
+            rule: "teams",
+            reason: "no team is configured to run it".into(),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +195,43 @@ mod tests {
         assert!(denial.reason.contains("asks for exec"), "{}", denial.reason);
         let fits = Permissions::parse(["observe"]).unwrap();
         assert!(check_manifest(&t, "p", &fits).is_ok());
+    }
+
+    #[test]
+    fn a_plugin_is_installed_when_one_team_of_the_folder_will_run_it() {
+        let open = team();
+        let mut strict = team();
+        strict.name = "strict".into();
+        strict.require_signed = true;
+        strict.trusted_keys = vec!["ed25519:AAA".into()];
+        let mut narrow = team();
+        narrow.name = "narrow".into();
+        narrow.permissions = Some(Permissions::parse(["observe"]).unwrap());
+        let wants = Permissions::parse(["containers"]).unwrap();
+
+        // Suits one: added, and the others are named with why.
+        let refused = check_install([&open, &strict, &narrow], "p", None, &wants).unwrap();
+        let names: Vec<&str> = refused.iter().map(|(t, _)| *t).collect();
+        assert_eq!(names, ["strict", "narrow"]);
+        assert_eq!(refused[0].1.rule, "require_signed");
+        assert_eq!(refused[1].1.rule, "permissions");
+        // Signed by the trusted key: the strict team takes it too.
+        let refused = check_install([&strict, &narrow], "p", Some("ed25519:AAA"), &wants).unwrap();
+        assert_eq!(refused.len(), 1);
+        // Suits none: refused, with the first team's reason.
+        let none = check_install([&strict, &narrow], "p", None, &wants).unwrap_err();
+        assert_eq!(none.rule, "require_signed");
+        assert!(
+            none.reason.starts_with("no team may run it; for one: "),
+            "{}",
+            none.reason
+        );
+        // One team named: its rules alone.
+        assert!(check_install([&open], "p", None, &wants)
+            .unwrap()
+            .is_empty());
+        assert!(check_install([&narrow], "p", None, &wants).is_err());
+        assert!(check_install([], "p", None, &wants).is_err());
     }
 
     #[test]
