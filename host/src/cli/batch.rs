@@ -200,10 +200,15 @@ pub async fn run(
         interrupted.await;
         let _ = stop.send(true);
     });
-    let reports = batch::run_batch(
+    let shared = batch::Batch {
         runtime,
         plugin,
         workflow,
+        options,
+        jobs: usize::from(jobs),
+    };
+    let reports = batch::run_batch(
+        shared,
         work,
         |i| {
             Arc::new(Tagged {
@@ -211,8 +216,6 @@ pub async fn run(
                 run: i,
             }) as Arc<dyn Console>
         },
-        options,
-        usize::from(jobs),
         stopped,
         |i, report| progress.finished(workflow, i, report, &labels[i]),
     )

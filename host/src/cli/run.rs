@@ -195,31 +195,29 @@ pub async fn run(
     let params = resolved.pop().expect("one param set");
     let cancel = super::interrupt::interrupted();
     if args.plan {
-        let report = run::plan::plan(
-            &runtime,
+        let request = run::RunRequest {
+            runtime: &runtime,
             plugin,
-            &workflow.name,
+            workflow: &workflow.name,
             params,
             engine,
             console,
-            &options,
-            cancel,
-        )
-        .await?;
+            options: &options,
+        };
+        let report = run::plan::plan(request, cancel).await?;
         return print_plan(&report, args.json);
     }
     let recorded_engine = tape.as_ref().map(|_| engine.clone());
-    let report = run::run_workflow(
-        &runtime,
+    let request = run::RunRequest {
+        runtime: &runtime,
         plugin,
-        &workflow.name,
-        params.clone(),
+        workflow: &workflow.name,
+        params: params.clone(),
         engine,
         console,
-        &options,
-        cancel,
-    )
-    .await;
+        options: &options,
+    };
+    let report = run::run_workflow(request, cancel).await;
     if let (Some(path), Some(tape), Some(engine)) = (&args.record, &tape, &recorded_engine) {
         let cassette = Cassette::recorded(plugin, &params, engine, &report, tape);
         cassette.write(path)?;

@@ -109,21 +109,34 @@ pub struct Job {
     pub engine: Result<Engine, String>,
 }
 
-/// Run every job, at most `jobs` at once. `console_for(i)` gives run `i` its console;
-/// `done(i, report)` hears of each run as it ends. One failing run does not stop
-/// the others; each rolls back its own. Reports come back in the order of `work`.
-#[allow(clippy::too_many_arguments)]
+/// What every run of a batch shares: the plugin's workflow, its options, and how many
+/// run at once.
+pub struct Batch<'a> {
+    pub runtime: &'a Runtime,
+    pub plugin: &'a LoadedPlugin,
+    pub workflow: &'a str,
+    pub options: &'a RunOptions,
+    /// The most runs at once (at least one).
+    pub jobs: usize,
+}
+
+/// Run every job, at most `batch.jobs` at once. `console_for(i)` gives run `i` its
+/// console; `done(i, report)` hears of each run as it ends. One failing run does not
+/// stop the others; each rolls back its own. Reports come back in the order of `work`.
 pub async fn run_batch(
-    runtime: &Runtime,
-    plugin: &LoadedPlugin,
-    workflow: &str,
+    batch: Batch<'_>,
     work: Vec<Job>,
     console_for: impl Fn(usize) -> Arc<dyn Console>,
-    options: &RunOptions,
-    jobs: usize,
     cancel: tokio::sync::watch::Receiver<bool>,
     mut done: impl FnMut(usize, &RunReport),
 ) -> Vec<RunReport> {
+    let Batch {
+        runtime,
+        plugin,
+        workflow,
+        options,
+        jobs,
+    } = batch;
     let total = work.len();
     let runs = work.into_iter().enumerate().map(|(i, job)| {
         let console = console_for(i);
@@ -134,10 +147,16 @@ pub async fn run_batch(
             };
             let report = match job.engine {
                 Ok(engine) => {
-                    run::run_workflow(
-                        runtime, plugin, workflow, job.params, engine, console, options, cancelled,
-                    )
-                    .await
+                    let request = run::RunRequest {
+                        runtime,
+                        plugin,
+                        workflow,
+                        params: job.params,
+                        engine,
+                        console,
+                        options,
+                    };
+                    run::run_workflow(request, cancelled).await
                 }
                 // Nothing was sent anywhere: there is no run to journal.
                 Err(why) => RunReport::failed(

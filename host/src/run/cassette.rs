@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::workflow::{run_workflow_as, RunOptions, RunReport, Status};
+use super::workflow::{run_workflow_as, RunOptions, RunReport, RunRequest, Status};
 use crate::engine::Engine;
 use crate::imports::tape::{self, Call, Divergence, Tape};
 use crate::journal::Journal;
@@ -236,18 +236,16 @@ pub async fn replay(
         // does not know it.
         caller: None,
     };
-    let report = run_workflow_as(
+    let request = RunRequest {
         runtime,
-        &cassette.run,
         plugin,
-        &cassette.workflow,
-        cassette.param_list(),
-        no_engine(&cassette.engine)?,
+        workflow: &cassette.workflow,
+        params: cassette.param_list(),
+        engine: no_engine(&cassette.engine)?,
         console,
-        &options,
-        std::future::pending(),
-    )
-    .await;
+        options: &options,
+    };
+    let report = run_workflow_as(&cassette.run, request, std::future::pending()).await;
     let divergence = tape::lock(&tape).divergence();
     let changed_outcome = (divergence.is_none() && Outcome::of(&report) != cassette.outcome)
         .then(|| cassette.outcome.clone());

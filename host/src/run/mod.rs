@@ -17,5 +17,5 @@ pub mod plan;
 pub mod workflow;
 
 pub use workflow::{
-    new_run_id, rollback, run_workflow, run_workflow_as, RunOptions, RunReport, Status,
+    new_run_id, rollback, run_workflow, run_workflow_as, RunOptions, RunReport, RunRequest, Status,
 };

@@ -9,13 +9,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::workflow::{new_run_id, run_workflow_as, RunOptions, Status};
-use crate::engine::Engine;
+use super::workflow::{new_run_id, run_workflow_as, RunOptions, RunRequest, Status};
 use crate::imports::plan::{self, Plan, Step};
 use crate::journal::Journal;
-use crate::plugin::catalog::LoadedPlugin;
-use crate::plugin::runtime::Runtime;
-use crate::util::console::Console;
 use crate::util::text;
 
 /// How a plan ended.
@@ -54,19 +50,9 @@ pub struct PlanReport {
     pub duration_ms: u64,
 }
 
-/// Plan `workflow` of `plugin` on `engine` with resolved params, under `options`'s team
-/// and state folder. Its journal and tape are not used.
-#[allow(clippy::too_many_arguments)]
-pub async fn plan(
-    runtime: &Runtime,
-    plugin: &LoadedPlugin,
-    workflow: &str,
-    params: Vec<(String, String)>,
-    engine: Engine,
-    console: Arc<dyn Console>,
-    options: &RunOptions,
-    cancel: impl Future<Output = ()>,
-) -> Result<PlanReport> {
+/// Plan the request's workflow under its options' team and state folder. Their journal
+/// and tape are not used.
+pub async fn plan(request: RunRequest<'_>, cancel: impl Future<Output = ()>) -> Result<PlanReport> {
     let run_id = new_run_id();
     let planned = Plan::new(&run_id);
     let scratch = tempfile::tempdir().context("cannot make a scratch folder for the plan")?;
@@ -74,12 +60,13 @@ pub async fn plan(
         journal: Arc::new(Journal::open(&scratch.path().join("journal.db"))?),
         tape: None,
         plan: Some(planned.clone()),
-        ..options.clone()
+        ..request.options.clone()
     };
-    let report = run_workflow_as(
-        runtime, &run_id, plugin, workflow, params, engine, console, &options, cancel,
-    )
-    .await;
+    let request = RunRequest {
+        options: &options,
+        ..request
+    };
+    let report = run_workflow_as(&run_id, request, cancel).await;
     let summary = plan::lock(&planned).summary();
     let status = match (&summary.stopped, report.status) {
         (Some(_), _) => PlanStatus::Stopped,

@@ -24,7 +24,7 @@ use crate::plugin::catalog::LoadedPlugin;
 use crate::plugin::runtime::Runtime;
 use crate::policy::labels::Owner;
 use crate::policy::TeamPolicy;
-use crate::util::console::{Budgeted, Console};
+use crate::util::console::{Budgeted, Console, Level, Source};
 use crate::util::text;
 
 /// How a run is made.
@@ -159,47 +159,48 @@ pub fn new_run_id() -> String {
     format!("{:011x}{:05x}", now.as_millis(), h.finish() & 0xf_ffff)
 }
 
-/// Run `workflow` of `plugin` with resolved params, under a fresh run id. The run
-/// stops, and is rolled back, when the plugin fails or traps, when it goes over a
-/// limit of its team's policy (time, memory, output), or when `cancel` resolves
-/// (Ctrl-C).
-#[allow(clippy::too_many_arguments)]
-pub async fn run_workflow(
-    runtime: &Runtime,
-    plugin: &LoadedPlugin,
-    workflow: &str,
-    params: Vec<(String, String)>,
-    engine: Engine,
-    console: Arc<dyn Console>,
-    options: &RunOptions,
-    cancel: impl Future<Output = ()>,
-) -> RunReport {
-    let run_id = new_run_id();
-    run_workflow_as(
-        runtime, &run_id, plugin, workflow, params, engine, console, options, cancel,
-    )
-    .await
+/// One run to make: the plugin and its workflow, the params it is given (resolved),
+/// the engine it runs on and where its lines go; `options` says for whom and how.
+pub struct RunRequest<'a> {
+    pub runtime: &'a Runtime,
+    pub plugin: &'a LoadedPlugin,
+    pub workflow: &'a str,
+    pub params: Vec<(String, String)>,
+    pub engine: Engine,
+    pub console: Arc<dyn Console>,
+    pub options: &'a RunOptions,
+}
+
+/// Run the request under a fresh run id. The run stops, and is rolled back, when the
+/// plugin fails or traps, when it goes over a limit of its team's policy (time,
+/// memory, output), or when `cancel` resolves (Ctrl-C).
+pub async fn run_workflow(request: RunRequest<'_>, cancel: impl Future<Output = ()>) -> RunReport {
+    run_workflow_as(&new_run_id(), request, cancel).await
 }
 
 /// [`run_workflow`] under a run id the caller chose (with [`new_run_id`]), for
 /// callers that must name the run before it ends, such as the HTTP API.
-#[allow(clippy::too_many_arguments)]
+///
+/// The steps, in order: journal the start (nothing unaudited happens), admit the plugin
+/// by the team's policy, hold the run's live lock, run the workflow in its instance
+/// under the team's limits, settle the outcome (rolling back a failure), journal the end.
 pub async fn run_workflow_as(
-    runtime: &Runtime,
     run_id: &str,
-    plugin: &LoadedPlugin,
-    workflow: &str,
-    params: Vec<(String, String)>,
-    engine: Engine,
-    console: Arc<dyn Console>,
-    options: &RunOptions,
+    request: RunRequest<'_>,
     cancel: impl Future<Output = ()>,
 ) -> RunReport {
     let started = Instant::now();
-    let policy = options.policy.clone();
-    let limits = policy.limits.clone();
+    let RunRequest {
+        runtime,
+        plugin,
+        workflow,
+        params,
+        engine,
+        console,
+        options,
+    } = request;
     let owner = Owner {
-        team: policy.name.clone(),
+        team: options.policy.name.clone(),
         run_id: run_id.to_string(),
         plugin: plugin.info.name.clone(),
         plugin_sha256: plugin.sha256.clone(),
@@ -214,73 +215,28 @@ pub async fn run_workflow_as(
         String::new(),
     );
     report.error = None;
-    // Nothing unaudited happens: a run whose start cannot be journaled stops here,
-    // before anything reaches the engine (and with nothing to record its end into).
-    if let Err(e) = options.journal.record(&Entry::RunStart {
-        time: journal::now(),
-        run: owner.run_id.clone(),
-        team: owner.team.clone(),
-        plugin: owner.plugin.clone(),
-        plugin_sha256: owner.plugin_sha256.clone(),
-        workflow: workflow.to_string(),
-        params: params.clone(),
-        pid: std::process::id(),
-        engine: engine.name.clone(),
-    }) {
+    if let Err(e) = journal_start(options, &owner, workflow, &params) {
+        // With nothing journaled, nothing reaches the engine (and no end is written).
         report.error = Some(format!("the run did not start: {e:#}"));
         return report.bounded();
     }
-    let finish = |report: RunReport| {
-        let mut report = report.bounded();
-        report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let ended = options.journal.record(&Entry::RunEnd {
-            time: journal::now(),
-            run: report.run.clone(),
-            team: report.team.clone(),
-            plugin: report.plugin.clone(),
-            workflow: report.workflow.clone(),
-            status: if report.status == Status::Ok {
-                "ok"
-            } else {
-                "failed"
-            }
-            .to_string(),
-            error: report.error.clone(),
-            cause: report.cause.map(|c| c.as_str().to_string()),
-            containers: report.containers.clone(),
-            images: report.images.clone(),
-            rolled_back: report.rolled_back.clone(),
-            duration_ms: report.duration_ms,
-        });
-        if let Err(e) = ended {
-            // What the run did is journaled call by call and is what it is; only its
-            // end is missing (`dockwright runs` shows it as `died`), so say so.
-            eprintln!(
-                "warning: run {}: its end is not in the journal: {e:#}",
-                report.run
-            );
-        }
-        report
-    };
-    if let Err(denial) = plugin.admitted(&policy) {
+    let end = |report: RunReport| journal_end(options, &*console, started, report);
+    if let Err(denial) = plugin.admitted(&options.policy) {
         report.error = Some(denial.to_string());
         report.cause = Some(Cause::Policy);
-        return finish(report);
+        return end(report);
     }
     let live = match LiveRun::acquire(&options.state_dir, &owner.run_id) {
         Ok(live) => live,
         Err(e) => {
             report.error = Some(format!("{e:#}"));
-            return finish(report);
+            return end(report);
         }
     };
-
-    let budget = Budgeted::new(console, limits.log_bytes);
-    let name: Arc<str> = plugin.info.name.as_str().into();
     let mut context = RunContext::new(
         engine,
         owner,
-        policy.clone(),
+        options.policy.clone(),
         options.journal.clone(),
         options.state_dir.clone(),
         plugin.info.manifest(),
@@ -288,61 +244,164 @@ pub async fn run_workflow_as(
     context.tape = options.tape.clone();
     context.plan = options.plan.clone();
     context.caller = options.caller.clone();
-    // Nothing reached an engine: a failure has nothing to roll back.
-    let simulated = options.plan.is_some()
-        || options
-            .tape
-            .as_ref()
-            .is_some_and(|t| tape::lock(t).is_replay());
-    let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
-    let mut store = runtime.store(name, budget.clone(), Some(context), memory);
-    let params: Vec<KeyValue> = params
-        .into_iter()
-        .map(|(key, value)| KeyValue { key, value })
-        .collect();
-    let call = async {
-        let pre = plugin.pre(runtime).map_err(wasmtime::Error::from_anyhow)?;
-        let instance = pre.instantiate_async(&mut store).await?;
-        instance
-            .dockwright_plugin_workflows()
-            .call_run(&mut store, workflow, &params)
-            .await
+    let instance = Instance {
+        runtime,
+        plugin,
+        workflow,
+        console: console.clone(),
     };
-    let who = format!("plugin `{}` in workflow `{workflow}`", plugin.info.name);
-    // A failure of the workflow's own is classed by the calls it made (read below, once
-    // the store is free); the host's limits and cancels are known here.
-    let outcome = tokio::select! {
-        result = call => match result {
-            Ok(Ok(outputs)) => Ok(outputs),
-            Ok(Err(message)) => Err((format!("workflow `{workflow}` failed: {message}"), None)),
-            Err(trap) => Err((format!("{who} crashed: {trap:#}"), None)),
-        },
-        () = cancel => Err((format!("workflow `{workflow}` was interrupted"), Some(Cause::Cancelled))),
-        () = budget.exceeded() => Err((format!(
-            "{who} went over its output limit of {} bytes (policy `plugin_limits.log`)",
-            budget.limit()
-        ), Some(Cause::Limit))),
-        () = tokio::time::sleep(limits.timeout) => Err((format!(
-            "{who} went over its time limit of {} (policy `plugin_limits.timeout`)",
-            humane_duration(limits.timeout)
-        ), Some(Cause::Limit))),
-    };
-    let outcome = match outcome {
-        Err(_) if store.data().memory.hit => Err((
-            format!(
-                "{who} went over its memory limit of {} MiB (policy `plugin_limits.memory`)",
-                limits.memory_bytes >> 20
-            ),
-            Some(Cause::Limit),
-        )),
-        other => other,
-    };
+    let (outcome, run) = instance.run(context, params, cancel).await;
+    settle(&mut report, outcome, &run, options).await;
+    live.finish();
+    end(report)
+}
 
-    let run = store
-        .data_mut()
-        .run
-        .take()
-        .expect("the run context outlives the run");
+/// How a workflow ended: its outputs, or its error and, when the host knows it
+/// already (a limit, a cancel), why.
+type Outcome = Result<Vec<KeyValue>, (String, Option<Cause>)>;
+
+/// Journal the run's start: who runs what, where, with which params.
+fn journal_start(
+    options: &RunOptions,
+    owner: &Owner,
+    workflow: &str,
+    params: &[(String, String)],
+) -> anyhow::Result<()> {
+    options.journal.record(&Entry::RunStart {
+        time: journal::now(),
+        run: owner.run_id.clone(),
+        team: owner.team.clone(),
+        plugin: owner.plugin.clone(),
+        plugin_sha256: owner.plugin_sha256.clone(),
+        workflow: workflow.to_string(),
+        params: params.to_vec(),
+        pid: std::process::id(),
+        engine: owner.engine.clone(),
+    })
+}
+
+/// Journal the run's end and give the report back, bounded and timed.
+fn journal_end(
+    options: &RunOptions,
+    console: &dyn Console,
+    started: Instant,
+    report: RunReport,
+) -> RunReport {
+    let mut report = report.bounded();
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let ended = options.journal.record(&Entry::RunEnd {
+        time: journal::now(),
+        run: report.run.clone(),
+        team: report.team.clone(),
+        plugin: report.plugin.clone(),
+        workflow: report.workflow.clone(),
+        status: if report.status == Status::Ok {
+            "ok"
+        } else {
+            "failed"
+        }
+        .to_string(),
+        error: report.error.clone(),
+        cause: report.cause.map(|c| c.as_str().to_string()),
+        containers: report.containers.clone(),
+        images: report.images.clone(),
+        rolled_back: report.rolled_back.clone(),
+        duration_ms: report.duration_ms,
+    });
+    if let Err(e) = ended {
+        // What the run did is journaled call by call and is what it is; only its
+        // end is missing (`dockwright runs` shows it as `died`), so say so.
+        console.line(
+            &report.plugin,
+            Source::Log(Level::Warn),
+            &format!("run {}: its end is not in the journal: {e:#}", report.run),
+        );
+    }
+    report
+}
+
+/// The plugin's instance for one run.
+struct Instance<'a> {
+    runtime: &'a Runtime,
+    plugin: &'a LoadedPlugin,
+    workflow: &'a str,
+    console: Arc<dyn Console>,
+}
+
+impl Instance<'_> {
+    /// Run the workflow in a fresh instance under the team's limits (time, memory,
+    /// output) until it ends or `cancel` resolves; the run context comes back with
+    /// what the run made.
+    async fn run(
+        self,
+        context: RunContext,
+        params: Vec<(String, String)>,
+        cancel: impl Future<Output = ()>,
+    ) -> (Outcome, RunContext) {
+        let Instance {
+            runtime,
+            plugin,
+            workflow,
+            console,
+        } = self;
+        let limits = context.policy.limits.clone();
+        let budget = Budgeted::new(console, limits.log_bytes);
+        let name: Arc<str> = plugin.info.name.as_str().into();
+        let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+        let mut store = runtime.store(name, budget.clone(), Some(context), memory);
+        let params: Vec<KeyValue> = params
+            .into_iter()
+            .map(|(key, value)| KeyValue { key, value })
+            .collect();
+        let call = async {
+            let pre = plugin.pre(runtime).map_err(wasmtime::Error::from_anyhow)?;
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .dockwright_plugin_workflows()
+                .call_run(&mut store, workflow, &params)
+                .await
+        };
+        let who = format!("plugin `{}` in workflow `{workflow}`", plugin.info.name);
+        // A failure of the workflow's own is classed by the calls it made (in
+        // `settle`, once the store is free); the host's limits and cancels are known here.
+        let outcome = tokio::select! {
+            result = call => match result {
+                Ok(Ok(outputs)) => Ok(outputs),
+                Ok(Err(message)) => Err((format!("workflow `{workflow}` failed: {message}"), None)),
+                Err(trap) => Err((format!("{who} crashed: {trap:#}"), None)),
+            },
+            () = cancel => Err((format!("workflow `{workflow}` was interrupted"), Some(Cause::Cancelled))),
+            () = budget.exceeded() => Err((format!(
+                "{who} went over its output limit of {} bytes (policy `plugin_limits.log`)",
+                budget.limit()
+            ), Some(Cause::Limit))),
+            () = tokio::time::sleep(limits.timeout) => Err((format!(
+                "{who} went over its time limit of {} (policy `plugin_limits.timeout`)",
+                humane_duration(limits.timeout)
+            ), Some(Cause::Limit))),
+        };
+        let outcome = match outcome {
+            Err(_) if store.data().memory.hit => Err((
+                format!(
+                    "{who} went over its memory limit of {} MiB (policy `plugin_limits.memory`)",
+                    limits.memory_bytes >> 20
+                ),
+                Some(Cause::Limit),
+            )),
+            other => other,
+        };
+        let run = store
+            .data_mut()
+            .run
+            .take()
+            .expect("the run context outlives the run");
+        (outcome, run)
+    }
+}
+
+/// Write the outcome into the report: the outputs, or the error with its cause; a
+/// failure is rolled back unless the user asked to keep what it made.
+async fn settle(report: &mut RunReport, outcome: Outcome, run: &RunContext, options: &RunOptions) {
     report.containers = run.containers.clone();
     report.services = run.services.clone();
     report.images = run.images.clone();
@@ -358,8 +417,11 @@ pub async fn run_workflow_as(
             report.error = Some(message);
             report.cause =
                 Some(cause.unwrap_or_else(|| Cause::of_workflow(run.last_failure.as_ref())));
+            // Nothing reached an engine in a plan or a replay: nothing to roll back.
+            let simulated =
+                run.plan.is_some() || run.tape.as_ref().is_some_and(|t| tape::lock(t).is_replay());
             if simulated {
-                // No engine: what a rollback would remove, newest first.
+                // What a rollback would remove, newest first.
                 report.rolled_back = run.containers.iter().rev().cloned().collect();
             } else if !options.keep_on_failure {
                 let (removed, failed) = rollback(
@@ -374,8 +436,6 @@ pub async fn run_workflow_as(
             }
         }
     }
-    live.finish();
-    finish(report)
 }
 
 fn humane_duration(d: Duration) -> String {

@@ -279,18 +279,18 @@ pub async fn plan(
     let plugin = &resolved.plugin;
     // The plugin's own output is not part of a plan's answer.
     let console: Arc<dyn Console> = Arc::new(crate::util::console::Captured::default());
-    let report = crate::run::plan::plan(
-        &app.runtime,
+    let request = run::RunRequest {
+        runtime: &app.runtime,
         plugin,
-        &resolved.workflow,
-        resolved.params,
+        workflow: &resolved.workflow,
+        params: resolved.params,
         engine,
         console,
-        &options,
-        app.abort.child_token().cancelled_owned(),
-    )
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+        options: &options,
+    };
+    let report = crate::run::plan::plan(request, app.abort.child_token().cancelled_owned())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
     drop(slot);
     Ok(report)
 }
@@ -309,18 +309,16 @@ async fn run_isolated(
         tokio::spawn(async move {
             let plugin = &resolved.plugin;
             let console: Arc<dyn Console> = record.clone();
-            run::run_workflow_as(
-                &app.runtime,
-                &record.id,
+            let request = run::RunRequest {
+                runtime: &app.runtime,
                 plugin,
-                &resolved.workflow,
-                resolved.params,
+                workflow: &resolved.workflow,
+                params: resolved.params,
                 engine,
                 console,
-                &options,
-                record.cancel.clone().cancelled_owned(),
-            )
-            .await
+                options: &options,
+            };
+            run::run_workflow_as(&record.id, request, record.cancel.clone().cancelled_owned()).await
         })
     };
     match inner.await {
