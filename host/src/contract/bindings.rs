@@ -12,11 +12,11 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-pub use dockwright::plugin::docker;
-pub use dockwright::plugin::host as host_api;
-pub use dockwright::plugin::services;
-pub use dockwright::plugin::types::KeyValue;
-pub use exports::dockwright::plugin::workflows;
+pub use self::dockwright::plugin::docker;
+pub use self::dockwright::plugin::host as host_api;
+pub use self::dockwright::plugin::services;
+pub use self::dockwright::plugin::types::KeyValue;
+pub use self::exports::dockwright::plugin::workflows;
 
 /// The contract version this host implements, as written in the WIT package.
 pub const CONTRACT_VERSION: &str = "0.1.5";

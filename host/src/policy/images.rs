@@ -5,6 +5,13 @@ use super::team::{Decision, Denial, TeamPolicy};
 
 /// Whether `text` matches `pattern` as a whole, where `*` matches any run of
 /// characters (`/` included, so `blue/*` covers `blue/a/b:1`) and `?` any one.
+///
+/// ```
+/// use dockwright::policy::glob_match;
+/// assert!(glob_match("blue/*", "blue/a/b:1"));
+/// assert!(glob_match("web:v?", "web:v2"));
+/// assert!(!glob_match("blue/*", "red/web:1"));
+/// ```
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
