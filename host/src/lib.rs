@@ -7,6 +7,7 @@
 //! `layout` test checks this). Each folder's `mod.rs` says what lives there.
 //! - [`util`]: small helpers everyone uses (console, suggestions, digests, atomic
 //!   writes, default folders);
+//! - [`config`]: reading `dockwright.toml`: errors placed in the file, the forms of values;
 //! - [`contract`]: the Rust side of the WIT contract, and which versions this host runs;
 //! - [`policy`]: team policy, pure and unit-tested, and the config file that sets it;
 //! - [`engine`]: connecting to the Docker engine, its errors, removing containers;
@@ -19,6 +20,8 @@
 //! - [`cli`]: the command line, a thin layer over the above.
 
 pub mod util;
+
+pub mod config;
 
 pub mod contract;
 

@@ -633,7 +633,7 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
 /// Check an export's `--since`: a time as the journal writes them, or its start
 /// (`2026-11-01`, `2026-11-01T12:00`); or an age back from now (`7d`, `12h`).
 pub fn since(text: &str, now: std::time::SystemTime) -> Result<String, String> {
-    if let Some(age) = crate::policy::config::parse_age(text) {
+    if let Some(age) = crate::config::values::parse_age(text) {
         let at = now.checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
         return Ok(super::store::timestamp(at));
     }

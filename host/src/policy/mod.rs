@@ -4,7 +4,7 @@
 //! engine. A denial names the rule. The decisions fail closed: anything a rule does
 //! not explicitly allow is denied.
 //!
-//! Uses only the contract's types and `util`.
+//! Uses only the contract's types, `config` (reading the file) and `util`.
 //!
 //! - [`team`]: a team's policy, the built-in default, how a denial reads;
 //! - [`images`]: images, tags and plugins a team may use;
@@ -17,7 +17,7 @@
 //! - [`params`]: a workflow's params, checked against what it declares;
 //! - [`groups`]: the permission groups of Docker operations, and sets of them;
 //! - [`permissions`]: the rules: calls inside the manifest, a team's cap, trusted signers;
-//! - [`config`]: `dockwright.toml`, its teams and the config's own rules.
+//! - [`config`]: the sections of `dockwright.toml` and their merge rules (`config::merge`).
 
 pub mod build;
 pub mod commit;
