@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::policy::config::ServeSettings;
-use crate::serve::{self, admission::Bounds, auth, conn::Limits};
+use crate::serve::{self, auth, conn::Limits, slots::Bounds};
 
 /// Each flag overrides the config's `[serve]` key of the same name, which overrides
 /// the built-in default shown.

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 
 use super::app::App;
 use super::error::ApiError;
-use super::registry::{Line, RunRecord};
 use super::runs::{self, Caller};
+use super::started::{Line, RunRecord};
 use super::{auth, containers, metrics, openapi, page, request};
 use crate::policy::config::DEFAULT_ENGINE;
 
@@ -174,7 +174,7 @@ async fn openapi() -> Json<Value> {
 /// The scrape: the counters, with runs in flight and engine pings read now.
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let config = app.teams.current();
-    let running = app.registry.running();
+    let running = app.started.running();
     let in_flight: Vec<(String, i64)> = config
         .teams
         .keys()
@@ -458,7 +458,7 @@ async fn run_events(
 ) -> Result<Response, ApiError> {
     let after = request::last_event_id(headers.get("last-event-id").map(|v| v.as_bytes()))
         .map_err(ApiError::bad_request)?;
-    let Some(record) = app.registry.get(&id, &caller.team) else {
+    let Some(record) = app.started.get(&id, &caller.team) else {
         // Known only from the journal: no lines are kept there, only its end.
         let view = runs::find(&app, &caller.team, &id).await?;
         let end = stream::once(async move { Ok::<_, Infallible>(end_event(&view)) });

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{admission, engines, live, metrics, registry, teams};
+use super::{engines, live, metrics, slots, started, teams};
 use crate::journal::Journal;
 use crate::plugin::runtime::Runtime;
 
@@ -21,8 +21,8 @@ pub struct App {
     pub teams: teams::Teams,
     pub journal: Arc<Journal>,
     pub state_dir: PathBuf,
-    pub registry: registry::Registry,
-    pub(super) admission: Mutex<admission::Admission>,
+    pub started: started::Started,
+    pub(super) slots: Mutex<slots::Slots>,
     /// The tasks of runs in flight, so shutdown can wait for them.
     pub tasks: TaskTracker,
     /// Cancelled when runs in flight must stop (drain deadline, second signal).
@@ -33,7 +33,7 @@ pub struct App {
     pub metrics: Arc<metrics::Metrics>,
     /// Whether the engines answer, as `/metrics` reports it (asked once a second at most).
     pub reachability: metrics::Reachability,
-    /// Held from claiming an idempotency key until its run is in the registry, so a
+    /// Held from claiming an idempotency key until its run is in `started`, so a
     /// retry in this process that finds the key taken also finds the run.
     pub keyed_starts: tokio::sync::Mutex<()>,
 }
@@ -41,8 +41,8 @@ pub struct App {
 impl App {
     /// The admission state. `draining` is read and written under this lock, so a
     /// run is either admitted before shutdown starts or refused.
-    pub fn admission(&self) -> MutexGuard<'_, admission::Admission> {
-        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn slots(&self) -> MutexGuard<'_, slots::Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn draining(&self) -> bool {

@@ -7,8 +7,8 @@
 //! - [`auth`]: tokens, their hashes in the config, who a token belongs to;
 //! - [`teams`]: the config in force, read again when its file changes;
 //! - [`runs`]: starting, finding and tearing down runs;
-//! - [`registry`]: the runs of this server, their log lines and their end;
-//! - [`admission`]: how many runs may be in flight, fairly across teams;
+//! - [`started`]: the runs this server started, their log lines and their end;
+//! - [`slots`]: how many runs may be in flight, fairly across teams;
 //! - [`conn`]: connections: how many, and how long each may stay quiet;
 //!   [`evict`]: which one gives its place to a new one at the cap;
 //! - [`metrics`]: what `/metrics` counts; [`page`]: the team's page at `/`;
@@ -37,7 +37,6 @@ use crate::plugin::runtime::Runtime;
 use crate::util::console::Terminal;
 use app::App;
 
-pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -50,9 +49,10 @@ pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
-pub mod registry;
 pub mod request;
 pub mod runs;
+pub mod slots;
+pub mod started;
 pub mod teams;
 
 /// How `dockwright serve` was asked to run.
@@ -62,7 +62,7 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// The plugin lock next to the config, as the CLI checks it.
     pub lock: Option<crate::plugin::catalog::Locked>,
-    pub bounds: admission::Bounds,
+    pub bounds: slots::Bounds,
     /// How long runs in flight may go on after a shutdown signal.
     pub drain_timeout: Duration,
     /// The largest request body accepted.
@@ -227,8 +227,8 @@ async fn setup(options: &Options) -> Result<App> {
         teams,
         journal,
         state_dir: crate::util::paths::state_dir(),
-        registry: registry::Registry::default(),
-        admission: Mutex::new(admission::Admission::new(options.bounds)),
+        started: started::Started::default(),
+        slots: Mutex::new(slots::Slots::new(options.bounds)),
         tasks: TaskTracker::new(),
         abort: CancellationToken::new(),
         draining: AtomicBool::new(false),
@@ -276,8 +276,8 @@ async fn signals(app: Arc<App>, shutdown: CancellationToken) {
         }
         if first {
             first = false;
-            // Under the admission lock: see `App::admission`.
-            let guard = app.admission();
+            // Under the admission lock: see `App::slots`.
+            let guard = app.slots();
             app.draining.store(true, Ordering::SeqCst);
             drop(guard);
             shutdown.cancel();
@@ -291,7 +291,7 @@ async fn signals(app: Arc<App>, shutdown: CancellationToken) {
 /// Let runs in flight finish until the deadline, then cancel (roll back) the rest.
 async fn drain(app: &App, deadline: Duration) {
     app.tasks.close();
-    let running = app.registry.running().len();
+    let running = app.started.running().len();
     tracing::info!(
         "stopping: not accepting new connections; {running} run(s) in flight get up to {}s to finish",
         deadline.as_secs_f64()
@@ -299,7 +299,7 @@ async fn drain(app: &App, deadline: Duration) {
     tokio::select! {
         () = app.tasks.wait() => return,
         () = tokio::time::sleep(deadline) => {
-            let left = app.registry.running().len();
+            let left = app.started.running().len();
             tracing::warn!("drain deadline reached: cancelling {left} run(s), which rolls them back");
             app.abort.cancel();
         }

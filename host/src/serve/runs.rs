@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::admission::RETRY_AFTER;
 use super::app::App;
 use super::containers;
 use super::error::ApiError;
-use super::registry::{self, RunRecord};
 use super::request::{plausible_run_id, RunRequest};
+use super::slots::RETRY_AFTER;
+use super::started::{self, RunRecord};
 use crate::engine::Engine;
 use crate::journal::history::TornDown;
 use crate::journal::Entry;
@@ -45,14 +45,14 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.app.admission().release(&self.team);
+        self.app.slots().release(&self.team);
     }
 }
 
 /// Take a slot for a run of `team`, or refuse: 503 while shutting down, 429 past
 /// the bound.
 pub fn admit(app: &Arc<App>, team: &str) -> Result<Slot, ApiError> {
-    let mut admission = app.admission();
+    let mut admission = app.slots();
     if app.draining() {
         return Err(ApiError::unavailable(
             "the server is shutting down and starts no new runs: try again once it is back",
@@ -210,7 +210,7 @@ pub fn start(
         resolved.params.clone(),
         app.abort.child_token(),
     );
-    app.registry.insert(record.clone());
+    app.started.insert(record.clone());
     let options = RunOptions {
         policy: caller.policy.clone(),
         keep_on_failure: false,
@@ -253,7 +253,7 @@ pub fn start(
         // end (or tore it down) and starts the next must find the slot free.
         drop(slot);
         record.finish(report);
-        app.registry.ended(&record.id);
+        app.started.ended(&record.id);
     });
     record
 }
@@ -400,7 +400,7 @@ pub async fn claim_key(
 /// when the client waits and this server holds it). A run not yet known here (another
 /// server on this journal claimed the key and has not started it) is `409`, to retry.
 pub async fn again(app: &App, team: &str, id: &str, wait: bool) -> Result<Value, ApiError> {
-    if let Some(record) = app.registry.get(id, team) {
+    if let Some(record) = app.started.get(id, team) {
         if wait {
             record.ended().await;
         }
@@ -422,7 +422,7 @@ pub async fn again(app: &App, team: &str, id: &str, wait: bool) -> Result<Value,
 /// The run `id` of the caller's team as the API shows it: from this server's runs,
 /// else from the journal (runs of an earlier server, or of the CLI).
 pub async fn find(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
-    if let Some(record) = app.registry.get(id, team) {
+    if let Some(record) = app.started.get(id, team) {
         let containers = match record.report() {
             // In flight: only the engine knows yet what it has made.
             None => match app.engines.get(&app.teams.current(), &record.engine).await {
@@ -439,7 +439,7 @@ pub async fn find(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
 /// The run from the journal, if it is the team's.
 async fn from_journal(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
     let detail = journal_detail(app, team, id).await?;
-    Ok(registry::summary_view(&detail.summary, &detail.params))
+    Ok(started::summary_view(&detail.summary, &detail.params))
 }
 
 /// Run `id` of `team` as the journal tells it: its summary, params and calls. A run
@@ -503,7 +503,7 @@ pub async fn recent(
 /// Run `id` of `team` with every host call it made, as the journal has them.
 pub async fn calls(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
     let detail = journal_detail(app, team, id).await?;
-    let mut view = registry::summary_view(&detail.summary, &detail.params);
+    let mut view = started::summary_view(&detail.summary, &detail.params);
     view["calls"] = json!(detail.calls);
     Ok(view)
 }
@@ -515,7 +515,7 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
     if !plausible_run_id(id) {
         return Err(ApiError::no_run(id));
     }
-    let record = app.registry.get(id, team);
+    let record = app.started.get(id, team);
     let mut cancelled = false;
     let mut removed = Vec::new();
     if let Some(record) = record.as_ref().filter(|r| r.report().is_none()) {

@@ -294,7 +294,7 @@ impl Console for RunRecord {
 /// The runs of this server by id; finished ones beyond [`RETAINED`] are forgotten,
 /// oldest first.
 #[derive(Default)]
-pub struct Registry {
+pub struct Started {
     inner: Mutex<Inner>,
 }
 
@@ -304,7 +304,7 @@ struct Inner {
     finished: VecDeque<String>,
 }
 
-impl Registry {
+impl Started {
     fn inner(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn runs_are_found_by_their_team_only() {
-        let registry = Registry::default();
+        let registry = Started::default();
         registry.insert(record("a1", "blue"));
         assert!(registry.get("a1", "blue").is_some());
         assert!(registry.get("a1", "red").is_none());
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn old_finished_runs_are_forgotten() {
-        let registry = Registry::default();
+        let registry = Started::default();
         for i in 0..RETAINED + 2 {
             let id = format!("{i:x}");
             registry.insert(record(&id, "blue"));

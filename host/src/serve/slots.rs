@@ -1,4 +1,4 @@
-//! Admission of runs: how many may be in flight, overall and per team, and who gets
+//! Slots of runs: how many may be in flight, overall and per team, and who gets
 //! a slot that frees up. Pure (time is passed in), so the rules are unit-tested.
 //!
 //! A request past the bound is refused at once (429 with Retry-After) rather than
@@ -67,7 +67,7 @@ impl std::fmt::Display for Refusal {
 
 /// The runs in flight, by team.
 #[derive(Debug)]
-pub struct Admission {
+pub struct Slots {
     bounds: Bounds,
     running: HashMap<String, usize>,
     total: usize,
@@ -75,7 +75,7 @@ pub struct Admission {
     refused: HashMap<String, Instant>,
 }
 
-impl Admission {
+impl Slots {
     pub fn new(bounds: Bounds) -> Self {
         Self {
             bounds: Bounds {
@@ -90,7 +90,7 @@ impl Admission {
     }
 
     /// Take a slot for `team`, or say why not. Every `Ok` must be matched by one
-    /// [`Admission::release`].
+    /// [`Slots::release`].
     pub fn admit(&mut self, team: &str, now: Instant) -> Result<(), Refusal> {
         let window = self.bounds.fair_window;
         self.refused
@@ -154,8 +154,8 @@ impl Admission {
 mod tests {
     use super::*;
 
-    fn admission(max_runs: usize, max_team_runs: usize) -> Admission {
-        Admission::new(Bounds {
+    fn admission(max_runs: usize, max_team_runs: usize) -> Slots {
+        Slots::new(Bounds {
             max_runs,
             max_team_runs,
             fair_window: WANTING_WINDOW,
