@@ -219,7 +219,7 @@ pub fn token(config: Option<&Path>, command: TokenCommand) -> Result<ExitCode> {
             let removed = auth::revoke(&path, &team, &token)?;
             eprintln!(
                 "Revoked team `{team}`'s token {} in {}: a running server refuses it from its next request.",
-                short_hash(&removed),
+                auth::short_hash(&removed),
                 path.display()
             );
             return Ok(ExitCode::SUCCESS);
@@ -237,12 +237,6 @@ pub fn token(config: Option<&Path>, command: TokenCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The first 12 hex digits of a stored hash, as `token list` shows it.
-fn short_hash(hash: &str) -> &str {
-    let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
-    &hex[..hex.len().min(12)]
-}
-
 fn list_tokens(path: &Path, team: &str, json: bool) -> Result<ExitCode> {
     let tokens = auth::list(path, team)?;
     let mut out = std::io::stdout().lock();
@@ -257,7 +251,7 @@ fn list_tokens(path: &Path, team: &str, json: bool) -> Result<ExitCode> {
         let mut rows = vec![["HASH", "MADE"].map(String::from)];
         rows.extend(tokens.iter().map(|t| {
             [
-                short_hash(&t.hash).to_string(),
+                auth::short_hash(&t.hash).to_string(),
                 t.made.clone().unwrap_or_else(|| "-".into()),
             ]
         }));

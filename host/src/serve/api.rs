@@ -85,7 +85,7 @@ impl FromRequestParts<Arc<App>> for Caller {
             ApiError::unauthorized("the Authorization header must be `Bearer <token>`", INVALID)
         })?;
         let config = app.teams.current();
-        let team = auth::team_of(&config.tokens, token).ok_or_else(|| {
+        let (team, stored) = auth::team_of(&config.tokens, token).ok_or_else(|| {
             ApiError::unauthorized(
                 "the token is not valid (it may have been revoked): ask an admin for a new one",
                 INVALID,
@@ -94,12 +94,10 @@ impl FromRequestParts<Arc<App>> for Caller {
         let policy = config
             .team(team)
             .map_err(|e| ApiError::unauthorized(format!("{e:#}"), INVALID))?;
-        let hashed = auth::hash(token);
-        let hex = hashed.strip_prefix("sha256:").unwrap_or(&hashed);
         Ok(Caller {
             team: team.to_string(),
             policy: Arc::new(policy.clone()),
-            who: format!("token {}", &hex[..hex.len().min(12)]),
+            who: format!("token {}", auth::short_hash(stored)),
         })
     }
 }

@@ -30,20 +30,30 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The team whose token this is, if any. Every stored hash is compared, each in
-/// constant time, so neither the time taken nor where the search stops tells an
-/// attacker how close a guess came or which team it matched.
-pub fn team_of<'a>(tokens: &'a BTreeMap<String, Vec<String>>, token: &str) -> Option<&'a str> {
+/// The team whose token this is, if any, with the token's stored hash. Every stored
+/// hash is compared, each in constant time, so neither the time taken nor where the
+/// search stops tells an attacker how close a guess came or which team it matched.
+pub fn team_of<'a>(
+    tokens: &'a BTreeMap<String, Vec<String>>,
+    token: &str,
+) -> Option<(&'a str, &'a str)> {
     let presented = hash(token);
     let mut found = None;
     for (team, hashes) in tokens {
         for stored in hashes {
             if constant_time_eq(presented.as_bytes(), stored.as_bytes()) {
-                found = Some(team.as_str());
+                found = Some((team.as_str(), stored.as_str()));
             }
         }
     }
     found
+}
+
+/// The first 12 hex digits of a stored hash: how `dockwright token list` shows a token,
+/// and how a run's context names its caller (never the token itself).
+pub fn short_hash(hash: &str) -> &str {
+    let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
+    &hex[..hex.len().min(12)]
 }
 
 /// Equality whose time depends only on the lengths.
@@ -281,10 +291,14 @@ mod tests {
             ("blue".to_string(), vec![hash("b1"), hash("b2")]),
             ("red".to_string(), vec![hash("r1")]),
         ]);
-        assert_eq!(team_of(&tokens, "b2"), Some("blue"));
-        assert_eq!(team_of(&tokens, "r1"), Some("red"));
-        assert_eq!(team_of(&tokens, "r2"), None);
-        assert_eq!(team_of(&tokens, ""), None);
+        assert_eq!(team_of(&tokens, "b2").map(|(t, _)| t), Some("blue"));
+        assert_eq!(team_of(&tokens, "r1").map(|(t, _)| t), Some("red"));
+        assert_eq!(team_of(&tokens, "r2").map(|(t, _)| t), None);
+        assert_eq!(team_of(&tokens, "").map(|(t, _)| t), None);
+        // The hash it matched, which names the caller by its start, never the token.
+        let b2 = hash("b2");
+        assert_eq!(team_of(&tokens, "b2").map(|(_, h)| h), Some(b2.as_str()));
+        assert_eq!(short_hash(&b2), &b2["sha256:".len().."sha256:".len() + 12]);
         assert!(!constant_time_eq(b"ab", b"abc"));
         assert!(constant_time_eq(b"abc", b"abc"));
     }
@@ -391,7 +405,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# keep me\n"), "{text}");
         let config = crate::policy::config::parse(&text, &path, dir.path()).unwrap();
-        assert_eq!(team_of(&config.tokens, "x"), Some("blue"));
+        assert_eq!(team_of(&config.tokens, "x").map(|(t, _)| t), Some("blue"));
 
         // Through a symlink, keeping the file's mode.
         use std::os::unix::fs::PermissionsExt;

@@ -406,7 +406,11 @@ pub async fn again(app: &App, team: &str, id: &str, wait: bool) -> Result<Value,
         }
         return Ok(record.view(None));
     }
-    from_journal(app, team, id).await.map_err(|_| {
+    from_journal(app, team, id).await.map_err(|e| {
+        // A journal that cannot be read is the host's failure, not a run being started.
+        if e.status != StatusCode::NOT_FOUND {
+            return e;
+        }
         let mut e = ApiError::new(
             StatusCode::CONFLICT,
             format!(
