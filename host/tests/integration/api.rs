@@ -227,11 +227,10 @@ fn readme_curl_examples_run() {
 fn a_retried_post_with_the_same_key_runs_once() {
     let plugins = serve_plugins();
     let team = Team::new("api-idem");
-    configure(
-        &team,
-        &[],
-        "images = [\"dockwright/*\"]\nmax_containers = 20\nmax_running = 20\n",
-    );
+    let rival = Team::new("api-idem-o");
+    let policy = "images = [\"dockwright/*\"]\nmax_containers = 20\nmax_running = 20\n";
+    configure(&team, &[(&rival, policy)], policy);
+    let rival_token = token(&team, plugins.path(), &rival);
     let token = token(&team, plugins.path(), &team);
     let server = Server::start(&team, plugins.path(), &["--max-team-runs", "20"]);
     let body = run_body("create", &[("image", "dockwright/base:latest")]).to_string();
@@ -286,6 +285,19 @@ fn a_retried_post_with_the_same_key_runs_once() {
     assert_eq!(post(server.port, &key, spaced).json()["id"], id.as_str());
     // A key is checked.
     post(server.port, "two words", &body).error(400, "Idempotency-Key");
+    // Another team with the same key makes its own run, and never hears of the first.
+    let theirs = http(
+        server.port,
+        "POST",
+        "/v1/runs",
+        Some(&rival_token),
+        Some(body.as_bytes()),
+        &[("Idempotency-Key", &key)],
+    );
+    assert_eq!(theirs.status, 201, "{}", theirs.body);
+    assert_ne!(theirs.json()["id"], id.as_str(), "{}", theirs.body);
+    assert_eq!(theirs.json()["team"], rival.name.as_str());
+    assert_eq!(theirs.header("idempotent-replayed"), None);
 
     // A restarted server still knows the key: same run, same status, nothing started.
     drop(server);
