@@ -147,7 +147,7 @@ fn paths() -> Value {
                 "summary": "Tear down what the run created",
                 "description": "Cancels the run if it is in flight (which rolls it back), then removes every container \
                     labelled with the run. Images are kept. The run then says `torn_down` (when, and what was removed), \
-                    in the journal too; a DELETE of a run torn down before, with nothing left, answers \
+                    in the journal too; a later DELETE (or the second of two at once) answers \
                     `already_torn_down: true` with that first teardown.",
                 "responses": {
                     "200": { "description": "What was removed", "content": json_of("#/components/schemas/Teardown") },
@@ -492,7 +492,7 @@ fn schemas() -> Value {
                 "cancelled": { "type": "boolean", "description": "Whether the run was in flight and was cancelled" },
                 "removed": { "type": "array", "items": { "type": "string" }, "description": "The containers this request removed" },
                 "failed": strings,
-                "already_torn_down": { "type": "boolean", "description": "The run was torn down by an earlier request and nothing was left: `torn_down` is that teardown" },
+                "already_torn_down": { "type": "boolean", "description": "Another request tore the run down first: `torn_down` is that teardown, `removed` what this one found left" },
                 "torn_down": torn_down,
                 "message": { "type": "string" }
             }

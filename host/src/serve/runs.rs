@@ -573,7 +573,7 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
         ));
     }
     if let Some(first) = before.filter(|_| removed.is_empty()) {
-        return Ok(already_torn_down(id, &first));
+        return Ok(already_torn_down(id, &first, &[]));
     }
     let torn = TornDown {
         time: crate::journal::now(),
@@ -605,8 +605,10 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
             .and_then(|d| d.summary.torn_down),
         None => None,
     };
-    if let Some(first) = first.filter(|_| torn.removed.is_empty()) {
-        return Ok(already_torn_down(id, &first));
+    if let Some(first) = first {
+        // Another request tore it down first: its teardown is the run's, and this answer
+        // says so, with what this one removed meanwhile.
+        return Ok(already_torn_down(id, &first, &torn.removed));
     }
     Ok(json!({
         "id": id, "cancelled": cancelled, "removed": torn.removed, "failed": [],
@@ -614,14 +616,20 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
     }))
 }
 
-/// The answer to a DELETE of a run torn down before, with nothing left to remove.
-fn already_torn_down(id: &str, first: &TornDown) -> Value {
+/// The answer to a DELETE of a run torn down before: the first teardown, and what this
+/// request removed (nothing, unless two came at once).
+fn already_torn_down(id: &str, first: &TornDown, removed: &[String]) -> Value {
+    let left = if removed.is_empty() {
+        "nothing of it was left to remove".to_string()
+    } else {
+        format!(
+            "this request removed {} container(s) still there",
+            removed.len()
+        )
+    };
     json!({
-        "id": id, "cancelled": false, "removed": [], "failed": [],
+        "id": id, "cancelled": false, "removed": removed, "failed": [],
         "already_torn_down": true, "torn_down": first,
-        "message": format!(
-            "run `{id}` was torn down already at {}; nothing of it was left to remove",
-            first.time
-        ),
+        "message": format!("run `{id}` was torn down already at {}; {left}", first.time),
     })
 }

@@ -373,3 +373,50 @@ fn a_plugin_reads_whose_run_it_is_from_the_host() {
         "{doc}"
     );
 }
+
+#[test]
+fn two_teardowns_at_once_agree_on_which_was_first() {
+    let plugins = serve_plugins();
+    let team = Team::new("api-down2");
+    configure(
+        &team,
+        &[],
+        "images = [\"dockwright/*\"]\nmax_containers = 5\nmax_running = 5\n",
+    );
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &[]);
+    let made = server.post(
+        "/v1/runs",
+        &token,
+        &run_body("create", &[("image", "dockwright/base:latest")]),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.json()["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/runs/{id}");
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let both: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| server.delete(&path, &token)))
+            .collect();
+        both.into_iter()
+            .map(|h| {
+                let a = h.join().unwrap();
+                assert_eq!(a.status, 200, "{}", a.body);
+                a.json()
+            })
+            .collect()
+    });
+    let firsts = answers
+        .iter()
+        .filter(|a| a["already_torn_down"] == false)
+        .count();
+    assert_eq!(firsts, 1, "one teardown is the run's: {answers:?}");
+    assert_eq!(
+        answers[0]["torn_down"], answers[1]["torn_down"],
+        "{answers:?}"
+    );
+    assert_eq!(
+        server.get(&path, Some(&token)).json()["torn_down"],
+        answers[0]["torn_down"]
+    );
+    assert!(team.containers().is_empty());
+}

@@ -113,7 +113,7 @@ impl Server {
         self.request("POST", path, Some(token), Some(body.to_string().as_bytes()))
     }
 
-    fn delete(&self, path: &str, token: &str) -> Response {
+    pub(super) fn delete(&self, path: &str, token: &str) -> Response {
         self.request("DELETE", path, Some(token), None)
     }
 
