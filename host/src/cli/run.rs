@@ -11,8 +11,9 @@ use super::batch;
 use super::load::{load, load_config};
 use super::table::table;
 use crate::engine;
+use crate::imports::mode::Mode;
 use crate::imports::plan::Outcome;
-use crate::imports::tape::Tape;
+use crate::imports::recording::Recording;
 use crate::policy::{config, params};
 use crate::run::cassette::{self, Cassette};
 use crate::run::plan::{PlanReport, PlanStatus};
@@ -151,7 +152,7 @@ pub async fn run(
         let journal = journal.clone();
         std::thread::spawn(move || super::runs::prune_when_due(keep, &journal));
     }
-    let tape = args.record.as_ref().map(|_| {
+    let recording = args.record.as_ref().map(|_| {
         let patterns = match &args.redact_env {
             Some(given) => given.iter().filter(|p| !p.is_empty()).cloned().collect(),
             None => cassette::DEFAULT_REDACT
@@ -159,15 +160,15 @@ pub async fn run(
                 .map(|p| p.to_string())
                 .collect(),
         };
-        Tape::record(patterns)
+        Recording::new(patterns)
     });
     let options = RunOptions {
         policy,
         keep_on_failure: args.keep_on_failure,
         journal,
         state_dir: crate::util::paths::state_dir(),
-        tape: tape.clone(),
-        plan: None,
+        // A plan makes its own mode (see `run::plan`).
+        mode: recording.clone().map_or(Mode::Live, Mode::Record),
         caller: Some(user()),
     };
     if batch {
@@ -207,7 +208,7 @@ pub async fn run(
         let report = run::plan::plan(request, cancel).await?;
         return print_plan(&report, args.json);
     }
-    let recorded_engine = tape.as_ref().map(|_| engine.clone());
+    let recorded_engine = recording.as_ref().map(|_| engine.clone());
     let request = run::RunRequest {
         runtime: &runtime,
         plugin,
@@ -218,8 +219,10 @@ pub async fn run(
         options: &options,
     };
     let report = run::run_workflow(request, cancel).await;
-    if let (Some(path), Some(tape), Some(engine)) = (&args.record, &tape, &recorded_engine) {
-        let cassette = Cassette::recorded(plugin, &params, engine, &report, tape);
+    if let (Some(path), Some(recording), Some(engine)) =
+        (&args.record, &recording, &recorded_engine)
+    {
+        let cassette = Cassette::recorded(plugin, &params, engine, &report, recording);
         cassette.write(path)?;
         eprintln!(
             "recorded {} calls to {}: replay with `dockwright test <plugin.wasm> --replay {}`",

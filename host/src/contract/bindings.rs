@@ -8,7 +8,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: { default: async | trappable },
     exports: { default: async },
-    // Record and replay write each call's arguments and answer as JSON (see `imports::tape`).
+    // Record and replay write each call's arguments and answer as JSON (see `imports::recording`).
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 

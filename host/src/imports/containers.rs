@@ -29,7 +29,8 @@ pub async fn create(
     // The name the patterns allowed must be the name the engine creates from, not an
     // id prefix of any image (an image that is not there fails the create as before).
     let simulated = run
-        .planned()
+        .mode
+        .plan()
         .is_some_and(|plan| plan.is_simulated_image(&spec.image));
     if !simulated {
         super::images::by_name(run, &spec.image).await?;
@@ -53,11 +54,11 @@ pub async fn create(
     if let Some(check) = &healthcheck {
         body.healthcheck = Some(convert::health_config(check).map_err(DockerError::Invalid)?);
     }
-    if run.plan.is_some() {
+    if run.mode.is_plan() {
         if !run.policy.run_as_root {
             planned_user(run, &spec.image).await?;
         }
-        if let Some(mut plan) = run.planned() {
+        if let Some(mut plan) = run.mode.plan() {
             return Ok(plan.create_container(spec.name.as_deref(), &body));
         }
     }
@@ -169,7 +170,7 @@ async fn planned_user(run: &RunContext, image: &str) -> Result<(), DockerError> 
         let resolved = policy::users::resolve(&user, None, None);
         return policy::check_run_user(&run.policy, &user, &resolved).map_err(guard::deny);
     }
-    let mut plan = run.planned().expect("called in a plan");
+    let mut plan = run.mode.plan().expect("called in a plan");
     Err(plan.stop_here(super::plan::needs_real(&format!(
         "the uid of user `{user}` of image `{image}` (read from a container's files)"
     ))))
@@ -204,11 +205,11 @@ pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerE
         let team = admission::lock_run(run).await?;
         let usage = guard::usage(run, &team.pending()?).await?;
         policy::check_start(&run.policy, &usage).map_err(guard::deny)?;
-        if run.plan.is_none() {
+        if !run.mode.is_plan() {
             reservation = Some(team.reserve(&Slot::Start(id.clone()))?);
         }
     }
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         plan.set_running(&id, true);
         return Ok(());
     }
@@ -228,7 +229,7 @@ pub async fn stop(
         t: timeout_secs.map(|t| i32::try_from(t).unwrap_or(i32::MAX)),
         signal: None,
     };
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         plan.set_running(&id, false);
         return Ok(());
     }
@@ -251,7 +252,7 @@ pub async fn kill(
     let options = KillContainerOptions {
         signal: signal.unwrap_or_else(|| "SIGKILL".into()),
     };
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         plan.set_running(&id, false);
         return Ok(());
     }
@@ -271,7 +272,7 @@ pub async fn remove(
     let run = state.run()?;
     let found = guard::owned(run, container).await?;
     let id = found.id.clone().unwrap_or_default();
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         let running = found.state.and_then(|s| s.running).unwrap_or(false);
         if running && !force {
             return Err(DockerError::Conflict(format!(
@@ -340,7 +341,7 @@ pub async fn list(
         .map_err(|e| run.engine.fail(e))?;
     let mut listed: Vec<ContainerSummary> =
         found.into_iter().map(convert::container_summary).collect();
-    if let Some(plan) = run.planned() {
+    if let Some(plan) = run.mode.plan() {
         listed.retain(|c| !plan.is_removed(&c.id));
         listed.extend(plan.listed(options.all, &options.labels));
     }

@@ -37,7 +37,7 @@ pub async fn exec(
         spec.user.clone()
     } else {
         let asked = spec.user.as_deref().unwrap_or(&default_user);
-        if let Some(mut plan) = run.planned() {
+        if let Some(mut plan) = run.mode.plan() {
             if plan.is_simulated(&id) {
                 return Err(plan.stop_here(super::plan::needs_real(&format!(
                     "the uid of user `{asked}` in container `{container}`"
@@ -55,7 +55,7 @@ pub async fn exec(
         resolved.pinned.or(spec.user.clone())
     };
     let env = convert::env_entries(&spec.env).map_err(DockerError::Invalid)?;
-    if run.plan.is_some() {
+    if run.mode.is_plan() {
         if !found.state.and_then(|s| s.running).unwrap_or(false) {
             return Err(DockerError::Conflict(format!(
                 "container `{container}` is not running: start it before exec"

@@ -27,7 +27,7 @@ pub async fn owned(
 ) -> Result<ContainerInspectResponse, DockerError> {
     let not_found = || DockerError::NotFound(format!("No such container: {reference}"));
     let name = convert::container_ref(reference)?;
-    if let Some(plan) = run.planned() {
+    if let Some(plan) = run.mode.plan() {
         if let Some(simulated) = plan.container(name) {
             return Ok(simulated.clone());
         }
@@ -49,7 +49,8 @@ pub async fn owned(
     };
     // A container the plan removed is gone for the rest of the plan.
     let removed = run
-        .planned()
+        .mode
+        .plan()
         .is_some_and(|p| found.id.as_deref().is_some_and(|id| p.is_removed(id)));
     let labels = found.config.as_ref().and_then(|c| c.labels.as_ref());
     match labels {
@@ -63,7 +64,7 @@ pub async fn owned(
 /// the plan only simulated stops the plan here.
 pub async fn real_id(run: &RunContext, reference: &str) -> Result<String, DockerError> {
     let id = owned_id(run, reference).await?;
-    match run.planned() {
+    match run.mode.plan() {
         Some(mut plan) if plan.is_simulated(&id) => {
             let what = format!("container `{reference}`");
             Err(plan.stop_here(super::plan::needs_real(&what)))
@@ -82,7 +83,7 @@ pub async fn owned_service(
     if !convert::valid_name(reference) {
         return Err(not_found());
     }
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         if plan.service(reference).is_some() {
             let what = format!("service `{reference}`");
             return Err(plan.stop_here(super::plan::needs_real(&what)));
@@ -194,7 +195,7 @@ pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerE
             .collect();
     let usage = admission::usage(&listed, &services, pending);
     // A plan counts what it made as if the engine held it.
-    Ok(run.planned().map_or(usage, |plan| plan.usage(usage)))
+    Ok(run.mode.plan().map_or(usage, |plan| plan.usage(usage)))
 }
 
 /// The rule named in a denial message, as `Denial`'s display writes it.

@@ -47,7 +47,7 @@ pub async fn list(state: &mut HostState) -> Result<Vec<ImageSummary>, DockerErro
             size: u64::try_from(i.size).unwrap_or(0),
         })
         .collect();
-    if let Some(plan) = run.planned() {
+    if let Some(plan) = run.mode.plan() {
         listed.extend(plan.listed_images());
     }
     Ok(listed)
@@ -61,7 +61,7 @@ pub async fn pull(state: &mut HostState, image: &str) -> Result<String, DockerEr
         return Err(DockerError::Invalid("pull: image is empty".into()));
     }
     policy::check_image(&run.policy, image).map_err(guard::deny)?;
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         return Ok(plan.image(image));
     }
     let engine = &run.engine;
@@ -134,7 +134,7 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
     } else {
         "none".to_string()
     };
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         plan.sends(canonical);
         return Ok(plan.image(&spec.tag));
     }
@@ -245,7 +245,7 @@ pub async fn commit(state: &mut HostState, spec: CommitSpec) -> Result<String, D
     policy::check_tag(&run.policy, &format!("{}:{tag}", spec.repo)).map_err(guard::deny)?;
     policy::check_commit_changes(&spec.changes).map_err(guard::deny)?;
     let id = guard::owned_id(run, &spec.container).await?;
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         return Ok(plan.image(&format!("{}:{tag}", spec.repo)));
     }
     let options = CommitContainerOptions {
@@ -326,7 +326,7 @@ async fn pinned_id(run: &RunContext, image: &ImageUse) -> Result<String, DockerE
             reason: format!("{at}: {}", d.reason),
         })
     })?;
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         if plan.is_simulated_image(name) {
             let what = format!("the image `{name}` (which a build reads by the id it checked)");
             return Err(plan.stop_here(super::plan::needs_real(&what)));

@@ -1,7 +1,8 @@
 //! The host functions plugins import, one module per capability, and the state of
 //! one plugin instance they work on. The trait impls here are only a dispatch
-//! table; each function lives with its capability and is one short step: check,
-//! call the engine, record.
+//! table: each names its call and hands it to [`call::dispatch`], which checks the
+//! manifest, runs the capability's function (check policy, then send, or in a plan
+//! simulate) or answers from a recording, and records the outcome.
 //!
 //! Uses the journal, the engine, policy, the contract and `util`.
 //!
@@ -14,13 +15,15 @@
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
 //!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`],
 //!   [`services`], [`address`] (`public-host`), [`whose`] (`current-run`);
-//! - [`tape`]: record and replay, where a run's calls are written down or answered
-//!   from a recording;
+//! - [`call`]: one call from start to end, the same for every import;
+//! - [`mode`]: how a run meets the engine (live, plan, record, replay), decided once;
+//! - [`recording`]: the calls of a recorded run, and answering a replay from them;
 //! - [`plan`]: plans, where writes are checked as for a run and answered without
 //!   reaching the engine.
 
 pub mod address;
 pub mod admission;
+pub mod call;
 pub mod containers;
 pub mod context;
 pub mod convert;
@@ -29,34 +32,31 @@ pub mod guard;
 pub mod host_log;
 pub mod images;
 pub mod manifest;
+pub mod mode;
 pub mod network;
 pub mod observe;
 pub mod plan;
 pub mod ports;
 pub mod ready;
+pub mod recording;
 pub mod services;
 pub mod state;
 pub mod swarm;
 pub mod system;
-pub mod tape;
 pub mod users;
 pub mod whose;
 
 use crate::contract::bindings::docker::{
     BuildSpec, CommitSpec, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary,
-    CreateOptions, DockerError, EngineSummary, ExecOutput, ExecSpec, Host as DockerHost,
-    ImageSummary, ListOptions, LogLine, LogsOptions, ProcessList, Readiness,
+    CreateOptions, EngineSummary, ExecOutput, ExecSpec, Host as DockerHost, ImageSummary,
+    ListOptions, LogLine, LogsOptions, ProcessList, Readiness,
 };
 use crate::contract::bindings::dockwright::plugin::types::Host as TypesHost;
 use crate::contract::bindings::host_api::{Host as HostApi, Level, RunContext as RunContextView};
 use crate::contract::bindings::services::{Host as ServicesHost, ServiceInfo, ServiceSpec};
-use crate::engine::errors;
-use crate::journal::{self, Entry};
+use call::{dispatch, R};
 use serde_json::json;
-use state::{FailedCall, HostState};
-use std::time::Instant;
-
-type R<T> = wasmtime::Result<Result<T, DockerError>>;
+use state::HostState;
 
 impl TypesHost for HostState {}
 
@@ -77,55 +77,17 @@ impl HostApi for HostState {
     }
 }
 
-/// Run one host function and write its journal entry: what was asked, on what,
-/// whether policy allowed it, and how it ended.
-///
-/// With a tape, `$args` (the call's arguments as JSON) and the answer are written down;
-/// a replay answers from the tape instead, without the manifest check or the engine
-/// (the recording holds what they answered).
-macro_rules! journaled {
-    ($state:ident, $op:literal, $target:expr, $args:expr, $call:expr) => {{
-        let started = Instant::now();
-        let target: String = $target;
-        let tape = $state.tape();
-        let args = tape.as_ref().map(|_| $args);
-        let replaying = tape.as_ref().is_some_and(|t| tape::lock(t).is_replay());
-        let result = match (&tape, &args) {
-            (Some(t), Some(args)) if replaying => tape::lock(t)
-                .answer($op, args.clone())
-                .map_err(wasmtime::Error::from_anyhow)?,
-            // The manifest is checked before anything else the call would do.
-            _ => match $state.permitted($op) {
-                Ok(()) => $call,
-                Err(denied) => Err(denied),
-            },
-        };
-        if let (Some(t), Some(args), false) = (&tape, args, replaying) {
-            tape::lock(t).write($op, args, &result);
-        }
-        $state.record($op, &target, &result, started)?;
-        if let Some(plan) = $state.plan() {
-            if let Some(stop) = plan::lock(&plan).note($op, &target, &result) {
-                return Err(wasmtime::Error::msg(stop));
-            }
-        }
-        Ok(result)
-    }};
-}
-
 impl DockerHost for HostState {
     async fn create_container(&mut self, spec: ContainerSpec) -> R<String> {
         let target = spec
             .name
             .clone()
             .map_or(spec.image.clone(), |n| format!("{n} ({})", spec.image));
-        journaled!(
-            self,
-            "create-container",
-            target,
-            json!({ "spec": &spec }),
-            containers::create(self, spec, None).await
-        )
+        let call = self.call("create-container", target, || json!({ "spec": &spec }));
+        dispatch(self, call, async |s| {
+            containers::create(s, spec, None).await
+        })
+        .await
     }
     async fn create_container_with(
         &mut self,
@@ -137,148 +99,141 @@ impl DockerHost for HostState {
             .clone()
             .map_or(spec.image.clone(), |n| format!("{n} ({})", spec.image));
         // One operation with `create-container` for the journal, plans and quotas.
-        journaled!(
-            self,
+        let call = self.call(
             "create-container",
             target,
-            json!({ "spec": &spec, "options": &options }),
-            containers::create(self, spec, options.healthcheck).await
-        )
+            || json!({ "spec": &spec, "options": &options }),
+        );
+        dispatch(self, call, async |s| {
+            containers::create(s, spec, options.healthcheck).await
+        })
+        .await
     }
     async fn start_container(&mut self, container: String) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "start-container",
             container.clone(),
-            json!({ "container": &container }),
-            containers::start(self, &container).await
-        )
+            || json!({ "container": &container }),
+        );
+        dispatch(self, call, async |s| containers::start(s, &container).await).await
     }
     async fn stop_container(&mut self, container: String, timeout: Option<u32>) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "stop-container",
             container.clone(),
-            json!({ "container": &container, "timeout": timeout }),
-            containers::stop(self, &container, timeout).await
-        )
+            || json!({ "container": &container, "timeout": timeout }),
+        );
+        dispatch(self, call, async |s| {
+            containers::stop(s, &container, timeout).await
+        })
+        .await
     }
     async fn kill_container(&mut self, container: String, signal: Option<String>) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "kill-container",
             container.clone(),
-            json!({ "container": &container, "signal": &signal }),
-            containers::kill(self, &container, signal).await
-        )
+            || json!({ "container": &container, "signal": &signal }),
+        );
+        dispatch(self, call, async |s| {
+            containers::kill(s, &container, signal).await
+        })
+        .await
     }
     async fn remove_container(&mut self, container: String, force: bool) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "remove-container",
             container.clone(),
-            json!({ "container": &container, "force": force }),
-            containers::remove(self, &container, force).await
-        )
+            || json!({ "container": &container, "force": force }),
+        );
+        dispatch(self, call, async |s| {
+            containers::remove(s, &container, force).await
+        })
+        .await
     }
     async fn wait_container(&mut self, container: String) -> R<i64> {
-        journaled!(
-            self,
+        let call = self.call(
             "wait-container",
             container.clone(),
-            json!({ "container": &container }),
-            containers::wait(self, &container).await
-        )
+            || json!({ "container": &container }),
+        );
+        dispatch(self, call, async |s| containers::wait(s, &container).await).await
     }
     async fn inspect_container(&mut self, container: String) -> R<ContainerInfo> {
-        journaled!(
-            self,
+        let call = self.call(
             "inspect-container",
             container.clone(),
-            json!({ "container": &container }),
-            containers::inspect(self, &container).await
-        )
+            || json!({ "container": &container }),
+        );
+        dispatch(self, call, async |s| {
+            containers::inspect(s, &container).await
+        })
+        .await
     }
     async fn list_containers(&mut self, options: ListOptions) -> R<Vec<ContainerSummary>> {
-        journaled!(
-            self,
+        let call = self.call(
             "list-containers",
             "containers".into(),
-            json!({ "options": &options }),
-            containers::list(self, options).await
-        )
+            || json!({ "options": &options }),
+        );
+        dispatch(self, call, async |s| containers::list(s, options).await).await
     }
     async fn container_logs(&mut self, container: String, options: LogsOptions) -> R<Vec<LogLine>> {
-        journaled!(
-            self,
+        let call = self.call(
             "container-logs",
             container.clone(),
-            json!({ "container": &container, "options": &options }),
-            observe::logs(self, &container, options).await
-        )
+            || json!({ "container": &container, "options": &options }),
+        );
+        dispatch(self, call, async |s| {
+            observe::logs(s, &container, options).await
+        })
+        .await
     }
     async fn exec(&mut self, container: String, spec: ExecSpec) -> R<ExecOutput> {
-        journaled!(
-            self,
+        let call = self.call(
             "exec",
             container.clone(),
-            json!({ "container": &container, "spec": &spec }),
-            exec::exec(self, &container, spec).await
-        )
+            || json!({ "container": &container, "spec": &spec }),
+        );
+        dispatch(self, call, async |s| exec::exec(s, &container, spec).await).await
     }
     async fn top(&mut self, container: String) -> R<ProcessList> {
-        journaled!(
-            self,
+        let call = self.call(
             "top",
             container.clone(),
-            json!({ "container": &container }),
-            observe::top(self, &container).await
-        )
+            || json!({ "container": &container }),
+        );
+        dispatch(self, call, async |s| observe::top(s, &container).await).await
     }
     async fn stats(&mut self, container: String) -> R<ContainerStats> {
-        journaled!(
-            self,
+        let call = self.call(
             "stats",
             container.clone(),
-            json!({ "container": &container }),
-            observe::stats(self, &container).await
-        )
+            || json!({ "container": &container }),
+        );
+        dispatch(self, call, async |s| observe::stats(s, &container).await).await
     }
     async fn wait_ready(&mut self, container: String, check: Readiness, timeout_ms: u32) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "wait-ready",
             container.clone(),
-            json!({ "container": &container, "check": &check, "timeout_ms": timeout_ms }),
-            ready::wait_ready(self, &container, check, timeout_ms).await
-        )
+            || json!({ "container": &container, "check": &check, "timeout_ms": timeout_ms }),
+        );
+        dispatch(self, call, async |s| {
+            ready::wait_ready(s, &container, check, timeout_ms).await
+        })
+        .await
     }
     async fn list_images(&mut self) -> R<Vec<ImageSummary>> {
-        journaled!(
-            self,
-            "list-images",
-            "images".into(),
-            json!({}),
-            images::list(self).await
-        )
+        let call = self.call("list-images", "images".into(), || json!({}));
+        dispatch(self, call, async |s| images::list(s).await).await
     }
     async fn pull_image(&mut self, image: String) -> R<String> {
-        journaled!(
-            self,
-            "pull-image",
-            image.clone(),
-            json!({ "image": &image }),
-            images::pull(self, &image).await
-        )
+        let call = self.call("pull-image", image.clone(), || json!({ "image": &image }));
+        dispatch(self, call, async |s| images::pull(s, &image).await).await
     }
     async fn build_image(&mut self, spec: BuildSpec) -> R<String> {
-        journaled!(
-            self,
-            "build-image",
-            spec.tag.clone(),
-            json!({ "spec": &spec }),
-            images::build(self, spec).await
-        )
+        let call = self.call("build-image", spec.tag.clone(), || json!({ "spec": &spec }));
+        dispatch(self, call, async |s| images::build(s, spec).await).await
     }
     async fn commit_container(&mut self, spec: CommitSpec) -> R<String> {
         let target = format!(
@@ -287,191 +242,83 @@ impl DockerHost for HostState {
             spec.repo,
             spec.tag.as_deref().unwrap_or("latest")
         );
-        journaled!(
-            self,
-            "commit-container",
-            target,
-            json!({ "spec": &spec }),
-            images::commit(self, spec).await
-        )
+        let call = self.call("commit-container", target, || json!({ "spec": &spec }));
+        dispatch(self, call, async |s| images::commit(s, spec).await).await
     }
     async fn engine_info(&mut self) -> R<EngineSummary> {
-        journaled!(
-            self,
-            "engine-info",
-            "engine".into(),
-            json!({}),
-            system::engine_info(self).await
-        )
+        let call = self.call("engine-info", "engine".into(), || json!({}));
+        dispatch(self, call, async |s| system::engine_info(s).await).await
     }
 }
 
 impl ServicesHost for HostState {
     async fn create_service(&mut self, spec: ServiceSpec) -> R<String> {
         let target = format!("{} ({} x{})", spec.name, spec.image, spec.replicas);
-        journaled!(
-            self,
-            "create-service",
-            target,
-            json!({ "spec": &spec }),
-            services::create(self, spec).await
-        )
+        let call = self.call("create-service", target, || json!({ "spec": &spec }));
+        dispatch(self, call, async |s| services::create(s, spec).await).await
     }
     async fn inspect_service(&mut self, service: String) -> R<ServiceInfo> {
-        journaled!(
-            self,
+        let call = self.call(
             "inspect-service",
             service.clone(),
-            json!({ "service": &service }),
-            services::inspect(self, &service).await
-        )
+            || json!({ "service": &service }),
+        );
+        dispatch(self, call, async |s| services::inspect(s, &service).await).await
     }
     async fn list_services(&mut self) -> R<Vec<ServiceInfo>> {
-        journaled!(
-            self,
-            "list-services",
-            "services".into(),
-            json!({}),
-            services::list(self).await
-        )
+        let call = self.call("list-services", "services".into(), || json!({}));
+        dispatch(self, call, async |s| services::list(s).await).await
     }
     async fn scale_service(&mut self, service: String, replicas: u32) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "scale-service",
             format!("{service} x{replicas}"),
-            json!({ "service": &service, "replicas": replicas }),
-            services::scale(self, &service, replicas).await
-        )
+            || json!({ "service": &service, "replicas": replicas }),
+        );
+        dispatch(self, call, async |s| {
+            services::scale(s, &service, replicas).await
+        })
+        .await
     }
     async fn update_service_image(&mut self, service: String, image: String) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "update-service-image",
             format!("{service} -> {image}"),
-            json!({ "service": &service, "image": &image }),
-            services::update_image(self, &service, &image).await
-        )
+            || json!({ "service": &service, "image": &image }),
+        );
+        dispatch(self, call, async |s| {
+            services::update_image(s, &service, &image).await
+        })
+        .await
     }
     async fn wait_service(&mut self, service: String, timeout_ms: u32) -> R<ServiceInfo> {
-        journaled!(
-            self,
+        let call = self.call(
             "wait-service",
             service.clone(),
-            json!({ "service": &service, "timeout_ms": timeout_ms }),
-            services::wait(self, &service, timeout_ms).await
-        )
+            || json!({ "service": &service, "timeout_ms": timeout_ms }),
+        );
+        dispatch(self, call, async |s| {
+            services::wait(s, &service, timeout_ms).await
+        })
+        .await
     }
     async fn service_logs(&mut self, service: String, options: LogsOptions) -> R<Vec<LogLine>> {
-        journaled!(
-            self,
+        let call = self.call(
             "service-logs",
             service.clone(),
-            json!({ "service": &service, "options": &options }),
-            services::logs(self, &service, options).await
-        )
+            || json!({ "service": &service, "options": &options }),
+        );
+        dispatch(self, call, async |s| {
+            services::logs(s, &service, options).await
+        })
+        .await
     }
     async fn remove_service(&mut self, service: String) -> R<()> {
-        journaled!(
-            self,
+        let call = self.call(
             "remove-service",
             service.clone(),
-            json!({ "service": &service }),
-            services::remove(self, &service).await
-        )
+            || json!({ "service": &service }),
+        );
+        dispatch(self, call, async |s| services::remove(s, &service).await).await
     }
 }
-
-impl HostState {
-    fn record<T: Detail>(
-        &mut self,
-        op: &str,
-        target: &str,
-        result: &Result<T, DockerError>,
-        started: Instant,
-    ) -> wasmtime::Result<()> {
-        let Some(run) = &mut self.run else {
-            return Ok(());
-        };
-        if let Err(e) = result {
-            run.last_failure = Some(match e {
-                DockerError::Denied(message) => {
-                    FailedCall::Denied(guard::rule_of(message).map(str::to_string))
-                }
-                DockerError::EngineUnavailable(_) => FailedCall::Unavailable,
-                _ => FailedCall::Other,
-            });
-        }
-        let (decision, rule, outcome, detail) = match result {
-            Ok(value) => ("allowed", None, "ok", value.detail()),
-            Err(e) => {
-                let (case, message) = errors::case_and_message(e);
-                let denied = matches!(e, DockerError::Denied(_));
-                let rule = denied.then(|| guard::rule_of(message)).flatten();
-                let decision = if denied { "denied" } else { "allowed" };
-                (decision, rule, case, Some(message.to_string()))
-            }
-        };
-        run.journal
-            .record(&Entry::Call {
-                time: journal::now(),
-                run: run.owner.run_id.clone(),
-                team: run.owner.team.clone(),
-                plugin: run.owner.plugin.clone(),
-                op: op.to_string(),
-                target: target.to_string(),
-                decision: decision.to_string(),
-                rule: rule.map(str::to_string),
-                result: outcome.to_string(),
-                detail,
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            })
-            // A call the journal cannot hold ends the run (a trap, so the plugin cannot go
-            // on unaudited), and the run is rolled back like any failed one.
-            .map_err(|e| {
-                wasmtime::Error::msg(format!(
-                    "{e:#}; the run stops, as nothing unaudited may happen"
-                ))
-            })
-    }
-}
-
-/// What of a call's result goes into the journal: ids of what was made, exit codes.
-trait Detail {
-    fn detail(&self) -> Option<String> {
-        None
-    }
-}
-
-impl Detail for String {
-    fn detail(&self) -> Option<String> {
-        Some(self.clone())
-    }
-}
-
-impl Detail for i64 {
-    fn detail(&self) -> Option<String> {
-        Some(format!("exit code {self}"))
-    }
-}
-
-impl Detail for ExecOutput {
-    fn detail(&self) -> Option<String> {
-        Some(format!("exit code {}", self.exit_code))
-    }
-}
-
-impl Detail for () {}
-impl Detail for ContainerInfo {}
-impl Detail for ProcessList {}
-impl Detail for ContainerStats {}
-impl Detail for EngineSummary {}
-impl Detail for ServiceInfo {
-    fn detail(&self) -> Option<String> {
-        Some(format!(
-            "{} of {} replicas running",
-            self.running_replicas, self.desired_replicas
-        ))
-    }
-}
-impl<T> Detail for Vec<T> {}

@@ -27,7 +27,7 @@ pub async fn team_network(run: &mut RunContext) -> Result<String, DockerError> {
     }
     let id = match find(run, BRIDGE).await? {
         Some(id) => id,
-        None if run.plan.is_some() => planned(run, BRIDGE),
+        None if run.mode.is_plan() => planned(run, BRIDGE),
         None => create(run, BRIDGE).await?,
     };
     run.network = Some(id.clone());
@@ -42,7 +42,7 @@ pub async fn team_overlay(run: &mut RunContext) -> Result<String, DockerError> {
     }
     let id = match find(run, OVERLAY).await? {
         Some(id) => id,
-        None if run.plan.is_some() => planned(run, OVERLAY),
+        None if run.mode.is_plan() => planned(run, OVERLAY),
         None => create(run, OVERLAY).await?,
     };
     run.overlay = Some(id.clone());
@@ -91,7 +91,8 @@ async fn find(run: &RunContext, kind: Kind) -> Result<Option<String>, DockerErro
 /// The network a plan's run would create: a step of the plan, not a request.
 fn planned(run: &RunContext, kind: Kind) -> String {
     let name = format!("dockwright-{}{}", run.owner.team, kind.suffix);
-    run.planned()
+    run.mode
+        .plan()
         .map(|mut plan| plan.network(&name))
         .unwrap_or_default()
 }

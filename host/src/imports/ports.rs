@@ -18,12 +18,12 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
     // Publish-all binds every address: a team limited to some gets explicit bindings.
     if !policy::ports_need_picking(&run.policy)
         && run.policy.host_ips.is_empty()
-        && run.plan.is_none()
+        && !run.mode.is_plan()
     {
         return Ok(());
     }
     let engine = &run.engine;
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         if spec.publish_all && plan.is_simulated_image(&spec.image) {
             let what = format!(
                 "image `{}` (whose exposed ports publish-all reads)",
@@ -73,7 +73,7 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
         return Ok(());
     }
     let mut taken = published_ports(run).await?;
-    taken.extend(run.planned().map(|p| p.ports()).unwrap_or_default());
+    taken.extend(run.mode.plan().map(|p| p.ports()).unwrap_or_default());
     let mut picker = Picker::new(run, taken);
     for binding in spec
         .port_bindings

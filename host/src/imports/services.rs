@@ -55,7 +55,7 @@ pub async fn create(state: &mut HostState, mut spec: ServiceSpec) -> Result<Stri
     task_labels.insert(labels::SERVICE.to_string(), spec.name.clone());
     let body = swarm::service_body(&spec, service_labels, task_labels, &network)
         .map_err(DockerError::Invalid)?;
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         return Ok(plan.create_service(&spec.name, spec.replicas));
     }
     let reservation = team.reserve(&Slot::Replicas(token, spec.replicas))?;
@@ -188,7 +188,7 @@ pub async fn scale(state: &mut HostState, service: &str, replicas: u32) -> Resul
         .replicas = Some(i64::from(replicas));
     // The service takes the reservation's token, so a count that sees the new
     // replicas on the service does not count the reservation too.
-    if run.plan.is_some() {
+    if run.mode.is_plan() {
         return Ok(());
     }
     let token = admission::new_token();
@@ -215,7 +215,7 @@ pub async fn update_image(
     task.container_spec
         .get_or_insert_with(Default::default)
         .image = Some(image.to_string());
-    if run.plan.is_some() {
+    if run.mode.is_plan() {
         return Ok(());
     }
     update(run, &found, spec).await
@@ -273,14 +273,14 @@ pub async fn logs(
 
 pub async fn remove(state: &mut HostState, service: &str) -> Result<(), DockerError> {
     let run = state.run()?;
-    if let Some(mut plan) = run.planned() {
+    if let Some(mut plan) = run.mode.plan() {
         if let Some(id) = plan.service(service) {
             plan.remove_service(&id);
             return Ok(());
         }
     }
     let found = guard::owned_service(run, service).await?;
-    if run.plan.is_some() {
+    if run.mode.is_plan() {
         return Ok(());
     }
     let id = found.id.unwrap_or_default();

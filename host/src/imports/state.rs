@@ -112,10 +112,8 @@ pub struct RunContext {
     pub overlay: Option<String>,
     /// The plugin's permission manifest: a call outside it is denied.
     pub permissions: Permissions,
-    /// Where the run's calls are written down, or answered from (see [`super::tape`]).
-    pub tape: Option<super::tape::Shared>,
-    /// When the run is a plan: where its writes go instead of the engine (see [`super::plan`]).
-    pub plan: Option<super::plan::Shared>,
+    /// How the run meets the engine: for real, as a plan, recorded or replayed.
+    pub mode: super::mode::Mode,
     /// The last host call that failed, of which a failed workflow's cause is read.
     pub last_failure: Option<FailedCall>,
     /// Who asked for the run, where the host knows (see [`super::whose`]).
@@ -143,16 +141,10 @@ impl RunContext {
             network: None,
             overlay: None,
             permissions,
-            tape: None,
-            plan: None,
+            mode: super::mode::Mode::Live,
             last_failure: None,
             caller: None,
         }
-    }
-
-    /// The plan, when this run is one. Held only for a step: never across an await.
-    pub fn planned(&self) -> Option<std::sync::MutexGuard<'_, super::plan::Plan>> {
-        self.plan.as_ref().map(super::plan::lock)
     }
 }
 
@@ -199,16 +191,6 @@ impl HostState {
         let run = self.run()?;
         crate::policy::check_call(&plugin, &run.permissions, function)
             .map_err(|denial| DockerError::Denied(denial.to_string()))
-    }
-
-    /// The run's tape, if it records or replays.
-    pub fn tape(&self) -> Option<super::tape::Shared> {
-        self.run.as_ref()?.tape.clone()
-    }
-
-    /// The run's plan, if it is one.
-    pub fn plan(&self) -> Option<super::plan::Shared> {
-        self.run.as_ref()?.plan.clone()
     }
 
     /// The run, or the error a plugin gets for calling Docker outside one.

@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 
 use super::workflow::{run_workflow_as, RunOptions, RunReport, RunRequest, Status};
 use crate::engine::Engine;
-use crate::imports::tape::{self, Call, Divergence, Tape};
+use crate::imports::mode::Mode;
+use crate::imports::recording::{self, Call, Divergence, Recording};
 use crate::journal::Journal;
 use crate::plugin::catalog::LoadedPlugin;
 use crate::plugin::runtime::Runtime;
@@ -102,12 +103,10 @@ impl Cassette {
         params: &[(String, String)],
         engine: &Engine,
         report: &RunReport,
-        tape: &tape::Shared,
+        recording: &recording::Shared,
     ) -> Cassette {
-        let tape = tape::lock(tape);
-        let redact_env = match &*tape {
-            Tape::Record { redact, .. } | Tape::Replay { redact, .. } => redact.clone(),
-        };
+        let recording = recording::lock(recording);
+        let redact_env = recording.redact.clone();
         Cassette {
             dockwright_cassette: FORMAT,
             recorded: crate::journal::now(),
@@ -126,7 +125,7 @@ impl Cassette {
                 public_host: engine.public_host.clone(),
             },
             redact_env,
-            calls: tape.calls().to_vec(),
+            calls: recording.calls().to_vec(),
             outcome: Outcome::of(report),
         }
     }
@@ -172,8 +171,12 @@ fn redacted_params(params: &[(String, String)], patterns: &[String]) -> Map<Stri
     params
         .iter()
         .map(|(k, v)| {
-            let secret = tape::secret_name(k, patterns);
-            let value = if secret { tape::REDACTED } else { v.as_str() };
+            let secret = recording::secret_name(k, patterns);
+            let value = if secret {
+                recording::REDACTED
+            } else {
+                v.as_str()
+            };
             (k.clone(), Value::from(value))
         })
         .collect()
@@ -224,14 +227,13 @@ pub async fn replay(
     let scratch = tempfile::tempdir().context("cannot make a scratch folder for the replay")?;
     let journal = Arc::new(Journal::open(&scratch.path().join("journal.db"))?);
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
-    let tape = Tape::replay(cassette.calls.clone(), cassette.redact_env.clone());
+    let recording = Recording::of(cassette.calls.clone(), cassette.redact_env.clone());
     let options = RunOptions {
         policy: Arc::new(crate::policy::team::default_team(&cassette.team, &cwd)),
         keep_on_failure: false,
         journal,
         state_dir: scratch.path().join("state"),
-        tape: Some(tape.clone()),
-        plan: None,
+        mode: Mode::Replay(recording.clone()),
         // A replay is nobody's request: a plugin reads no caller, as on a host that
         // does not know it.
         caller: None,
@@ -246,7 +248,7 @@ pub async fn replay(
         options: &options,
     };
     let report = run_workflow_as(&cassette.run, request, std::future::pending()).await;
-    let divergence = tape::lock(&tape).divergence();
+    let divergence = recording::lock(&recording).divergence();
     let changed_outcome = (divergence.is_none() && Outcome::of(&report) != cassette.outcome)
         .then(|| cassette.outcome.clone());
     Ok(Replayed {
@@ -283,7 +285,7 @@ mod tests {
             ("team".to_string(), "blue".to_string()),
         ];
         let kept = redacted_params(&params, &["*PASSWORD*".into()]);
-        assert_eq!(kept["db_password"], tape::REDACTED);
+        assert_eq!(kept["db_password"], recording::REDACTED);
         assert_eq!(kept["team"], "blue");
         assert_eq!(redacted_params(&params, &[])["db_password"], "hunter2");
     }

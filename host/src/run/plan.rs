@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::workflow::{new_run_id, run_workflow_as, RunOptions, RunRequest, Status};
+use crate::imports::mode::Mode;
 use crate::imports::plan::{self, Plan, Step};
 use crate::journal::Journal;
 use crate::util::text;
@@ -51,15 +52,14 @@ pub struct PlanReport {
 }
 
 /// Plan the request's workflow under its options' team and state folder. Their journal
-/// and tape are not used.
+/// and mode are not used.
 pub async fn plan(request: RunRequest<'_>, cancel: impl Future<Output = ()>) -> Result<PlanReport> {
     let run_id = new_run_id();
     let planned = Plan::new(&run_id);
     let scratch = tempfile::tempdir().context("cannot make a scratch folder for the plan")?;
     let options = RunOptions {
         journal: Arc::new(Journal::open(&scratch.path().join("journal.db"))?),
-        tape: None,
-        plan: Some(planned.clone()),
+        mode: Mode::Plan(planned.clone()),
         ..request.options.clone()
     };
     let request = RunRequest {

@@ -16,8 +16,8 @@ use super::cause::Cause;
 use crate::contract::bindings::KeyValue;
 use crate::engine::containers::{labelled, remove_all};
 use crate::engine::Engine;
+use crate::imports::mode::Mode;
 use crate::imports::state::RunContext;
-use crate::imports::tape;
 use crate::journal::liveness::LiveRun;
 use crate::journal::{self, Entry, Journal};
 use crate::plugin::catalog::LoadedPlugin;
@@ -37,11 +37,9 @@ pub struct RunOptions {
     pub journal: Arc<Journal>,
     /// Where live-run locks are kept (see [`crate::journal::liveness`]).
     pub state_dir: PathBuf,
-    /// Record the run's calls, or answer them from a recording (see [`crate::imports::tape`]).
-    pub tape: Option<tape::Shared>,
-    /// Make the run a plan: writes are checked and answered without reaching the
-    /// engine (see [`crate::imports::plan`]).
-    pub plan: Option<crate::imports::plan::Shared>,
+    /// How the run meets the engine: for real, as a plan, recorded or replayed
+    /// (see [`crate::imports::mode`]).
+    pub mode: Mode,
     /// Who asked for the run, as the plugin's run context says (`host.current-run`):
     /// the user name on the command line, the token over HTTP.
     pub caller: Option<String>,
@@ -241,8 +239,7 @@ pub async fn run_workflow_as(
         options.state_dir.clone(),
         plugin.info.manifest(),
     );
-    context.tape = options.tape.clone();
-    context.plan = options.plan.clone();
+    context.mode = options.mode.clone();
     context.caller = options.caller.clone();
     let instance = Instance {
         runtime,
@@ -418,9 +415,7 @@ async fn settle(report: &mut RunReport, outcome: Outcome, run: &RunContext, opti
             report.cause =
                 Some(cause.unwrap_or_else(|| Cause::of_workflow(run.last_failure.as_ref())));
             // Nothing reached an engine in a plan or a replay: nothing to roll back.
-            let simulated =
-                run.plan.is_some() || run.tape.as_ref().is_some_and(|t| tape::lock(t).is_replay());
-            if simulated {
+            if !run.mode.changes_the_engine() {
                 // What a rollback would remove, newest first.
                 report.rolled_back = run.containers.iter().rev().cloned().collect();
             } else if !options.keep_on_failure {

@@ -15,6 +15,7 @@ use super::request::{plausible_run_id, RunRequest};
 use super::slots::RETRY_AFTER;
 use super::started::{self, RunRecord};
 use crate::engine::Engine;
+use crate::imports::mode::Mode;
 use crate::journal::history::TornDown;
 use crate::journal::Entry;
 use crate::plugin::catalog::{Catalog, LoadedPlugin};
@@ -216,8 +217,7 @@ pub fn start(
         keep_on_failure: false,
         journal: app.journal.clone(),
         state_dir: app.state_dir.clone(),
-        tape: None,
-        plan: None,
+        mode: Mode::Live,
         caller: Some(caller.who.clone()),
     };
     let (app, task_record) = (app.clone(), record.clone());
@@ -272,8 +272,7 @@ pub async fn plan(
         keep_on_failure: false,
         journal: app.journal.clone(),
         state_dir: app.state_dir.clone(),
-        tape: None,
-        plan: None,
+        mode: Mode::Live,
         caller: Some(caller.who.clone()),
     };
     let plugin = &resolved.plugin;

@@ -1,7 +1,8 @@
-//! Record and replay. With a tape, every host call of a run is written down with its
-//! arguments and the answer it got (`run --record`), or answered from a recording without
-//! an engine (`test --replay`), where a call that differs from the recording stops the run
-//! with a diff of the two.
+//! Record and replay. In a recorded run every host call is written down with its
+//! arguments and the answer it got (`run --record`); a replayed run is answered from such
+//! a recording without an engine (`test --replay`), where a call that differs from the
+//! recording stops the run with a diff of the two. A cassette is the file a recording is
+//! kept in (see `run::cassette`).
 //!
 //! The recording is kept as JSON values rather than typed: a cassette must stay readable
 //! and diffable by people, and a call is compared by its arguments as they were written.
@@ -27,25 +28,21 @@ pub struct Call {
     pub answer: Value,
 }
 
-/// A tape shared by a run (which plays or records it) and whoever started the run (which
-/// reads it afterwards).
-pub type Shared = Arc<Mutex<Tape>>;
+/// A recording shared by a run (which plays or records it) and whoever started the run
+/// (which reads it afterwards). Whether it is written or answered from is the run's
+/// [`super::mode::Mode`], decided once.
+pub type Shared = Arc<Mutex<Recording>>;
 
-#[derive(Debug)]
-pub enum Tape {
-    /// Calls go to the engine; each is written down.
-    Record {
-        /// Env names whose values are not written (globs, any case).
-        redact: Vec<String>,
-        calls: Vec<Call>,
-    },
-    /// Calls are answered from `calls`, in order; none reaches an engine.
-    Replay {
-        redact: Vec<String>,
-        calls: Vec<Call>,
-        next: usize,
-        divergence: Option<Box<Divergence>>,
-    },
+/// The calls of a run, in order.
+#[derive(Debug, Default)]
+pub struct Recording {
+    /// Env names whose values are not written (globs, any case).
+    pub redact: Vec<String>,
+    calls: Vec<Call>,
+    /// When replaying: the next call the recording answers.
+    next: usize,
+    /// When replaying: where the run left the recording, once it did.
+    divergence: Option<Box<Divergence>>,
 }
 
 /// Where a replayed run left its recording.
@@ -59,49 +56,35 @@ pub struct Divergence {
     pub actual: Option<(String, Value)>,
 }
 
-impl Tape {
-    pub fn record(redact: Vec<String>) -> Shared {
-        Arc::new(Mutex::new(Tape::Record {
+impl Recording {
+    /// An empty recording, to be written.
+    pub fn new(redact: Vec<String>) -> Shared {
+        Arc::new(Mutex::new(Recording {
             redact,
-            calls: Vec::new(),
+            ..Default::default()
         }))
     }
 
-    pub fn replay(calls: Vec<Call>, redact: Vec<String>) -> Shared {
-        Arc::new(Mutex::new(Tape::Replay {
+    /// A recording made earlier, to be answered from.
+    pub fn of(calls: Vec<Call>, redact: Vec<String>) -> Shared {
+        Arc::new(Mutex::new(Recording {
             redact,
             calls,
-            next: 0,
-            divergence: None,
+            ..Default::default()
         }))
-    }
-
-    pub fn is_replay(&self) -> bool {
-        matches!(self, Tape::Replay { .. })
     }
 
     /// The calls recorded so far (or, when replaying, the recording).
     pub fn calls(&self) -> &[Call] {
-        match self {
-            Tape::Record { calls, .. } | Tape::Replay { calls, .. } => calls,
-        }
+        &self.calls
     }
 
     /// When replaying: the first place the run left the recording, counting calls it
     /// never made (one too few) once the run is over.
     pub fn divergence(&self) -> Option<Divergence> {
-        let Tape::Replay {
-            calls,
-            next,
-            divergence,
-            ..
-        } = self
-        else {
-            return None;
-        };
-        divergence.as_deref().cloned().or_else(|| {
-            calls.get(*next).map(|missing| Divergence {
-                at: next + 1,
+        self.divergence.as_deref().cloned().or_else(|| {
+            self.calls.get(self.next).map(|missing| Divergence {
+                at: self.next + 1,
                 expected: Some((missing.op.clone(), missing.args.clone())),
                 actual: None,
             })
@@ -115,17 +98,15 @@ impl Tape {
         mut args: Value,
         answer: &Result<T, DockerError>,
     ) {
-        if let Tape::Record { redact, calls } = self {
-            redact_env(&mut args, redact);
-            let answer = serde_json::to_value(answer).unwrap_or_else(|e| {
-                Value::String(format!("the answer could not be written down: {e}"))
-            });
-            calls.push(Call {
-                op: op.to_string(),
-                args,
-                answer,
-            });
-        }
+        redact_env(&mut args, &self.redact);
+        let answer = serde_json::to_value(answer).unwrap_or_else(|e| {
+            Value::String(format!("the answer could not be written down: {e}"))
+        });
+        self.calls.push(Call {
+            op: op.to_string(),
+            args,
+            answer,
+        });
     }
 
     /// The recorded answer to this call, or the divergence as an error that ends the run.
@@ -134,22 +115,13 @@ impl Tape {
         op: &str,
         mut args: Value,
     ) -> anyhow::Result<Result<T, DockerError>> {
-        let Tape::Replay {
-            redact,
-            calls,
-            next,
-            divergence,
-        } = self
-        else {
-            anyhow::bail!("the tape is not replaying");
-        };
-        if let Some(d) = divergence {
+        if let Some(d) = &self.divergence {
             // The plugin went on after a divergence (it cannot: the call trapped); say so again.
             anyhow::bail!("{d}");
         }
-        redact_env(&mut args, redact);
-        let at = *next;
-        let expected = calls.get(at);
+        redact_env(&mut args, &self.redact);
+        let at = self.next;
+        let expected = self.calls.get(at);
         let same = expected.is_some_and(|c| c.op == op && c.args == args);
         if !same {
             let d = Divergence {
@@ -158,11 +130,11 @@ impl Tape {
                 actual: Some((op.to_string(), args)),
             };
             let message = d.to_string();
-            *divergence = Some(Box::new(d));
+            self.divergence = Some(Box::new(d));
             anyhow::bail!("{message}");
         }
-        *next += 1;
-        let recorded = &calls[at];
+        self.next += 1;
+        let recorded = &self.calls[at];
         serde_json::from_value(recorded.answer.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "the cassette's answer to call {} ({op}) does not fit what {op} returns: {e}",
@@ -172,10 +144,12 @@ impl Tape {
     }
 }
 
-/// Lock a shared tape; a run that panicked while holding it left nothing half-written
+/// Lock a shared recording; a run that panicked while holding it left nothing half-written
 /// that matters (each change is one push), so a poisoned lock is used as it is.
-pub fn lock(tape: &Shared) -> MutexGuard<'_, Tape> {
-    tape.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+pub fn lock(recording: &Shared) -> MutexGuard<'_, Recording> {
+    recording
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl std::fmt::Display for Divergence {
@@ -296,13 +270,13 @@ mod tests {
                 json!({ "Ok": 0 }),
             ),
         ];
-        let tape = Tape::replay(calls, vec![]);
-        let mut tape = lock(&tape);
-        let first: Result<(), DockerError> = tape
+        let recording = Recording::of(calls, vec![]);
+        let mut recording = lock(&recording);
+        let first: Result<(), DockerError> = recording
             .answer("start-container", json!({ "container": "a" }))
             .unwrap();
         assert!(first.is_ok());
-        let wrong = tape
+        let wrong = recording
             .answer::<i64>("wait-container", json!({ "container": "b" }))
             .unwrap_err()
             .to_string();
@@ -310,7 +284,7 @@ mod tests {
         assert!(wrong.contains("other arguments"), "{wrong}");
         assert!(wrong.contains("-  \"container\": \"a\""), "{wrong}");
         assert!(wrong.contains("+  \"container\": \"b\""), "{wrong}");
-        assert_eq!(tape.divergence().unwrap().at, 2);
+        assert_eq!(recording.divergence().unwrap().at, 2);
     }
 
     #[test]
@@ -331,8 +305,8 @@ mod tests {
     #[test]
     fn calls_too_many_and_too_few_are_divergences() {
         let one = vec![call("list-images", json!({}), json!({ "Ok": [] }))];
-        let tape = Tape::replay(one.clone(), vec![]);
-        let mut t = lock(&tape);
+        let recording = Recording::of(one.clone(), vec![]);
+        let mut t = lock(&recording);
         let _: Result<Vec<Value>, DockerError> = t.answer("list-images", json!({})).unwrap();
         let more = t
             .answer::<Vec<Value>>("list-images", json!({}))
@@ -340,8 +314,8 @@ mod tests {
         assert!(more.to_string().contains("one call more"), "{more}");
         drop(t);
 
-        let tape = Tape::replay(one, vec![]);
-        let fewer = lock(&tape).divergence().unwrap();
+        let recording = Recording::of(one, vec![]);
+        let fewer = lock(&recording).divergence().unwrap();
         assert_eq!(fewer.at, 1);
         assert!(fewer.actual.is_none());
         assert!(
@@ -353,11 +327,11 @@ mod tests {
     #[test]
     fn an_answer_is_typed_as_the_call_returns_it() {
         let err = json!({ "Err": { "NotFound": "no container `x`" } });
-        let tape = Tape::replay(
+        let recording = Recording::of(
             vec![call("inspect-container", json!({"container": "x"}), err)],
             vec![],
         );
-        let answer: Result<String, DockerError> = lock(&tape)
+        let answer: Result<String, DockerError> = lock(&recording)
             .answer("inspect-container", json!({ "container": "x" }))
             .unwrap();
         assert!(matches!(answer, Err(DockerError::NotFound(m)) if m.contains("no container")));
@@ -365,14 +339,14 @@ mod tests {
 
     #[test]
     fn a_recording_redacts_and_keeps_the_answer() {
-        let tape = Tape::record(vec!["SECRET".into()]);
+        let recording = Recording::new(vec!["SECRET".into()]);
         let answer: Result<String, DockerError> = Ok("abc".into());
-        lock(&tape).write(
+        lock(&recording).write(
             "create-container",
             json!({ "spec": { "env": [{ "key": "SECRET", "value": "s" }] } }),
             &answer,
         );
-        let t = lock(&tape);
+        let t = lock(&recording);
         assert_eq!(t.calls()[0].args["spec"]["env"][0]["value"], REDACTED);
         assert_eq!(t.calls()[0].answer, json!({ "Ok": "abc" }));
     }
