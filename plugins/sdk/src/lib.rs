@@ -5,7 +5,7 @@
 //!
 //! A plugin is a `cdylib` crate that implements [`Guest`] and exports it:
 //!
-//! ```ignore
+//! ```no_run
 //! use dockwright_sdk::{docker, info, kv, required, Context, Guest, KeyValue, Param, PluginInfo, Workflow};
 //!
 //! struct Hello;
@@ -57,6 +57,12 @@
 //! on: everything it learns comes from the host's answers.
 
 use core::fmt;
+
+// The README's Rust snippet is compiled (not run) as a doctest of the SDK it uses, so it
+// cannot drift from the bindings.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeSnippets;
 
 /// The bindings generated from `wit/dockwright.wit`. The useful parts are re-exported at
 /// the crate root; this module is here for completeness.
