@@ -7,15 +7,17 @@
 //! `layout` test checks this). Each folder's `mod.rs` says what lives there.
 //! - [`util`]: small helpers everyone uses (console, suggestions, digests, atomic
 //!   writes, default folders);
-//! - [`config`]: reading `dockwright.toml`: errors placed in the file, the forms of values;
+//! - [`config`]: reading `dockwright.toml`: the file once read, errors placed in it, the
+//!   forms of values (each section is its owner's: `policy::config`, `engine::config`, ...);
 //! - [`contract`]: the Rust side of the WIT contract, and which versions this host runs;
-//! - [`policy`]: team policy, pure and unit-tested, and the config file that sets it;
+//! - [`policy`]: team policy, pure and unit-tested, and the teams' section of the config;
 //! - [`engine`]: connecting to the Docker engine, its errors, removing containers;
 //! - [`journal`]: the audit journal, the runs it records, liveness, `gc`;
 //! - [`imports`]: the host functions, one module per capability, and an instance's state;
 //! - [`plugin`]: the wasmtime runtime, the compiled cache, the plugin folder and lock;
 //! - [`share`]: OCI registries: publishing, installing, signatures, updates;
-//! - [`run`]: running one workflow and rolling back, or many at once;
+//! - [`run`]: running one workflow and rolling back, or many at once; the config a run
+//!   needs, gathered from its sections;
 //! - [`serve`]: the team HTTP API (`dockwright serve`);
 //! - [`cli`]: the command line, a thin layer over the above.
 

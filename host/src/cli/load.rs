@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::engine::config::{EngineTarget, DEFAULT_ENGINE};
 use crate::plugin::catalog::{Catalog, Locked};
 use crate::plugin::lock::{self, Lock};
 use crate::plugin::runtime::Runtime;
-use crate::policy::config;
+use crate::run::config::Config;
+use crate::serve::config::ServeSettings;
 use crate::util::console::Console;
 
 /// The lock next to the config.
@@ -43,22 +45,29 @@ pub async fn load(
 }
 
 /// The config from `--config` / `DOCKWRIGHT_CONFIG`, the default file, or built in.
-pub fn load_config(explicit: Option<&std::path::Path>) -> Result<config::Config> {
+pub fn load_config(explicit: Option<&std::path::Path>) -> Result<Config> {
+    Ok(load_config_and_serve(explicit)?.0)
+}
+
+/// The config and its `[serve]`, which every command reads: a mistake there is
+/// refused as any other in the file.
+pub fn load_config_and_serve(
+    explicit: Option<&std::path::Path>,
+) -> Result<(Config, ServeSettings)> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    config::load(explicit, &cwd)
+    crate::serve::config::load(explicit, &cwd)
 }
 
 /// The engine named `name`: `default` (as the docker CLI finds it) or one of the
 /// config's `[engines.NAME]`.
-pub fn engine_target(config: &config::Config, name: &str) -> Result<config::EngineTarget> {
-    if name == config::DEFAULT_ENGINE {
-        return Ok(crate::engine::connect::default_target_in(config));
+pub fn engine_target(config: &Config, name: &str) -> Result<EngineTarget> {
+    if name == DEFAULT_ENGINE {
+        return Ok(config.default_engine());
     }
     if let Some(target) = config.engines.get(name) {
         return Ok(target.clone());
     }
-    let names =
-        std::iter::once(config::DEFAULT_ENGINE).chain(config.engines.keys().map(String::as_str));
+    let names = std::iter::once(DEFAULT_ENGINE).chain(config.engines.keys().map(String::as_str));
     let hint = crate::util::suggest::did_you_mean(name, names.clone());
     anyhow::bail!(
         "no engine named `{name}` (engines: {}); add it as [engines.{name}] to the config.{hint}",
@@ -67,8 +76,8 @@ pub fn engine_target(config: &config::Config, name: &str) -> Result<config::Engi
 }
 
 /// The default engine and every engine of the config, in that order.
-pub fn engine_targets(config: &config::Config) -> Vec<config::EngineTarget> {
-    std::iter::once(crate::engine::connect::default_target_in(config))
+pub fn engine_targets(config: &Config) -> Vec<EngineTarget> {
+    std::iter::once(config.default_engine())
         .chain(config.engines.values().cloned())
         .collect()
 }
@@ -77,10 +86,10 @@ pub fn engine_targets(config: &config::Config) -> Vec<config::EngineTarget> {
 /// (every engine of the config the team may use). A name the config lacks, or one
 /// the team may not use, is an error before anything runs.
 pub fn select_engines(
-    config: &config::Config,
+    config: &Config,
     team: &crate::policy::TeamPolicy,
     spec: &str,
-) -> Result<Vec<config::EngineTarget>> {
+) -> Result<Vec<EngineTarget>> {
     if spec.trim() == "all" {
         let allowed: Vec<_> = engine_targets(config)
             .into_iter()
@@ -94,7 +103,7 @@ pub fn select_engines(
         }
         return Ok(allowed);
     }
-    let mut out: Vec<config::EngineTarget> = Vec::new();
+    let mut out: Vec<EngineTarget> = Vec::new();
     for name in spec.split(',').map(str::trim) {
         if name.is_empty() {
             anyhow::bail!(
@@ -118,7 +127,7 @@ pub fn select_engines(
 
 /// Open the journal the config names, saying on stderr if this first open imported
 /// an earlier version's JSON-lines journal.
-pub fn open_journal(config: &config::Config) -> Result<crate::journal::Journal> {
+pub fn open_journal(config: &Config) -> Result<crate::journal::Journal> {
     let (journal, imported) = crate::journal::open_configured(config.journal.as_deref())?;
     if let Some(message) = imported {
         eprintln!("{message}");
@@ -130,8 +139,8 @@ pub fn open_journal(config: &config::Config) -> Result<crate::journal::Journal> 
 mod tests {
     use super::*;
 
-    fn config() -> config::Config {
-        config::parse(
+    fn config() -> Config {
+        crate::run::config::parse(
             "[engines.a]\nhost = \"tcp://a:2375\"\n[engines.b]\nhost = \"unix:///b.sock\"\n\
              [teams.any]\n[teams.blue]\nengines = [\"default\", \"a\"]\n",
             std::path::Path::new("/etc/dockwright.toml"),
@@ -140,7 +149,7 @@ mod tests {
         .unwrap()
     }
 
-    fn names(targets: &[config::EngineTarget]) -> Vec<&str> {
+    fn names(targets: &[EngineTarget]) -> Vec<&str> {
         targets.iter().map(|t| t.name.as_str()).collect()
     }
 

@@ -66,7 +66,7 @@ pub(super) fn runtime() -> Result<Runtime> {
 
 /// How this command reaches registries: the config's `[registries]`, the
 /// credential variables, and the registry the command line names.
-fn access(config: &crate::policy::config::Config, named: Option<&str>) -> Access {
+fn access(config: &crate::run::config::Config, named: Option<&str>) -> Access {
     Access {
         registries: config.registries.clone(),
         env: EnvCredentials::from_env(),
@@ -156,7 +156,7 @@ pub async fn add(
 /// must suit at least one team of the config (the rule is
 /// [`crate::policy::check_install`]), and each team that will not run it is named.
 fn admit(
-    config: &crate::policy::config::Config,
+    config: &crate::run::config::Config,
     team: Option<&str>,
     name: &str,
     signer: Option<&str>,
@@ -176,7 +176,7 @@ fn admit(
 async fn add_from_registry(
     dir: &Path,
     config_path: Option<&Path>,
-    config: &crate::policy::config::Config,
+    config: &crate::run::config::Config,
     team: Option<&str>,
     console: Arc<dyn Console>,
     source: &str,

@@ -43,7 +43,7 @@ pub enum RunsCommand {
 
 /// `dockwright runs [COMMAND]` with the config loaded.
 pub fn runs(
-    config: &crate::policy::config::Config,
+    config: &crate::run::config::Config,
     command: Option<RunsCommand>,
     filter: history::Filter,
     limit: usize,
@@ -222,7 +222,7 @@ fn import(journal: &Journal, file: &Path) -> Result<ExitCode> {
 }
 
 /// Prune the journal to `keep` if no process has in the last hour.
-pub fn prune_when_due(keep: crate::policy::config::Retention, journal: &Journal) {
+pub fn prune_when_due(keep: crate::journal::config::Retention, journal: &Journal) {
     if let Err(e) = retention::prune_if_due(journal, keep, SystemTime::now()) {
         eprintln!("warning: {e:#}");
     }
@@ -237,7 +237,7 @@ pub async fn collect_garbage(config_path: Option<&Path>, dry_run: bool) -> Resul
     for target in super::load::engine_targets(&config) {
         let engine = match engine::connect_to(&target).await {
             Ok(engine) => engine,
-            Err(e) if target.name != crate::policy::config::DEFAULT_ENGINE => {
+            Err(e) if target.name != crate::engine::config::DEFAULT_ENGINE => {
                 let why = format!("{e:#}");
                 eprintln!("warning: skipped engine `{}`: {}", target.name, inert(&why));
                 unreachable = true;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::policy::config::ServeSettings;
+use crate::serve::config::ServeSettings;
 use crate::serve::{self, auth, conn::Limits, slots::Bounds};
 
 /// Each flag overrides the config's `[serve]` key of the same name, which overrides
@@ -194,8 +194,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Result<ExitCode> {
     init_logs(args.log_format);
-    let file = super::load::load_config(config)?;
-    let settings = settings(&args, &file.serve);
+    let (_, file) = super::load::load_config_and_serve(config)?;
+    let settings = settings(&args, &file);
     serve::serve(serve::Options {
         listen: settings.listen,
         plugins: plugins.to_path_buf(),

@@ -10,17 +10,18 @@ use toml::de::{DeTable, DeValue};
 
 use crate::util::suggest;
 
-/// The file being read, to place errors in it.
+/// The file being read, to place errors in it: its path, its text and the keys and
+/// values parsed from it (with their places).
 pub struct Source<'a> {
     pub file: &'a Path,
     pub text: &'a str,
-    pub doc: &'a DeTable<'a>,
+    pub doc: DeTable<'a>,
 }
 
 impl Source<'_> {
     /// An error at the key `path`, placed at its line when the file has it.
     pub fn error(&self, path: &[&str], message: &str) -> anyhow::Error {
-        let span = span_of(self.doc, path);
+        let span = span_of(&self.doc, path);
         self.error_at(span, Some(&key_path(path)), message)
     }
 
@@ -46,7 +47,7 @@ impl Source<'_> {
     /// serde's error with the full key added (found from the span toml gives) and
     /// reworded as "expected ..., found ...".
     pub fn serde_error(&self, e: &toml::de::Error) -> anyhow::Error {
-        let key = e.span().and_then(|span| locate(self.doc, &span));
+        let key = e.span().and_then(|span| locate(&self.doc, &span));
         let message = reword(e.message());
         self.error_at(e.span(), key.as_deref(), &message)
     }
@@ -140,6 +141,18 @@ pub fn locate(doc: &DeTable, span: &Range<usize>) -> Option<String> {
     best.map(|(_, path)| path)
 }
 
+/// A key that is not one of `allowed`, with the keys there are and the closest one.
+pub fn unknown_key(unknown: &str, allowed: &[&str]) -> String {
+    let mut out = format!(
+        "unknown key `{unknown}`; the keys allowed here are {}",
+        allowed.join(", ")
+    );
+    if let Some(close) = suggest::closest(unknown, allowed.iter().copied()) {
+        out.push_str(&format!(" (did you mean `{close}`?)"));
+    }
+    out
+}
+
 /// serde's wording in the config's terms: unknown keys get the allowed keys and a
 /// suggestion; "invalid type: X, expected Y" becomes "expected Y, found X".
 pub fn reword(message: &str) -> String {
@@ -148,14 +161,7 @@ pub fn reword(message: &str) -> String {
         // the names are the odd pieces between backticks.
         let names: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
         if let Some((unknown, allowed)) = names.split_first() {
-            let mut out = format!(
-                "unknown key `{unknown}`; the keys allowed here are {}",
-                allowed.join(", ")
-            );
-            if let Some(close) = suggest::closest(unknown, allowed.iter().copied()) {
-                out.push_str(&format!(" (did you mean `{close}`?)"));
-            }
-            return out;
+            return unknown_key(unknown, allowed);
         }
     }
     let message = message

@@ -1,6 +1,7 @@
-//! The forms a value of `dockwright.toml` takes: sizes, durations, ages, counts, CPUs
-//! and ports. Each is read from any TOML value and then converted, so that every wrong
-//! value, whatever its type, gets the same "expected ..., found <the value as written>".
+//! The forms a value of `dockwright.toml` takes: sizes, durations, ages, counts, CPUs,
+//! ports and names. Each is read from any TOML value and then converted, so that every
+//! wrong value, whatever its type, gets the same "expected ..., found <the value as
+//! written>".
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -183,6 +184,21 @@ pub fn parse_ports(text: &str) -> Option<RangeInclusive<u16>> {
         Some((low, high)) => Some(port(low)?..=port(high)?),
         None => port(text).map(|p| p..=p),
     }
+}
+
+/// A name the file gives a team or an engine: it ends up in labels, container names
+/// and folder names, so it is kept simple. Lowercase letters, digits, `-`, `_` and
+/// `.`, at most 63, and the first character a letter or digit: a team's name is
+/// also a folder of the state folder (admission), where `.` and `..` would mean
+/// other folders.
+pub fn is_simple_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Result;
 use bollard::{ClientVersion, Docker};
 
+use super::config::{check_public_host, EngineTarget, TlsFiles, DEFAULT_ENGINE};
 use super::errors::root_cause;
-use crate::policy::config::{EngineTarget, TlsFiles, DEFAULT_ENGINE};
 
 /// Where the engine listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -207,14 +207,15 @@ pub fn public_host(address: &str, configured: Option<&str>) -> String {
     gethostname::gethostname()
         .into_string()
         .ok()
-        .filter(|name| crate::policy::config::check_public_host(name).is_ok())
+        .filter(|name| check_public_host(name).is_ok())
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// The default engine with what the config says of it.
-pub fn default_target_in(config: &crate::policy::config::Config) -> EngineTarget {
+/// The default engine with what the config says of it: the `public_host` its
+/// published ports are reached at.
+pub fn default_target_in(public_host: Option<&str>) -> EngineTarget {
     EngineTarget {
-        public_host: config.public_host.clone(),
+        public_host: public_host.map(str::to_string),
         ..default_target()
     }
 }
@@ -489,10 +490,7 @@ mod tests {
         assert_eq!(public_host("tcp://build.lan:2376", None), "build.lan");
         // A local socket: this machine's name, not localhost.
         let name = public_host("unix:///var/run/docker.sock", None);
-        assert!(
-            crate::policy::config::check_public_host(&name).is_ok(),
-            "{name}"
-        );
+        assert!(check_public_host(&name).is_ok(), "{name}");
         let real = gethostname::gethostname().into_string().unwrap_or_default();
         if !real.is_empty() {
             assert_eq!(name, real);

@@ -1,12 +1,15 @@
 //! The Docker engine: connecting to it as the docker CLI does, turning its failures
 //! into the contract's typed errors, and removing containers.
 //!
-//! Uses only the contract's types, the label names of [`crate::policy::labels`] and
-//! `util`; it decides nothing about teams.
+//! Uses only the contract's types, the label names of [`crate::policy::labels`],
+//! `config` (reading its section of the file) and `util`; it decides nothing about
+//! teams.
 //!
 //! - [`build`]: the `/build` call, with a cgroup parent where bollard has none;
 //! - [`cgroup`]: a cgroup with a pids limit for a build's steps (`cgroupparent`), or
 //!   why the host cannot make one;
+//! - [`config`]: its section of `dockwright.toml`: the named engines (`[engines.NAME]`,
+//!   TLS files) and `public_host`;
 //! - [`connect`]: `DOCKER_HOST`, TLS, the API version handshake;
 //! - [`errors`]: engine failures as `docker-error`, and their wording;
 //! - [`files`]: small files of a container (its `/etc/passwd`), read capped;
@@ -15,6 +18,7 @@
 
 pub mod build;
 pub mod cgroup;
+pub mod config;
 pub mod connect;
 pub mod containers;
 pub mod errors;

@@ -2,8 +2,11 @@
 //! host call with its decision, the runs it records, telling live runs from dead
 //! ones, and collecting what dead runs left on the engine.
 //!
-//! Uses the engine (for `gc`), the label names and config of policy, and `util`.
+//! Uses the engine (for `gc`, and the default engine's name), the label names of
+//! policy, `config` (reading its section of the file) and `util`.
 //!
+//! - [`config`]: its section of `dockwright.toml`: `journal` (where) and
+//!   `journal_retention` (how long);
 //! - [`store`]: the journal database, written by every run of every process;
 //! - [`history`]: the queries `dockwright runs` and the server answer from;
 //! - [`transfer`]: the JSON-lines form, out (`runs export`) and in (`runs import`);
@@ -12,6 +15,7 @@
 //! - [`liveness`]: whether a run's process is still alive;
 //! - [`gc`]: removing what runs that died left behind.
 
+pub mod config;
 pub mod gc;
 pub mod history;
 pub mod idempotency;

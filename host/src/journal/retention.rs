@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::config::Retention;
 use super::store::{timestamp, Journal};
-use crate::policy::config::Retention;
 
 /// Runs removed per transaction: other writers wait for one batch at most.
 const BATCH: i64 = 1000;

@@ -89,7 +89,7 @@ pub enum Entry {
 }
 
 fn default_engine() -> String {
-    crate::policy::config::DEFAULT_ENGINE.to_string()
+    crate::engine::config::DEFAULT_ENGINE.to_string()
 }
 
 impl Entry {

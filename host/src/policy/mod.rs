@@ -1,10 +1,11 @@
-//! Team policy: what a team's plugins may ask of the shared engine, and the config
-//! file that sets it. Pure: every decision is a function of (the team's policy, the
-//! request, the team's current usage), so each rule is table-tested without an
-//! engine. A denial names the rule. The decisions fail closed: anything a rule does
-//! not explicitly allow is denied.
+//! Team policy: what a team's plugins may ask of the shared engine, and the teams'
+//! section of the config file that sets it. Pure: every decision is a function of
+//! (the team's policy, the request, the team's current usage), so each rule is
+//! table-tested without an engine. A denial names the rule. The decisions fail
+//! closed: anything a rule does not explicitly allow is denied.
 //!
-//! Uses only the contract's types, `config` (reading the file) and `util`.
+//! Uses only the contract's types, `config` (reading its section of the file) and
+//! `util`.
 //!
 //! - [`team`]: a team's policy, the built-in default, how a denial reads;
 //! - [`images`]: images, tags and plugins a team may use;
@@ -17,7 +18,8 @@
 //! - [`params`]: a workflow's params, checked against what it declares;
 //! - [`groups`]: the permission groups of Docker operations, and sets of them;
 //! - [`permissions`]: the rules: calls inside the manifest, a team's cap, trusted signers;
-//! - [`config`]: the sections of `dockwright.toml` and their merge rules (`config::merge`).
+//! - [`config`]: its section of `dockwright.toml`: the teams, `[defaults]`, their
+//!   tokens, and the merge rules (`config::merge`).
 
 pub mod build;
 pub mod commit;

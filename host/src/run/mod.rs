@@ -2,8 +2,10 @@
 //! many runs of one workflow at once.
 //!
 //! Uses the plugin side, the host functions' run context, the journal, the engine,
-//! policy and `util`.
+//! share (its config section), policy, `config` and `util`.
 //!
+//! - [`config`]: the config a run needs, gathered from its sections' owners (teams,
+//!   engines, journal, registries), and where the file is found;
 //! - [`workflow`]: one run, from instantiation to its report;
 //! - [`cause`]: why a run failed, in kinds a client can act on;
 //! - [`batch`]: many runs at once (`--each`, `--params-file`);
@@ -13,6 +15,7 @@
 pub mod batch;
 pub mod cassette;
 pub mod cause;
+pub mod config;
 pub mod plan;
 pub mod workflow;
 

@@ -21,7 +21,7 @@ use super::error::ApiError;
 use super::runs::{self, Caller};
 use super::started::{Line, RunRecord};
 use super::{auth, containers, metrics, openapi, page, request};
-use crate::policy::config::DEFAULT_ENGINE;
+use crate::engine::config::DEFAULT_ENGINE;
 
 /// Every route, as `(method, path)`: the OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[

@@ -90,9 +90,9 @@ pub fn store_hash(path: &Path, team: &str, hash: &str) -> Result<()> {
     })?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     // The team must exist in the file as it is: the parser's error lists the teams.
-    crate::policy::config::parse(&text, path, &cwd)?.team(team)?;
+    super::config::parse(&text, path, &cwd)?.0.team(team)?;
     let updated = with_hash(&text, team, hash)?;
-    crate::policy::config::parse(&updated, path, &cwd)
+    super::config::parse(&updated, path, &cwd)
         .context("the config would not parse with the new token (this is a bug)")?;
     replace(path, updated.as_bytes())
         .with_context(|| format!("cannot write the config file {}", path.display()))
@@ -249,7 +249,7 @@ pub fn list(path: &Path, team: &str) -> Result<Vec<Stored>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    crate::policy::config::parse(&text, path, &cwd)?.team(team)?;
+    super::config::parse(&text, path, &cwd)?.0.team(team)?;
     stored(&text, team)
 }
 
@@ -259,9 +259,9 @@ pub fn revoke(path: &Path, team: &str, which: &str) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    crate::policy::config::parse(&text, path, &cwd)?.team(team)?;
+    super::config::parse(&text, path, &cwd)?.0.team(team)?;
     let (updated, removed) = without_token(&text, team, which)?;
-    crate::policy::config::parse(&updated, path, &cwd)
+    super::config::parse(&updated, path, &cwd)
         .context("the config would not parse without the token (this is a bug)")?;
     replace(path, updated.as_bytes())
         .with_context(|| format!("cannot write the config file {}", path.display()))?;
@@ -376,7 +376,7 @@ mod tests {
         let path = Path::new("/etc/dockwright.toml");
         let inline = with_hash("teams = { red = { images = [] } }\n", "red", &hash("x")).unwrap();
         let inline = with_hash(&inline, "red", &hash("y")).unwrap();
-        let config = crate::policy::config::parse(&inline, path, Path::new("/")).unwrap();
+        let (config, _) = crate::serve::config::parse(&inline, path, Path::new("/")).unwrap();
         assert_eq!(config.tokens["red"], [hash("x"), hash("y")], "{inline}");
 
         let err = with_hash("[teams.blue]\ntokens = 3\n", "blue", "sha256:aa").unwrap_err();
@@ -404,7 +404,7 @@ mod tests {
         store_hash(&path, "blue", &hash("x")).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# keep me\n"), "{text}");
-        let config = crate::policy::config::parse(&text, &path, dir.path()).unwrap();
+        let (config, _) = crate::serve::config::parse(&text, &path, dir.path()).unwrap();
         assert_eq!(team_of(&config.tokens, "x").map(|(t, _)| t), Some("blue"));
 
         // Through a symlink, keeping the file's mode.
@@ -420,7 +420,7 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640);
         let text = std::fs::read_to_string(&path).unwrap();
-        let config = crate::policy::config::parse(&text, &path, dir.path()).unwrap();
+        let (config, _) = crate::serve::config::parse(&text, &path, dir.path()).unwrap();
         assert_eq!(config.tokens["blue"].len(), 2);
     }
 }

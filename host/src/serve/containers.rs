@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::engines::Engines;
 use crate::contract::bindings::docker::DockerError;
 use crate::engine::Engine;
-use crate::policy::config::Config;
 use crate::policy::labels;
 use crate::policy::TeamPolicy;
+use crate::run::config::Config;
 
 /// One container as the API lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -8,9 +8,10 @@ use std::sync::Mutex;
 use axum::http::StatusCode;
 
 use super::error::ApiError;
+use crate::engine::config::DEFAULT_ENGINE;
 use crate::engine::{self, Engine};
-use crate::policy::config::{Config, DEFAULT_ENGINE};
 use crate::policy::TeamPolicy;
+use crate::run::config::Config;
 
 pub struct Engines {
     default: Engine,

@@ -5,6 +5,8 @@
 //! - [`api`]: the routes and their handlers (short: parse, call, answer);
 //! - [`app`]: what every handler can reach;
 //! - [`auth`]: tokens, their hashes in the config, who a token belongs to;
+//! - [`config`]: its section of `dockwright.toml` (`[serve]`), and the config loaded
+//!   with it;
 //! - [`teams`]: the config in force, read again when its file changes;
 //! - [`runs`]: starting, finding and tearing down runs;
 //! - [`started`]: the runs this server started, their log lines and their end;
@@ -30,7 +32,7 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::journal::retention;
 use crate::plugin::catalog::{Catalog, Progress};
 use crate::plugin::runtime::Runtime;
@@ -40,6 +42,7 @@ use app::App;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod config;
 pub mod conn;
 pub mod containers;
 pub mod engines;
@@ -181,7 +184,7 @@ async fn setup(options: &Options) -> Result<App> {
     // The server still starts when the engine does not answer (and `/healthz` says so),
     // because a service manager may start it before the engine: each call tries the
     // handshake again until the engine answers, and then speaks the version it negotiated.
-    let engine = Engine::lazy(&engine::connect::default_target_in(&config))?;
+    let engine = Engine::lazy(&config.default_engine())?;
     let connecting = {
         let engine = engine.clone();
         tokio::spawn(async move { engine.docker().await.err() })

@@ -10,7 +10,8 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use crate::policy::config::{self, Config};
+use super::config;
+use crate::run::config::Config;
 
 pub struct Teams {
     /// `--config` as given, or `None` for the default path.
@@ -34,7 +35,7 @@ impl Teams {
             None => crate::util::paths::config_file(),
         };
         let stamp = modified(&watched);
-        let config = config::load(explicit, cwd)?;
+        let (config, _) = config::load(explicit, cwd)?;
         Ok(Self {
             explicit: explicit.map(Path::to_path_buf),
             cwd: cwd.to_path_buf(),
@@ -54,7 +55,7 @@ impl Teams {
             // Remember the stamp either way, so a broken file is reported once.
             current.stamp = stamp;
             match config::load(self.explicit.as_deref(), &self.cwd) {
-                Ok(config) => {
+                Ok((config, _)) => {
                     tracing::info!("read {} again", self.watched.display());
                     current.config = Arc::new(config);
                 }
@@ -105,6 +106,16 @@ mod tests {
             .open(&path)
             .unwrap()
             .set_modified(later + std::time::Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(teams.current().tokens["blue"], vec![hash.clone()]);
+
+        // A broken [serve] is a broken file too, though the teams do not need it.
+        std::fs::write(&path, "[teams.blue]\n[serve]\nmax_runs = 0\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later + std::time::Duration::from_secs(10))
             .unwrap();
         assert_eq!(teams.current().tokens["blue"], vec![hash]);
     }

@@ -2,9 +2,11 @@
 //! artifact, installing one pinned by digest, signatures, credentials, and moving
 //! pins on `plugins update`.
 //!
-//! Uses the plugin layer (the catalog, the lock, manifests), policy and `util`;
-//! registry traffic goes through the `oci-client` crate.
+//! Uses the plugin layer (the catalog, the lock, manifests), policy, `config`
+//! (reading its section of the file) and `util`; registry traffic goes through the
+//! `oci-client` crate.
 //!
+//! - [`config`]: its section of `dockwright.toml`: `[registries]`;
 //! - [`reference`]: what names a registry artifact, and which registries are
 //!   reached over plain HTTP;
 //! - [`credentials`]: the login for a registry, as the docker CLI finds it;
@@ -12,6 +14,7 @@
 //! - [`signature`]: the signature document kept beside a plugin;
 //! - [`install`]: turning a pulled plugin into a locked, checked plugin file.
 
+pub mod config;
 pub mod credentials;
 pub mod install;
 pub mod reference;

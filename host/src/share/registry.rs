@@ -14,10 +14,10 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_wasm::{ToConfig, WasmConfig, WASM_LAYER_MEDIA_TYPE, WASM_MANIFEST_CONFIG_MEDIA_TYPE};
 
+use super::config::Registries;
 use super::credentials::{self, EnvCredentials};
 use super::reference::{plain_http, signature_tag};
 use super::signature::{SignatureDoc, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
-use crate::policy::config::Registries;
 use crate::util::digest::sha256_hex;
 
 /// The largest plugin accepted (a Python plugin, CPython inside, is ~20 MB).

@@ -289,7 +289,7 @@ fn small_reads_are_capped() {
 
 #[tokio::test]
 async fn tcp_engines_are_refused() {
-    let target = crate::policy::config::EngineTarget {
+    let target = crate::engine::config::EngineTarget {
         name: "build".into(),
         host: "tcp://127.0.0.1:1".into(),
         tls: None,
@@ -317,7 +317,7 @@ async fn a_socket_served_by_another_process_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("docker.sock");
     let _listener = tokio::net::UnixListener::bind(&path).unwrap();
-    let target = crate::policy::config::EngineTarget {
+    let target = crate::engine::config::EngineTarget {
         name: "proxy".into(),
         host: format!("unix://{}", path.display()),
         tls: None,

@@ -1,5 +1,7 @@
 //! Unit tests of [`super`]: a team merged with `[defaults]`, and the values it takes.
 
+use std::time::Duration;
+
 use super::super::tests::{cwd, error, parse_at};
 use super::super::*;
 
@@ -73,7 +75,6 @@ fn defaults_merge_key_by_key() {
     assert_eq!(blue.limits.memory_bytes, builtin.limits.memory_bytes);
     // No build roots anywhere: the current directory, as without a config.
     assert_eq!(blue.build_roots, vec![cwd()]);
-    assert_eq!(config.journal, None);
 }
 
 #[test]
@@ -406,11 +407,6 @@ fn bad_values_name_the_file_the_line_and_the_key() {
             "expected a public key",
         ),
         (
-            "[registries]\ninsecure = \"x\"\n[teams.blue]",
-            "registries.insecure",
-            "expected an array",
-        ),
-        (
             "[teams.blue]\nenv = { TEAM = 3 }",
             "teams.blue.env.TEAM",
             "expected a string",
@@ -424,11 +420,6 @@ fn bad_values_name_the_file_the_line_and_the_key() {
             "[teams.blue]\nbuild_roots = [\"\"]",
             "teams.blue.build_roots[0]",
             "expected a folder path",
-        ),
-        (
-            "journal = \"\"\n[teams.blue]",
-            "journal",
-            "expected a file path",
         ),
         (
             "[teams]\nblue = 3",

@@ -1,0 +1,118 @@
+//! The journal's part of `dockwright.toml`: where it is written (`journal`) and how
+//! long it keeps runs that ended (`journal_retention`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::config::values::{leaf, parse_age};
+use crate::config::Document;
+
+/// What of its history the journal keeps: runs that ended within an age, or the latest
+/// number of runs. A run that has not ended is kept whatever its age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Age(Duration),
+    Runs(u64),
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(
+            d,
+            "an age such as \"90d\", \"4w\" or \"12h\", or a number of runs above 0",
+            |v| match v {
+                toml::Value::Integer(n) => u64::try_from(*n)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Retention::Runs),
+                toml::Value::String(s) => parse_age(s).map(Retention::Age),
+                _ => None,
+            },
+        )
+    }
+}
+
+/// The journal's section: keys `journal` and `journal_retention`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalSettings {
+    /// Where the run journal goes; `None` leaves the choice to the journal's default.
+    pub path: Option<PathBuf>,
+    /// How long the journal keeps runs that ended; `None` keeps all.
+    pub retention: Option<Retention>,
+}
+
+impl JournalSettings {
+    /// The section as `doc` gives it; a relative path is taken from the file's folder.
+    pub fn read(doc: &Document) -> anyhow::Result<JournalSettings> {
+        let raw: RawSection = doc.section()?;
+        Ok(JournalSettings {
+            path: doc.file_path(&["journal"], raw.journal)?,
+            retention: raw.journal_retention,
+        })
+    }
+}
+
+/// The section's shape: the top level lets the other sections' keys be.
+#[derive(Deserialize)]
+struct RawSection {
+    journal: Option<String>,
+    journal_retention: Option<Retention>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn parse_at(text: &str) -> anyhow::Result<JournalSettings> {
+        let doc = Document::parse(
+            text,
+            Path::new("/etc/dockwright/dockwright.toml"),
+            Path::new("/work/here"),
+        )?;
+        JournalSettings::read(&doc)
+    }
+
+    #[test]
+    fn journal_retention_is_an_age_or_a_count() {
+        let day = Duration::from_secs(86_400);
+        let retention = |value: &str| {
+            parse_at(&format!("journal_retention = {value}\n[teams.blue]")).map(|c| c.retention)
+        };
+        assert_eq!(
+            retention("\"90d\"").unwrap(),
+            Some(Retention::Age(90 * day))
+        );
+        assert_eq!(retention("100000").unwrap(), Some(Retention::Runs(100_000)));
+        assert_eq!(parse_at("[teams.blue]").unwrap().retention, None);
+        for bad in ["0", "-5", "\"90 days\"", "\"\"", "true"] {
+            let e = format!("{:#}", retention(bad).unwrap_err());
+            assert!(e.contains("journal_retention"), "{bad}: {e}");
+            assert!(e.contains("\"90d\""), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_journal_path_is_a_file_from_the_config_folder() {
+        // Moved from the teams' merge tests: a file without `journal` leaves the
+        // choice to the journal.
+        let config = parse_at("[defaults]\nmax_running = 3\n[teams.blue]\n").unwrap();
+        assert_eq!(config.path, None);
+        let config = parse_at("journal = \"state/j.db\"\n[teams.blue]").unwrap();
+        assert_eq!(
+            config.path,
+            Some(PathBuf::from("/etc/dockwright/state/j.db"))
+        );
+        let err = format!(
+            "{:#}",
+            parse_at("journal = \"\"\n[teams.blue]").unwrap_err()
+        );
+        let start = "/etc/dockwright/dockwright.toml:";
+        assert!(err.starts_with(start), "{err}");
+        assert!(err.contains(": journal: "), "{err}");
+        assert!(err.contains("expected a file path"), "{err}");
+    }
+}
