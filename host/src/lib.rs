@@ -21,26 +21,34 @@
 //! - [`serve`]: the team HTTP API (`dockwright serve`);
 //! - [`cli`]: the command line, a thin layer over the above.
 
-pub mod util;
+pub(crate) mod util;
 
-pub mod config;
+pub(crate) mod config;
 
-pub mod contract;
+pub(crate) mod contract;
 
 pub mod policy;
 
-pub mod engine;
+pub(crate) mod engine;
 
-pub mod journal;
+pub(crate) mod journal;
 
-pub mod imports;
+pub(crate) mod imports;
 
-pub mod plugin;
+pub(crate) mod plugin;
 
-pub mod share;
+pub(crate) mod share;
 
-pub mod run;
+pub(crate) mod run;
 
-pub mod serve;
+pub(crate) mod serve;
 
-pub mod cli;
+pub(crate) mod cli;
+
+// The library's surface: team policy (pure decisions, usable without an engine), and what
+// the binary, the benchmarks and the integration tests use. Everything else is the
+// crate's own.
+pub use cli::main;
+pub use journal::{timestamp, Entry, Journal};
+pub use plugin::runtime::{wasm_kind, Runtime, WasmKind};
+pub use util::digest::sha256_hex;

@@ -1,5 +1,5 @@
 //! The `dockwright` command: everything lives in the library; this only reports errors.
 
 fn main() -> std::process::ExitCode {
-    dockwright::cli::main()
+    dockwright::main()
 }

@@ -14,7 +14,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use dockwright::journal::{timestamp, Entry, Journal};
+use dockwright::{timestamp, Entry, Journal};
 
 const BATCH: u64 = 10_000;
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use dockwright::plugin::runtime::{wasm_kind, Runtime, WasmKind};
+use dockwright::{wasm_kind, Runtime, WasmKind};
 use serde_json::{json, Value};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};

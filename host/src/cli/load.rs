@@ -140,13 +140,14 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        crate::run::config::parse(
+        crate::serve::config::parse(
             "[engines.a]\nhost = \"tcp://a:2375\"\n[engines.b]\nhost = \"unix:///b.sock\"\n\
              [teams.any]\n[teams.blue]\nengines = [\"default\", \"a\"]\n",
             std::path::Path::new("/etc/dockwright.toml"),
             std::path::Path::new("/etc"),
         )
         .unwrap()
+        .0
     }
 
     fn names(targets: &[EngineTarget]) -> Vec<&str> {

@@ -1,5 +1,8 @@
 //! The command line: parse, call the library, print. Nothing here decides policy or
 //! talks to the engine on its own.
+//!
+//! Uses every layer below: serve, run, share, plugin, imports, journal, engine, policy,
+//! contract, config and util.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -98,7 +98,7 @@ fn settings(args: &ServeArgs, config: &ServeSettings) -> Settings {
             fair_window: args
                 .fair_window
                 .or(config.fair_window)
-                .unwrap_or(Duration::from_secs(10)),
+                .unwrap_or(crate::serve::slots::WANTING_WINDOW),
         },
         drain_timeout: args
             .drain_timeout

@@ -25,4 +25,4 @@ pub mod errors;
 pub mod files;
 pub mod services;
 
-pub use connect::{address_from_env, connect_to, published_host, Engine};
+pub use connect::{address_from_env, connect_to, Engine};

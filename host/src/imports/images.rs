@@ -421,7 +421,7 @@ fn to_map(kvs: &[KeyValue]) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{default_team, Limit};
+    use crate::policy::team::{default_team, Limit};
 
     #[test]
     fn builds_get_the_teams_caps() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::contract::bindings::{Plugin, PluginPre};
 use crate::contract::versions;
@@ -21,7 +21,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The process-wide plugin runtime.
 pub struct Runtime {
-    engine: Engine,
+    engine: wasmtime::Engine,
     linker: Linker<HostState>,
     cache: Option<Cache>,
 }
@@ -64,7 +64,7 @@ impl Runtime {
                 PoolingAllocationConfig::default(),
             ));
         }
-        let engine = Engine::new(&config)
+        let engine = wasmtime::Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("cannot set up the WebAssembly engine")?;
         spawn_epoch_ticker(&engine);
@@ -80,7 +80,7 @@ impl Runtime {
         })
     }
 
-    pub fn engine(&self) -> &Engine {
+    pub fn engine(&self) -> &wasmtime::Engine {
         &self.engine
     }
 
@@ -161,7 +161,7 @@ fn pooling_requested() -> bool {
 }
 
 /// Advance the engine's epoch until the engine is gone.
-fn spawn_epoch_ticker(engine: &Engine) {
+fn spawn_epoch_ticker(engine: &wasmtime::Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("dockwright-epoch".into())

@@ -41,11 +41,9 @@ pub use build::check_build_context;
 pub use commit::check_commit_changes;
 pub use containers::{check_create, check_start, ports_need_picking};
 pub use exec::{check_exec_user, check_run_user};
-pub use groups::{Group, Permissions};
+pub use groups::Permissions;
 pub use images::{check_engine, check_image, check_plugin, check_tag, glob_match, normalise_image};
 pub use labels::owned_by;
 pub use permissions::{check_call, check_install, check_manifest, check_signer};
 pub use services::{check_replicas, check_service};
-pub use team::{
-    default_team, format_size, Decision, Denial, Limit, PluginLimits, TeamPolicy, Usage,
-};
+pub use team::{Decision, Denial, TeamPolicy, Usage};

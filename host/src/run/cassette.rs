@@ -191,12 +191,6 @@ pub struct Replayed {
     pub changed_outcome: Option<Outcome>,
 }
 
-impl Replayed {
-    pub fn passed(&self) -> bool {
-        self.divergence.is_none() && self.changed_outcome.is_none()
-    }
-}
-
 /// Run the cassette's workflow of `plugin` again with every host call answered from the
 /// cassette: no engine is reached, and the journal and run state go to a scratch folder.
 pub async fn replay(

@@ -123,28 +123,14 @@ impl Config {
     }
 }
 
-/// The config in force. An `explicit` file (`--config` or `$DOCKWRIGHT_CONFIG`) must
-/// exist and parse: silently falling back to the permissive built-in policy when
-/// the named file is missing would undo the admin's limits. Without one, the default
-/// path is read if it exists, else the built-in default applies. Relative paths are
-/// taken from `cwd`.
+/// The config file in force, read: `None` when there is none and the built-in default
+/// applies. An `explicit` file (`--config` or `$DOCKWRIGHT_CONFIG`) must exist and
+/// parse: silently falling back to the permissive built-in policy when the named file
+/// is missing would undo the admin's limits. Without one, the default path is read if
+/// it exists. Relative paths are taken from `cwd`.
 ///
-/// `[serve]` is not checked here: commands load the config through
-/// `serve::config::load`, which reads it too, so that a mistake there is refused by
-/// every command.
-pub fn load(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<Config> {
-    load_from(explicit, &crate::util::paths::config_file(), cwd)
-}
-
-fn load_from(explicit: Option<&Path>, default: &Path, cwd: &Path) -> anyhow::Result<Config> {
-    match read_file_from(explicit, default, cwd)? {
-        Some(doc) => Config::read(&doc, cwd),
-        None => Ok(Config::builtin(cwd)),
-    }
-}
-
-/// The config file in force, read (see [`load`]): `None` when there is none and the
-/// built-in default applies.
+/// Commands read the sections through `serve::config::load`, which reads `[serve]`
+/// too, so that a mistake there is refused by every command.
 pub fn read_file(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<Option<Document>> {
     read_file_from(explicit, &crate::util::paths::config_file(), cwd)
 }
@@ -169,13 +155,6 @@ fn read_file_from(
             default.display()
         )),
     }
-}
-
-/// The config `text` describes. `source` is the file it came from: errors name it,
-/// and relative paths in it are taken from its folder (itself taken from `cwd`
-/// when relative). `cwd` is also the build root of teams that set none.
-pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
-    Config::read(&Document::parse(text, source, cwd)?, cwd)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! many runs of one workflow at once.
 //!
 //! Uses the plugin side, the host functions' run context, the journal, the engine,
-//! share (its config section), policy, `config` and `util`.
+//! share (its config section), policy, the contract's types, `config` and `util`.
 //!
 //! - [`config`]: the config a run needs, gathered from its sections' owners (teams,
 //!   engines, journal, registries), and where the file is found;

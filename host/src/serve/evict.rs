@@ -171,6 +171,7 @@ impl<H: Clone> Places<H> {
     }
 
     /// Whether the connection was chosen to give its place up.
+    #[cfg(test)]
     pub fn evicted(&self, id: Id) -> bool {
         self.connections.get(&id).is_some_and(|c| c.evicted)
     }
@@ -188,6 +189,7 @@ impl<H: Clone> Places<H> {
     }
 
     /// Places held now.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held
     }

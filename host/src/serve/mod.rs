@@ -18,6 +18,9 @@
 //! - [`request`]: reading what clients send; [`error`]: what they get back;
 //! - [`openapi`]: the API described in OpenAPI 3.
 //!
+//! Uses run (one run, a plan), the plugin folder, the host functions' run modes, the
+//! journal, the engine, policy, the contract's types, `config` and `util`; never share.
+//!
 //! Shutdown (SIGTERM or Ctrl-C): stop accepting connections, let runs in flight
 //! finish until the drain deadline, then cancel the rest, which rolls them back, and
 //! exit 0. A second signal cancels at once.

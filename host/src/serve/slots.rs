@@ -135,6 +135,7 @@ impl Slots {
     }
 
     /// Runs in flight, all teams.
+    #[cfg(test)]
     pub fn total(&self) -> usize {
         self.total
     }

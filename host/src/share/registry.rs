@@ -54,7 +54,6 @@ pub struct Access {
 
 /// A plugin as a registry served it, checked against its manifest.
 pub struct Fetched {
-    pub reference: Reference,
     /// The manifest as served (its digest is `manifest_digest`).
     pub manifest: String,
     pub manifest_digest: String,
@@ -305,7 +304,6 @@ impl Registry {
         let bytes = self.blob(&pinned, layer, size).await?;
         let sha256 = sha256_hex(&bytes);
         Ok(Fetched {
-            reference: pinned,
             manifest,
             manifest_digest,
             bytes,

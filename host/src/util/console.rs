@@ -77,6 +77,7 @@ pub struct Captured {
 }
 
 impl Captured {
+    #[cfg(test)]
     pub fn lines(&self) -> Vec<(String, Source, String)> {
         self.lines.lock().expect("console lock").clone()
     }

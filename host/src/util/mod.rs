@@ -1,6 +1,7 @@
 //! Small helpers every layer may use: where output goes, "did you mean", digests,
-//! atomic file writes and the default folders. Nothing here uses any other module of
-//! the crate.
+//! atomic file writes and the default folders.
+//!
+//! Uses no other layer.
 //!
 //! - [`console`]: where a plugin's words (and a build's output) go;
 //! - [`suggest`]: "did you mean ...?" for mistyped names;

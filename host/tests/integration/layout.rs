@@ -453,7 +453,12 @@ fn src_holds_the_layers_and_the_readme_lists_them() {
     let lib = std::fs::read_to_string(src_dir().join("lib.rs")).unwrap();
     let declared: Vec<&str> = lib
         .lines()
-        .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+        .filter_map(|l| {
+            let l = l
+                .strip_prefix("pub(crate) mod ")
+                .or(l.strip_prefix("pub mod "))?;
+            l.strip_suffix(';')
+        })
         .collect();
     assert_eq!(
         declared, LAYERS,
@@ -573,4 +578,93 @@ fn no_file_is_over_the_line_limit() {
         }
     }
     assert!(over.is_empty(), "over {MAX_LINES} lines: {over:?}");
+}
+
+/// The words a folder's `Uses ...` sentence may name each layer by.
+fn names_of(layer: &str) -> &'static [&'static str] {
+    match layer {
+        "imports" => &["imports", "host functions"],
+        "plugin" => &["plugin"],
+        "util" => &["util"],
+        "config" => &["config"],
+        "contract" => &["contract"],
+        "policy" => &["policy"],
+        "engine" => &["engine"],
+        "journal" => &["journal"],
+        "share" => &["share"],
+        "run" => &["run"],
+        "serve" => &["serve"],
+        "cli" => &["cli"],
+        other => panic!("no names for layer `{other}`"),
+    }
+}
+
+/// The `Uses ...` sentence of a folder's `mod.rs` doc: from `//! Uses` to its full stop.
+fn uses_sentence(doc: &str) -> Option<String> {
+    let text: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(str::trim)
+        .collect();
+    let joined = text.join(" ");
+    let start = joined.find("Uses ")?;
+    let rest = &joined[start..];
+    // The sentence ends at a full stop followed by a space or the end; `e.g.` is not used.
+    let end = rest
+        .match_indices('.')
+        .map(|(i, _)| i)
+        .find(|&i| rest[i + 1..].is_empty() || rest[i + 1..].starts_with(' '))
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
+#[test]
+fn each_folder_says_which_layers_it_uses_and_the_claim_is_true() {
+    let edges = graph();
+    let mut wrong = Vec::new();
+    for (own, layer) in LAYERS.iter().enumerate() {
+        let doc = std::fs::read_to_string(src_dir().join(layer).join("mod.rs")).unwrap();
+        let Some(sentence) = uses_sentence(&doc) else {
+            wrong.push(format!("{layer}/mod.rs has no `Uses ...` sentence"));
+            continue;
+        };
+        let mentions = |l: &str| names_of(l).iter().any(|n| sentence.contains(n));
+        let used: BTreeSet<usize> = edges
+            .iter()
+            .filter(|(from, _)| layer_of(from) == Some(own))
+            .flat_map(|(_, to)| to.iter().filter_map(layer_of))
+            .filter(|&l| l != own)
+            .collect();
+        for l in &used {
+            if !mentions(LAYERS[*l]) {
+                wrong.push(format!(
+                    "{layer} uses {} but its mod.rs says: {sentence}",
+                    LAYERS[*l]
+                ));
+            }
+        }
+        // A layer named that is above this one would be a claim the layering forbids.
+        for above in &LAYERS[own + 1..] {
+            if names_of(above).iter().any(|n| {
+                sentence
+                    .split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .any(|w| w == *n)
+            }) {
+                wrong.push(format!(
+                    "{layer}/mod.rs names {above}, a layer above it: {sentence}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "mod.rs claims:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_uses_sentence_is_read_to_its_full_stop() {
+    let doc = "//! Intro.\n//!\n//! Uses the engine (for `gc`), policy\n//! and `util`. More.\n";
+    assert_eq!(
+        uses_sentence(doc).unwrap(),
+        "Uses the engine (for `gc`), policy and `util`"
+    );
+    assert_eq!(uses_sentence("//! Nothing here."), None);
 }

@@ -150,7 +150,7 @@ fn http(port: u16, path: &str, accept: &str) -> std::io::Result<String> {
 }
 
 fn sha256_file(path: &Path) -> String {
-    dockwright::util::digest::sha256_hex(&std::fs::read(path).unwrap())
+    dockwright::sha256_hex(&std::fs::read(path).unwrap())
 }
 
 fn empty_dir() -> tempfile::TempDir {
@@ -273,7 +273,7 @@ fn a_registry_that_serves_other_bytes_is_refused_naming_both_digests() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&blob, &bytes).unwrap();
-    let served = format!("sha256:{}", dockwright::util::digest::sha256_hex(&bytes));
+    let served = format!("sha256:{}", dockwright::sha256_hex(&bytes));
 
     let dir = empty_dir();
     let line = add(&team, dir.path(), &target).assert_clean_failure("refused");

@@ -4,9 +4,23 @@
 use std::time::Duration;
 
 use super::*;
-use crate::policy::{default_team, Limit};
+use crate::policy::team::{default_team, Limit};
 
 const EXAMPLE: &str = include_str!("../../../../examples/dockwright.toml");
+
+/// The config `text` describes, as read from `source`.
+fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
+    Config::read(&Document::parse(text, source, cwd)?, cwd)
+}
+
+/// The config in force, as `serve::config::load` finds it, with `default` for the
+/// default path.
+fn load_from(explicit: Option<&Path>, default: &Path, cwd: &Path) -> anyhow::Result<Config> {
+    match read_file_from(explicit, default, cwd)? {
+        Some(doc) => Config::read(&doc, cwd),
+        None => Ok(Config::builtin(cwd)),
+    }
+}
 
 pub(super) fn cwd() -> PathBuf {
     PathBuf::from("/work/here")
