@@ -5,39 +5,45 @@
 //! top level's keys are checked once, by whoever gathers the sections
 //! ([`Document::check_keys`]).
 //!
-//! The text is kept, not its parsed tree (which borrows the text): what an error
-//! needs of the tree, where each key is written, is parsed again when an error is
-//! made, which is rare and cheap.
+//! The file is parsed once: its tree, with where each key and value is written, serves
+//! every section's reading and places every error. The tree borrows the text, so a
+//! document lives no longer than the text it was read from.
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use toml::de::DeTable;
+use toml::Spanned;
 
 use super::source::{unknown_key, Source};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    text: String,
+#[derive(Debug, Clone)]
+pub struct Document<'a> {
+    text: &'a str,
+    table: Spanned<DeTable<'a>>,
     source: PathBuf,
     folder: PathBuf,
 }
 
-impl Document {
+impl<'a> Document<'a> {
     /// The config `text` holds. `source` is the file it came from: errors name it, and
     /// relative paths in it are taken from its folder (itself taken from `cwd` when
     /// relative). A syntax error is placed at its line and column.
-    pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Document> {
-        if let Err(e) = DeTable::parse(text) {
-            let file = Source {
-                file: source,
-                text,
-                doc: DeTable::default(),
-            };
-            return Err(file.error_at(e.span(), None, e.message()));
-        }
+    pub fn parse(text: &'a str, source: &Path, cwd: &Path) -> anyhow::Result<Document<'a>> {
+        let table = match DeTable::parse(text) {
+            Ok(table) => table,
+            Err(e) => {
+                let file = Source {
+                    file: source,
+                    text,
+                    doc: &DeTable::default(),
+                };
+                return Err(file.error_at(e.span(), None, e.message()));
+            }
+        };
         Ok(Document {
-            text: text.to_string(),
+            text,
+            table,
             source: source.to_path_buf(),
             folder: cwd.join(source.parent().unwrap_or(Path::new(""))),
         })
@@ -53,16 +59,12 @@ impl Document {
         &self.folder
     }
 
-    /// The file with the places of its keys, to place errors in it (several errors
-    /// from one parse).
+    /// The file with the places of its keys, to place errors in it.
     pub fn locator(&self) -> Source<'_> {
         Source {
             file: &self.source,
-            text: &self.text,
-            // `parse` checked the text, so this is the table it read.
-            doc: DeTable::parse(&self.text)
-                .map(|table| table.into_inner())
-                .unwrap_or_default(),
+            text: self.text,
+            doc: self.table.get_ref(),
         }
     }
 
@@ -70,7 +72,8 @@ impl Document {
     /// ignores the keys it does not name. serde's errors get the full key and the
     /// config's wording.
     pub fn section<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
-        toml::from_str(&self.text).map_err(|e| self.locator().serde_error(&e))
+        T::deserialize(toml::de::Deserializer::from(self.table.clone()))
+            .map_err(|e| self.locator().serde_error(&e))
     }
 
     /// An error at the key `path`, placed at its line when the file has it.
@@ -108,11 +111,45 @@ impl Document {
     }
 }
 
+/// What the section tests of every owner share: a file at one place, and the check that
+/// an error is placed in it.
+#[cfg(test)]
+pub mod testing {
+    use std::path::Path;
+
+    use super::Document;
+
+    /// Where the tests' config file is; relative paths in it are taken from its folder.
+    pub const FILE: &str = "/etc/dockwright/dockwright.toml";
+
+    /// What `read` makes of `text`, read as the file at [`FILE`], from `/work/here`.
+    pub fn read_at<T>(
+        text: &str,
+        read: impl FnOnce(&Document) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        read(&Document::parse(
+            text,
+            Path::new(FILE),
+            Path::new("/work/here"),
+        )?)
+    }
+
+    /// `err` names the file, then the full `key`, and says `words`.
+    pub fn assert_placed(err: &str, text: &str, key: &str, words: &str) {
+        assert!(err.starts_with(&format!("{FILE}:")), "{text}\n=> {err}");
+        assert!(
+            err.contains(&format!(": {key}: ")),
+            "{text}\nwants key {key}\n=> {err}"
+        );
+        assert!(err.contains(words), "{text}\nwants {words}\n=> {err}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn doc(text: &str) -> anyhow::Result<Document> {
+    fn doc(text: &str) -> anyhow::Result<Document<'_>> {
         Document::parse(
             text,
             Path::new("conf/dockwright.toml"),

@@ -15,13 +15,13 @@ use crate::util::suggest;
 pub struct Source<'a> {
     pub file: &'a Path,
     pub text: &'a str,
-    pub doc: DeTable<'a>,
+    pub doc: &'a DeTable<'a>,
 }
 
 impl Source<'_> {
     /// An error at the key `path`, placed at its line when the file has it.
     pub fn error(&self, path: &[&str], message: &str) -> anyhow::Error {
-        let span = span_of(&self.doc, path);
+        let span = span_of(self.doc, path);
         self.error_at(span, Some(&key_path(path)), message)
     }
 
@@ -47,7 +47,7 @@ impl Source<'_> {
     /// serde's error with the full key added (found from the span toml gives) and
     /// reworded as "expected ..., found ...".
     pub fn serde_error(&self, e: &toml::de::Error) -> anyhow::Error {
-        let key = e.span().and_then(|span| locate(&self.doc, &span));
+        let key = e.span().and_then(|span| locate(self.doc, &span));
         let message = reword(e.message());
         self.error_at(e.span(), key.as_deref(), &message)
     }

@@ -63,17 +63,11 @@ struct RawSection {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+    use crate::config::document::testing::{assert_placed, read_at};
 
     fn parse_at(text: &str) -> anyhow::Result<JournalSettings> {
-        let doc = Document::parse(
-            text,
-            Path::new("/etc/dockwright/dockwright.toml"),
-            Path::new("/work/here"),
-        )?;
-        JournalSettings::read(&doc)
+        read_at(text, JournalSettings::read)
     }
 
     #[test]
@@ -106,13 +100,8 @@ mod tests {
             config.path,
             Some(PathBuf::from("/etc/dockwright/state/j.db"))
         );
-        let err = format!(
-            "{:#}",
-            parse_at("journal = \"\"\n[teams.blue]").unwrap_err()
-        );
-        let start = "/etc/dockwright/dockwright.toml:";
-        assert!(err.starts_with(start), "{err}");
-        assert!(err.contains(": journal: "), "{err}");
-        assert!(err.contains("expected a file path"), "{err}");
+        let text = "journal = \"\"\n[teams.blue]";
+        let err = format!("{:#}", parse_at(text).unwrap_err());
+        assert_placed(&err, text, "journal", "expected a file path");
     }
 }

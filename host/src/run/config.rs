@@ -3,7 +3,7 @@
 //! and `public_host` (`engine::config`), where the journal goes and what it keeps
 //! (`journal::config`), and the registries (`share::config`). The file's top-level
 //! keys are checked here, once. `[serve]` is the server's: `serve::config` reads it
-//! from the same [`Document`] ([`read_file`]).
+//! from the same [`Document`] (of [`read_file`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ pub struct Config {
 /// The file's top-level keys, each its section's owner's: the journal's, the
 /// engine's (`public_host`, `engines`), share's (`registries`), the server's
 /// (`serve`, read by `serve::config`) and policy's (`defaults`, `teams`).
-pub const KEYS: &[&str] = &[
+const KEYS: &[&str] = &[
     "journal",
     "journal_retention",
     "public_host",
@@ -123,15 +123,29 @@ impl Config {
     }
 }
 
-/// The config file in force, read: `None` when there is none and the built-in default
-/// applies. An `explicit` file (`--config` or `$DOCKWRIGHT_CONFIG`) must exist and
-/// parse: silently falling back to the permissive built-in policy when the named file
-/// is missing would undo the admin's limits. Without one, the default path is read if
+/// The text of the config file in force, and the path it was read from.
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl ConfigFile {
+    /// The file parsed (relative paths in it are taken from its folder, itself taken
+    /// from `cwd` when relative).
+    pub fn document(&self, cwd: &Path) -> anyhow::Result<Document<'_>> {
+        Document::parse(&self.text, &self.path, cwd)
+    }
+}
+
+/// The config file in force: `None` when there is none and the built-in default
+/// applies. An `explicit` file (`--config` or `$DOCKWRIGHT_CONFIG`) must exist:
+/// silently falling back to the permissive built-in policy when the named file is
+/// missing would undo the admin's limits. Without one, the default path is read if
 /// it exists. Relative paths are taken from `cwd`.
 ///
 /// Commands read the sections through `serve::config::load`, which reads `[serve]`
 /// too, so that a mistake there is refused by every command.
-pub fn read_file(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<Option<Document>> {
+pub fn read_file(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<Option<ConfigFile>> {
     read_file_from(explicit, &crate::util::paths::config_file(), cwd)
 }
 
@@ -139,14 +153,18 @@ fn read_file_from(
     explicit: Option<&Path>,
     default: &Path,
     cwd: &Path,
-) -> anyhow::Result<Option<Document>> {
+) -> anyhow::Result<Option<ConfigFile>> {
+    let file = |path: &Path, text| ConfigFile {
+        path: path.to_path_buf(),
+        text,
+    };
     if let Some(path) = explicit {
         let text = std::fs::read_to_string(cwd.join(path))
             .map_err(|e| anyhow!("cannot read the config file {}: {e}", path.display()))?;
-        return Document::parse(&text, path, cwd).map(Some);
+        return Ok(Some(file(path, text)));
     }
     match std::fs::read_to_string(cwd.join(default)) {
-        Ok(text) => Document::parse(&text, default, cwd).map(Some),
+        Ok(text) => Ok(Some(file(default, text))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         // It exists but cannot be read: running with the built-in policy instead
         // would ignore the admin's limits.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::config::values::{leaf, Count, Dur, Size};
 use crate::config::Document;
-use crate::run::config::{read_file, Config, KEYS};
+use crate::run::config::{read_file, Config};
 
 /// `[serve]`: the server's settings, each overridden by its flag.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,26 +33,25 @@ impl ServeSettings {
     }
 }
 
-/// The config in force (see [`crate::run::config::load`]) and its `[serve]`.
+/// The config in force (the file [`read_file`] finds, or the built-in one) and its
+/// `[serve]`.
 pub fn load(explicit: Option<&Path>, cwd: &Path) -> anyhow::Result<(Config, ServeSettings)> {
     match read_file(explicit, cwd)? {
-        Some(doc) => read(&doc, cwd),
+        Some(file) => read(&file.document(cwd)?, cwd),
         None => Ok((Config::builtin(cwd), ServeSettings::default())),
     }
 }
 
-/// The config `text` describes and its `[serve]` (see [`crate::run::config::parse`]).
+/// The config `text` describes and its `[serve]`. `source` is the file it came from:
+/// errors name it, and relative paths in it are taken from its folder.
 pub fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<(Config, ServeSettings)> {
     read(&Document::parse(text, source, cwd)?, cwd)
 }
 
 fn read(doc: &Document, cwd: &Path) -> anyhow::Result<(Config, ServeSettings)> {
-    // The top-level keys first, then `[serve]`, whose mistakes are all of form (serde
-    // finds them): as when the whole file was read at once, those come before the
-    // rules that span keys, which the other sections check after theirs.
-    doc.check_keys(KEYS)?;
-    let serve = ServeSettings::read(doc)?;
-    Ok((Config::read(doc, cwd)?, serve))
+    // `Config::read` checks the top-level keys, `serve` among them, once.
+    let config = Config::read(doc, cwd)?;
+    Ok((config, ServeSettings::read(doc)?))
 }
 
 /// The section's shape: the top level lets the other sections' keys be.

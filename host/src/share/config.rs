@@ -50,17 +50,11 @@ struct RawRegistries {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+    use crate::config::document::testing::{assert_placed, read_at};
 
     fn parse_at(text: &str) -> anyhow::Result<Registries> {
-        let doc = Document::parse(
-            text,
-            Path::new("/etc/dockwright/dockwright.toml"),
-            Path::new("/work/here"),
-        )?;
-        Registries::read(&doc)
+        read_at(text, Registries::read)
     }
 
     #[test]
@@ -99,13 +93,7 @@ mod tests {
         ];
         for (text, key, words) in cases {
             let err = format!("{:#}", parse_at(text).unwrap_err());
-            let start = "/etc/dockwright/dockwright.toml:";
-            assert!(err.starts_with(start), "{text}\n=> {err}");
-            assert!(
-                err.contains(&format!(": {key}: ")),
-                "{text}\nwants key {key}\n=> {err}"
-            );
-            assert!(err.contains(words), "{text}\nwants {words}\n=> {err}");
+            assert_placed(&err, text, key, words);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of [`super`], kept apart so the module reads as its code.
 
 use super::*;
+use crate::config::document::testing;
 
 #[test]
 fn public_hosts_are_names_or_addresses() {
@@ -32,14 +33,9 @@ fn public_hosts_are_names_or_addresses() {
     }
 }
 
-/// The engine section of `text`, as a file at /etc/dockwright/dockwright.toml.
+/// The engine section of `text`, as the tests' config file.
 fn read_at(text: &str) -> anyhow::Result<Engines> {
-    let doc = Document::parse(
-        text,
-        Path::new("/etc/dockwright/dockwright.toml"),
-        Path::new("/work/here"),
-    )?;
-    Engines::read(&doc)
+    testing::read_at(text, Engines::read)
 }
 
 fn error(text: &str) -> String {

@@ -131,7 +131,7 @@ impl Merge<'_> {
         let in_defaults: Vec<&str> = ["defaults"].iter().chain(key).copied().collect();
         [in_team, in_defaults]
             .into_iter()
-            .find(|path| span_of(&self.file.doc, path).is_some())
+            .find(|path| span_of(self.file.doc, path).is_some())
             .map(|path| path.into_iter().map(String::from).collect())
     }
 
@@ -300,7 +300,7 @@ impl Merge<'_> {
                     let list: Vec<&str> = list.iter().map(String::as_str).collect();
                     let key = format!("{}[{i}]", key_path(&list));
                     return Err(self.file.error_at(
-                        span_of(&self.file.doc, &list),
+                        span_of(self.file.doc, &list),
                         Some(&key),
                         "expected a folder path, found \"\"",
                     ));

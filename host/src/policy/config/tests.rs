@@ -3,6 +3,7 @@
 //! in `run::config`; these read the teams' section alone.
 
 use super::*;
+use crate::config::document::testing::read_at;
 
 const EXAMPLE: &str = include_str!("../../../../examples/dockwright.toml");
 
@@ -12,8 +13,7 @@ pub(super) fn cwd() -> PathBuf {
 
 /// The teams' section of `text`, as a file at /etc/dockwright/dockwright.toml.
 pub(super) fn parse_at(text: &str) -> anyhow::Result<Teams> {
-    let doc = Document::parse(text, Path::new("/etc/dockwright/dockwright.toml"), &cwd())?;
-    Teams::read(&doc, &cwd())
+    read_at(text, |doc| Teams::read(doc, &cwd()))
 }
 
 pub(super) fn error(text: &str) -> String {

@@ -17,7 +17,7 @@ fn parse(text: &str, source: &Path, cwd: &Path) -> anyhow::Result<Config> {
 /// default path.
 fn load_from(explicit: Option<&Path>, default: &Path, cwd: &Path) -> anyhow::Result<Config> {
     match read_file_from(explicit, default, cwd)? {
-        Some(doc) => Config::read(&doc, cwd),
+        Some(file) => Config::read(&file.document(cwd)?, cwd),
         None => Ok(Config::builtin(cwd)),
     }
 }

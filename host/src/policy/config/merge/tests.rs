@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::super::tests::{cwd, error, parse_at};
 use super::super::*;
+use crate::config::document::testing::assert_placed;
 
 #[test]
 fn defaults_merge_key_by_key() {
@@ -447,13 +448,6 @@ fn bad_values_name_the_file_the_line_and_the_key() {
         ("[teams]", "teams", "no teams are defined"),
     ];
     for (text, key, words) in cases {
-        let err = error(text);
-        let start = "/etc/dockwright/dockwright.toml:";
-        assert!(err.starts_with(start), "{text}\n=> {err}");
-        assert!(
-            err.contains(&format!(": {key}: ")),
-            "{text}\nwants key {key}\n=> {err}"
-        );
-        assert!(err.contains(words), "{text}\nwants {words}\n=> {err}");
+        assert_placed(&error(text), text, key, words);
     }
 }
