@@ -33,14 +33,22 @@ pub struct Call {
     pub target: String,
     /// Its arguments as JSON, when the run's mode writes them down or compares them.
     args: Option<Value>,
+    /// The run's mode, read once for the call.
+    mode: Mode,
 }
 
 impl HostState {
     /// The call `op` on `target`; `args` is asked for only when the run records or
     /// replays, so a live run does not pay for the JSON.
     pub fn call(&self, op: &'static str, target: String, args: impl FnOnce() -> Value) -> Call {
-        let args = self.mode().keeps_arguments().then(args);
-        Call { op, target, args }
+        let mode = self.mode();
+        let args = mode.keeps_arguments().then(args);
+        Call {
+            op,
+            target,
+            args,
+            mode,
+        }
     }
 
     /// The run's mode; outside a run (a plugin's `describe`) calls are live, and the
@@ -61,7 +69,7 @@ where
     T: Serialize + DeserializeOwned + Detail,
 {
     let started = Instant::now();
-    let mode = state.mode();
+    let mode = std::mem::take(&mut call.mode);
     let result = match &mode {
         // A replay answers without the manifest check or the engine: the recording
         // holds what they answered.

@@ -8,7 +8,7 @@
 use std::sync::MutexGuard;
 
 use super::plan::{self, Plan};
-use super::recording::{self, Recording};
+use super::recording;
 
 /// A run's mode. The shared parts are also held by whoever started the run, which
 /// reads them once the run is over (the plan to print, the recording to save or to
@@ -40,14 +40,6 @@ impl Mode {
         matches!(self, Mode::Plan(_))
     }
 
-    /// The recording the run writes or answers from, if any.
-    pub fn recording(&self) -> Option<MutexGuard<'_, Recording>> {
-        match self {
-            Mode::Record(r) | Mode::Replay(r) => Some(recording::lock(r)),
-            _ => None,
-        }
-    }
-
     /// Whether the run's calls reach an engine that keeps what they make: a plan's
     /// and a replay's do not, so they have nothing to roll back.
     pub fn changes_the_engine(&self) -> bool {
@@ -63,6 +55,7 @@ impl Mode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imports::recording::Recording;
 
     #[test]
     fn only_live_and_recorded_runs_change_the_engine() {
@@ -76,7 +69,6 @@ mod tests {
         for (mode, changes, keeps, plan) in cases {
             assert_eq!(mode.changes_the_engine(), changes);
             assert_eq!(mode.keeps_arguments(), keeps);
-            assert_eq!(mode.recording().is_some(), keeps);
             assert_eq!(mode.plan().is_some(), plan);
             assert_eq!(mode.is_plan(), plan);
         }

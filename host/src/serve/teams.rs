@@ -89,34 +89,26 @@ mod tests {
         assert!(teams.current().tokens.is_empty());
 
         let hash = crate::serve::auth::hash("t");
-        // Filesystems with coarse timestamps: make the change visible.
-        let later = SystemTime::now() + std::time::Duration::from_secs(5);
-        std::fs::write(&path, format!("[teams.blue]\ntokens = [\"{hash}\"]\n")).unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(later)
-            .unwrap();
+        // Filesystems with coarse timestamps: each change is dated 5 s after the last.
+        let mut modified = SystemTime::now();
+        let mut rewrite = |text: &str| {
+            modified += std::time::Duration::from_secs(5);
+            std::fs::write(&path, text).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+        };
+        rewrite(&format!("[teams.blue]\ntokens = [\"{hash}\"]\n"));
         assert_eq!(teams.current().tokens["blue"], vec![hash.clone()]);
 
-        std::fs::write(&path, "[teams.blue]\nbogus = 1\n").unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(later + std::time::Duration::from_secs(5))
-            .unwrap();
+        rewrite("[teams.blue]\nbogus = 1\n");
         assert_eq!(teams.current().tokens["blue"], vec![hash.clone()]);
 
         // A broken [serve] is a broken file too, though the teams do not need it.
-        std::fs::write(&path, "[teams.blue]\n[serve]\nmax_runs = 0\n").unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(later + std::time::Duration::from_secs(10))
-            .unwrap();
+        rewrite("[teams.blue]\n[serve]\nmax_runs = 0\n");
         assert_eq!(teams.current().tokens["blue"], vec![hash]);
     }
 }
