@@ -618,6 +618,20 @@ fn uses_sentence(doc: &str) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
+/// Whether `text` names a layer, by whole words (`run` is not named by "runs").
+fn names_in(text: &str) -> impl Fn(&str) -> bool {
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let padded = format!(" {} ", words.join(" "));
+    move |layer: &str| {
+        names_of(layer)
+            .iter()
+            .any(|n| padded.contains(&format!(" {n} ")))
+    }
+}
+
 #[test]
 fn each_folder_says_which_layers_it_uses_and_the_claim_is_true() {
     let edges = graph();
@@ -628,7 +642,9 @@ fn each_folder_says_which_layers_it_uses_and_the_claim_is_true() {
             wrong.push(format!("{layer}/mod.rs has no `Uses ...` sentence"));
             continue;
         };
-        let mentions = |l: &str| names_of(l).iter().any(|n| sentence.contains(n));
+        // What follows "never" names layers the folder does not use.
+        let (claimed, never) = sentence.split_once("never").unwrap_or((&sentence, ""));
+        let (mentions, refuses) = (names_in(claimed), names_in(never));
         let used: BTreeSet<usize> = edges
             .iter()
             .filter(|(from, _)| layer_of(from) == Some(own))
@@ -636,7 +652,7 @@ fn each_folder_says_which_layers_it_uses_and_the_claim_is_true() {
             .filter(|&l| l != own)
             .collect();
         for l in &used {
-            if !mentions(LAYERS[*l]) {
+            if !mentions(LAYERS[*l]) || refuses(LAYERS[*l]) {
                 wrong.push(format!(
                     "{layer} uses {} but its mod.rs says: {sentence}",
                     LAYERS[*l]
@@ -645,11 +661,7 @@ fn each_folder_says_which_layers_it_uses_and_the_claim_is_true() {
         }
         // A layer named that is above this one would be a claim the layering forbids.
         for above in &LAYERS[own + 1..] {
-            if names_of(above).iter().any(|n| {
-                sentence
-                    .split(|c: char| !c.is_alphanumeric() && c != '_')
-                    .any(|w| w == *n)
-            }) {
+            if mentions(above) {
                 wrong.push(format!(
                     "{layer}/mod.rs names {above}, a layer above it: {sentence}"
                 ));
@@ -667,4 +679,8 @@ fn a_uses_sentence_is_read_to_its_full_stop() {
         "Uses the engine (for `gc`), policy and `util`"
     );
     assert_eq!(uses_sentence("//! Nothing here."), None);
+    let named = names_in("the host functions' run modes, `util`");
+    assert!(named("imports") && named("run") && named("util"));
+    assert!(!names_in("runs of the engines")("run"));
+    assert!(!names_in("runs of the engines")("engine"));
 }
