@@ -162,17 +162,7 @@ pub async fn run(
         verbose,
     } = shown;
     let started = Instant::now();
-    let labels: Vec<String> = work
-        .iter()
-        .map(|job| {
-            let params = describe_params(&job.params, &shown);
-            match (by_engine, params.is_empty()) {
-                (false, _) => params,
-                (true, true) => format!("@{}", job.engine_name),
-                (true, false) => format!("@{} {params}", job.engine_name),
-            }
-        })
-        .collect();
+    let labels = labels(&work, &shown, by_engine);
     let sets = work.len();
     let progress = Arc::new(Progress {
         tty: std::io::stderr().is_terminal(),
@@ -193,13 +183,6 @@ pub async fn run(
         plugin.info.name, jobs
     ));
 
-    // One Ctrl-C (or SIGTERM, SIGHUP) stops every run; each rolls back its own.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let interrupted = super::interrupt::interrupted();
-    tokio::spawn(async move {
-        interrupted.await;
-        let _ = stop.send(true);
-    });
     let shared = batch::Batch {
         runtime,
         plugin,
@@ -216,21 +199,61 @@ pub async fn run(
                 run: i,
             }) as Arc<dyn Console>
         },
-        stopped,
+        stop_on_signal(),
         |i, report| progress.finished(workflow, i, report, &labels[i]),
     )
     .await;
     progress.clear();
 
-    let failed = reports
-        .iter()
-        .filter(|r| r.status == Status::Failed)
-        .count();
+    let failed = failures(&reports);
+    print_reports(&reports, &labels, json, by_engine)?;
+    print_summary(&reports, workflow, by_engine, started);
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What tells each run apart in the output: its params that vary, and its engine in
+/// a fan-out.
+fn labels(work: &[Job], shown: &[String], by_engine: bool) -> Vec<String> {
+    work.iter()
+        .map(|job| {
+            let params = describe_params(&job.params, shown);
+            match (by_engine, params.is_empty()) {
+                (false, _) => params,
+                (true, true) => format!("@{}", job.engine_name),
+                (true, false) => format!("@{} {params}", job.engine_name),
+            }
+        })
+        .collect()
+}
+
+/// One Ctrl-C (or SIGTERM, SIGHUP) stops every run; each rolls back its own.
+fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let interrupted = super::interrupt::interrupted();
+    tokio::spawn(async move {
+        interrupted.await;
+        let _ = stop.send(true);
+    });
+    stopped
+}
+
+/// The runs on stdout: a table, or JSON with each engine's counts in a fan-out.
+fn print_reports(
+    reports: &[RunReport],
+    labels: &[String],
+    json: bool,
+    by_engine: bool,
+) -> Result<()> {
+    let failed = failures(reports);
     let mut out = std::io::stdout().lock();
     if json {
         let mut doc = json!({ "runs": reports, "ok": reports.len() - failed, "failed": failed });
         if by_engine {
-            doc["engines"] = per_engine(&reports)
+            doc["engines"] = per_engine(reports)
                 .into_iter()
                 .map(|(name, ok, failed)| (name, json!({ "ok": ok, "failed": failed })))
                 .collect::<serde_json::Map<_, _>>()
@@ -267,6 +290,13 @@ pub async fn run(
             writeln!(out, "{line}")?;
         }
     }
+    Ok(())
+}
+
+/// How the batch went, on stderr: counts, per engine in a fan-out, and what was
+/// rolled back.
+fn print_summary(reports: &[RunReport], workflow: &str, by_engine: bool, started: Instant) {
+    let failed = failures(reports);
     eprintln!(
         "{} runs of {workflow}: {} ok, {failed} failed, in {:.1}s",
         reports.len(),
@@ -274,7 +304,7 @@ pub async fn run(
         started.elapsed().as_secs_f64()
     );
     if by_engine {
-        for (name, ok, failed) in per_engine(&reports) {
+        for (name, ok, failed) in per_engine(reports) {
             eprintln!("  engine {name}: {ok} ok, {failed} failed");
         }
     }
@@ -282,11 +312,13 @@ pub async fn run(
     if rolled > 0 {
         eprintln!("rolled back: removed {rolled} container(s) of failed runs");
     }
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+}
+
+fn failures(reports: &[RunReport]) -> usize {
+    reports
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .count()
 }
 
 /// Each engine's ok and failed runs, in the order the engines first appear.

@@ -13,9 +13,12 @@ use super::table::table;
 use crate::engine;
 use crate::imports::mode::Mode;
 use crate::imports::plan::Outcome;
-use crate::imports::recording::Recording;
+use crate::imports::recording::{self, Recording};
+use crate::journal::Journal;
+use crate::plugin::info::WorkflowInfo;
 use crate::policy::{config, params};
 use crate::run::cassette::{self, Cassette};
+use crate::run::config::Config;
 use crate::run::plan::{PlanReport, PlanStatus};
 use crate::run::{self, RunOptions, Status};
 use crate::util::console::Console;
@@ -124,48 +127,13 @@ pub async fn run(
             "--plan shows one run: leave out --each, --params-file and engine lists, or plan each run on its own"
         );
     }
-    let file_sets = match &args.params_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the params file `{}`", path.display()))?;
-            let sets = crate::run::batch::parse_params_file(&text)
-                .map_err(|e| anyhow::anyhow!("params file `{}`: {e}", path.display()))?;
-            Some(sets)
-        }
-        None => None,
-    };
-    let sets = crate::run::batch::expand(&args.params, &args.each, file_sets);
-    let mut resolved = Vec::with_capacity(sets.len());
-    for (i, set) in sets.iter().enumerate() {
-        let params = params::resolve(&workflow.name, &workflow.params, set).map_err(|e| {
-            if batch {
-                anyhow::anyhow!("run {} of {}: {e}", i + 1, sets.len())
-            } else {
-                anyhow::anyhow!(e)
-            }
-        })?;
-        resolved.push(params);
-    }
-    let journal = Arc::new(super::load::open_journal(&config)?);
-    if let Some(keep) = config.journal_retention {
-        // Pruning is batched transactions: a process that exits mid-way loses nothing.
-        let journal = journal.clone();
-        std::thread::spawn(move || super::runs::prune_when_due(keep, &journal));
-    }
-    let recording = args.record.as_ref().map(|_| {
-        let patterns = match &args.redact_env {
-            Some(given) => given.iter().filter(|p| !p.is_empty()).cloned().collect(),
-            None => cassette::DEFAULT_REDACT
-                .iter()
-                .map(|p| p.to_string())
-                .collect(),
-        };
-        Recording::new(patterns)
-    });
+    let sets = param_sets(&args)?;
+    let mut resolved = resolve_all(workflow, &sets, batch)?;
+    let recording = args.record.as_ref().map(|_| recording(&args));
     let options = RunOptions {
         policy,
         keep_on_failure: args.keep_on_failure,
-        journal,
+        journal: open_journal_pruned(&config)?,
         state_dir: crate::util::paths::state_dir(),
         // A plan makes its own mode (see `run::plan`).
         mode: recording.clone().map_or(Mode::Live, Mode::Record),
@@ -192,46 +160,115 @@ pub async fn run(
         .await;
     }
     let (_, engine) = engines.pop().expect("one engine");
-    let engine = engine.map_err(anyhow::Error::msg)?;
-    let params = resolved.pop().expect("one param set");
-    let cancel = super::interrupt::interrupted();
-    if args.plan {
-        let request = run::RunRequest {
-            runtime: &runtime,
-            plugin,
-            workflow: &workflow.name,
-            params,
-            engine,
-            console,
-            options: &options,
-        };
-        let report = run::plan::plan(request, cancel).await?;
-        return print_plan(&report, args.json);
-    }
-    let recorded_engine = recording.as_ref().map(|_| engine.clone());
     let request = run::RunRequest {
         runtime: &runtime,
         plugin,
         workflow: &workflow.name,
-        params: params.clone(),
-        engine,
+        params: resolved.pop().expect("one param set"),
+        engine: engine.map_err(anyhow::Error::msg)?,
         console,
         options: &options,
     };
-    let report = run::run_workflow(request, cancel).await;
-    if let (Some(path), Some(recording), Some(engine)) =
-        (&args.record, &recording, &recorded_engine)
-    {
-        let cassette = Cassette::recorded(plugin, &params, engine, &report, recording);
-        cassette.write(path)?;
-        eprintln!(
-            "recorded {} calls to {}: replay with `dockwright test <plugin.wasm> --replay {}`",
-            cassette.calls.len(),
-            path.display(),
-            path.display()
-        );
+    let cancel = super::interrupt::interrupted();
+    if args.plan {
+        let report = run::plan::plan(request, cancel).await?;
+        return print_plan(&report, args.json);
     }
+    let report = match (&args.record, &recording) {
+        (Some(path), Some(recording)) => record_one(request, cancel, path, recording).await?,
+        _ => run::run_workflow(request, cancel).await,
+    };
     print_report(&report, args.json, args.keep_on_failure)
+}
+
+/// The param sets of the command line: `-p`, crossed with `--each` and the params
+/// file's sets.
+fn param_sets(args: &RunArgs) -> Result<Vec<Vec<(String, String)>>> {
+    let file_sets = match &args.params_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the params file `{}`", path.display()))?;
+            let sets = crate::run::batch::parse_params_file(&text)
+                .map_err(|e| anyhow::anyhow!("params file `{}`: {e}", path.display()))?;
+            Some(sets)
+        }
+        None => None,
+    };
+    Ok(crate::run::batch::expand(
+        &args.params,
+        &args.each,
+        file_sets,
+    ))
+}
+
+/// Each set checked against what the workflow declares; in a batch, an error says
+/// which run it is of.
+fn resolve_all(
+    workflow: &WorkflowInfo,
+    sets: &[Vec<(String, String)>],
+    batch: bool,
+) -> Result<Vec<Vec<(String, String)>>> {
+    let mut resolved = Vec::with_capacity(sets.len());
+    for (i, set) in sets.iter().enumerate() {
+        let params = params::resolve(&workflow.name, &workflow.params, set).map_err(|e| {
+            if batch {
+                anyhow::anyhow!("run {} of {}: {e}", i + 1, sets.len())
+            } else {
+                anyhow::anyhow!(e)
+            }
+        })?;
+        resolved.push(params);
+    }
+    Ok(resolved)
+}
+
+/// The journal the config names, pruned in the background when the config keeps less
+/// than all of it.
+fn open_journal_pruned(config: &Config) -> Result<Arc<Journal>> {
+    let journal = Arc::new(super::load::open_journal(config)?);
+    if let Some(keep) = config.journal_retention {
+        // Pruning is batched transactions: a process that exits mid-way loses nothing.
+        let journal = journal.clone();
+        std::thread::spawn(move || super::runs::prune_when_due(keep, &journal));
+    }
+    Ok(journal)
+}
+
+/// An empty recording that leaves out the env values `--redact-env` names (or the
+/// usual secret names).
+fn recording(args: &RunArgs) -> recording::Shared {
+    let patterns = match &args.redact_env {
+        Some(given) => given.iter().filter(|p| !p.is_empty()).cloned().collect(),
+        None => cassette::DEFAULT_REDACT
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+    };
+    Recording::new(patterns)
+}
+
+/// Run `request` recorded, and write its cassette to `path`.
+async fn record_one(
+    request: run::RunRequest<'_>,
+    cancel: impl std::future::Future<Output = ()>,
+    path: &std::path::Path,
+    recording: &recording::Shared,
+) -> Result<run::RunReport> {
+    let (plugin, params, engine) = (
+        request.plugin,
+        request.params.clone(),
+        request.engine.clone(),
+    );
+    let report = run::run_workflow(request, cancel).await;
+    let cassette = Cassette::recorded(plugin, &params, &engine, &report, recording);
+    cassette.write(path)?;
+    eprintln!(
+        "recorded {} calls to {}: replay with `dockwright test <plugin.wasm> --replay {}`",
+        cassette.calls.len(),
+        path.display(),
+        path.display()
+    );
+    Ok(report)
 }
 
 /// Print a plan as a table (or JSON), and say what the exit code should be: a plan
