@@ -40,7 +40,13 @@ pub fn document() -> Value {
     })
 }
 
+/// The paths, by what they are about; each group is one JSON object, merged in order.
 fn paths() -> Value {
+    merged([server_paths(), run_paths(), container_paths()])
+}
+
+/// The server itself: its health, this document, the workflows it offers, its metrics.
+fn server_paths() -> Value {
     json!({
         "/healthz": { "get": {
             "summary": "Whether the server can reach the Docker engine",
@@ -72,7 +78,13 @@ fn paths() -> Value {
                 new one in) and `dockwright_connections_refused_total` (answered 503 at the cap).",
             "security": [],
             "responses": { "200": { "description": "The metrics", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }
-        }},
+        }}
+    })
+}
+
+/// A team's runs: start, list, read, follow and tear down.
+fn run_paths() -> Value {
+    json!({
         "/v1/runs": { "get": {
             "summary": "The team's latest runs, newest first, as the journal has them",
             "parameters": [{
@@ -210,7 +222,13 @@ fn paths() -> Value {
                     "500": { "$ref": "#/components/responses/JournalFailed" }
                 }
             }
-        },
+        }
+    })
+}
+
+/// A team's containers, as the engines have them.
+fn container_paths() -> Value {
+    json!({
         "/v1/containers": { "get": {
             "summary": "The team's containers, as `docker ps -a` shows them",
             "responses": {
@@ -278,25 +296,13 @@ fn nullable(kind: &str) -> Value {
     json!({ "type": kind, "nullable": true })
 }
 
+/// The schemas, grouped as the paths are.
 fn schemas() -> Value {
-    let strings = json!({ "type": "array", "items": { "type": "string" } });
-    let cause = json!({
-        "type": "string", "nullable": true,
-        "enum": ["policy", "quota", "plugin", "limit", "engine", "cancelled", "internal", null],
-        "description": "Why the run failed: `policy` (403), `quota` (409), `plugin` or `limit` (422), `engine` (502), \
-            `cancelled` (409, or 503 while the server stops), `internal` (500); null when it did not fail \
-            (or failed before causes were journaled)"
-    });
-    let run_status = json!({ "type": "string", "enum": ["running", "ok", "failed", "died"] });
-    let torn_down = json!({
-        "type": "object", "nullable": true, "required": ["time", "removed"],
-        "description": "When the run's environment was torn down (`DELETE /v1/runs/{id}`) and the containers that \
-            removed; null while it stands. `status` still says how the run went.",
-        "properties": {
-            "time": { "type": "string", "format": "date-time" },
-            "removed": strings
-        }
-    });
+    merged([server_schemas(), run_schemas(), container_schemas()])
+}
+
+/// What the server and its workflows are described with.
+fn server_schemas() -> Value {
     json!({
         "Error": {
             "type": "object", "required": ["error"], "additionalProperties": false,
@@ -358,7 +364,31 @@ fn schemas() -> Value {
                 "team": { "type": "string" },
                 "workflows": { "type": "array", "items": { "$ref": "#/components/schemas/Workflow" } }
             }
-        },
+        }
+    })
+}
+
+/// What a run is asked with and answers.
+fn run_schemas() -> Value {
+    let strings = json!({ "type": "array", "items": { "type": "string" } });
+    let cause = json!({
+        "type": "string", "nullable": true,
+        "enum": ["policy", "quota", "plugin", "limit", "engine", "cancelled", "internal", null],
+        "description": "Why the run failed: `policy` (403), `quota` (409), `plugin` or `limit` (422), `engine` (502), \
+            `cancelled` (409, or 503 while the server stops), `internal` (500); null when it did not fail \
+            (or failed before causes were journaled)"
+    });
+    let run_status = json!({ "type": "string", "enum": ["running", "ok", "failed", "died"] });
+    let torn_down = json!({
+        "type": "object", "nullable": true, "required": ["time", "removed"],
+        "description": "When the run's environment was torn down (`DELETE /v1/runs/{id}`) and the containers that \
+            removed; null while it stands. `status` still says how the run went.",
+        "properties": {
+            "time": { "type": "string", "format": "date-time" },
+            "removed": strings
+        }
+    });
+    json!({
         "RunRequest": {
             "type": "object", "required": ["workflow"], "additionalProperties": false,
             "description": "Strict: an unknown field, a key written twice, `null`, or an empty name is a 400 naming the field. \
@@ -496,7 +526,13 @@ fn schemas() -> Value {
                 "torn_down": torn_down,
                 "message": { "type": "string" }
             }
-        },
+        }
+    })
+}
+
+/// What a container is listed as.
+fn container_schemas() -> Value {
+    json!({
         "Port": {
             "type": "object",
             "properties": {
@@ -533,6 +569,21 @@ fn schemas() -> Value {
             }
         }
     })
+}
+
+/// The objects `parts` merged into one; a key in two parts is a mistake in this file.
+fn merged<const N: usize>(parts: [Value; N]) -> Value {
+    let mut all = serde_json::Map::new();
+    for part in parts {
+        let Value::Object(map) = part else {
+            unreachable!("each part is a JSON object literal")
+        };
+        for (key, value) in map {
+            let before = all.insert(key.clone(), value);
+            debug_assert!(before.is_none(), "{key} is described twice");
+        }
+    }
+    Value::Object(all)
 }
 
 fn responses() -> Value {
