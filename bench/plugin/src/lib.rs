@@ -10,14 +10,20 @@
 //! - `hold`: sleep `ms` milliseconds (WASI monotonic clock), to keep many instances alive at
 //!   once for a memory measurement. Its `i` param is ignored: it lets `--each i=1,2,...` start
 //!   one instance per value.
+//! - `logs`: read a container's whole log (stdout and stderr, no tail) through the
+//!   `container-logs` import; outputs how many lines and bytes (each line's text and its
+//!   newline) it got. Timed against `docker logs` of the same container.
+//! - `service-logs`: the same for a Swarm service, through the `service-logs` import; timed
+//!   against `docker service logs`.
 
 wit_bindgen::generate!({
     world: "plugin",
     path: "../../wit",
 });
 
-use dockwright::plugin::docker::{self, ContainerSpec, DockerError};
+use dockwright::plugin::docker::{self, ContainerSpec, DockerError, LogLine, LogsOptions};
 use dockwright::plugin::host::{self, Level};
+use dockwright::plugin::services;
 use dockwright::plugin::types::KeyValue;
 use exports::dockwright::plugin::workflows::{Guest, Param, PluginInfo, Workflow};
 
@@ -89,6 +95,16 @@ impl Guest for Bench {
                         ),
                     ],
                 ),
+                workflow(
+                    "logs",
+                    "Read a container's whole log (stdout and stderr); outputs lines and bytes",
+                    vec![param("name", "The container's name or id", true, None)],
+                ),
+                workflow(
+                    "service-logs",
+                    "Read a service's whole log (stdout and stderr); outputs lines and bytes",
+                    vec![param("name", "The service's name or id", true, None)],
+                ),
             ],
         }
     }
@@ -101,6 +117,8 @@ impl Guest for Bench {
             "noop" => Ok(Vec::new()),
             "calls" => calls(&params),
             "hold" => hold(&params),
+            "logs" => logs(&params),
+            "service-logs" => service_logs(&params),
             other => Err(format!("unknown workflow `{other}`")),
         }
     }
@@ -156,6 +174,35 @@ fn hold(params: &Params) -> Result<Vec<KeyValue>, String> {
     let ms: u64 = params.number("ms", 2_000)?;
     std::thread::sleep(std::time::Duration::from_millis(ms));
     Ok(Vec::new())
+}
+
+/// Stdout and stderr, every line (no tail).
+const WHOLE_LOG: LogsOptions = LogsOptions {
+    stdout: true,
+    stderr: true,
+    tail: None,
+};
+
+fn logs(params: &Params) -> Result<Vec<KeyValue>, String> {
+    let name = params.required("name")?;
+    let lines = docker::container_logs(name, WHOLE_LOG).map_err(|e| describe_error("logs", &e))?;
+    Ok(count_lines(&lines))
+}
+
+fn service_logs(params: &Params) -> Result<Vec<KeyValue>, String> {
+    let name = params.required("name")?;
+    let lines =
+        services::service_logs(name, WHOLE_LOG).map_err(|e| describe_error("service-logs", &e))?;
+    Ok(count_lines(&lines))
+}
+
+/// Outputs `lines` and `bytes`: each line's text and its newline.
+fn count_lines(lines: &[LogLine]) -> Vec<KeyValue> {
+    let bytes: usize = lines.iter().map(|line| line.text.len() + 1).sum();
+    vec![
+        kv("lines", &lines.len().to_string()),
+        kv("bytes", &bytes.to_string()),
+    ]
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {

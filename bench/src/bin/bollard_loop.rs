@@ -6,9 +6,12 @@
 //! workflows, with nothing around them: no plugin, no policy, no journal.
 //!
 //! ```text
-//! bollard-loop --n N --prefix P
+//! bollard-loop --n N --prefix P [--network NET]
 //! {"ms": 10234.5, "provision_ms": 6120.3, "remove_ms": 4114.2, "n": 20}
 //! ```
+//!
+//! With `--network NET` each container joins that network (the host config's network mode)
+//! instead of the default bridge: a user-defined bridge, as dockwright's team networks are.
 //!
 //! The time runs from before the connection (with its version handshake) to the last removal.
 //! The containers it made are removed even when a step fails.
@@ -26,25 +29,30 @@ const IMAGE: &str = "dockwright/web:latest";
 struct Args {
     n: usize,
     prefix: String,
+    network: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
     let mut n = 20;
     let mut prefix = format!("bollard-{}", std::process::id());
+    let mut network = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--n" => n = value()?.parse().context("--n: not a whole number")?,
             "--prefix" => prefix = value()?,
+            "--network" => network = Some(value()?),
             "-h" | "--help" => {
-                println!("usage: bollard-loop [--n N] [--prefix P]");
+                println!("usage: bollard-loop [--n N] [--prefix P] [--network NET]");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument `{other}` (usage: bollard-loop --n N --prefix P)"),
+            other => bail!(
+                "unknown argument `{other}` (usage: bollard-loop --n N --prefix P [--network NET])"
+            ),
         }
     }
-    Ok(Args { n, prefix })
+    Ok(Args { n, prefix, network })
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -85,6 +93,7 @@ async fn provision_all(docker: &Docker, args: &Args, created: &mut Vec<String>) 
             env: Some(vec!["TEAM=bench".to_string()]),
             host_config: Some(HostConfig {
                 publish_all_ports: Some(true),
+                network_mode: args.network.clone(),
                 ..Default::default()
             }),
             ..Default::default()
