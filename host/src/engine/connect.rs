@@ -14,6 +14,7 @@ use bollard::{ClientVersion, Docker};
 
 use super::config::{check_public_host, EngineTarget, TlsFiles, DEFAULT_ENGINE};
 use super::errors::root_cause;
+use super::identity;
 
 /// Where the engine listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -40,8 +41,8 @@ pub struct Engine {
     pub published_host: String,
     /// The name or address people reach published ports at (see [`public_host`]).
     pub public_host: String,
-    /// The engine's own id, asked once (see [`Engine::id`]).
-    id: Arc<tokio::sync::OnceCell<String>>,
+    /// What `docker info` told of the engine (see [`super::identity`]).
+    identity: Arc<identity::Known>,
 }
 
 impl Engine {
@@ -54,7 +55,7 @@ impl Engine {
             published_host: published_host(&address),
             public_host: public_host(&address, None),
             address,
-            id: Arc::default(),
+            identity: Arc::default(),
         }
     }
 
@@ -71,7 +72,7 @@ impl Engine {
             published_host: published_host(&target.host),
             public_host: public_host(&target.host, target.public_host.as_deref()),
             address: target.host.clone(),
-            id: Arc::default(),
+            identity: Arc::default(),
         })
     }
 
@@ -99,31 +100,58 @@ impl Engine {
             .await
     }
 
-    /// What tells this engine from any other, whatever each config calls it: its
-    /// `docker info` ID with its data root. The ID alone is not enough: daemons on
-    /// one machine share the key it is made from (`/etc/docker/key.json`), while no
-    /// two daemons can share a data root. Asked on first use and kept, so a quota
-    /// kept per engine holds for every process and config that reaches it. Hex, so
-    /// it can name a folder.
+    /// What tells this engine from any other (see [`identity::key_of`]). Asked on
+    /// first use and kept, so a quota kept per engine holds for every process and
+    /// config that reaches it.
     pub async fn id(&self) -> Result<&str, crate::contract::bindings::docker::DockerError> {
-        self.id
+        self.identity
+            .key
             .get_or_try_init(|| async {
-                let info = self
-                    .docker()
-                    .await?
-                    .info()
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                let (Some(id), Some(root)) = (info.id, info.docker_root_dir) else {
-                    return Err(crate::contract::bindings::docker::DockerError::EngineError(
-                        format!("engine `{}` gave no ID or data root in its info", self.name),
-                    ));
-                };
-                let key = crate::util::digest::sha256_hex(format!("{id}\n{root}").as_bytes());
-                Ok(key[..32].to_string())
+                let info = self.info().await?;
+                identity::key_of(&info).ok_or_else(|| {
+                    crate::contract::bindings::docker::DockerError::EngineError(format!(
+                        "engine `{}` gave no ID or data root in its info",
+                        self.name
+                    ))
+                })
             })
             .await
             .map(String::as_str)
+    }
+
+    /// Whether the engine is a swarm manager: known from its info (asked with its
+    /// id, so most calls find it known), or asked now.
+    pub async fn is_swarm_manager(
+        &self,
+    ) -> Result<bool, crate::contract::bindings::docker::DockerError> {
+        match self.identity.role() {
+            Some(manager) => Ok(manager),
+            None => Ok(identity::is_manager(&self.info().await?)),
+        }
+    }
+
+    /// An answer showed the engine's swarm role: remember it.
+    pub fn note_swarm_manager(&self, manager: bool) {
+        self.identity.note_role(manager);
+    }
+
+    /// What is kept of this engine's networks (see [`identity`]).
+    pub fn networks(&self) -> &identity::Known {
+        &self.identity
+    }
+
+    /// `docker info`, noting the swarm role it shows.
+    async fn info(
+        &self,
+    ) -> Result<bollard::models::SystemInfo, crate::contract::bindings::docker::DockerError> {
+        let info = self
+            .docker()
+            .await?
+            .info()
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.identity.note_role(identity::is_manager(&info));
+        Ok(info)
     }
 
     /// The contract's error for a failed call to this engine.
@@ -132,6 +160,15 @@ impl Engine {
         err: bollard::errors::Error,
     ) -> crate::contract::bindings::docker::DockerError {
         super::errors::from_bollard(err, &self.address)
+    }
+
+    /// Where the engine listens, when it is reached without TLS.
+    pub(super) fn plain_endpoint(&self) -> Option<Endpoint> {
+        let target = self.target.as_ref()?;
+        if target.tls.is_some() {
+            return None;
+        }
+        Endpoint::parse(&target.host)
     }
 
     /// Whether the engine runs on this machine, so that its containers' own
@@ -371,7 +408,7 @@ fn use_crypto_provider() {
 
 /// Where a plain (non-TLS) engine listens.
 #[derive(Debug, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     Unix(String),
     /// `host:port`
     Tcp(String),

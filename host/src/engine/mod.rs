@@ -11,7 +11,9 @@
 //! - [`config`]: its section of `dockwright.toml`: the named engines (`[engines.NAME]`,
 //!   TLS files) and `public_host`;
 //! - [`connect`]: `DOCKER_HOST`, TLS, the API version handshake;
+//! - [`identity`]: what `docker info` tells once: the engine's key, its swarm role;
 //! - [`errors`]: engine failures as `docker-error`, and their wording;
+//! - [`logs`]: a log read with the connection driven by its reader (no hand-over per line);
 //! - [`files`]: small files of a container (its `/etc/passwd`), read capped;
 //! - [`containers`]: removal for rollback, API teardown and `gc`;
 //! - [`services`]: a team's or a run's Swarm services, and their removal.
@@ -23,6 +25,8 @@ pub mod connect;
 pub mod containers;
 pub mod errors;
 pub mod files;
+pub mod identity;
+pub mod logs;
 pub mod services;
 
 pub use connect::{address_from_env, connect_to, Engine};

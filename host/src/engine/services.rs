@@ -41,9 +41,24 @@ pub async fn list_labelled(
         filters: Some(HashMap::from([("label".to_string(), wanted)])),
         status: None,
     };
+    Ok(list(engine, query).await?.unwrap_or_default())
+}
+
+/// The services `query` finds, or `None` on an engine that is not a swarm manager:
+/// known without a request once the engine's role is (see [`super::identity`]).
+async fn list(
+    engine: &Engine,
+    query: ListServicesOptions,
+) -> Result<Option<Vec<Service>>, DockerError> {
+    if !engine.is_swarm_manager().await? {
+        return Ok(None);
+    }
     match engine.docker().await?.list_services(Some(query)).await {
-        Ok(found) => Ok(found),
-        Err(e) if not_a_manager(&e) => Ok(Vec::new()),
+        Ok(found) => Ok(Some(found)),
+        Err(e) if not_a_manager(&e) => {
+            engine.note_swarm_manager(false);
+            Ok(None)
+        }
         Err(e) => Err(engine.fail(e)),
     }
 }
@@ -65,10 +80,8 @@ pub async fn team_services(
         )])),
         status: None,
     };
-    let found = match engine.docker().await?.list_services(Some(query)).await {
-        Ok(found) => found,
-        Err(e) if not_a_manager(&e) => return Ok(None),
-        Err(e) => return Err(engine.fail(e)),
+    let Some(found) = list(engine, query).await? else {
+        return Ok(None);
     };
     // The engine filtered already; checking again keeps a filter it ignored from
     // ever counting or showing another team's service.

@@ -26,20 +26,15 @@ pub async fn create(
     let run = state.run()?;
     let mut labels = guard::owner_labels(run, &spec.labels)?;
     policy::check_image(&run.policy, &spec.image).map_err(guard::deny)?;
-    // The name the patterns allowed must be the name the engine creates from, not an
-    // id prefix of any image (an image that is not there fails the create as before).
-    let simulated = run
-        .mode
-        .plan()
-        .is_some_and(|plan| plan.is_simulated_image(&spec.image));
-    if !simulated {
-        super::images::by_name(run, &spec.image).await?;
-    }
+    // The name the patterns allowed is the name the engine creates from: with its tag
+    // written out, the engine cannot read it as an image id prefix, which a bare
+    // name of hex digits would be to it.
+    spec.image = policy::normalise_image(&spec.image);
 
     // Count, decide and reserve as one step for the team (see `admission`).
     let team = admission::lock_run(run).await?;
-    ports::resolve(run, &mut spec).await?;
-    let usage = guard::usage(run, &team.pending()?).await?;
+    let listing = ports::resolve(run, &mut spec).await?;
+    let usage = guard::usage(run, &team.pending()?, listing).await?;
     policy::check_create(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
     let network = network::team_network(run).await?;
     let token = admission::new_token();
@@ -65,7 +60,7 @@ pub async fn create(
     let reservation = team.reserve(&Slot::Create(token))?;
     drop(team);
 
-    let mut id = create_one(run, &spec, body.clone()).await?;
+    let mut id = create_on_team_network(run, &spec, &mut body).await?;
     run.containers.push(id.clone());
     if !run.policy.run_as_root {
         // The user a container runs as is known once the engine made it: its image's
@@ -88,6 +83,28 @@ pub async fn create(
     }
     drop(reservation);
     Ok(id)
+}
+
+/// Send the create; when the engine says the team network it names is gone (an
+/// admin removed it since it was found), find or make it again and send it once more.
+async fn create_on_team_network(
+    run: &mut RunContext,
+    spec: &ContainerSpec,
+    body: &mut bollard::models::ContainerCreateBody,
+) -> Result<String, DockerError> {
+    match create_one(run, spec, body.clone()).await {
+        Err(DockerError::NotFound(message)) if network::is_gone(&message) => {
+            network::forget(run);
+            let team = admission::lock_run(run).await?;
+            let network = network::team_network(run).await?;
+            drop(team);
+            if let Some(host) = body.host_config.as_mut() {
+                host.network_mode = Some(network);
+            }
+            create_one(run, spec, body.clone()).await
+        }
+        other => other,
+    }
 }
 
 /// Send one create; a name clash is worded so as not to leak another team's id.
@@ -193,18 +210,21 @@ async fn name_taken(run: &RunContext, name: &str) -> DockerError {
 
 pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerError> {
     let run = state.run()?;
-    let found = guard::owned(run, container).await?;
-    let running = found
-        .state
-        .as_ref()
-        .and_then(|s| s.running)
-        .unwrap_or(false);
-    let id = found.id.unwrap_or_default();
+    let (id, running) = start_target(run, container).await?;
     let mut reservation = None;
     if !running {
         let team = admission::lock_run(run).await?;
-        let usage = guard::usage(run, &team.pending()?).await?;
-        policy::check_start(&run.policy, &usage).map_err(guard::deny)?;
+        let usage = guard::usage(run, &team.pending()?, None).await?;
+        if let Err(denial) = policy::check_start(&run.policy, &usage) {
+            // A container of the run was taken as stopped without asking: one that
+            // another run started meanwhile counts in the usage, and is no reason to deny.
+            drop(team);
+            let found = guard::owned(run, &id).await?;
+            if found.state.and_then(|s| s.running).unwrap_or(false) {
+                return Ok(());
+            }
+            return Err(guard::deny(denial));
+        }
         if !run.mode.is_plan() {
             reservation = Some(team.reserve(&Slot::Start(id.clone()))?);
         }
@@ -216,6 +236,23 @@ pub async fn start(state: &mut HostState, container: &str) -> Result<(), DockerE
     let result = run.engine.docker().await?.start_container(&id, None).await;
     drop(reservation);
     run.engine.ok_if_unchanged(result)
+}
+
+/// The id of the container to start and whether it runs already. A container the run
+/// created is the team's by the labels it was made with and goes by its full id, so
+/// it is taken as it was made (not running) without asking the engine; any other is
+/// looked up and checked.
+async fn start_target(run: &RunContext, container: &str) -> Result<(String, bool), DockerError> {
+    if !run.mode.is_plan() && run.containers.iter().any(|c| c == container) {
+        return Ok((container.to_string(), false));
+    }
+    let found = guard::owned(run, container).await?;
+    let running = found
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    Ok((found.id.unwrap_or_default(), running))
 }
 
 pub async fn stop(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerInspectResponse, ContainerSummaryStateEnum};
+use bollard::models::{ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::ListContainersOptions;
 
 use super::admission::{self, Listed, ListedService, Pending};
@@ -63,13 +63,26 @@ pub async fn owned(
 /// (an exit code, logs, readiness) only the engine can answer. In a plan, a container
 /// the plan only simulated stops the plan here.
 pub async fn real_id(run: &RunContext, reference: &str) -> Result<String, DockerError> {
-    let id = owned_id(run, reference).await?;
+    real(run, reference)
+        .await?
+        .id
+        .ok_or_else(|| DockerError::EngineError(format!("the engine gave no id for `{reference}`")))
+}
+
+/// An owned container that is really on the engine, as [`real_id`] checks it, with what
+/// the engine said of it.
+pub async fn real(
+    run: &RunContext,
+    reference: &str,
+) -> Result<ContainerInspectResponse, DockerError> {
+    let found = owned(run, reference).await?;
+    let id = found.id.as_deref().unwrap_or_default();
     match run.mode.plan() {
-        Some(mut plan) if plan.is_simulated(&id) => {
+        Some(mut plan) if plan.is_simulated(id) => {
             let what = format!("container `{reference}`");
             Err(plan.stop_here(super::plan::needs_real(&what)))
         }
-        _ => Ok(id),
+        _ => Ok(found),
     }
 }
 
@@ -150,23 +163,24 @@ pub fn team_filter(run: &RunContext) -> String {
 
 /// How many containers the team has, and how many run, counting the creates and
 /// starts other runs were admitted to and have not finished (see [`admission`]).
-/// The caller holds the team's admission lock.
-pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerError> {
-    let query = ListContainersOptions {
-        all: true,
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![team_filter(run)],
-        )])),
-        ..Default::default()
+/// The caller holds the team's admission lock; `listing`, when given, is every
+/// container on the engine listed under that lock, which holds the team's.
+pub async fn usage(
+    run: &RunContext,
+    pending: &Pending,
+    listing: Option<Vec<ContainerSummary>>,
+) -> Result<Usage, DockerError> {
+    let found = match listing {
+        Some(every) => every
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .as_ref()
+                    .is_some_and(|l| policy::owned_by(&run.owner.team, l))
+            })
+            .collect(),
+        None => team_containers(run).await?,
     };
-    let found = run
-        .engine
-        .docker()
-        .await?
-        .list_containers(Some(query))
-        .await
-        .map_err(|e| run.engine.fail(e))?;
     let listed: Vec<Listed> = found
         .into_iter()
         .map(|c| {
@@ -196,6 +210,24 @@ pub async fn usage(run: &RunContext, pending: &Pending) -> Result<Usage, DockerE
     let usage = admission::usage(&listed, &services, pending);
     // A plan counts what it made as if the engine held it.
     Ok(run.mode.plan().map_or(usage, |plan| plan.usage(usage)))
+}
+
+/// The team's containers, running or not, as the engine lists them.
+async fn team_containers(run: &RunContext) -> Result<Vec<ContainerSummary>, DockerError> {
+    let query = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![team_filter(run)],
+        )])),
+        ..Default::default()
+    };
+    run.engine
+        .docker()
+        .await?
+        .list_containers(Some(query))
+        .await
+        .map_err(|e| run.engine.fail(e))
 }
 
 /// The rule named in a denial message, as `Denial`'s display writes it.

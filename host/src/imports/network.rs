@@ -20,16 +20,14 @@ use crate::contract::bindings::docker::DockerError;
 use crate::policy::labels;
 
 /// The team's network id, created on first use. The caller holds the team's
-/// admission lock, so two runs of a team never create two networks.
+/// admission lock, so two runs of a team never create two networks. Once found it is
+/// kept for the engine (see [`forget`]), so a run does not ask again for what the
+/// last one found.
 pub async fn team_network(run: &mut RunContext) -> Result<String, DockerError> {
     if let Some(id) = &run.network {
         return Ok(id.clone());
     }
-    let id = match find(run, BRIDGE).await? {
-        Some(id) => id,
-        None if run.mode.is_plan() => planned(run, BRIDGE),
-        None => create(run, BRIDGE).await?,
-    };
+    let id = one_of_team(run, BRIDGE).await?;
     run.network = Some(id.clone());
     Ok(id)
 }
@@ -40,19 +38,55 @@ pub async fn team_overlay(run: &mut RunContext) -> Result<String, DockerError> {
     if let Some(id) = &run.overlay {
         return Ok(id.clone());
     }
-    let id = match find(run, OVERLAY).await? {
-        Some(id) => id,
-        None if run.mode.is_plan() => planned(run, OVERLAY),
-        None => create(run, OVERLAY).await?,
-    };
+    let id = one_of_team(run, OVERLAY).await?;
     run.overlay = Some(id.clone());
     Ok(id)
+}
+
+/// The team's network of `kind`: known for the engine, found by label, or made.
+async fn one_of_team(run: &RunContext, kind: Kind) -> Result<String, DockerError> {
+    let key = kind.key(&run.owner.team);
+    if let Some(id) = run.engine.networks().network(&key) {
+        return Ok(id);
+    }
+    let id = match find(run, &kind).await? {
+        Some(id) => id,
+        // A plan's network is a step of the plan, never kept for the engine.
+        None if run.mode.is_plan() => return Ok(planned(run, &kind)),
+        None => create(run, &kind).await?,
+    };
+    run.engine.networks().note_network(&key, &id);
+    Ok(id)
+}
+
+/// Whether an engine's "not found" is about a network: the team's network was
+/// removed since it was found (by an admin, say), and a create that named it failed.
+pub fn is_gone(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("network") && message.contains("not found")
+}
+
+/// Forget the run's team network, which the engine says is gone: the next
+/// [`team_network`] finds or makes it again.
+pub fn forget(run: &mut RunContext) {
+    if let Some(id) = run.network.take() {
+        run.engine
+            .networks()
+            .forget_network(&BRIDGE.key(&run.owner.team), &id);
+    }
 }
 
 /// A kind of team network: its driver, and what its name ends with.
 struct Kind {
     driver: &'static str,
     suffix: &'static str,
+}
+
+impl Kind {
+    /// What the engine keeps the team's network of this kind under.
+    fn key(&self, team: &str) -> String {
+        format!("{}/{team}", self.driver)
+    }
 }
 
 const BRIDGE: Kind = Kind {
@@ -65,7 +99,7 @@ const OVERLAY: Kind = Kind {
 };
 
 /// The oldest network of this kind labelled as this team's.
-async fn find(run: &RunContext, kind: Kind) -> Result<Option<String>, DockerError> {
+async fn find(run: &RunContext, kind: &Kind) -> Result<Option<String>, DockerError> {
     let query = ListNetworksOptions {
         filters: Some(HashMap::from([(
             "label".to_string(),
@@ -89,7 +123,7 @@ async fn find(run: &RunContext, kind: Kind) -> Result<Option<String>, DockerErro
 }
 
 /// The network a plan's run would create: a step of the plan, not a request.
-fn planned(run: &RunContext, kind: Kind) -> String {
+fn planned(run: &RunContext, kind: &Kind) -> String {
     let name = format!("dockwright-{}{}", run.owner.team, kind.suffix);
     run.mode
         .plan()
@@ -97,7 +131,7 @@ fn planned(run: &RunContext, kind: Kind) -> String {
         .unwrap_or_default()
 }
 
-async fn create(run: &RunContext, kind: Kind) -> Result<String, DockerError> {
+async fn create(run: &RunContext, kind: &Kind) -> Result<String, DockerError> {
     let team = &run.owner.team;
     let base = format!("dockwright-{team}{}", kind.suffix);
     let mut name = base.clone();

@@ -45,16 +45,42 @@ pub async fn logs(
     options: LogsOptions,
 ) -> Result<Vec<LogLine>, DockerError> {
     let run = state.run()?;
-    let id = guard::real_id(run, container).await?;
-    let container = id.as_str();
+    let found = guard::real(run, container).await?;
+    let id = found.id.unwrap_or_default();
+    let tty = found.config.and_then(|c| c.tty).unwrap_or(false);
     let engine = &run.engine;
     let query = engine_options(&options)?;
-    read_lines(
-        engine.docker().await?.logs(container, Some(query)),
-        READ_CAPS,
-    )
-    .await
+    let path = format!("/containers/{id}/logs{}", log_query(&query));
+    match read_log(engine, &path, tty).await {
+        Some(read) => read,
+        None => read_lines(engine.docker().await?.logs(&id, Some(query)), READ_CAPS).await,
+    }
     .map_err(|e| engine.fail(e))
+}
+
+/// The log at `path` read through the engine's own reader (see [`crate::engine::logs`]),
+/// or `None` where the engine is not reached that way and bollard's stream is used.
+pub(super) async fn read_log(
+    engine: &crate::engine::Engine,
+    path: &str,
+    tty: bool,
+) -> Option<Result<Vec<LogLine>, bollard::errors::Error>> {
+    let opened = tokio::time::timeout(READ_CAPS.time, engine.open_log(path, tty)).await;
+    match opened {
+        Err(_) => Some(Err(bollard::errors::Error::RequestTimeoutError)),
+        Ok(Err(e)) => Some(Err(e)),
+        Ok(Ok(None)) => None,
+        Ok(Ok(Some(stream))) => Some(read_lines(stream, READ_CAPS).await),
+    }
+}
+
+/// The query string of a log request: the same fields bollard would send.
+pub(super) fn log_query(query: &EngineLogsOptions) -> String {
+    // `tail` is `all` or a number (see `engine_options`): nothing to escape.
+    format!(
+        "?stdout={}&stderr={}&tail={}",
+        query.stdout, query.stderr, query.tail
+    )
 }
 
 /// The engine's query for the logs a plugin asked for.

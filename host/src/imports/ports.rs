@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
+use bollard::models::ContainerSummary;
+
 use crate::contract::bindings::docker::{ContainerSpec, DockerError, PortBinding};
 use crate::imports::state::RunContext;
 use crate::policy;
@@ -12,15 +14,20 @@ use crate::policy;
 use super::convert;
 
 /// Turn "any host port" requests (and publish-all) into explicit ports in the
-/// team's range, when the engine's own choice could fall outside it.
-pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), DockerError> {
+/// team's range, when the engine's own choice could fall outside it. The listing of
+/// every container this took to see which ports are taken is returned, for the
+/// quota count that follows to use rather than ask again.
+pub async fn resolve(
+    run: &RunContext,
+    spec: &mut ContainerSpec,
+) -> Result<Option<Vec<ContainerSummary>>, DockerError> {
     // A plan picks every port itself: the engine's own choice is made only on a real create.
     // Publish-all binds every address: a team limited to some gets explicit bindings.
     if !policy::ports_need_picking(&run.policy)
         && run.policy.host_ips.is_empty()
         && !run.mode.is_plan()
     {
-        return Ok(());
+        return Ok(None);
     }
     let engine = &run.engine;
     if let Some(mut plan) = run.mode.plan() {
@@ -70,9 +77,10 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
         }
     }
     if spec.port_bindings.iter().all(|b| b.host_port.is_some()) {
-        return Ok(());
+        return Ok(None);
     }
-    let mut taken = published_ports(run).await?;
+    let listing = every_container(run).await?;
+    let mut taken = published(&listing);
     taken.extend(run.mode.plan().map(|p| p.ports()).unwrap_or_default());
     let mut picker = Picker::new(run, taken);
     for binding in spec
@@ -82,7 +90,7 @@ pub async fn resolve(run: &RunContext, spec: &mut ContainerSpec) -> Result<(), D
     {
         binding.host_port = Some(picker.next()?);
     }
-    Ok(())
+    Ok(Some(listing))
 }
 
 /// Free ports of the team's range, one after another, none given twice.
@@ -137,24 +145,27 @@ pub fn pick_port(
         .find(|p| !taken.contains(p) && is_free(*p))
 }
 
-/// Every host port published by any container on the engine.
-async fn published_ports(run: &RunContext) -> Result<HashSet<u16>, DockerError> {
+/// Every container on the engine, running or not.
+async fn every_container(run: &RunContext) -> Result<Vec<ContainerSummary>, DockerError> {
     let query = bollard::query_parameters::ListContainersOptions {
         all: true,
         ..Default::default()
     };
-    let all = run
-        .engine
+    run.engine
         .docker()
         .await?
         .list_containers(Some(query))
         .await
-        .map_err(|e| run.engine.fail(e))?;
-    Ok(all
+        .map_err(|e| run.engine.fail(e))
+}
+
+/// The host ports the containers of `listing` publish.
+fn published(listing: &[ContainerSummary]) -> HashSet<u16> {
+    listing
         .iter()
         .flat_map(|c| c.ports.iter().flatten())
         .filter_map(|p| p.public_port)
-        .collect())
+        .collect()
 }
 
 /// Give every port of a new service that asks for "any" published port one from
@@ -171,7 +182,7 @@ pub async fn resolve_service(
     {
         return Ok(());
     }
-    let mut taken = published_ports(run).await?;
+    let mut taken = published(&every_container(run).await?);
     let services = match run
         .engine
         .docker()

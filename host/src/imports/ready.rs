@@ -24,17 +24,25 @@ pub async fn wait_ready(
     timeout_ms: u32,
 ) -> Result<(), DockerError> {
     let run = state.run()?;
-    let id = guard::real_id(run, container).await?;
+    // The check's answer is the first look at the container's state: not asked twice.
+    let mut first = Some(guard::real(run, container).await?);
+    let id = first
+        .as_ref()
+        .and_then(|f| f.id.clone())
+        .unwrap_or_default();
     let engine = run.engine.clone();
     let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_TIMEOUT);
     let deadline = Instant::now() + timeout;
     loop {
-        let raw = engine
-            .docker()
-            .await?
-            .inspect_container(&id, None)
-            .await
-            .map_err(|e| engine.fail(e))?;
+        let raw = match first.take() {
+            Some(raw) => raw,
+            None => engine
+                .docker()
+                .await?
+                .inspect_container(&id, None)
+                .await
+                .map_err(|e| engine.fail(e))?,
+        };
         let address = container_address(&raw, run.network.as_deref());
         let info = convert::container_info(raw);
         match info.state {

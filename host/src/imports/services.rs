@@ -9,7 +9,7 @@ use bollard::models::{Service, Task};
 use bollard::query_parameters::{ListTasksOptions, UpdateServiceOptions};
 
 use super::admission::{self, Slot};
-use super::observe::{engine_options, read_lines, READ_CAPS};
+use super::observe::{engine_options, log_query, read_lines, read_log, READ_CAPS};
 use super::{guard, network, ports, swarm};
 use crate::contract::bindings::docker::{DockerError, LogLine, LogsOptions};
 use crate::contract::bindings::services::{ServiceInfo, ServiceSpec};
@@ -28,6 +28,7 @@ fn no_swarm(run: &RunContext) -> DockerError {
 /// The engine's failure as the plugin sees it, naming a missing swarm plainly.
 fn fail(run: &RunContext, e: bollard::errors::Error) -> DockerError {
     if not_a_manager(&e) {
+        run.engine.note_swarm_manager(false);
         no_swarm(run)
     } else {
         run.engine.fail(e)
@@ -41,7 +42,7 @@ pub async fn create(state: &mut HostState, mut spec: ServiceSpec) -> Result<Stri
 
     let team = admission::lock_run(run).await?;
     ports::resolve_service(run, &mut spec).await?;
-    let usage = guard::usage(run, &team.pending()?).await?;
+    let usage = guard::usage(run, &team.pending()?, None).await?;
     policy::check_service(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
     let network = network::team_overlay(run).await.map_err(|e| match e {
         DockerError::Conflict(m) | DockerError::EngineError(m) if m.contains("swarm") => {
@@ -179,7 +180,7 @@ pub async fn scale(state: &mut HostState, service: &str, replicas: u32) -> Resul
     let team = admission::lock_run(run).await?;
     let found = guard::owned_service(run, service).await?;
     let current = swarm::desired_replicas(&found);
-    let usage = guard::usage(run, &team.pending()?).await?;
+    let usage = guard::usage(run, &team.pending()?, None).await?;
     policy::check_replicas(&run.policy, current, replicas, &usage).map_err(guard::deny)?;
     let mut spec = found.spec.clone().unwrap_or_default();
     let mode = spec.mode.get_or_insert_with(Default::default);
@@ -262,12 +263,20 @@ pub async fn logs(
     let run = state.run()?;
     let found = guard::owned_service(run, service).await?;
     let query = engine_options(&options)?;
+    let tty = found
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref()?.container_spec.as_ref()?.tty)
+        .unwrap_or(false);
     let id = found.id.unwrap_or_default();
-    read_lines(
-        run.engine.docker().await?.service_logs(&id, Some(query)),
-        READ_CAPS,
-    )
-    .await
+    let path = format!("/services/{id}/logs{}", log_query(&query));
+    match read_log(&run.engine, &path, tty).await {
+        Some(read) => read,
+        None => {
+            let stream = run.engine.docker().await?.service_logs(&id, Some(query));
+            read_lines(stream, READ_CAPS).await
+        }
+    }
     .map_err(|e| fail(run, e))
 }
 
