@@ -8,7 +8,10 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::common::*;
+use crate::serve::{http, serve_plugins, token, Server};
 
 /// A team that may have at most 3 containers (and run 3).
 const QUOTA_3: &str = r#"
@@ -91,6 +94,102 @@ fn runs_in_two_processes_at_once_never_pass_the_quota() {
     let (ok_b, _, errors_b) = batch_outcome(b);
     assert_eq!(ok_a + ok_b, 3, "{errors_a:?} {errors_b:?}");
     assert_eq!(team.containers().len(), 3);
+}
+
+#[test]
+fn two_servers_and_a_cli_never_pass_one_quota() {
+    let plugins = serve_plugins();
+    let team = Team::with_policy("quota-mixed", QUOTA_3);
+    let token = token(&team, plugins.path(), &team);
+    // Two servers on the same config and state folder, each on its own loopback port,
+    // with run bounds above the runs sent so only the quota refuses.
+    let bounds = ["--max-runs", "16", "--max-team-runs", "16"];
+    let servers = [
+        Server::start(&team, plugins.path(), &bounds),
+        Server::start(&team, plugins.path(), &bounds),
+    ];
+    assert_ne!(servers[0].port, servers[1].port);
+    let body = json!({
+        "workflow": "create",
+        "params": { "image": "dockwright/base:latest" }
+    })
+    .to_string();
+    // Every HTTP client and the CLI batch are released together.
+    const PER_SERVER: usize = 6;
+    const CLI_RUNS: usize = 6;
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(2 * PER_SERVER + 1));
+    let clients: Vec<_> = servers
+        .iter()
+        .flat_map(|s| std::iter::repeat_n(s.port, PER_SERVER))
+        .map(|port| {
+            let (token, body, gate) = (token.clone(), body.clone(), gate.clone());
+            std::thread::spawn(move || {
+                gate.wait();
+                let answer = http(
+                    port,
+                    "POST",
+                    "/v1/runs",
+                    Some(&token),
+                    Some(body.as_bytes()),
+                    &[],
+                );
+                (port, answer)
+            })
+        })
+        .collect();
+    gate.wait();
+    let cli = spawn_creates(&team, &names(CLI_RUNS), "8");
+    // Every client and the CLI finish before any assertion, so a failing check never
+    // leaves a run creating containers behind the team's clean-up.
+    let answers: Vec<_> = clients.into_iter().map(|c| c.join()).collect();
+    let (cli_ok, cli_failed, cli_errors) = batch_outcome(cli);
+
+    let mut http_ok = 0;
+    for answer in answers {
+        let (port, answer) = answer.expect("an HTTP client panicked");
+        let status = answer.status;
+        let doc = answer.json();
+        // Ok is 201; past the quota is 409 with cause `quota`, by the quota rule.
+        if doc["status"] == "ok" {
+            assert_eq!(status, 201, "port {port}: {doc}");
+            http_ok += 1;
+        } else {
+            assert_eq!(
+                (status, &doc["status"], &doc["cause"]),
+                (409, &json!("failed"), &json!("quota")),
+                "port {port}: {doc}"
+            );
+            let error = doc["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("(policy rule `max_containers`)"),
+                "port {port}: {doc}"
+            );
+        }
+    }
+    assert_eq!(cli_ok + cli_failed, CLI_RUNS as u64, "{cli_errors:?}");
+    assert_eq!(cli_errors.len() as u64, cli_failed, "{cli_errors:?}");
+    for e in &cli_errors {
+        assert!(e.contains("(policy rule `max_containers`)"), "{e}");
+    }
+    // Nothing removes a container during the runs, so the count now is the most
+    // there ever were.
+    let made = team.containers();
+    let reported = http_ok + cli_ok;
+    assert!(made.len() <= 3, "{made:?}");
+    assert!(reported <= 3, "http {http_ok} + cli {cli_ok}");
+    // Every refusal was the quota's, so the quota was reached, by the creates reported.
+    assert_eq!(made.len() as u64, reported, "{made:?}");
+    assert_eq!(reported, 3, "http {http_ok} + cli {cli_ok}: {cli_errors:?}");
+
+    // The servers stop, and the team's drop removes all it made.
+    let filter = team.filter();
+    drop(servers);
+    drop(team);
+    for kind in [&["ps", "-aq"][..], &["network", "ls", "-q"][..]] {
+        let mut args = kind.to_vec();
+        args.extend(["--filter", filter.as_str()]);
+        assert_eq!(docker(&args).trim(), "", "left after the team: {args:?}");
+    }
 }
 
 #[test]
