@@ -32,7 +32,8 @@ fi
 build() {
     local tag=$1 dir=$2
     echo "==> docker build -t $tag $dir"
-    docker build --label "$label" -t "$tag" "$dir"
+    # --force-rm: a step that fails (the engine's network gone, say) leaves no container.
+    docker build --force-rm --label "$label" -t "$tag" "$dir"
 }
 
 build dockwright/base:latest "$here/images/base"
