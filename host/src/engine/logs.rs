@@ -31,11 +31,15 @@ use super::connect::{Endpoint, Engine};
 /// broken or hostile one must not make the host buffer without end.
 const MAX_FRAME: usize = 16 << 20;
 
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+/// The client connection, polled by whoever reads its answer.
+type Connection = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
 /// A log being read: each item one frame (one line, mostly) of stdout or stderr.
 pub struct LogStream {
     /// Kept so the connection stays open for the body.
-    _sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-    connection: Option<Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>>,
+    _sender: Sender,
+    connection: Option<Connection>,
     body: Incoming,
     buffer: BytesMut,
     tty: bool,
@@ -64,18 +68,10 @@ impl Engine {
         );
         let (mut sender, connection) = match endpoint {
             Endpoint::Unix(socket) => {
-                let io = TokioIo::new(tokio::net::UnixStream::connect(socket).await?);
-                let (s, c) = hyper::client::conn::http1::handshake(io)
-                    .await
-                    .map_err(hyper_error)?;
-                (s, Box::pin(c) as Pin<Box<dyn Future<Output = _> + Send>>)
+                handshake(tokio::net::UnixStream::connect(socket).await?).await?
             }
             Endpoint::Tcp(address) => {
-                let io = TokioIo::new(tokio::net::TcpStream::connect(address).await?);
-                let (s, c) = hyper::client::conn::http1::handshake(io)
-                    .await
-                    .map_err(hyper_error)?;
-                (s, Box::pin(c) as Pin<Box<dyn Future<Output = _> + Send>>)
+                handshake(tokio::net::TcpStream::connect(address).await?).await?
             }
         };
         let request = hyper::Request::get(uri)
@@ -115,12 +111,19 @@ impl Engine {
     }
 }
 
+/// An HTTP/1 client over `io`: the sender of requests, and the connection to poll.
+async fn handshake<S>(io: S) -> Result<(Sender, Connection), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(hyper_error)?;
+    Ok((sender, Box::pin(connection)))
+}
+
 /// The engine's refusal, with its message (a JSON `message`, capped).
-async fn refusal(
-    status: u16,
-    body: Incoming,
-    connection: Option<Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>>,
-) -> Error {
+async fn refusal(status: u16, body: Incoming, connection: Option<Connection>) -> Error {
     let limited = http_body_util::Limited::new(body, 64 << 10);
     let read = async { limited.collect().await.map(|b| b.to_bytes()) };
     let bytes = match connection {

@@ -214,12 +214,18 @@ pub async fn usage(
 
 /// The team's containers, running or not, as the engine lists them.
 async fn team_containers(run: &RunContext) -> Result<Vec<ContainerSummary>, DockerError> {
+    containers(run, vec![team_filter(run)]).await
+}
+
+/// The containers on the engine, running or not, with every label of `labels` (none:
+/// every container).
+pub async fn containers(
+    run: &RunContext,
+    labels: Vec<String>,
+) -> Result<Vec<ContainerSummary>, DockerError> {
     let query = ListContainersOptions {
         all: true,
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![team_filter(run)],
-        )])),
+        filters: (!labels.is_empty()).then(|| HashMap::from([("label".to_string(), labels)])),
         ..Default::default()
     };
     run.engine

@@ -79,7 +79,7 @@ pub async fn resolve(
     if spec.port_bindings.iter().all(|b| b.host_port.is_some()) {
         return Ok(None);
     }
-    let listing = every_container(run).await?;
+    let listing = super::guard::containers(run, Vec::new()).await?;
     let mut taken = published(&listing);
     taken.extend(run.mode.plan().map(|p| p.ports()).unwrap_or_default());
     let mut picker = Picker::new(run, taken);
@@ -145,20 +145,6 @@ pub fn pick_port(
         .find(|p| !taken.contains(p) && is_free(*p))
 }
 
-/// Every container on the engine, running or not.
-async fn every_container(run: &RunContext) -> Result<Vec<ContainerSummary>, DockerError> {
-    let query = bollard::query_parameters::ListContainersOptions {
-        all: true,
-        ..Default::default()
-    };
-    run.engine
-        .docker()
-        .await?
-        .list_containers(Some(query))
-        .await
-        .map_err(|e| run.engine.fail(e))
-}
-
 /// The host ports the containers of `listing` publish.
 fn published(listing: &[ContainerSummary]) -> HashSet<u16> {
     listing
@@ -182,7 +168,7 @@ pub async fn resolve_service(
     {
         return Ok(());
     }
-    let mut taken = published(&every_container(run).await?);
+    let mut taken = published(&super::guard::containers(run, Vec::new()).await?);
     let services = match run
         .engine
         .docker()
