@@ -135,11 +135,6 @@ impl Engine {
         self.identity.note_role(manager);
     }
 
-    /// What is kept of this engine's networks (see [`identity`]).
-    pub fn networks(&self) -> &identity::Known {
-        &self.identity
-    }
-
     /// `docker info`, noting the swarm role it shows.
     async fn info(
         &self,

@@ -1,9 +1,8 @@
 //! What is known of an engine, asked once per engine and process with `docker info`
 //! and kept: the key that tells it from any other engine (quotas are kept per engine),
-//! whether it is a swarm manager (services exist only there), and the ids of networks
-//! found on it (the host's team networks), kept until the engine says one is gone.
-//! Every request costs the teams that share the engine, so a call does not ask again
-//! what does not change from one call to the next. [`super::Engine`] asks; this keeps.
+//! and whether it is a swarm manager (services exist only there). Every request costs
+//! the teams that share the engine, so a call does not ask again what does not change
+//! from one call to the next. [`super::Engine`] asks; this keeps.
 //!
 //! The swarm role can change under a running process (an operator's `docker swarm
 //! init` or `leave`). An answer that shows the change updates it at once (`/services`
@@ -11,7 +10,6 @@
 //! such answer to a process that no longer asks, a role is read again once it is
 //! older than [`ROLE_TTL`].
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,8 +26,6 @@ pub struct Known {
     pub key: OnceCell<String>,
     /// Whether it is a swarm manager, and since when that is known.
     role: Mutex<Option<(bool, Instant)>>,
-    /// Network ids by what their finder calls them.
-    networks: Mutex<HashMap<String, String>>,
 }
 
 /// What tells an engine from any other, whatever each config calls it: its `docker
@@ -64,28 +60,10 @@ impl Known {
     pub fn note_role(&self, manager: bool) {
         *lock(&self.role) = Some((manager, Instant::now()));
     }
-
-    /// The network id kept under `key`, if any.
-    pub fn network(&self, key: &str) -> Option<String> {
-        lock(&self.networks).get(key).cloned()
-    }
-
-    /// Keep network `id` under `key`.
-    pub fn note_network(&self, key: &str, id: &str) {
-        lock(&self.networks).insert(key.to_string(), id.to_string());
-    }
-
-    /// Forget network `id` under `key`, unless another caller kept a newer one.
-    pub fn forget_network(&self, key: &str, id: &str) {
-        let mut networks = lock(&self.networks);
-        if networks.get(key).is_some_and(|known| known == id) {
-            networks.remove(key);
-        }
-    }
 }
 
 /// The value behind `mutex`: a panic elsewhere while it was held leaves nothing half
-/// written here (each holder sets or reads one value), so its poison is ignored.
+/// written here (each holder sets or reads the one value), so its poison is ignored.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -93,16 +71,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_network_is_forgotten_only_if_it_is_the_one_known() {
-        let known = Known::default();
-        known.note_network("bridge/blue", "n1");
-        known.forget_network("bridge/blue", "n0");
-        assert_eq!(known.network("bridge/blue").as_deref(), Some("n1"));
-        known.forget_network("bridge/blue", "n1");
-        assert_eq!(known.network("bridge/blue"), None);
-    }
 
     #[test]
     fn a_role_is_known_once_noted() {

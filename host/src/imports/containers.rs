@@ -60,7 +60,7 @@ pub async fn create(
     let reservation = team.reserve(&Slot::Create(token))?;
     drop(team);
 
-    let mut id = create_on_team_network(run, &spec, &mut body).await?;
+    let mut id = create_one(run, &spec, body.clone()).await?;
     run.containers.push(id.clone());
     if !run.policy.run_as_root {
         // The user a container runs as is known once the engine made it: its image's
@@ -83,28 +83,6 @@ pub async fn create(
     }
     drop(reservation);
     Ok(id)
-}
-
-/// Send the create; when the engine says the team network it names is gone (an
-/// admin removed it since it was found), find or make it again and send it once more.
-async fn create_on_team_network(
-    run: &mut RunContext,
-    spec: &ContainerSpec,
-    body: &mut bollard::models::ContainerCreateBody,
-) -> Result<String, DockerError> {
-    match create_one(run, spec, body.clone()).await {
-        Err(DockerError::NotFound(message)) if network::is_gone(&message) => {
-            network::forget(run);
-            let team = admission::lock_run(run).await?;
-            let network = network::team_network(run).await?;
-            drop(team);
-            if let Some(host) = body.host_config.as_mut() {
-                host.network_mode = Some(network);
-            }
-            create_one(run, spec, body.clone()).await
-        }
-        other => other,
-    }
 }
 
 /// Send one create; a name clash is worded so as not to leak another team's id.

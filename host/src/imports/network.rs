@@ -20,9 +20,7 @@ use crate::contract::bindings::docker::DockerError;
 use crate::policy::labels;
 
 /// The team's network id, created on first use. The caller holds the team's
-/// admission lock, so two runs of a team never create two networks. Once found it is
-/// kept for the engine (see [`forget`]), so a run does not ask again for what the
-/// last one found.
+/// admission lock, so two runs of a team never create two networks.
 pub async fn team_network(run: &mut RunContext) -> Result<String, DockerError> {
     if let Some(id) = &run.network {
         return Ok(id.clone());
@@ -43,36 +41,16 @@ pub async fn team_overlay(run: &mut RunContext) -> Result<String, DockerError> {
     Ok(id)
 }
 
-/// The team's network of `kind`: known for the engine, found by label, or made.
+/// The team's network of `kind`: found by label, or made. Looked up once per run, not
+/// kept for the engine across runs: the engine takes a create that names a network
+/// removed since (an admin's `docker network rm`) and fails only its start, so an id
+/// kept from an earlier run cannot be trusted without asking.
 async fn one_of_team(run: &RunContext, kind: Kind) -> Result<String, DockerError> {
-    let key = kind.key(&run.owner.team);
-    if let Some(id) = run.engine.networks().network(&key) {
-        return Ok(id);
-    }
-    let id = match find(run, &kind).await? {
-        Some(id) => id,
-        // A plan's network is a step of the plan, never kept for the engine.
-        None if run.mode.is_plan() => return Ok(planned(run, &kind)),
-        None => create(run, &kind).await?,
-    };
-    run.engine.networks().note_network(&key, &id);
-    Ok(id)
-}
-
-/// Whether an engine's "not found" is about a network: the team's network was
-/// removed since it was found (by an admin, say), and a create that named it failed.
-pub fn is_gone(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    message.contains("network") && message.contains("not found")
-}
-
-/// Forget the run's team network, which the engine says is gone: the next
-/// [`team_network`] finds or makes it again.
-pub fn forget(run: &mut RunContext) {
-    if let Some(id) = run.network.take() {
-        run.engine
-            .networks()
-            .forget_network(&BRIDGE.key(&run.owner.team), &id);
+    match find(run, &kind).await? {
+        Some(id) => Ok(id),
+        // A plan's network is a step of the plan.
+        None if run.mode.is_plan() => Ok(planned(run, &kind)),
+        None => create(run, &kind).await,
     }
 }
 
@@ -80,13 +58,6 @@ pub fn forget(run: &mut RunContext) {
 struct Kind {
     driver: &'static str,
     suffix: &'static str,
-}
-
-impl Kind {
-    /// What the engine keeps the team's network of this kind under.
-    fn key(&self, team: &str) -> String {
-        format!("{}/{team}", self.driver)
-    }
 }
 
 const BRIDGE: Kind = Kind {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::*;
-use crate::serve::{http, serve_plugins, token, Server};
+use crate::serve::{post_run, serve_plugins, token, Server};
 
 /// A team that may have at most 3 containers (and run 3).
 const QUOTA_3: &str = r#"
@@ -125,15 +125,7 @@ fn two_servers_and_a_cli_never_pass_one_quota() {
             let (token, body, gate) = (token.clone(), body.clone(), gate.clone());
             std::thread::spawn(move || {
                 gate.wait();
-                let answer = http(
-                    port,
-                    "POST",
-                    "/v1/runs",
-                    Some(&token),
-                    Some(body.as_bytes()),
-                    &[],
-                );
-                (port, answer)
+                (port, post_run(port, &token, &body))
             })
         })
         .collect();

@@ -197,6 +197,18 @@ pub(super) fn post_to(port: u16, path: &str, token: &str, body: &Value) -> Respo
 }
 
 /// One request on its own connection (`Connection: close`), read to the end.
+/// `POST /v1/runs` with `body`, as a team's client sends it.
+pub(super) fn post_run(port: u16, token: &str, body: &str) -> Response {
+    http(
+        port,
+        "POST",
+        "/v1/runs",
+        Some(token),
+        Some(body.as_bytes()),
+        &[],
+    )
+}
+
 pub(super) fn http(
     port: u16,
     method: &str,
@@ -1049,16 +1061,7 @@ fn ten_runs_at_once_over_http_never_pass_the_quota() {
     let clients: Vec<_> = (0..10)
         .map(|_| {
             let (token, body) = (token.clone(), body.clone());
-            std::thread::spawn(move || {
-                http(
-                    port,
-                    "POST",
-                    "/v1/runs",
-                    Some(&token),
-                    Some(body.as_bytes()),
-                    &[],
-                )
-            })
+            std::thread::spawn(move || post_run(port, &token, &body))
         })
         .collect();
     let mut statuses = Vec::new();
@@ -1737,5 +1740,41 @@ fn a_server_started_before_its_engine_works_once_the_engine_answers() {
             .is_empty(),
         "{}",
         ran.body
+    );
+}
+
+/// An admin removes a team's network between two runs of a running server: the next
+/// run does not use the id it had (the engine would take the create and fail its
+/// start), but finds none and makes a new team network, and its container is on it.
+#[test]
+fn a_team_network_removed_under_a_running_server_is_made_again() {
+    let plugins = serve_plugins();
+    let team = Team::new("srv-netgone");
+    configure(&team, &[], "images = [\"*\"]\n");
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &[]);
+    let body = run_body("create", &[("image", "dockwright/base:latest")]).to_string();
+    let first = post_run(server.port, &token, &body);
+    assert_eq!(first.status, 201, "{}", first.json());
+    let old = team.network();
+    for id in team.containers() {
+        docker(&["rm", "-f", &id]);
+    }
+    docker(&["network", "rm", &old]);
+
+    let second = post_run(server.port, &token, &body);
+    assert_eq!(second.status, 201, "{}", second.json());
+    let new = team.network();
+    assert_ne!(
+        new, old,
+        "a network the engine no longer has cannot be used again"
+    );
+    let made = team.containers();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let joined = docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &made[0]]);
+    assert_eq!(
+        joined.trim(),
+        new,
+        "the container is on the team's new network"
     );
 }
