@@ -75,6 +75,7 @@ fn run(id: &str, i: u64, at: SystemTime) -> [Entry; 5] {
             params: vec![("name".into(), format!("env-{i}"))],
             pid: 1,
             engine: "default".into(),
+            expires: None,
         },
         call("create-container", 40),
         call("start-container", 80),

@@ -16,6 +16,7 @@ mod batch;
 mod engine;
 mod interrupt;
 mod keys;
+mod lifetime;
 mod load;
 mod plugins;
 mod replay;
@@ -23,6 +24,7 @@ mod run;
 mod runs;
 mod serve;
 mod table;
+mod usage;
 
 use run::RunArgs;
 use runs::RunsCommand;
@@ -119,11 +121,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove containers left by runs whose process died (killed, crashed, rebooted)
+    /// Remove containers left by runs whose process died (killed, crashed, rebooted),
+    /// and reap environments past their expiry (run it from cron or a systemd timer)
     Gc {
         /// Only say what would be removed
         #[arg(long)]
         dry_run: bool,
+    },
+    /// What each team's environments used, per workflow: environment-, container-,
+    /// memory- and CPU-hours and the peak of containers at once, from the journal
+    Usage {
+        /// Only this team
+        #[arg(long)]
+        team: Option<String>,
+        /// How far back: `30d`, `4w`, `12h`
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep a run's environment longer: its expiry moves by DURATION, within its
+    /// team's lifetime max counted from now
+    Extend {
+        /// The run id, or a unique prefix of it
+        run: String,
+        /// How much longer: `30m`, `4h`, `2d`
+        duration: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Show the Docker engine dockwright talks to
     Engine {
@@ -273,6 +300,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             runs::runs(&config, show, filter, limit, json)
         }
         Command::Gc { dry_run } => runs::collect_garbage(cli.config.as_deref(), dry_run).await,
+        Command::Usage { team, since, json } => {
+            usage::usage(cli.config.as_deref(), team.as_deref(), &since, json)
+        }
+        Command::Extend {
+            run,
+            duration,
+            json,
+        } => lifetime::extend(cli.config.as_deref(), &run, &duration, json),
         Command::Engine { engine, json } => {
             engine::show(cli.config.as_deref(), &engine, json).await
         }

@@ -429,7 +429,7 @@ pub fn print_report(
 
 /// Who runs this command, for the run's context: the user id, which the process cannot
 /// choose, with the name the environment gives it.
-fn user() -> String {
+pub(super) fn user() -> String {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
     match std::env::var("USER").ok().filter(|u| !u.is_empty()) {

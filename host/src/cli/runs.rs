@@ -249,6 +249,8 @@ pub async fn collect_garbage(config_path: Option<&Path>, dry_run: bool) -> Resul
             gc::collect(&engine, &crate::util::paths::state_dir(), &journal, dry_run).await?,
         );
     }
+    // Then what expired: its runs are not dead, their time is up.
+    let reaped_all = super::lifetime::reap(&config, &journal, dry_run).await?;
     let closed = if dry_run {
         Vec::new()
     } else {
@@ -280,7 +282,7 @@ pub async fn collect_garbage(config_path: Option<&Path>, dry_run: bool) -> Resul
     }
     if found.is_empty() {
         writeln!(out, "Nothing to collect: no containers of runs that died.")?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(super::lifetime::fold(ExitCode::SUCCESS, reaped_all));
     }
     let mut rows = vec![["RUN", "TEAM", "CONTAINER", "NAME", "ACTION"].map(String::from)];
     let mut failed = false;
@@ -306,7 +308,7 @@ pub async fn collect_garbage(config_path: Option<&Path>, dry_run: bool) -> Resul
     for line in table(&rows) {
         writeln!(out, "{line}")?;
     }
-    Ok(if failed || unreachable {
+    Ok(if failed || unreachable || !reaped_all {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

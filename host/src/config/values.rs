@@ -99,6 +99,20 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (!duration.is_zero()).then_some(duration)
 }
 
+/// A span that may run to days: `8h`, `7d`, `2w` (and the shorter units of
+/// [`parse_duration`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Age(pub Duration);
+
+impl<'de> Deserialize<'de> for Age {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(d, "a duration such as \"30m\", \"8h\" or \"7d\"", |v| {
+            v.as_str().and_then(parse_age)
+        })
+        .map(Age)
+    }
+}
+
 /// An age of history: `90d`, `4w`, `12h` (and the shorter units of [`parse_duration`]).
 pub fn parse_age(text: &str) -> Option<Duration> {
     let text = text.trim();

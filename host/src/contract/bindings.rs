@@ -19,7 +19,7 @@ pub use self::dockwright::plugin::types::KeyValue;
 pub use self::exports::dockwright::plugin::workflows;
 
 /// The contract version this host implements, as written in the WIT package.
-pub const CONTRACT_VERSION: &str = "0.1.5";
+pub const CONTRACT_VERSION: &str = "0.1.6";
 
 /// A spec that names only an image, for tests to change one field at a time.
 #[cfg(test)]

@@ -55,6 +55,12 @@ pub async fn remove_one(engine: &Engine, id: &str) -> Result<(), String> {
 /// services (removing their service removes them). A listing that fails yields
 /// none: the recorded ids are still removed.
 pub async fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
+    of_run(engine, run_id).await.unwrap_or_default()
+}
+
+/// [`labelled`], saying when the engine could not be asked: a reaper must not take
+/// "no answer" for "nothing left". Newest first, as the engine lists them.
+pub async fn of_run(engine: &Engine, run_id: &str) -> Result<Vec<String>, DockerError> {
     let query = ListContainersOptions {
         all: true,
         filters: Some(HashMap::from([(
@@ -63,21 +69,20 @@ pub async fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
         )])),
         ..Default::default()
     };
-    let Ok(docker) = engine.docker().await else {
-        return Vec::new();
-    };
-    match docker.list_containers(Some(query)).await {
-        Ok(found) => found
-            .into_iter()
-            .filter(|c| {
-                !c.labels
-                    .as_ref()
-                    .is_some_and(|l| l.contains_key(labels::SERVICE))
-            })
-            .filter_map(|c| c.id)
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    let docker = engine.docker().await?;
+    let found = tokio::time::timeout(REMOVE_TIMEOUT, docker.list_containers(Some(query)))
+        .await
+        .map_err(|_| DockerError::EngineUnavailable("the container listing timed out".into()))?
+        .map_err(|e| engine.fail(e))?;
+    Ok(found
+        .into_iter()
+        .filter(|c| {
+            !c.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(labels::SERVICE))
+        })
+        .filter_map(|c| c.id)
+        .collect())
 }
 
 /// The 12-character id `docker ps` shows.

@@ -116,8 +116,15 @@ impl HostState {
                 _ => FailedCall::Other,
             });
         }
+        let note = run.note.take();
         let (decision, rule, outcome, detail) = match result {
-            Ok(value) => ("allowed", None, "ok", value.detail()),
+            Ok(value) => {
+                let detail = match (value.detail(), note) {
+                    (Some(made), Some(note)) => Some(format!("{made} {note}")),
+                    (made, _) => made,
+                };
+                ("allowed", None, "ok", detail)
+            }
             Err(e) => {
                 let (case, message) = errors::case_and_message(e);
                 let denied = matches!(e, DockerError::Denied(_));

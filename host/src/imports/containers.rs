@@ -82,6 +82,12 @@ pub async fn create(
         }
     }
     drop(reservation);
+    // What the container may use, for `dockwright usage`: the limits policy gave it.
+    run.note = Some(format!(
+        "memory={} cpus={}",
+        spec.memory_bytes.unwrap_or(0),
+        spec.cpus.unwrap_or(0.0)
+    ));
     Ok(id)
 }
 

@@ -14,7 +14,8 @@
 //!   for services;
 //! - one module per capability: [`containers`], [`ports`], [`images`], [`exec`],
 //!   [`observe`], [`ready`], [`system`], [`context`], [`host_log`], [`manifest`],
-//!   [`services`], [`address`] (`public-host`), [`whose`] (`current-run`);
+//!   [`services`], [`address`] (`public-host`), [`whose`] (`current-run`),
+//!   [`lifetime`] (`set-lifetime`, `run-expires`);
 //! - [`call`]: one call from start to end, the same for every import;
 //! - [`mode`]: how a run meets the engine (live, plan, record, replay), decided once;
 //! - [`recording`]: the calls of a recorded run, and answering a replay from them;
@@ -31,6 +32,7 @@ pub mod exec;
 pub mod guard;
 pub mod host_log;
 pub mod images;
+pub mod lifetime;
 pub mod manifest;
 pub mod mode;
 pub mod network;
@@ -74,6 +76,12 @@ impl HostApi for HostState {
     }
     async fn current_run(&mut self) -> wasmtime::Result<Option<RunContextView>> {
         Ok(whose::run_context(self))
+    }
+    async fn set_lifetime(&mut self, seconds: u64) -> wasmtime::Result<Result<String, String>> {
+        lifetime::set(self, seconds)
+    }
+    async fn run_expires(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(lifetime::expires(self))
     }
 }
 

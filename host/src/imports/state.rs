@@ -118,6 +118,9 @@ pub struct RunContext {
     pub last_failure: Option<FailedCall>,
     /// Who asked for the run, where the host knows (see [`super::whose`]).
     pub caller: Option<String>,
+    /// What the call under way adds to its journal entry's detail after what it made
+    /// (a container's limits after its id), taken when the entry is written.
+    pub note: Option<String>,
 }
 
 impl RunContext {
@@ -144,6 +147,7 @@ impl RunContext {
             mode: super::mode::Mode::Live,
             last_failure: None,
             caller: None,
+            note: None,
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct RunSummary {
     pub rolled_back: Vec<String>,
     /// When its environment was torn down on request, and what that removed.
     pub torn_down: Option<TornDown>,
+    /// When its environment expires (or expired); none: it does not.
+    pub expires: Option<String>,
+    /// When it expired and was reaped, and what that removed.
+    pub expired: Option<TornDown>,
     /// The process that ran it, as its start says.
     #[serde(skip)]
     pub pid: Option<u32>,
@@ -81,9 +85,9 @@ pub struct Call {
 /// The columns [`summary`] reads, in its order.
 const SUMMARY: &str = "run, status, team, plugin, workflow, engine, started, duration_ms, \
                        error, containers, images, rolled_back, pid, cause, torn_down, \
-                       torn_down_removed";
+                       torn_down_removed, expires, expired, expired_removed";
 /// How many columns [`SUMMARY`] has: the index of the first column a query adds.
-const SUMMARY_COLUMNS: usize = 16;
+const SUMMARY_COLUMNS: usize = 19;
 
 fn list(text: Option<String>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -119,6 +123,16 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
                 })
             })
             .transpose()?,
+        expires: row.get(16)?,
+        expired: row
+            .get::<_, Option<String>>(17)?
+            .map(|time| -> rusqlite::Result<TornDown> {
+                Ok(TornDown {
+                    time,
+                    removed: list(row.get(18)?),
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -141,7 +155,10 @@ fn settle(conn: &Connection, runs: &mut [RunSummary], state_dir: &Path) -> rusql
         for row in rows {
             let (op, id) = row?;
             match op.as_str() {
-                "create-container" => r.containers.push(id),
+                // The id, then (since lifetimes) the limits the container got.
+                "create-container" => r
+                    .containers
+                    .push(id.split_whitespace().next().unwrap_or_default().to_string()),
                 _ => r.images.push(id),
             }
         }

@@ -13,9 +13,12 @@
 //! - [`retention`]: pruning runs that ended long ago;
 //! - [`idempotency`]: the keys that make a retried `POST /v1/runs` safe;
 //! - [`liveness`]: whether a run's process is still alive;
-//! - [`gc`]: removing what runs that died left behind.
+//! - [`gc`]: removing what runs that died left behind;
+//! - [`expiry`]: runs with an expiry: which are alive, claiming one to reap, warnings;
+//! - [`usage`]: environment-, container-, memory- and CPU-hours per team and workflow.
 
 pub mod config;
+pub mod expiry;
 pub mod gc;
 pub mod history;
 pub mod idempotency;
@@ -23,6 +26,7 @@ pub mod liveness;
 pub mod retention;
 pub mod store;
 pub mod transfer;
+pub mod usage;
 
-pub use store::{now, timestamp, Entry, Journal};
+pub use store::{now, parse_timestamp, timestamp, Entry, Journal};
 pub use transfer::open_configured;

@@ -44,6 +44,7 @@ pub fn prune(journal: &Journal, retention: Retention, now: SystemTime) -> Result
             let mut calls = 0;
             for run in &runs {
                 calls += tx.execute("DELETE FROM calls WHERE run = ?1", [run])?;
+                tx.execute("DELETE FROM lifetimes WHERE run = ?1", [run])?;
                 tx.execute("DELETE FROM runs WHERE run = ?1", [run])?;
             }
             tx.commit()?;

@@ -41,6 +41,9 @@ pub enum Entry {
         /// journals written before engines had names read as `default`.
         #[serde(default = "default_engine")]
         engine: String,
+        /// When its environment expires (its team's `lifetime`); none: never.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<String>,
     },
     Call {
         time: String,
@@ -87,6 +90,25 @@ pub enum Entry {
         /// The containers removed by the teardown (those of a run cancelled by it too).
         removed: Vec<String>,
     },
+    /// The run's expiry was set (by its workflow) or extended (by a person): the
+    /// run's expiry is now `expires`. Applies only to a run that has not expired or
+    /// been torn down.
+    Lifetime {
+        time: String,
+        run: String,
+        team: String,
+        expires: String,
+        /// Who asked: `workflow`, a user name, `token:<hash start>`.
+        by: String,
+    },
+    /// The run's environment expired at `time` and was reaped: `removed` is what was
+    /// removed (containers, then services). The first reaping of a run is the one kept.
+    Expired {
+        time: String,
+        run: String,
+        team: String,
+        removed: Vec<String>,
+    },
 }
 
 fn default_engine() -> String {
@@ -99,7 +121,9 @@ impl Entry {
             Entry::RunStart { team, .. }
             | Entry::Call { team, .. }
             | Entry::RunEnd { team, .. }
-            | Entry::TornDown { team, .. } => team,
+            | Entry::TornDown { team, .. }
+            | Entry::Lifetime { team, .. }
+            | Entry::Expired { team, .. } => team,
         }
     }
 
@@ -108,7 +132,9 @@ impl Entry {
             Entry::RunStart { run, .. }
             | Entry::Call { run, .. }
             | Entry::RunEnd { run, .. }
-            | Entry::TornDown { run, .. } => run,
+            | Entry::TornDown { run, .. }
+            | Entry::Lifetime { run, .. }
+            | Entry::Expired { run, .. } => run,
         }
     }
 }
@@ -141,6 +167,26 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (team, key)
      );
      CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created);",
+    // Lifetimes: when each run expires, when it was warned of (the expiry warned of),
+    // when it expired and what reaping removed; every change of an expiry, with who
+    // asked.
+    "ALTER TABLE runs ADD COLUMN expires TEXT;
+     ALTER TABLE runs ADD COLUMN warned TEXT;
+     ALTER TABLE runs ADD COLUMN expired TEXT;
+     ALTER TABLE runs ADD COLUMN expired_removed TEXT;
+     CREATE INDEX IF NOT EXISTS runs_by_expiry ON runs (expires)
+         WHERE expires IS NOT NULL AND expired_removed IS NULL AND torn_down IS NULL;
+     CREATE INDEX IF NOT EXISTS runs_by_expired ON runs (expired) WHERE expired IS NOT NULL;
+     CREATE TABLE IF NOT EXISTS lifetimes (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         run TEXT NOT NULL,
+         team TEXT NOT NULL,
+         time TEXT NOT NULL,
+         expires TEXT NOT NULL,
+         by TEXT NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS lifetimes_by_run ON lifetimes (run, seq);
+     CREATE INDEX IF NOT EXISTS lifetimes_by_time ON lifetimes (time);",
 ];
 
 const SCHEMA: &str = "
@@ -405,10 +451,12 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             params,
             pid,
             engine,
+            expires,
         } => conn.execute(
             "INSERT OR IGNORE INTO runs
-                 (run, team, plugin, plugin_sha256, workflow, engine, params, pid, started)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 (run, team, plugin, plugin_sha256, workflow, engine, params, pid, started,
+                  expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 run,
                 team,
@@ -418,7 +466,8 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 engine,
                 params_json(params),
                 pid,
-                time
+                time,
+                expires
             ],
         ),
         Entry::Call {
@@ -501,6 +550,41 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
              WHERE run = ?1 AND team = ?2 AND torn_down IS NULL",
             params![run, team, time, json(removed)],
         ),
+        // Only while the run has neither expired nor been torn down: an extension that
+        // loses the race with the reaper changes nothing, and its caller is told so.
+        Entry::Lifetime {
+            time,
+            run,
+            team,
+            expires,
+            by,
+        } => {
+            let changed = conn.execute(
+                "UPDATE runs SET expires = ?3
+                 WHERE run = ?1 AND team = ?2 AND expired IS NULL AND torn_down IS NULL",
+                params![run, team, expires],
+            )?;
+            if changed > 0 {
+                conn.execute(
+                    "INSERT INTO lifetimes (run, team, time, expires, by)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![run, team, time, expires, &*text::cap(by)],
+                )?;
+            }
+            Ok(changed)
+        }
+        // The reaper claimed the run (see `journal::expiry::claim`) before removing
+        // anything; an import of a run never claimed here sets both.
+        Entry::Expired {
+            time,
+            run,
+            team,
+            removed,
+        } => conn.execute(
+            "UPDATE runs SET expired = COALESCE(expired, ?3), expired_removed = ?4
+             WHERE run = ?1 AND team = ?2 AND expired_removed IS NULL",
+            params![run, team, time, json(removed)],
+        ),
     }
 }
 
@@ -558,6 +642,53 @@ pub fn timestamp(t: SystemTime) -> String {
 
 pub fn now() -> String {
     timestamp(SystemTime::now())
+}
+
+/// A time as [`timestamp`] writes it (or without its milliseconds, or with up to nine
+/// digits of them) back to a `SystemTime`; `None` for any other text.
+pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let num = |s: &str, len: usize| -> Option<u64> {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.split(':');
+    let (h, min, s) = (num(t.next()?, 2)?, num(t.next()?, 2)?, num(t.next()?, 2)?);
+    if d.next().is_some()
+        || t.next().is_some()
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || min > 59
+        || s > 59
+    {
+        return None;
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32)
+    };
+    let days = days_from_civil(y as i64, m as u32, day as u32);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + min * 60 + s;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+/// (year, month, day) to days since 1970-01-01: the inverse of [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's algorithm.

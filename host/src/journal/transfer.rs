@@ -363,6 +363,7 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         params,
         pid,
         engine,
+        expires,
         ..
     } = &entry
     {
@@ -376,7 +377,7 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         // order): the start fills in the rest.
         conn.prepare_cached(
             "UPDATE runs SET plugin_sha256 = ?2, params = ?3, pid = ?4, started = ?5,
-                 engine = ?6
+                 engine = ?6, expires = COALESCE(expires, ?7)
              WHERE run = ?1 AND started IS NULL",
         )?
         .execute(params![
@@ -385,7 +386,8 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
             super::store::params_json(params),
             pid,
             time,
-            engine
+            engine,
+            expires
         ])?;
         return Ok(Taken::Other);
     }
@@ -475,7 +477,9 @@ fn time_of(entry: &Entry) -> &str {
         Entry::RunStart { time, .. }
         | Entry::Call { time, .. }
         | Entry::RunEnd { time, .. }
-        | Entry::TornDown { time, .. } => time,
+        | Entry::TornDown { time, .. }
+        | Entry::Lifetime { time, .. }
+        | Entry::Expired { time, .. } => time,
     }
 }
 
@@ -499,6 +503,7 @@ fn decode_start(row: &Row) -> rusqlite::Result<Entry> {
         params: json_list(row.get(6)?),
         pid: u32::try_from(u64_of(row.get(7)?)).unwrap_or_default(),
         engine: row.get(8)?,
+        expires: row.get(9)?,
     })
 }
 
@@ -544,18 +549,38 @@ fn decode_teardown(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
+fn decode_lifetime(row: &Row) -> rusqlite::Result<Entry> {
+    Ok(Entry::Lifetime {
+        time: row.get(0)?,
+        run: row.get(1)?,
+        team: row.get(2)?,
+        expires: row.get(3)?,
+        by: row.get(4)?,
+    })
+}
+
+fn decode_expired(row: &Row) -> rusqlite::Result<Entry> {
+    Ok(Entry::Expired {
+        time: row.get(0)?,
+        run: row.get(1)?,
+        team: row.get(2)?,
+        removed: json_list(row.get(3)?),
+    })
+}
+
 /// Write every entry from `since` on (a time, or a prefix of one such as
-/// `2026-11-01`; `None` for all) as JSON lines, in time order: the four indexed
-/// streams (starts, calls, ends, teardowns) are merged as they are read, so memory stays flat
+/// `2026-11-01`; `None` for all) as JSON lines, in time order: the six indexed
+/// streams (starts, calls, ends, teardowns, lifetimes, expiries) are merged as they are read, so memory stays flat
 /// however long the history. Returns how many entries were written.
 pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Result<u64> {
     let since = since.unwrap_or("");
     let mut write_error = None;
     let written = journal.with("read", |conn| {
-        // One read transaction: the four streams see the same journal.
+        // One read transaction: the streams see the same journal.
         let tx = conn.transaction()?;
         let mut starts = tx.prepare(
-            "SELECT started, run, team, plugin, plugin_sha256, workflow, params, pid, engine
+            "SELECT started, run, team, plugin, plugin_sha256, workflow, params, pid, engine,
+                    expires
              FROM runs WHERE started IS NOT NULL AND started >= ?1 ORDER BY started, seq",
         )?;
         let mut calls = tx.prepare(
@@ -571,6 +596,16 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
         let mut teardowns = tx.prepare(
             "SELECT torn_down, run, team, torn_down_removed
              FROM runs WHERE torn_down IS NOT NULL AND torn_down >= ?1 ORDER BY torn_down, seq",
+        )?;
+        let mut lifetimes = tx.prepare(
+            "SELECT time, run, team, expires, by
+             FROM lifetimes WHERE time >= ?1 ORDER BY time, seq",
+        )?;
+        // Only a finished reaping: one claimed and not done is not an expiry yet.
+        let mut expiries = tx.prepare(
+            "SELECT expired, run, team, expired_removed
+             FROM runs WHERE expired IS NOT NULL AND expired_removed IS NOT NULL
+                 AND expired >= ?1 ORDER BY expired, seq",
         )?;
         let mut streams = [
             Stream {
@@ -596,6 +631,18 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
                 decode: decode_teardown,
                 next: None,
                 rank: 3,
+            },
+            Stream {
+                rows: lifetimes.query([since])?,
+                decode: decode_lifetime,
+                next: None,
+                rank: 4,
+            },
+            Stream {
+                rows: expiries.query([since])?,
+                decode: decode_expired,
+                next: None,
+                rank: 5,
             },
         ];
         for s in &mut streams {

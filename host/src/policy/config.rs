@@ -22,7 +22,7 @@ use super::team::{
     default_team, format_size, Limit, PluginLimits, TeamPolicy, ENGINE_CAPABILITIES,
 };
 use crate::config::source::{key_path, span_of, Source};
-use crate::config::values::{is_simple_name, leaf, Count, Cpus, Dur, Ports, Size};
+use crate::config::values::{is_simple_name, leaf, Age, Count, Cpus, Dur, Ports, Size};
 use crate::config::Document;
 use merge::Merge;
 
@@ -162,6 +162,36 @@ struct RawTeam {
     require_signed: Option<bool>,
     plugin_limits: Option<RawPluginLimits>,
     tokens: Option<Vec<TokenHash>>,
+    lifetime: Option<RawLifetime>,
+    webhook: Option<WebhookUrl>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { default = \"8h\", max = \"7d\", warn = \"30m\" }"
+)]
+struct RawLifetime {
+    default: Option<Age>,
+    max: Option<Age>,
+    warn: Option<Age>,
+}
+
+/// Where a team's notices go: an `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq)]
+struct WebhookUrl(String);
+
+impl<'de> Deserialize<'de> for WebhookUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(d, "an http:// or https:// URL", |v| {
+            let url = v.as_str()?.trim();
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))?;
+            (!rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace))
+                .then(|| WebhookUrl(url.to_string()))
+        })
+    }
 }
 
 #[derive(Deserialize)]

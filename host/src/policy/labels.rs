@@ -25,6 +25,10 @@ pub const NETWORK: &str = "dockwright.network";
 /// On a container: the admission reservation it was created under, so a count of
 /// the team's containers never counts it twice (see `imports::admission`).
 pub const SLOT: &str = "dockwright.slot";
+/// When the run's environment expires (RFC 3339, UTC), on everything a run with a
+/// lifetime creates: what `docker ps` shows, and what a reaper goes by for a run the
+/// journal no longer knows. The journal's expiry, which an extension moves, comes first.
+pub const EXPIRES: &str = "dockwright.expires";
 
 /// Who is creating something: the values of the ownership labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,12 +39,14 @@ pub struct Owner {
     pub plugin_sha256: String,
     /// The engine's name in the config.
     pub engine: String,
+    /// When the run expires, as the label writes it; none: it does not.
+    pub expires: Option<String>,
 }
 
 impl Owner {
     /// The ownership labels, as the engine stores them.
     pub fn labels(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut labels = HashMap::from([
             (TEAM.to_string(), self.team.clone()),
             (RUN.to_string(), self.run_id.clone()),
             (ENGINE.to_string(), self.engine.clone()),
@@ -48,7 +54,11 @@ impl Owner {
                 PLUGIN.to_string(),
                 format!("{}@sha256:{}", self.plugin, self.plugin_sha256),
             ),
-        ])
+        ]);
+        if let Some(expires) = &self.expires {
+            labels.insert(EXPIRES.to_string(), expires.clone());
+        }
+        labels
     }
 }
 
@@ -90,7 +100,20 @@ mod tests {
             plugin: "team-env".into(),
             plugin_sha256: "ab".into(),
             engine: "default".into(),
+            expires: None,
         }
+    }
+
+    #[test]
+    fn a_run_with_a_lifetime_labels_its_expiry_and_a_plugin_cannot_set_it() {
+        let mut owner = owner();
+        owner.expires = Some("2026-12-05T08:00:00.000Z".into());
+        let labels = merge([("app", "web")], &owner).unwrap();
+        assert_eq!(labels[EXPIRES], "2026-12-05T08:00:00.000Z");
+        let err = merge([(EXPIRES, "2099-01-01T00:00:00.000Z")], &owner).unwrap_err();
+        assert!(err.contains("reserved"), "{err}");
+        // Without a lifetime there is no label to show an expiry that is not.
+        assert!(!merge([], &self::owner()).unwrap().contains_key(EXPIRES));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`users`]: users as the engine resolves them, to the uid it would run;
 //! - [`commit`]: the instructions a commit may apply;
 //! - [`labels`]: the ownership labels and whose an object is;
+//! - [`lifetime`]: when a run's environment expires, and how far it may be extended;
 //! - [`params`]: a workflow's params, checked against what it declares;
 //! - [`groups`]: the permission groups of Docker operations, and sets of them;
 //! - [`permissions`]: the rules: calls inside the manifest, a team's cap, trusted signers;
@@ -31,6 +32,7 @@ mod fixtures;
 pub mod groups;
 pub mod images;
 pub mod labels;
+pub mod lifetime;
 pub mod params;
 pub mod permissions;
 pub mod services;

@@ -83,6 +83,10 @@ pub struct TeamPolicy {
     /// Whether the team runs only plugins signed by one of `trusted_keys`.
     pub require_signed: bool,
     pub limits: PluginLimits,
+    /// How long the team's runs live before they are reaped; `None`: until removed.
+    pub lifetime: Option<super::lifetime::Lifetime>,
+    /// Where the team is told (a JSON POST) that a run expires soon and that it expired.
+    pub webhook: Option<String>,
 }
 
 /// What the team has on the engine now.
@@ -183,6 +187,8 @@ pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
             memory_bytes: 256 << 20,
             log_bytes: 1 << 20,
         },
+        lifetime: None,
+        webhook: None,
     }
 }
 

@@ -10,12 +10,14 @@
 //! - [`cause`]: why a run failed, in kinds a client can act on;
 //! - [`batch`]: many runs at once (`--each`, `--params-file`);
 //! - [`cassette`]: a run written down, and run again from it with no engine;
-//! - [`plan`]: a run that shows the writes it would make, and makes none.
+//! - [`plan`]: a run that shows the writes it would make, and makes none;
+//! - [`expiry`]: reaping environments past their expiry, and warning before.
 
 pub mod batch;
 pub mod cassette;
 pub mod cause;
 pub mod config;
+pub mod expiry;
 pub mod plan;
 pub mod workflow;
 

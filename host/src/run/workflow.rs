@@ -23,6 +23,7 @@ use crate::journal::{self, Entry, Journal};
 use crate::plugin::catalog::LoadedPlugin;
 use crate::plugin::runtime::Runtime;
 use crate::policy::labels::Owner;
+use crate::policy::lifetime;
 use crate::policy::TeamPolicy;
 use crate::util::console::{Budgeted, Console, Level, Source};
 use crate::util::text;
@@ -81,6 +82,10 @@ pub struct RunReport {
     /// Containers the rollback could not remove, with why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rollback_errors: Vec<String>,
+    /// When what the run made expires (its team's lifetime, or what its workflow
+    /// asked); none: it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -110,6 +115,7 @@ impl RunReport {
             images: Vec::new(),
             rolled_back: Vec::new(),
             rollback_errors: Vec::new(),
+            expires: None,
             duration_ms: 0,
         }
     }
@@ -197,12 +203,20 @@ pub async fn run_workflow_as(
         console,
         options,
     } = request;
+    // Only a run that changes the engine leaves an environment to expire.
+    let expires = options
+        .mode
+        .changes_the_engine()
+        .then(|| lifetime::expiry_at_start(&options.policy, SystemTime::now()))
+        .flatten()
+        .map(journal::timestamp);
     let owner = Owner {
         team: options.policy.name.clone(),
         run_id: run_id.to_string(),
         plugin: plugin.info.name.clone(),
         plugin_sha256: plugin.sha256.clone(),
         engine: engine.name.clone(),
+        expires,
     };
     let mut report = RunReport::failed(
         &owner.run_id,
@@ -274,6 +288,7 @@ fn journal_start(
         params: params.to_vec(),
         pid: std::process::id(),
         engine: owner.engine.clone(),
+        expires: owner.expires.clone(),
     })
 }
 
@@ -400,6 +415,7 @@ impl Instance<'_> {
 /// failure is rolled back unless the user asked to keep what it made.
 async fn settle(report: &mut RunReport, outcome: Outcome, run: &RunContext, options: &RunOptions) {
     report.containers = run.containers.clone();
+    report.expires = run.owner.expires.clone();
     report.services = run.services.clone();
     report.images = run.images.clone();
     match outcome {

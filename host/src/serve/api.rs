@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use super::app::App;
 use super::error::ApiError;
 use super::runs::{self, Caller};
 use super::started::{Line, RunRecord};
-use super::{auth, containers, metrics, openapi, page, request};
+use super::{auth, containers, metrics, openapi, page, reaper, request};
 use crate::engine::config::DEFAULT_ENGINE;
 
 /// Every route, as `(method, path)`: the OpenAPI document is checked against it.
@@ -36,6 +36,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/runs/{id}/calls"),
     ("delete", "/v1/runs/{id}"),
     ("get", "/v1/runs/{id}/events"),
+    ("post", "/v1/runs/{id}/extend"),
+    ("get", "/v1/usage"),
     ("get", "/v1/containers"),
     ("get", "/v1/containers/{id}"),
 ];
@@ -61,6 +63,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/runs/{id}", get(show_run).delete(delete_run))
         .route("/v1/runs/{id}/calls", get(run_calls))
         .route("/v1/runs/{id}/events", get(run_events))
+        .route("/v1/runs/{id}/extend", post(extend_run))
+        .route("/v1/usage", get(team_usage))
         .route("/v1/containers", get(list_containers))
         .route("/v1/containers/{id}", get(show_container))
         .fallback(no_route)
@@ -200,9 +204,10 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         futures_util::future::join_all(pings).await
     };
     let engines = app.reachability.get(ping_all).await;
+    let lifetimes = reaper::gauges(&app, &config.teams).await;
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        app.metrics.encode(&in_flight, &engines),
+        app.metrics.encode(&in_flight, &engines, &lifetimes),
     )
         .into_response()
 }
@@ -417,9 +422,9 @@ async fn list_runs(
                 })
         })
         .transpose()?;
-    runs::recent(&app, &caller.team, status, limit)
-        .await
-        .map(Json)
+    let mut answer = runs::recent(&app, &caller.team, status, limit).await?;
+    answer["lifetime"] = runs::lifetime_view(&caller.policy);
+    Ok(Json(answer))
 }
 
 async fn run_calls(
@@ -438,6 +443,50 @@ async fn show_run(
     runs::find(&app, &caller.team, &id).await.map(Json)
 }
 
+async fn extend_run(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Id(id): Id,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(&app, &headers, body).await?;
+    let by = request::parse_extend(&bytes).map_err(ApiError::bad_request)?;
+    runs::extend(&app, &caller, &id, by).await.map(Json)
+}
+
+/// The caller's team's usage over `since` (default 30 days), per workflow and in all.
+async fn team_usage(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query =
+        request::Query::parse(query.as_deref(), &["since"]).map_err(ApiError::bad_request)?;
+    let since = query.get("since").unwrap_or("30d");
+    let age = crate::config::values::parse_age(since).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`since` must be an age such as 30d, 4w or 12h, not `{since}`"
+        ))
+    })?;
+    let now = std::time::SystemTime::now();
+    let from = now.checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+    let (journal, team) = (app.journal.clone(), caller.team.clone());
+    let runs = tokio::task::spawn_blocking(move || {
+        crate::journal::usage::runs(&journal, Some(&team), from, now)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("reading the journal stopped: {e}")))?
+    .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let rows = crate::journal::usage::account(&runs, from, now);
+    Ok(Json(json!({
+        "team": caller.team,
+        "since": crate::journal::timestamp(from),
+        "until": crate::journal::timestamp(now),
+        "usage": rows,
+    })))
+}
+
 async fn delete_run(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -448,24 +497,46 @@ async fn delete_run(
 
 /// Server-sent events: `log` and `build` events for the run's lines (each with its
 /// number as the event id, so `Last-Event-ID` resumes), then one `end` event with
-/// the run as `GET /v1/runs/{id}` shows it.
+/// the run as `GET /v1/runs/{id}` shows it. With `?environment=true` the stream then
+/// follows the environment the run left: `expiring`, `extended`, and `expired` or
+/// `torn-down`, after which it ends.
 async fn run_events(
     State(app): State<Arc<App>>,
     caller: Caller,
     Id(id): Id,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query =
+        request::Query::parse(query.as_deref(), &["environment"]).map_err(ApiError::bad_request)?;
+    let follow = request::flag("environment", query.get("environment"), false)
+        .map_err(ApiError::bad_request)?;
     let after = request::last_event_id(headers.get("last-event-id").map(|v| v.as_bytes()))
         .map_err(ApiError::bad_request)?;
+    // Subscribed before anything is read, so no notice falls in between.
+    let notices = follow.then(|| app.reaping.subscribe());
+    let lifetime = move |app: Arc<App>, id: String| {
+        let stream = notices.map(|rx| reaper::environment_events(app, id, rx).map(notice_event));
+        stream::iter(stream).flatten().map(Ok::<_, Infallible>)
+    };
     let Some(record) = app.started.get(&id, &caller.team) else {
         // Known only from the journal: no lines are kept there, only its end.
         let view = runs::find(&app, &caller.team, &id).await?;
         let end = stream::once(async move { Ok::<_, Infallible>(end_event(&view)) });
-        return Ok(Sse::new(end).into_response());
+        let events = end.chain(lifetime(app.clone(), id));
+        return Ok(Sse::new(events)
+            .keep_alive(KeepAlive::default())
+            .into_response());
     };
-    Ok(Sse::new(events(record, after))
+    let events = events(record, after).chain(lifetime(app.clone(), id));
+    Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+fn notice_event(notice: crate::run::expiry::Notice) -> Event {
+    let data = serde_json::to_string(&notice).unwrap_or_default();
+    Event::default().event(notice.event).data(data)
 }
 
 fn events(record: Arc<RunRecord>, after: u64) -> impl Stream<Item = Result<Event, Infallible>> {

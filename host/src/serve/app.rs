@@ -36,6 +36,8 @@ pub struct App {
     /// Held from claiming an idempotency key until its run is in `started`, so a
     /// retry in this process that finds the key taken also finds the run.
     pub keyed_starts: tokio::sync::Mutex<()>,
+    /// The reaper's wake-up and its notices (see [`super::reaper`]).
+    pub reaping: super::reaper::Reaping,
 }
 
 impl App {

@@ -68,6 +68,9 @@ pub struct Metrics {
     throttled: Family<TeamLabels, Counter>,
     in_flight: Family<TeamLabels, Gauge>,
     reachable: Family<EngineLabels, Gauge>,
+    environments: Family<TeamLabels, Gauge>,
+    expiring: Family<TeamLabels, Gauge>,
+    expired: Family<TeamLabels, Gauge>,
     responses: Family<CodeLabels, Counter>,
     connections: Gauge,
     refused_connections: Counter,
@@ -132,6 +135,24 @@ impl Metrics {
                 &mut r,
                 "engine_reachable",
                 "1 when the engine answered a ping at this scrape, else 0",
+                Family::default(),
+            ),
+            environments: registered(
+                &mut r,
+                "environments_alive",
+                "Environments with an expiry, neither reaped nor torn down yet, by team",
+                Family::default(),
+            ),
+            expiring: registered(
+                &mut r,
+                "environments_expiring",
+                "Environments within their team's warning lead time of their expiry, by team",
+                Family::default(),
+            ),
+            expired: registered(
+                &mut r,
+                "environments_expired",
+                "Environments reaped at their expiry, by team, as the journal counts them (journal_retention prunes the oldest)",
                 Family::default(),
             ),
             responses: registered(
@@ -238,8 +259,22 @@ impl Metrics {
     /// The text of a scrape, with the gauges read now: `in_flight` runs by team
     /// (the caller passes every team, idle ones at 0, so a series does not vanish
     /// between runs) and whether each engine answered.
-    pub fn encode(&self, in_flight: &[(String, i64)], engines: &[(String, bool)]) -> String {
+    pub fn encode(
+        &self,
+        in_flight: &[(String, i64)],
+        engines: &[(String, bool)],
+        lifetimes: &[(String, Lifetimes)],
+    ) -> String {
         let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        for family in [&self.environments, &self.expiring, &self.expired] {
+            family.clear();
+        }
+        for (team, l) in lifetimes {
+            let labels = TeamLabels { team: team.clone() };
+            self.environments.get_or_create(&labels).set(l.alive);
+            self.expiring.get_or_create(&labels).set(l.expiring);
+            self.expired.get_or_create(&labels).set(l.expired);
+        }
         self.in_flight.clear();
         for (team, n) in in_flight {
             self.in_flight
@@ -259,6 +294,14 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// A team's environments with an expiry, as a scrape reads them from the journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub alive: i64,
+    pub expiring: i64,
+    pub expired: i64,
 }
 
 /// `metric`, once registered under `name`; the registry keeps a handle to the same series.
@@ -369,6 +412,14 @@ mod tests {
         let text = m.encode(
             &[("blue".into(), 0), ("red".into(), 2)],
             &[("default".into(), true), ("far".into(), false)],
+            &[(
+                "blue".into(),
+                Lifetimes {
+                    alive: 3,
+                    expiring: 1,
+                    expired: 7,
+                },
+            )],
         );
         for line in [
             r#"dockwright_runs_started_total{team="blue",workflow="team-env"} 2"#,
@@ -386,6 +437,9 @@ mod tests {
             r#"dockwright_http_responses_total{code="429"} 1"#,
             "dockwright_connections_evicted_total 2",
             "dockwright_connections_refused_total 1",
+            r#"dockwright_environments_alive{team="blue"} 3"#,
+            r#"dockwright_environments_expiring{team="blue"} 1"#,
+            r#"dockwright_environments_expired{team="blue"} 7"#,
         ] {
             assert!(text.contains(line), "no `{line}` in:\n{text}");
         }
@@ -396,7 +450,7 @@ mod tests {
             *decision = "allowed".into();
         }
         m.journaled(&allowed);
-        let text = m.encode(&[], &[]);
+        let text = m.encode(&[], &[], &[]);
         assert!(
             !text.contains(r#"denials_total{team="blue",rule="unnamed"}"#),
             "{text}"

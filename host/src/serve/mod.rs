@@ -15,6 +15,7 @@
 //!   [`evict`]: which one gives its place to a new one at the cap;
 //! - [`metrics`]: what `/metrics` counts; [`page`]: the team's page at `/`;
 //! - [`containers`]: a team's containers on the engine;
+//! - [`reaper`]: reaping expired environments at each deadline, and its notices;
 //! - [`request`]: reading what clients send; [`error`]: what they get back;
 //! - [`openapi`]: the API described in OpenAPI 3.
 //!
@@ -55,6 +56,7 @@ pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
+pub mod reaper;
 pub mod request;
 pub mod runs;
 pub mod slots;
@@ -99,6 +101,7 @@ pub async fn serve(options: Options) -> Result<()> {
         live::watch(&watching.plugins, &watching.runtime, console, stop).await;
     });
     tokio::spawn(prune_journal(app.clone(), shutdown.clone()));
+    tokio::spawn(reaper::run(app.clone(), shutdown.clone()));
     let router = api::router(app.clone());
     let server = tokio::spawn(conn::accept(
         listener,
@@ -242,6 +245,7 @@ async fn setup(options: &Options) -> Result<App> {
         metrics,
         reachability: metrics::Reachability::new(Duration::from_secs(1)),
         keyed_starts: tokio::sync::Mutex::new(()),
+        reaping: reaper::Reaping::default(),
     })
 }
 

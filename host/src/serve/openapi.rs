@@ -183,6 +183,45 @@ fn run_paths() -> Value {
                 }
             }
         },
+        "/v1/usage": {
+            "get": {
+                "summary": "What the team's environments used, per workflow and in all",
+                "description": "From the journal: environment-hours (a run's environment, from its start until its last \
+                    container is gone), container-hours, reserved memory GiB-hours and CPU-hours (the limits each \
+                    container got, while it ran), and the peak of containers at once, over the window. What is still \
+                    there counts until now.",
+                "parameters": [{
+                    "name": "since", "in": "query", "required": false,
+                    "description": "How far back: an age such as `30d` (default), `4w` or `12h`.",
+                    "schema": { "type": "string", "default": "30d", "pattern": "^\\s*[0-9]+\\s*(ms|s|m|h|d|w)\\s*$" }
+                }],
+                "responses": {
+                    "200": { "description": "The usage", "content": json_of("#/components/schemas/Usage") },
+                    "400": { "$ref": "#/components/responses/BadRequest" },
+                    "401": { "$ref": "#/components/responses/Unauthorized" },
+                    "500": { "$ref": "#/components/responses/JournalFailed" }
+                }
+            }
+        },
+        "/v1/runs/{id}/extend": {
+            "parameters": [{ "$ref": "#/components/parameters/RunId" }],
+            "post": {
+                "summary": "Keep a run's environment longer",
+                "description": "Moves the run's expiry by `by`, from its current expiry (from now once that passed), as long \
+                    as no more than the team's `lifetime.max` is left counted from now. Journaled with the caller's token.",
+                "requestBody": { "required": true, "content": json_of("#/components/schemas/Extension") },
+                "responses": {
+                    "200": { "description": "The new expiry", "content": json_of("#/components/schemas/Extended") },
+                    "400": { "$ref": "#/components/responses/BadRequest" },
+                    "401": { "$ref": "#/components/responses/Unauthorized" },
+                    "403": { "description": "Past the team's lifetime max (the message names it and how much may still be given)", "content": error() },
+                    "404": { "$ref": "#/components/responses/NoRun" },
+                    "409": { "description": "The run does not expire, has expired, or was torn down", "content": error() },
+                    "413": { "description": "The body is larger than the server accepts", "content": error() },
+                    "500": { "$ref": "#/components/responses/JournalFailed" }
+                }
+            }
+        },
         "/v1/runs/{id}/events": {
             "parameters": [{ "$ref": "#/components/parameters/RunId" }],
             "get": {
@@ -193,11 +232,17 @@ fn run_paths() -> Value {
                     is the Run as `GET /v1/runs/{id}` answers it, and the stream closes. A subscriber that comes \
                     late gets the lines so far first; one that reconnects with `Last-Event-ID` gets the lines after \
                     that one. Comments (`:`) keep a quiet stream open. A run this server no longer holds (ended \
-                    before it started) answers only its `end`.",
+                    before it started) answers only its `end`. With `environment=true` the stream goes on after \
+                    `end` while the run's environment stands: `expiring` (its team's warning lead time before the \
+                    expiry), `extended`, then `expired` or `torn-down`, each with a Notice as its data, and closes.",
                 "parameters": [{
                     "name": "Last-Event-ID", "in": "header", "required": false,
                     "description": "Send only the lines after this one (the `id` of the last event received).",
                     "schema": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 9223372036854775807_u64 }
+                }, {
+                    "name": "environment", "in": "query", "required": false,
+                    "description": "Follow the run's environment after its end (default false): lifetime events until it is reaped or torn down.",
+                    "schema": { "type": "boolean", "default": false }
                 }],
                 "responses": {
                     "200": {
@@ -207,9 +252,9 @@ fn run_paths() -> Value {
                                 "type": "object", "required": ["event", "data"],
                                 "description": "One event of the stream, as the WHATWG server-sent events format parses it",
                                 "properties": {
-                                    "event": { "type": "string", "enum": ["log", "build", "end"] },
+                                    "event": { "type": "string", "enum": ["log", "build", "end", "expiring", "extended", "expired", "torn-down"] },
                                     "id": { "type": "string", "pattern": "^[0-9]+$", "description": "The Line's `seq`, for `Last-Event-ID`" },
-                                    "data": { "type": "string", "description": "JSON: a Line for `log` and `build`, the Run for `end`" },
+                                    "data": { "type": "string", "description": "JSON: a Line for `log` and `build`, the Run for `end`, a Notice (event, run, team, expires, time, removed) for the lifetime events" },
                                     "retry": { "type": "integer" }
                                 }
                             },
@@ -261,6 +306,8 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("delete", "/v1/runs/{id}", "tearDownRun"),
     ("get", "/v1/runs/{id}/calls", "getRunCalls"),
     ("get", "/v1/runs/{id}/events", "getRunEvents"),
+    ("post", "/v1/runs/{id}/extend", "extendRun"),
+    ("get", "/v1/usage", "getUsage"),
     ("get", "/v1/containers", "listContainers"),
     ("get", "/v1/containers/{id}", "getContainer"),
 ];
@@ -388,7 +435,67 @@ fn run_schemas() -> Value {
             "removed": strings
         }
     });
+    let expires = json!({
+        "type": "string", "format": "date-time", "nullable": true,
+        "description": "When the run's environment expires (its team's `lifetime`, what its workflow asked, or an \
+            extension); null when it does not. Reaped at that time, as a rollback removes things."
+    });
+    let expired = json!({
+        "type": "object", "nullable": true, "required": ["time", "removed"],
+        "description": "When the run's environment expired and was reaped, and what that removed; null while it stands.",
+        "properties": {
+            "time": { "type": "string", "format": "date-time" },
+            "removed": strings
+        }
+    });
     json!({
+        "Usage": {
+            "type": "object", "required": ["team", "since", "until", "usage"],
+            "properties": {
+                "team": { "type": "string" },
+                "since": { "type": "string", "format": "date-time" },
+                "until": { "type": "string", "format": "date-time" },
+                "usage": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["team", "workflow", "environments", "environment_hours", "container_hours",
+                        "memory_gib_hours", "cpu_hours", "peak_containers"],
+                    "properties": {
+                        "team": { "type": "string" },
+                        "workflow": { "type": "string", "nullable": true, "description": "null: the team's total" },
+                        "environments": { "type": "integer" },
+                        "environment_hours": { "type": "number" },
+                        "container_hours": { "type": "number" },
+                        "memory_gib_hours": { "type": "number" },
+                        "cpu_hours": { "type": "number" },
+                        "peak_containers": { "type": "integer" }
+                    }
+                }}
+            }
+        },
+        "Extension": {
+            "type": "object", "required": ["by"], "additionalProperties": false,
+            "properties": {
+                "by": { "type": "string", "example": "4h", "pattern": "^\\s*[0-9]+\\s*(ms|s|m|h|d|w)\\s*$",
+                    "description": "How much longer: `30m`, `4h`, `2d`. Counted from the current expiry (from now once it passed)" }
+            }
+        },
+        "Extended": {
+            "type": "object", "required": ["id", "expires", "by"],
+            "properties": {
+                "id": { "type": "string" },
+                "expires": { "type": "string", "format": "date-time" },
+                "by": { "type": "string", "description": "Who asked, as the journal keeps it" }
+            }
+        },
+        "Lifetime": {
+            "type": "object", "nullable": true, "required": ["default_s", "max_s", "warn_s"],
+            "description": "The caller's team's lifetime rule in seconds; null when its runs do not expire",
+            "properties": {
+                "default_s": { "type": "integer" },
+                "max_s": { "type": "integer" },
+                "warn_s": { "type": "integer" }
+            }
+        },
         "RunRequest": {
             "type": "object", "required": ["workflow"], "additionalProperties": false,
             "description": "Strict: an unknown field, a key written twice, `null`, or an empty name is a 400 naming the field. \
@@ -463,6 +570,8 @@ fn run_schemas() -> Value {
                 "images": strings,
                 "rolled_back": strings,
                 "torn_down": torn_down,
+                "expires": expires,
+                "expired": expired,
                 "rollback_errors": strings,
                 "log": { "type": "array", "items": { "$ref": "#/components/schemas/Line" } },
                 "log_dropped": { "type": "integer" },
@@ -483,13 +592,16 @@ fn run_schemas() -> Value {
                 "duration_ms": nullable("integer"),
                 "error": nullable("string"),
                 "cause": cause,
-                "torn_down": torn_down
+                "torn_down": torn_down,
+                "expires": expires,
+                "expired": expired
             }
         },
         "RunList": {
             "type": "object", "required": ["team", "runs"],
             "properties": {
                 "team": { "type": "string" },
+                "lifetime": { "$ref": "#/components/schemas/Lifetime" },
                 "runs": { "type": "array", "items": { "$ref": "#/components/schemas/RunSummary" } }
             }
         },

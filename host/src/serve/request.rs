@@ -23,6 +23,31 @@ pub struct RunRequest {
 /// `"8080"`). Strict otherwise: an unknown field, a key written twice, `null` or an
 /// empty name where a value is expected are refused, naming the field, because a
 /// request read loosely runs something its sender did not mean.
+/// The body of `POST /v1/runs/{id}/extend`: `{"by": "4h"}`.
+pub fn parse_extend(body: &[u8]) -> Result<std::time::Duration, String> {
+    const SHAPE: &str = "send a JSON object such as {\"by\": \"4h\"}";
+    let text = body_text(body)?;
+    if text.trim().is_empty() {
+        return Err(format!("the body is empty: {SHAPE}"));
+    }
+    let value = crate::util::json::strict(text)?;
+    let Value::Object(fields) = value else {
+        return Err(format!("the body must be a JSON object: {SHAPE}"));
+    };
+    if let Some(key) = fields.keys().find(|k| k.as_str() != "by") {
+        return Err(format!("unknown field `{key}`: the only field is `by`"));
+    }
+    match fields.get("by") {
+        None => Err(format!("field `by` is missing: {SHAPE}")),
+        Some(Value::String(by)) => crate::config::values::parse_age(by).ok_or_else(|| {
+            format!(
+                "`by` is not a duration: give one such as \"30m\", \"4h\" or \"2d\", not {by:?}"
+            )
+        }),
+        Some(other) => Err(expected("by", "a duration such as \"4h\"", other)),
+    }
+}
+
 pub fn parse_run(body: &[u8]) -> Result<RunRequest, String> {
     let text = body_text(body)?;
     if text.trim().is_empty() {

@@ -252,6 +252,11 @@ pub fn start(
         // The slot is given back before anyone hears of the end: a client that saw its run
         // end (or tore it down) and starts the next must find the slot free.
         drop(slot);
+        // Its environment's deadlines are the reaper's now (a workflow may have set a
+        // lifetime shorter than the team's).
+        if report.expires.is_some() {
+            app.reaping.wake();
+        }
         record.finish(report);
         app.started.ended(&record.id);
     });
@@ -434,9 +439,30 @@ pub async fn find(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
             },
             Some(_) => None,
         };
-        return Ok(record.view(containers));
+        let mut view = record.view(containers);
+        if record.report().is_some() {
+            lifetime_from_journal(app, id, &mut view).await;
+        }
+        return Ok(view);
     }
     from_journal(app, team, id).await
+}
+
+/// A run's expiry moves after its end (an extension from here, the CLI or another
+/// server) and it may expire: the journal says what holds now.
+async fn lifetime_from_journal(app: &App, id: &str, view: &mut Value) {
+    let (journal, run) = (app.journal.clone(), id.to_string());
+    let found = tokio::task::spawn_blocking(move || crate::journal::expiry::of(&journal, &run))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    if let Some(e) = found {
+        view["expires"] = json!(e.expires);
+        if let (Some(time), Some(removed)) = (e.expired, e.expired_removed) {
+            view["expired"] = json!({ "time": time, "removed": removed });
+        }
+    }
 }
 
 /// The run from the journal, if it is the team's.
@@ -497,10 +523,21 @@ pub async fn recent(
                 "id": r.run, "status": r.status, "plugin": r.plugin, "workflow": r.workflow,
                 "engine": r.engine, "started": r.started, "duration_ms": r.duration_ms,
                 "error": r.error, "cause": r.cause, "torn_down": r.torn_down,
+                "expires": r.expires, "expired": r.expired,
             })
         })
         .collect();
     Ok(json!({ "team": team, "runs": runs }))
+}
+
+/// A team's lifetime rule as the API shows it (seconds), or null when it has none.
+pub fn lifetime_view(policy: &crate::policy::TeamPolicy) -> Value {
+    match policy.lifetime {
+        Some(l) => json!({
+            "default_s": l.default.as_secs(), "max_s": l.max.as_secs(), "warn_s": l.warn.as_secs(),
+        }),
+        None => Value::Null,
+    }
 }
 
 /// Run `id` of `team` with every host call it made, as the journal has them.
@@ -609,10 +646,69 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
         // says so, with what this one removed meanwhile.
         return Ok(already_torn_down(id, &first, &torn.removed));
     }
+    app.reaping.tell(lifetime_notice("torn-down", id, team, ""));
     Ok(json!({
         "id": id, "cancelled": cancelled, "removed": torn.removed, "failed": [],
         "already_torn_down": false, "torn_down": torn,
     }))
+}
+
+/// Extend run `id` of the caller's team by `by`, within the team's max counted from
+/// now: journaled with the caller's token, and the reaper told.
+pub async fn extend(app: &App, caller: &Caller, id: &str, by: Duration) -> Result<Value, ApiError> {
+    use crate::run::expiry::NotExtended;
+    if !plausible_run_id(id) {
+        return Err(ApiError::no_run(id));
+    }
+    let config = app.teams.current();
+    let (journal, team, who) = (app.journal.clone(), caller.team.clone(), caller.who.clone());
+    let run = id.to_string();
+    let extended = tokio::task::spawn_blocking(move || {
+        crate::run::expiry::extend(
+            &journal,
+            &config.teams,
+            &run,
+            Some(&team),
+            by,
+            &who,
+            std::time::SystemTime::now(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("writing the journal stopped: {e}")))?;
+    match extended {
+        Ok(expires) => {
+            app.reaping.wake();
+            app.reaping
+                .tell(lifetime_notice("extended", id, &caller.team, &expires));
+            Ok(json!({ "id": id, "expires": expires, "by": caller.who }))
+        }
+        Err(NotExtended::Unknown) => Err(ApiError::no_run(id)),
+        Err(NotExtended::Gone(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Err(NotExtended::Denied(denial)) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, denial.to_string()))
+        }
+        Err(NotExtended::Journal(e)) => Err(ApiError::internal(format!("{e:#}"))),
+    }
+}
+
+/// A notice for the streams that follow run `id`'s environment.
+fn lifetime_notice(
+    event: &'static str,
+    id: &str,
+    team: &str,
+    expires: &str,
+) -> crate::run::expiry::Notice {
+    crate::run::expiry::Notice {
+        event,
+        run: id.to_string(),
+        team: team.to_string(),
+        workflow: String::new(),
+        engine: String::new(),
+        expires: expires.to_string(),
+        time: crate::journal::now(),
+        removed: None,
+    }
 }
 
 /// The answer to a DELETE of a run torn down before: the first teardown, and what this

@@ -170,6 +170,8 @@ impl RunRecord {
                 "images": [],
                 "rolled_back": [],
                 "torn_down": null,
+                "expires": null,
+                "expired": null,
             }),
         };
         view["params"] = params(&self.params);
@@ -204,6 +206,8 @@ fn report_view(report: &RunReport, started: &str) -> Value {
         "images": report.images,
         "rolled_back": report.rolled_back,
         "torn_down": null,
+        "expires": report.expires,
+        "expired": null,
     });
     if !report.rollback_errors.is_empty() {
         view["rollback_errors"] = report.rollback_errors.clone().into();
@@ -231,6 +235,8 @@ pub fn summary_view(summary: &RunSummary, run_params: &[(String, String)]) -> Va
         "images": summary.images,
         "rolled_back": summary.rolled_back,
         "torn_down": summary.torn_down,
+        "expires": summary.expires,
+        "expired": summary.expired,
         "log": [],
         "links": links(&summary.run),
     })
@@ -376,6 +382,7 @@ mod tests {
             images: vec![],
             rolled_back: vec!["c1".into()],
             rollback_errors: vec![],
+            expires: None,
             duration_ms: 5,
         }
     }

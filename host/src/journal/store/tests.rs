@@ -13,6 +13,7 @@ pub fn start(run: &str, team: &str, time: &str) -> Entry {
         params: vec![("k".into(), "v".into())],
         pid: 1,
         engine: "default".into(),
+        expires: None,
     }
 }
 
@@ -57,6 +58,32 @@ fn timestamps() {
     assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
     assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
     assert_eq!(at(1_795_456_909, 123), "2026-11-23T18:01:49.123Z");
+}
+
+#[test]
+fn timestamps_read_back_to_the_time_they_write() {
+    // Every day of four years around a leap day, at a time with milliseconds.
+    for day in 0..(4 * 366) {
+        let t = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(946_684_800 + day * 86_400 + 45_296)
+            + Duration::from_millis(789);
+        assert_eq!(parse_timestamp(&timestamp(t)), Some(t), "{}", timestamp(t));
+    }
+    let t = parse_timestamp("2026-12-05T08:00:00Z").unwrap();
+    assert_eq!(timestamp(t), "2026-12-05T08:00:00.000Z");
+    for bad in [
+        "",
+        "2026-12-05",
+        "2026-12-05T08:00:00",
+        "2026-13-05T08:00:00Z",
+        "2026-12-05T24:00:00Z",
+        "2026-12-05T08:00:00.1234567890Z",
+        "2026-12-05T08:00:00.x1Z",
+        "20261-12-05T08:00:00Z",
+        "2026-12-05T08:00Z",
+    ] {
+        assert_eq!(parse_timestamp(bad), None, "{bad}");
+    }
 }
 
 #[test]

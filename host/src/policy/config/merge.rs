@@ -3,6 +3,7 @@
 //! replaced whole. The rules that span keys (a default above its max) are checked here.
 
 use super::*;
+use crate::policy::lifetime::{self, Lifetime};
 
 pub(super) struct Merge<'a> {
     pub(super) file: &'a Source<'a>,
@@ -121,7 +122,50 @@ impl Merge<'_> {
                     .unwrap_or(base.limits.memory_bytes),
                 log_bytes: plugin_limit(|l| l.log.map(|s| s.0)).unwrap_or(base.limits.log_bytes),
             },
+            lifetime: self.lifetime()?,
+            webhook: team
+                .webhook
+                .as_ref()
+                .or(defaults.webhook.as_ref())
+                .map(|w| w.0.clone())
+                .or(base.webhook),
         })
+    }
+
+    /// The lifetime rule, merged key by key: a table with only `default` has that as its
+    /// max too, one with only `max` gives runs the max; the default no more than the max.
+    fn lifetime(&self) -> anyhow::Result<Option<Lifetime>> {
+        let field = |f: fn(&RawLifetime) -> Option<Age>| {
+            let from = |t: &RawTeam| t.lifetime.as_ref().and_then(f);
+            from(self.team).or(from(self.defaults)).map(|a| a.0)
+        };
+        if self.team.lifetime.is_none() && self.defaults.lifetime.is_none() {
+            return Ok(None);
+        }
+        let (default, max) = match (field(|l| l.default), field(|l| l.max)) {
+            (Some(d), Some(m)) => (d, m),
+            (Some(d), None) => (d, d),
+            (None, Some(m)) => (m, m),
+            (None, None) => return Err(self.error(
+                &["lifetime"],
+                "a lifetime needs a default or a max, such as { default = \"8h\", max = \"7d\" }",
+            )),
+        };
+        if default > max {
+            return Err(self.error(
+                &["lifetime", "default"],
+                &format!(
+                    "the default lifetime {} is more than the max {}; lower the default or raise the max",
+                    lifetime::format(default),
+                    lifetime::format(max)
+                ),
+            ));
+        }
+        Ok(Some(Lifetime {
+            default,
+            max,
+            warn: field(|l| l.warn).unwrap_or(Lifetime::DEFAULT_WARN),
+        }))
     }
 
     /// Where a key of this team came from: the team's table, `[defaults]`, or (None)

@@ -12,7 +12,7 @@ let token = null;
 let current = null;
 // Refreshes may overlap (a run ends while the user clicks Refresh): only the
 // newest answer for each list is drawn.
-const latest = { containers: 0, runs: 0 };
+const latest = { containers: 0, runs: 0, usage: 0 };
 
 // ---------------------------------------------------------------- DOM helpers
 
@@ -144,6 +144,7 @@ function enterMain(data) {
   renderWorkflows(data.workflows || []);
   refreshContainers();
   refreshRuns();
+  refreshUsage();
 }
 
 function logout(message = "") {
@@ -345,7 +346,7 @@ function handleEvent(event) {
   return true;
 }
 
-const runEnded = () => { refreshContainers(); refreshRuns(); };
+const runEnded = () => { refreshContainers(); refreshRuns(); refreshUsage(); };
 
 /**
  * A Server-Sent Events parser: feed it decoded text in chunks of any size; it
@@ -461,8 +462,9 @@ async function refreshRuns() {
   await busy($("refresh-runs"), $("runs-error"), async () => {
     const data = await api("GET", "/v1/runs?limit=20");
     if (n !== latest.runs) return;
+    warnLead = data.lifetime ? data.lifetime.warn_s : null;
     const rows = (data.runs || []).map(runRow);
-    $("runs-body").replaceChildren(...(rows.length ? rows : [emptyRow(7, "No runs yet")]));
+    $("runs-body").replaceChildren(...(rows.length ? rows : [emptyRow(8, "No runs yet")]));
     setText($("runs-error"), "");
   });
 }
@@ -472,9 +474,45 @@ function runRow(r) {
   open.addEventListener("click", () => busy(open, $("runs-error"), () => openRun(r.id)));
   const row = el("tr", { data: { runId: r.id } },
     cell(fmtTime(r.started), "nowrap"), cell(r.workflow), cell(r.plugin), cell(statusBadges(r)),
-    cell(fmtDuration(r.duration_ms), "nowrap"), cell(r.engine), cell(open));
+    cell(fmtDuration(r.duration_ms), "nowrap"), cell(r.engine), cell(lifetimeCell(r), "nowrap"),
+    cell(open));
   if (r.error) row.title = r.error;
   return row;
+}
+
+// The team's warning lead time, in seconds, as the last runs listing gave it.
+let warnLead = null;
+
+/** "3h 12m" for a number of seconds. */
+function fmtLeft(secs) {
+  if (secs < 60) return `${Math.max(0, Math.floor(secs))}s`;
+  const d = Math.floor(secs / 86400), h = Math.floor((secs % 86400) / 3600), m = Math.floor((secs % 3600) / 60);
+  return [d && `${d}d`, h && `${h}h`, (!d && m) && `${m}m`].filter(Boolean).join(" ") || "0m";
+}
+
+// When the run's environment expires: the time left and an Extend button, or how it ended.
+function lifetimeCell(r) {
+  const box = el("span", { cls: "lifetime" });
+  if (r.expired) {
+    box.append(el("span", { cls: "badge status-expired", text: "expired", attrs: { title: `reaped at ${fmtTime(r.expired.time)}` } }));
+    return box;
+  }
+  if (!r.expires || r.torn_down || r.status === "running") return box;
+  const left = (new Date(r.expires).getTime() - Date.now()) / 1000;
+  const soon = warnLead != null && left <= warnLead;
+  box.append(el("span", {
+    cls: soon ? "left soon" : "left", text: left > 0 ? `${fmtLeft(left)} left` : "expiring now",
+    attrs: { title: `expires at ${fmtTime(r.expires)}` },
+  }));
+  const by = el("select", { cls: "extend-by", attrs: { "aria-label": "Extend by" } },
+    ...["1h", "4h", "1d"].map((v) => el("option", { text: v, attrs: { value: v } })));
+  const button = el("button", { cls: "extend ghost", text: "Extend", data: { run: r.id }, attrs: { type: "button" } });
+  button.addEventListener("click", () => busy(button, $("runs-error"), async () => {
+    await api("POST", runPath(r.id, "/extend"), { by: by.value });
+    await refreshRuns();
+  }));
+  box.append(" ", by, " ", button);
+  return box;
 }
 
 // How the run went, and whether its environment was torn down since (the status stays).
@@ -514,6 +552,23 @@ function callRow(c) {
     cell(c.rule, "mono"), cell(c.result), cell(c.detail), cell(c.duration_ms, "num"));
 }
 
+// ---------------------------------------------------------------- usage
+
+async function refreshUsage() {
+  const n = ++latest.usage;
+  await busy($("refresh-usage"), $("usage-error"), async () => {
+    const data = await api("GET", "/v1/usage?since=30d");
+    if (n !== latest.usage) return;
+    const hours = (x) => (typeof x === "number" ? x.toFixed(2) : "");
+    const rows = (data.usage || []).map((u) => el("tr", { cls: u.workflow == null ? "total" : "" },
+      cell(u.workflow == null ? "All workflows" : u.workflow), cell(u.environments, "num"),
+      cell(hours(u.environment_hours), "num"), cell(hours(u.container_hours), "num"),
+      cell(hours(u.memory_gib_hours), "num"), cell(hours(u.cpu_hours), "num"), cell(u.peak_containers, "num")));
+    $("usage-body").replaceChildren(...(rows.length ? rows : [emptyRow(7, "Nothing used in the last 30 days")]));
+    setText($("usage-error"), "");
+  });
+}
+
 // ---------------------------------------------------------------- wiring
 
 function init() {
@@ -526,6 +581,7 @@ function init() {
   $("logout").addEventListener("click", () => logout());
   $("refresh-containers").addEventListener("click", refreshContainers);
   $("refresh-runs").addEventListener("click", refreshRuns);
+  $("refresh-usage").addEventListener("click", refreshUsage);
   $("close-detail").addEventListener("click", () => show($("run-detail"), false));
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) login(saved);

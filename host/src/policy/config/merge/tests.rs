@@ -451,3 +451,76 @@ fn bad_values_name_the_file_the_line_and_the_key() {
         assert_placed(&error(text), text, key, words);
     }
 }
+
+#[test]
+fn lifetimes_merge_key_by_key_and_name_a_bad_one() {
+    use crate::policy::lifetime::Lifetime;
+    let config = parse_at(
+        r#"
+        [defaults]
+        lifetime = { default = "8h", max = "7d" }
+        webhook = "http://127.0.0.1:9/hooks"
+
+        [teams.blue]
+        lifetime = { max = "1d", warn = "10m" }
+
+        [teams.green]
+
+        "#,
+    )
+    .unwrap();
+    let hour = Duration::from_secs(3600);
+    assert_eq!(
+        config.team("blue").unwrap().lifetime,
+        Some(Lifetime {
+            default: hour * 8,
+            max: hour * 24,
+            warn: Duration::from_secs(600)
+        })
+    );
+    assert_eq!(
+        config.team("green").unwrap().lifetime,
+        Some(Lifetime {
+            default: hour * 8,
+            max: hour * 24 * 7,
+            warn: Lifetime::DEFAULT_WARN
+        })
+    );
+    assert_eq!(
+        config.team("green").unwrap().webhook.as_deref(),
+        Some("http://127.0.0.1:9/hooks")
+    );
+    // No key anywhere: runs do not expire.
+    let plain = parse_at("[teams.red]\n").unwrap();
+    assert_eq!(plain.team("red").unwrap().lifetime, None);
+    // Only a default: it is the max too.
+    let only = parse_at("[teams.red]\nlifetime = { default = \"2h\" }").unwrap();
+    assert_eq!(only.team("red").unwrap().lifetime.unwrap().max, hour * 2);
+
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[teams.blue]\nlifetime = { default = \"2d\", max = \"1d\" }",
+            "teams.blue.lifetime.default",
+            "the default lifetime 2d is more than the max 1d",
+        ),
+        (
+            "[teams.blue]\nlifetime = { max = \"forever\" }",
+            "teams.blue.lifetime.max",
+            "expected a duration such as \"30m\", \"8h\" or \"7d\"",
+        ),
+        (
+            "[teams.blue]\nlifetime = {}",
+            "teams.blue.lifetime",
+            "a lifetime needs a default or a max",
+        ),
+        (
+            "[teams.blue]\nwebhook = \"ftp://x\"",
+            "teams.blue.webhook",
+            "expected an http:// or https:// URL",
+        ),
+    ];
+    for (text, key, words) in cases {
+        let e = error(text);
+        assert!(e.contains(key) && e.contains(words), "{text}\n=> {e}");
+    }
+}

@@ -15,6 +15,10 @@
 //!   override) to its log, stdout and stderr, and in its outputs or, with `fail=yes`, its
 //!   error: for a terminal that must show them as text.
 //! - `echo-error`: fails with an error that quotes its `value` param whole, however large.
+//! - `outlive`: tries to outlive its team's lifetime max: asks for ten years
+//!   (`host.set-lifetime`), then labels a container with its own far `dockwright.expires`;
+//!   then (with `ask`, in seconds) asks for a lifetime it may have, and starts a sleeper.
+//!   Outputs what each attempt got, the container, and the run's expiry.
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -160,6 +164,22 @@ const WORKFLOWS: &[WorkflowDef] = &[
             default: None,
         }],
         handler: echo_error,
+    },
+    WorkflowDef {
+        name: "outlive",
+        description: "Ask for ten years, label a container with a far expiry, then ask \
+                      for `ask` seconds and start a sleeper",
+        params: &[
+            IMAGE,
+            ParamDef {
+                name: "ask",
+                description:
+                    "Seconds of lifetime to ask for after the attempts (none: ask nothing)",
+                required: false,
+                default: None,
+            },
+        ],
+        handler: outlive,
     },
 ];
 
@@ -317,6 +337,33 @@ fn echo_error(p: &Params) -> Result<Outputs, String> {
     Err(format!("cannot use `{}`", p.required("value")?))
 }
 
+fn outlive(p: &Params) -> Result<Outputs, String> {
+    let image = p.required("image")?;
+    const TEN_YEARS: u64 = 10 * 365 * 86_400;
+    let lifetime = match host::set_lifetime(TEN_YEARS) {
+        Ok(expires) => format!("granted {expires}"),
+        Err(e) => format!("refused: {e}"),
+    };
+    let mut spec = sleeper(image);
+    spec.labels = vec![kv("dockwright.expires", "2099-01-01T00:00:00.000Z")];
+    let label = match docker::create_container(&spec) {
+        Ok(id) => format!("created {id}"),
+        Err(e) => format!("refused: {e:?}"),
+    };
+    let asked = match p.number::<u64>("ask", 0)? {
+        0 => "not asked".to_string(),
+        seconds => host::set_lifetime(seconds).map_err(|e| format!("set-lifetime: {e}"))?,
+    };
+    let container = start_sleeper(image)?;
+    Ok(vec![
+        kv("lifetime", lifetime),
+        kv("label", label),
+        kv("asked", asked),
+        kv("container", container),
+        kv("expires", host::run_expires().unwrap_or_default()),
+    ])
+}
+
 fn trap_after_create(p: &Params) -> Result<Outputs, String> {
     let image = p.required("image")?;
     let count: u32 = p.number("count", 3)?;
@@ -343,7 +390,14 @@ fn slow(p: &Params) -> Result<Outputs, String> {
 
 /// Create and start a container running `sleep 300`; returns its id.
 fn start_sleeper(image: &str) -> Result<String, String> {
-    let spec = ContainerSpec {
+    let id = docker::create_container(&sleeper(image)).map_err(|e| format!("{e:?}"))?;
+    docker::start_container(&id).map_err(|e| format!("{e:?}"))?;
+    Ok(id)
+}
+
+/// A container that runs `sleep 300`.
+fn sleeper(image: &str) -> ContainerSpec {
+    ContainerSpec {
         image: image.to_string(),
         name: None,
         env: Vec::new(),
@@ -358,10 +412,7 @@ fn start_sleeper(image: &str) -> Result<String, String> {
         cpus: None,
         pids_limit: None,
         restart: None,
-    };
-    let id = docker::create_container(&spec).map_err(|e| format!("{e:?}"))?;
-    docker::start_container(&id).map_err(|e| format!("{e:?}"))?;
-    Ok(id)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
