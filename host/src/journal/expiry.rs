@@ -124,7 +124,7 @@ pub fn mark_warned(journal: &Journal, run: &str, expires: &str) -> Result<bool> 
         Ok(conn.execute(
             "UPDATE runs SET warned = ?2
              WHERE run = ?1 AND expires = ?2 AND (warned IS NULL OR warned != ?2)
-                 AND expired IS NULL AND torn_down IS NULL",
+                 AND expired_removed IS NULL AND torn_down IS NULL",
             params![run, expires],
         )? > 0)
     })

@@ -133,6 +133,7 @@ impl Reaper<'_> {
         if !expiry::claim(self.journal, &run.run, &at)? {
             return Ok(()); // Extended meanwhile, or another reaper finished it.
         }
+
         let engine = match engines.engine(&run.engine).await {
             Ok(engine) => engine,
             Err(why) => {
@@ -151,6 +152,13 @@ impl Reaper<'_> {
             // Rolled back when it failed: it never was an environment to expire.
             expiry::forget(self.journal, &run.run)?;
             return Ok(());
+        }
+        // A team is told before its environment goes, if late (no reaper ran in the lead
+        // time, or the run ended past it): its warning always comes first.
+        if run.warned.as_deref() != Some(&run.expires)
+            && expiry::mark_warned(self.journal, &run.run, &run.expires)?
+        {
+            pass.notices.push(notice("expiring", run, now, None));
         }
         self.journal.record(&Entry::Expired {
             time: run.claimed.clone().unwrap_or(at),

@@ -193,44 +193,51 @@ pub fn environment_events(
     id: String,
     notices: broadcast::Receiver<Notice>,
 ) -> impl futures_util::Stream<Item = Notice> {
-    futures_util::stream::unfold(
-        (app, id, notices, true, false),
-        |(app, id, mut rx, first, done)| async move {
+    use futures_util::StreamExt;
+    let known = from_journal(&app, &id);
+    let finished = known.last().is_some_and(|n| n.event == "expired") || gone(&app, &id);
+    let told_expiring = known.iter().any(|n| n.event == "expiring");
+    let rest = futures_util::stream::unfold(
+        (app, id, notices, finished, told_expiring),
+        |(app, id, mut rx, done, told)| async move {
             if done {
                 return None;
             }
-            if first {
-                match from_journal(&app, &id) {
-                    Some((notice, last)) => {
-                        return Some((notice, (app, id, rx, false, last)));
-                    }
-                    None if gone(&app, &id) => return None,
-                    None => {}
-                }
-            }
             loop {
-                match rx.recv().await {
-                    Ok(n) if n.run == id => {
-                        let last = matches!(n.event, "expired" | "torn-down");
-                        return Some((n, (app, id, rx, false, last)));
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if let Some((notice, last)) = from_journal(&app, &id) {
-                            return Some((notice, (app, id, rx, false, last)));
-                        }
-                    }
+                let notices = match rx.recv().await {
+                    Ok(n) if n.run == id => vec![n],
+                    Ok(_) => continue,
+                    // Fell behind: the journal says where the environment stands.
+                    Err(broadcast::error::RecvError::Lagged(_)) => from_journal(&app, &id)
+                        .into_iter()
+                        .filter(|n| !(told && n.event == "expiring"))
+                        .collect(),
                     Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                if notices.is_empty() {
+                    continue;
                 }
+                let last = notices
+                    .iter()
+                    .any(|n| matches!(n.event, "expired" | "torn-down"));
+                let told = told || notices.iter().any(|n| n.event == "expiring");
+                return Some((
+                    futures_util::stream::iter(notices),
+                    (app, id, rx, last, told),
+                ));
             }
         },
     )
+    .flatten();
+    futures_util::stream::iter(known).chain(rest)
 }
 
-/// What the journal says of run `id`'s environment now, as a notice: expired (the
-/// last), or warned of. `None`: nothing to say yet.
-fn from_journal(app: &App, id: &str) -> Option<(Notice, bool)> {
-    let e = crate::journal::expiry::of(&app.journal, id).ok()??;
+/// What the journal says of run `id`'s environment now, as notices: warned of, then
+/// expired (once reaping finished).
+fn from_journal(app: &App, id: &str) -> Vec<Notice> {
+    let Ok(Some(e)) = crate::journal::expiry::of(&app.journal, id) else {
+        return Vec::new();
+    };
     let notice = |event: &'static str| Notice {
         event,
         run: id.to_string(),
@@ -241,17 +248,18 @@ fn from_journal(app: &App, id: &str) -> Option<(Notice, bool)> {
         time: crate::journal::now(),
         removed: None,
     };
+    let mut out = Vec::new();
+    if e.warned.is_some() && e.warned == e.expires {
+        out.push(notice("expiring"));
+    }
     // Claimed and not finished is not expired yet: its reaper's notice will say it.
-    if let (Some(at), Some(_)) = (&e.expired, &e.expired_removed) {
+    if let (Some(at), Some(removed)) = (&e.expired, &e.expired_removed) {
         let mut n = notice("expired");
         n.time.clone_from(at);
-        n.removed = e.expired_removed.clone();
-        return Some((n, true));
+        n.removed = Some(removed.clone());
+        out.push(n);
     }
-    if e.warned.is_some() && e.warned == e.expires {
-        return Some((notice("expiring"), false));
-    }
-    None
+    out
 }
 
 /// Whether run `id` has no environment left to follow: torn down, or without expiry.

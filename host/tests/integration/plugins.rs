@@ -14,7 +14,7 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("contract dockwright:plugin@0.1.5"),
+        run.stdout.contains("contract dockwright:plugin@0.1.6"),
         "{}",
         run.stdout
     );
@@ -31,7 +31,7 @@ fn check_accepts_a_good_plugin_and_says_its_contract() {
     .assert_ok()
     .json();
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["contract"], "0.1.5");
+    assert_eq!(doc["contract"], "0.1.6");
     assert_eq!(doc["name"], "probe");
 }
 

@@ -47,6 +47,11 @@ impl Guest for TeamEnv {
                             "The container port the image serves on, such as 80/tcp",
                             DEFAULT_PORT,
                         ),
+                        Param::optional_unset(
+                            "lifetime",
+                            "How long the environment lives, such as 4h or 2d (at most the \
+                             team's lifetime max); by default the team's",
+                        ),
                     ],
                 ),
                 Workflow::new(
@@ -99,6 +104,12 @@ fn start(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
     let team = &team(params)?;
     let image = param_or(params, "image", DEFAULT_IMAGE).trim();
     let port = parse_port(param_or(params, "port", DEFAULT_PORT))?;
+    if let Some(asked) = param(params, "lifetime").filter(|l| !l.trim().is_empty()) {
+        // Asked before anything is made, so everything carries the expiry asked for.
+        let expires = host::set_lifetime(lifetime_secs(asked)?)
+            .map_err(|e| format!("the lifetime `{asked}` was refused: {e}"))?;
+        info(&format!("the environment expires at {expires}"));
+    }
 
     let spec = ContainerSpec {
         image: image.into(),
@@ -164,12 +175,39 @@ fn start(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
     let url = format!("http://{}:{}/", host::public_host(), published.host_port);
     info(&format!("team {team}: {name} is ready at {url}"));
 
-    Ok(vec![
+    let mut outputs = vec![
         kv("container", &container.id),
         kv("name", name),
         kv("host-port", published.host_port),
         kv("url", url),
-    ])
+    ];
+    if let Some(expires) = host::run_expires() {
+        outputs.push(kv("expires", expires));
+    }
+    Ok(outputs)
+}
+
+/// `30m`, `4h`, `2d` in seconds.
+fn lifetime_secs(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .len(),
+    );
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a lifetime: give one such as 30m, 4h or 2d"))
 }
 
 fn teardown(params: &[KeyValue]) -> Result<Vec<KeyValue>, String> {
