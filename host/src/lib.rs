@@ -49,6 +49,6 @@ pub(crate) mod cli;
 // the binary, the benchmarks and the integration tests use. Everything else is the
 // crate's own.
 pub use cli::main;
-pub use journal::{timestamp, Entry, Journal};
+pub use journal::{parse_timestamp, timestamp, Entry, Journal};
 pub use plugin::runtime::{wasm_kind, Runtime, WasmKind};
 pub use util::digest::sha256_hex;

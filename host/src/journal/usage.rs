@@ -85,6 +85,9 @@ pub fn account(runs: &[Run], since: SystemTime, now: SystemTime) -> Vec<Row> {
             .and_then(|ends| ends.into_iter().max());
         let env_hours = hours_in(run.started, env_end, since, now);
         let in_window = run.started <= now && env_end.is_none_or(|e| e >= since);
+        if !in_window {
+            continue;
+        }
         for key in [
             (run.team.clone(), Some(run.workflow.clone())),
             (run.team.clone(), None),
@@ -99,9 +102,6 @@ pub fn account(runs: &[Run], since: SystemTime, now: SystemTime) -> Vec<Row> {
                     Vec::new(),
                 )
             });
-            if !in_window {
-                continue;
-            }
             row.environments += 1;
             row.environment_hours += env_hours;
             for c in &run.containers {

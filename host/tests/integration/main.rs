@@ -15,6 +15,7 @@ mod imports;
 mod isolation;
 mod journal;
 mod layout;
+mod lifetimes;
 mod live;
 mod page;
 mod plan;
