@@ -28,7 +28,7 @@ pub fn extend(config_path: Option<&Path>, id: &str, by: &str, json: bool) -> Res
     let journal = open_journal(&config)?;
     let run = history::find(&journal, id, &crate::util::paths::state_dir())?;
     let id = run.summary.run;
-    let who = super::run::user();
+    let who = super::load::user();
     match reaping::extend(
         &journal,
         &config.teams,

@@ -135,6 +135,17 @@ pub fn open_journal(config: &Config) -> Result<crate::journal::Journal> {
     Ok(journal)
 }
 
+/// Who runs this command, for the run's context: the user id, which the process cannot
+/// choose, with the name the environment gives it.
+pub fn user() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    match std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+        Some(name) => format!("{name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,7 +137,7 @@ pub async fn run(
         state_dir: crate::util::paths::state_dir(),
         // A plan makes its own mode (see `run::plan`).
         mode: recording.clone().map_or(Mode::Live, Mode::Record),
-        caller: Some(user()),
+        caller: Some(super::load::user()),
     };
     if batch {
         // A fan-out goes on when an engine is down: that engine's runs fail.
@@ -424,17 +424,6 @@ pub fn print_report(
             }
             Ok(ExitCode::FAILURE)
         }
-    }
-}
-
-/// Who runs this command, for the run's context: the user id, which the process cannot
-/// choose, with the name the environment gives it.
-pub(super) fn user() -> String {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
-    match std::env::var("USER").ok().filter(|u| !u.is_empty()) {
-        Some(name) => format!("{name} (uid {uid})"),
-        None => format!("uid {uid}"),
     }
 }
 

@@ -9,24 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
+pub use super::team::Lifetime;
 use super::team::{Denial, TeamPolicy};
-
-/// A team's lifetime rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetime {
-    /// What a run gets when its workflow asks for nothing.
-    pub default: Duration,
-    /// The most a run may have left, at any moment.
-    pub max: Duration,
-    /// How long before its expiry the team is told (the run's events, the page, the
-    /// webhook).
-    pub warn: Duration,
-}
-
-impl Lifetime {
-    /// What a team gets when its table sets only some of the keys.
-    pub const DEFAULT_WARN: Duration = Duration::from_secs(30 * 60);
-}
 
 /// The rule `lifetime.max` of a denial, for the journal and clients.
 pub const RULE_MAX: &str = "lifetime.max";

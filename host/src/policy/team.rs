@@ -15,6 +15,23 @@ pub struct Limit<T> {
     pub max: T,
 }
 
+/// A team's lifetime rule (see [`super::lifetime`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// What a run gets when its workflow asks for nothing.
+    pub default: Duration,
+    /// The most a run may have left, at any moment.
+    pub max: Duration,
+    /// How long before its expiry the team is told (the run's events, the page, the
+    /// webhook).
+    pub warn: Duration,
+}
+
+impl Lifetime {
+    /// What a team gets when its table sets only some of the keys.
+    pub const DEFAULT_WARN: Duration = Duration::from_secs(30 * 60);
+}
+
 /// Limits on the plugin itself, not on the containers it makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginLimits {
@@ -84,7 +101,7 @@ pub struct TeamPolicy {
     pub require_signed: bool,
     pub limits: PluginLimits,
     /// How long the team's runs live before they are reaped; `None`: until removed.
-    pub lifetime: Option<super::lifetime::Lifetime>,
+    pub lifetime: Option<Lifetime>,
     /// Where the team is told (a JSON POST) that a run expires soon and that it expired.
     pub webhook: Option<String>,
 }

@@ -37,7 +37,7 @@ pub struct App {
     /// retry in this process that finds the key taken also finds the run.
     pub keyed_starts: tokio::sync::Mutex<()>,
     /// The reaper's wake-up and its notices (see [`super::reaper`]).
-    pub reaping: super::reaper::Reaping,
+    pub reaping: super::notices::Reaping,
 }
 
 impl App {

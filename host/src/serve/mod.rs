@@ -15,7 +15,8 @@
 //!   [`evict`]: which one gives its place to a new one at the cap;
 //! - [`metrics`]: what `/metrics` counts; [`page`]: the team's page at `/`;
 //! - [`containers`]: a team's containers on the engine;
-//! - [`reaper`]: reaping expired environments at each deadline, and its notices;
+//! - [`reaper`]: reaping expired environments at each deadline; [`notices`]: its
+//!   wake-up and the notices the events streams follow;
 //! - [`request`]: reading what clients send; [`error`]: what they get back;
 //! - [`openapi`]: the API described in OpenAPI 3.
 //!
@@ -54,6 +55,7 @@ pub mod error;
 pub mod evict;
 pub mod live;
 pub mod metrics;
+pub mod notices;
 pub mod openapi;
 pub mod page;
 pub mod reaper;
@@ -245,7 +247,7 @@ async fn setup(options: &Options) -> Result<App> {
         metrics,
         reachability: metrics::Reachability::new(Duration::from_secs(1)),
         keyed_starts: tokio::sync::Mutex::new(()),
-        reaping: reaper::Reaping::default(),
+        reaping: notices::Reaping::default(),
     })
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, Notify};
+
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -21,43 +22,6 @@ use crate::run::expiry::{self, Notice, Reaper};
 
 /// The longest the reaper sleeps between passes.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
-
-/// Notices kept for streams that fall behind; one that lags past them reads the
-/// journal again instead (see `api::environment_events`).
-const NOTICES: usize = 256;
-
-/// What the rest of the server shares with the reaper.
-pub struct Reaping {
-    wake: Notify,
-    notices: broadcast::Sender<Notice>,
-}
-
-impl Default for Reaping {
-    fn default() -> Self {
-        Reaping {
-            wake: Notify::new(),
-            notices: broadcast::channel(NOTICES).0,
-        }
-    }
-}
-
-impl Reaping {
-    /// Make a pass now: a run's expiry was set or moved.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Tell the streams following `notice.run` (a teardown, an extension).
-    pub fn tell(&self, notice: Notice) {
-        // No stream listening is not an error.
-        let _ = self.notices.send(notice);
-    }
-
-    /// Every notice from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
-        self.notices.subscribe()
-    }
-}
 
 /// The wall clock as the reaper reads it: a wall-clock time taken once, moved on by
 /// tokio's clock. One clock for waiting and for deciding, so a test that pauses and
@@ -115,7 +79,7 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         let app = app.clone();
         async move { pass(&app, now).await }
     };
-    schedule(clock, &app.reaping.wake, &stop, passes).await;
+    schedule(clock, app.reaping.wake_signal(), &stop, passes).await;
 }
 
 /// Make a pass with `pass` at `clock`'s now, then again at the time it names (at most

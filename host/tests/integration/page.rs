@@ -480,3 +480,98 @@ fn a_team_member_runs_an_environment_from_the_page_and_tears_it_down() {
         client.close().await.unwrap();
     });
 }
+
+#[test]
+fn the_page_shows_time_left_extends_within_the_max_and_shows_usage() {
+    images();
+    let plugins = plugin_dir(&[example_plugin("team_env.wasm")]);
+    let team = Team::with_policy(
+        "page-life",
+        &format!("{PERMISSIVE}\nlifetime = {{ default = \"2h\", max = \"3h\", warn = \"10m\" }}\n"),
+    );
+    let token = token(&team, plugins.path(), &team);
+    let server = Server::start(&team, plugins.path(), &[]);
+    let made = server.post("/v1/runs", &token, &json!({ "workflow": "team-env" }));
+    assert_eq!(made.status, 201, "{}", made.body);
+    let run = made.json()["id"].as_str().unwrap().to_string();
+    let first = made.json()["expires"].as_str().unwrap().to_string();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let page = format!("http://127.0.0.1:{}/", server.port);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = driver.session(profile.path()).await;
+        client.goto(&page).await.unwrap();
+        type_into(&client, "#token", &token).await;
+        click(&client, "#login").await;
+        let row = format!("#runs-body tr[data-run-id='{run}']");
+        // The time left, about two hours.
+        let left = until(
+            &client,
+            "the run's time left",
+            &format!("document.querySelector(\"{row} .lifetime .left\")?.textContent"),
+        )
+        .await;
+        let left = left.as_str().unwrap().to_string();
+        assert!(left.starts_with("1h") || left.starts_with("2h"), "{left}");
+        // Extend by an hour: within the max, and the expiry the API shows moves.
+        client
+            .execute(
+                &format!("document.querySelector(\"{row} select.extend-by\").value = '1h';"),
+                vec![],
+            )
+            .await
+            .unwrap();
+        click(&client, &format!("{row} button.extend")).await;
+        until(
+            &client,
+            "the extension to show",
+            &format!(
+                "(t => t && t !== {before} && t)\
+                 (document.querySelector(\"{row} .lifetime .left\")?.textContent)",
+                before = json!(left)
+            ),
+        )
+        .await;
+        let shown = server.get(&format!("/v1/runs/{run}"), Some(&token)).json();
+        assert!(
+            shown["expires"].as_str().unwrap() > first.as_str(),
+            "{shown}"
+        );
+        // A day more is past the max: the page says so with the max named.
+        client
+            .execute(
+                &format!("document.querySelector(\"{row} select.extend-by\").value = '1d';"),
+                vec![],
+            )
+            .await
+            .unwrap();
+        click(&client, &format!("{row} button.extend")).await;
+        let refused = until(
+            &client,
+            "the refusal past the max",
+            "document.getElementById('runs-error').textContent",
+        )
+        .await;
+        assert!(
+            refused.as_str().unwrap().contains("lifetime max of 3h"),
+            "{refused}"
+        );
+        // The team's usage lists the workflow it ran.
+        let usage = until(
+            &client,
+            "the team's usage",
+            "[...document.querySelectorAll('#usage-body tr')].map(r => r.textContent).join('|')",
+        )
+        .await;
+        let usage = usage.as_str().unwrap();
+        assert!(
+            usage.contains("team-env") && usage.contains("All workflows"),
+            "{usage}"
+        );
+        client.close().await.unwrap();
+    });
+}

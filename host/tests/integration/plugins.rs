@@ -65,7 +65,7 @@ fn check_refuses_what_is_not_a_plugin_for_this_host() {
         (other_world, "does not use the dockwright:plugin contract"),
         (
             test_plugin("future.wasm"),
-            "it targets contract dockwright:plugin@0.2.0; this host accepts 0.1.x up to 0.1.5",
+            "it targets contract dockwright:plugin@0.2.0; this host accepts 0.1.x up to 0.1.6",
         ),
     ];
     for (file, needle) in cases {
