@@ -6,7 +6,7 @@
 // removes every container the plugin started for a team, found by the plugin's own label.
 //
 // How WIT maps to JavaScript here (componentize-js 0.23):
-// - imports are ES modules named by the versioned interface, `dockwright:plugin/docker@0.1.5`;
+// - imports are ES modules named by the versioned interface, `dockwright:plugin/docker@0.1.6`;
 //   functions and record fields are camelCase (`createContainer`, `hostPort`);
 // - an import's `result<T, docker-error>` returns T, or throws an Error whose `payload` is the
 //   docker-error, a variant: `{ tag: 'not-found', val: 'message' }`;
@@ -22,8 +22,8 @@ import {
   removeContainer,
   waitReady,
   containerLogs,
-} from 'dockwright:plugin/docker@0.1.5';
-import { log, declarePermissions, publicHost, currentRun } from 'dockwright:plugin/host@0.1.5';
+} from 'dockwright:plugin/docker@0.1.6';
+import { log, declarePermissions, publicHost, currentRun } from 'dockwright:plugin/host@0.1.6';
 
 const NAME = 'team-env-js';
 const VERSION = '0.1.0';

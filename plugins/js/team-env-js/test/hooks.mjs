@@ -1,4 +1,4 @@
-// Module resolution hook: `dockwright:plugin/docker@0.1.5` -> ./fake-docker.mjs, and so on.
+// Module resolution hook: `dockwright:plugin/docker@0.1.6` -> ./fake-docker.mjs, and so on.
 const WIT = /^dockwright:plugin\/([a-z-]+)@0\.1\.\d+$/;
 
 export async function resolve(specifier, context, nextResolve) {
