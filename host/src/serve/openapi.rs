@@ -193,7 +193,7 @@ fn run_paths() -> Value {
                 "parameters": [{
                     "name": "since", "in": "query", "required": false,
                     "description": "How far back: an age such as `30d` (default), `4w` or `12h`.",
-                    "schema": { "type": "string", "default": "30d", "pattern": "^\\s*[0-9]+\\s*(ms|s|m|h|d|w)\\s*$" }
+                    "schema": { "type": "string", "default": "30d", "pattern": "^ *[1-9][0-9]{0,5} *(ms|s|m|h|d|w) *$" }
                 }],
                 "responses": {
                     "200": { "description": "The usage", "content": json_of("#/components/schemas/Usage") },
@@ -331,6 +331,7 @@ fn run_links() -> Value {
         "GetRunCalls": to("getRunCalls"),
         "GetRunEvents": to("getRunEvents"),
         "TearDownRun": to("tearDownRun"),
+        "ExtendRun": to("extendRun"),
     })
 }
 
@@ -475,7 +476,7 @@ fn run_schemas() -> Value {
         "Extension": {
             "type": "object", "required": ["by"], "additionalProperties": false,
             "properties": {
-                "by": { "type": "string", "example": "4h", "pattern": "^\\s*[0-9]+\\s*(ms|s|m|h|d|w)\\s*$",
+                "by": { "type": "string", "example": "4h", "pattern": "^ *[1-9][0-9]{0,5} *(ms|s|m|h|d|w) *$",
                     "description": "How much longer: `30m`, `4h`, `2d`. Counted from the current expiry (from now once it passed)" }
             }
         },
