@@ -23,6 +23,8 @@ pub struct Alive {
     pub claimed: Option<String>,
     /// Its end's status; none while it runs (or if its process died).
     pub status: Option<String>,
+    /// The process that ran it, as its start says.
+    pub pid: Option<u32>,
 }
 
 /// Every run with an expiry left to act on, soonest first. Bounded by the environments
@@ -30,7 +32,7 @@ pub struct Alive {
 pub fn alive(journal: &Journal) -> Result<Vec<Alive>> {
     journal.with("read", |conn| {
         let mut query = conn.prepare_cached(
-            "SELECT run, team, engine, workflow, expires, warned, expired, status FROM runs
+            "SELECT run, team, engine, workflow, expires, warned, expired, status, pid FROM runs
              WHERE expires IS NOT NULL AND expired_removed IS NULL AND torn_down IS NULL
              ORDER BY expires, seq",
         )?;
@@ -44,6 +46,9 @@ pub fn alive(journal: &Journal) -> Result<Vec<Alive>> {
                 warned: row.get(5)?,
                 claimed: row.get(6)?,
                 status: row.get(7)?,
+                pid: row
+                    .get::<_, Option<i64>>(8)?
+                    .and_then(|p| u32::try_from(p).ok()),
             })
         })?;
         rows.collect()
@@ -55,7 +60,7 @@ pub fn alive(journal: &Journal) -> Result<Vec<Alive>> {
 pub fn of(journal: &Journal, run: &str) -> Result<Option<Expiry>> {
     journal.with("read", |conn| {
         conn.prepare_cached(
-            "SELECT team, expires, expired, torn_down, ended IS NULL, warned, expired_removed
+            "SELECT team, expires, expired, torn_down, warned, expired_removed
              FROM runs WHERE run = ?1",
         )?
         .query_row([run], |row| {
@@ -64,10 +69,9 @@ pub fn of(journal: &Journal, run: &str) -> Result<Option<Expiry>> {
                 expires: row.get(1)?,
                 expired: row.get(2)?,
                 torn_down: row.get(3)?,
-                unended: row.get(4)?,
-                warned: row.get(5)?,
+                warned: row.get(4)?,
                 expired_removed: row
-                    .get::<_, Option<String>>(6)?
+                    .get::<_, Option<String>>(5)?
                     .and_then(|t| serde_json::from_str(&t).ok()),
             })
         })
@@ -82,7 +86,6 @@ pub struct Expiry {
     pub expires: Option<String>,
     pub expired: Option<String>,
     pub torn_down: Option<String>,
-    pub unended: bool,
     /// The expiry its team was warned of.
     pub warned: Option<String>,
     /// What reaping removed, once it finished.

@@ -124,15 +124,17 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
             })
             .transpose()?,
         expires: row.get(16)?,
-        expired: row
-            .get::<_, Option<String>>(17)?
-            .map(|time| -> rusqlite::Result<TornDown> {
-                Ok(TornDown {
-                    time,
-                    removed: list(row.get(18)?),
-                })
-            })
-            .transpose()?,
+        // Claimed by a reaper and not finished is not expired yet.
+        expired: match (
+            row.get::<_, Option<String>>(17)?,
+            row.get::<_, Option<String>>(18)?,
+        ) {
+            (Some(time), Some(removed)) => Some(TornDown {
+                time,
+                removed: list(Some(removed)),
+            }),
+            _ => None,
+        },
     })
 }
 

@@ -147,7 +147,10 @@ pub fn account(runs: &[Run], since: SystemTime, now: SystemTime) -> Vec<Row> {
 }
 
 /// Read the runs whose environments may overlap `[since, now]` from the journal: runs
-/// started in it, and earlier ones whose environment was neither torn down nor reaped.
+/// started or ended in it, and earlier ones that made containers whose environment was
+/// neither torn down nor reaped (their removal is known only from their calls). Such
+/// runs are read whatever their age: a journal of many environments never torn down
+/// costs a read of each (see the README's note on usage).
 pub fn runs(
     journal: &Journal,
     team: Option<&str>,
@@ -162,7 +165,8 @@ pub fn runs(
              FROM runs
              WHERE started IS NOT NULL AND started <= ?2 AND (?3 IS NULL OR team = ?3)
                AND (started >= ?1 OR COALESCE(torn_down, expired, ended, ?2) >= ?1
-                    OR (torn_down IS NULL AND expired IS NULL))
+                    OR (torn_down IS NULL AND expired IS NULL
+                        AND (ended IS NULL OR containers != '[]')))
              ORDER BY seq",
         )?;
         let mut calls_query = conn.prepare_cached(

@@ -99,9 +99,18 @@ pub fn extend(
     })
 }
 
-/// When a run that expires at `expires` is to be warned: its team's lead time before.
-pub fn warn_at(lifetime: &Lifetime, expires: SystemTime) -> SystemTime {
-    expires.checked_sub(lifetime.warn).unwrap_or(expires)
+/// How long before an expiry a team is warned: its `lifetime.warn`, or the default
+/// lead for a team without a lifetime rule (whose runs' expiries came from their
+/// workflows) or no longer in the config.
+pub fn lead(policy: Option<&TeamPolicy>) -> Duration {
+    policy
+        .and_then(|p| p.lifetime)
+        .map_or(Lifetime::DEFAULT_WARN, |l| l.warn)
+}
+
+/// When a run of `policy`'s team that expires at `expires` is to be warned.
+pub fn warn_at(policy: Option<&TeamPolicy>, expires: SystemTime) -> SystemTime {
+    expires.checked_sub(lead(policy)).unwrap_or(expires)
 }
 
 /// A duration as the config writes it, largest units first: `7d`, `4h 30m`, `90s`.
@@ -198,12 +207,18 @@ mod tests {
 
     #[test]
     fn the_warning_comes_its_lead_time_before_the_expiry() {
-        let l = Lifetime {
-            default: HOUR,
-            max: HOUR,
-            warn: Duration::from_secs(1800),
-        };
-        assert_eq!(warn_at(&l, at(8)), at(8) - Duration::from_secs(1800));
+        let mut blue = team(Some((1, 1)));
+        blue.lifetime.as_mut().unwrap().warn = Duration::from_secs(1800);
+        assert_eq!(
+            warn_at(Some(&blue), at(8)),
+            at(8) - Duration::from_secs(1800)
+        );
+        // No rule, or no team: the default lead.
+        assert_eq!(
+            warn_at(Some(&team(None)), at(8)),
+            at(8) - Lifetime::DEFAULT_WARN
+        );
+        assert_eq!(warn_at(None, at(8)), at(8) - Lifetime::DEFAULT_WARN);
     }
 
     #[test]

@@ -65,6 +65,29 @@ pub struct Notice {
     pub removed: Option<Vec<String>>,
 }
 
+impl Notice {
+    /// A notice of `event` for run `run` of `team`, which expires at `expires`, made at
+    /// `now`; the workflow, engine and what was removed are left for the caller.
+    pub fn new(
+        event: &'static str,
+        run: &str,
+        team: &str,
+        expires: &str,
+        now: SystemTime,
+    ) -> Notice {
+        Notice {
+            event,
+            run: run.to_string(),
+            team: team.to_string(),
+            workflow: String::new(),
+            engine: String::new(),
+            expires: expires.to_string(),
+            time: journal::timestamp(now),
+            removed: None,
+        }
+    }
+}
+
 /// What one pass did.
 #[derive(Debug, Default)]
 pub struct Pass {
@@ -90,11 +113,8 @@ impl Reaper<'_> {
             };
             if expires <= now || run.claimed.is_some() {
                 self.reap(engines, run, now, &mut pass).await?;
-            } else if warn_at(self.teams, run, expires) <= now
-                && run.warned.as_deref() != Some(&run.expires)
-                && expiry::mark_warned(self.journal, &run.run, &run.expires)?
-            {
-                pass.notices.push(notice("expiring", run, now, None));
+            } else if warn_at(self.teams, run, expires) <= now {
+                self.warn(run, now, &mut pass)?;
             }
         }
         let retry: Vec<&str> = pass
@@ -116,6 +136,17 @@ impl Reaper<'_> {
             &retry,
         );
         Ok(pass)
+    }
+
+    /// Warn `run`'s team that it expires, unless it was warned of this expiry (by this
+    /// reaper or another).
+    fn warn(&self, run: &Alive, now: SystemTime, pass: &mut Pass) -> Result<()> {
+        if run.warned.as_deref() != Some(&run.expires)
+            && expiry::mark_warned(self.journal, &run.run, &run.expires)?
+        {
+            pass.notices.push(notice("expiring", run, now, None));
+        }
+        Ok(())
     }
 
     async fn reap(
@@ -155,11 +186,7 @@ impl Reaper<'_> {
         }
         // A team is told before its environment goes, if late (no reaper ran in the lead
         // time, or the run ended past it): its warning always comes first.
-        if run.warned.as_deref() != Some(&run.expires)
-            && expiry::mark_warned(self.journal, &run.run, &run.expires)?
-        {
-            pass.notices.push(notice("expiring", run, now, None));
-        }
+        self.warn(run, now, pass)?;
         self.journal.record(&Entry::Expired {
             time: run.claimed.clone().unwrap_or(at),
             run: run.run.clone(),
@@ -179,6 +206,10 @@ impl Reaper<'_> {
 /// is there, its lock not taken yet).
 fn still_running(state_dir: &Path, run: &Alive) -> bool {
     liveness::liveness(state_dir, &run.run) == Liveness::Live
+        || (run.status.is_none()
+            && run
+                .pid
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()))
 }
 
 /// Remove what run `run` left on `engine`: its services, then its containers, newest
@@ -205,11 +236,7 @@ pub async fn remove_run(engine: &Engine, run: &str) -> Result<Vec<String>, Strin
 }
 
 fn warn_at(teams: &BTreeMap<String, TeamPolicy>, run: &Alive, expires: SystemTime) -> SystemTime {
-    let lead = teams
-        .get(&run.team)
-        .and_then(|t| t.lifetime)
-        .map_or(lifetime::Lifetime::DEFAULT_WARN, |l| l.warn);
-    expires.checked_sub(lead).unwrap_or(expires)
+    lifetime::warn_at(teams.get(&run.team), expires)
 }
 
 fn notice(
@@ -219,14 +246,10 @@ fn notice(
     removed: Option<Vec<String>>,
 ) -> Notice {
     Notice {
-        event,
-        run: run.run.clone(),
-        team: run.team.clone(),
         workflow: run.workflow.clone(),
         engine: run.engine.clone(),
-        expires: run.expires.clone(),
-        time: journal::timestamp(now),
         removed,
+        ..Notice::new(event, &run.run, &run.team, &run.expires, now)
     }
 }
 
@@ -413,6 +436,7 @@ mod tests {
             expires,
             claimed: None,
             status: Some("ok".into()),
+            pid: None,
         }
     }
 

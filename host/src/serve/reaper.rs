@@ -202,16 +202,8 @@ fn from_journal(app: &App, id: &str) -> Vec<Notice> {
     let Ok(Some(e)) = crate::journal::expiry::of(&app.journal, id) else {
         return Vec::new();
     };
-    let notice = |event: &'static str| Notice {
-        event,
-        run: id.to_string(),
-        team: e.team.clone(),
-        workflow: String::new(),
-        engine: String::new(),
-        expires: e.expires.clone().unwrap_or_default(),
-        time: crate::journal::now(),
-        removed: None,
-    };
+    let expires = e.expires.clone().unwrap_or_default();
+    let notice = |event| Notice::new(event, id, &e.team, &expires, SystemTime::now());
     let mut out = Vec::new();
     if e.warned.is_some() && e.warned == e.expires {
         out.push(notice("expiring"));
@@ -260,9 +252,6 @@ pub async fn gauges(
     teams
         .iter()
         .map(|(name, policy)| {
-            let lead = policy
-                .lifetime
-                .map_or(crate::policy::lifetime::Lifetime::DEFAULT_WARN, |l| l.warn);
             let mine = alive
                 .iter()
                 .filter(|a| &a.team == name && a.status.as_deref() != Some("failed"));
@@ -270,7 +259,7 @@ pub async fn gauges(
                 .clone()
                 .filter(|a| {
                     crate::journal::parse_timestamp(&a.expires)
-                        .is_some_and(|t| t.checked_sub(lead).unwrap_or(t) <= now)
+                        .is_some_and(|t| crate::policy::lifetime::warn_at(Some(policy), t) <= now)
                 })
                 .count();
             let gauges = super::metrics::Lifetimes {
@@ -324,6 +313,22 @@ mod tests {
             pid: 1,
             engine: "default".into(),
             expires: Some(expires.clone()),
+        })
+        .unwrap();
+        // Ended: its process (pid 1 here, always alive) no longer counts.
+        j.record(&Entry::RunEnd {
+            time: journal::timestamp(started),
+            run: "r1".into(),
+            team: "blue".into(),
+            plugin: "p".into(),
+            workflow: "env".into(),
+            status: "ok".into(),
+            error: None,
+            cause: None,
+            containers: vec!["c1".into()],
+            images: vec![],
+            rolled_back: vec![],
+            duration_ms: 1,
         })
         .unwrap();
         let mut blue = default_team("blue", Path::new("/"));

@@ -646,7 +646,13 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
         // says so, with what this one removed meanwhile.
         return Ok(already_torn_down(id, &first, &torn.removed));
     }
-    app.reaping.tell(lifetime_notice("torn-down", id, team, ""));
+    app.reaping.tell(crate::run::expiry::Notice::new(
+        "torn-down",
+        id,
+        team,
+        "",
+        std::time::SystemTime::now(),
+    ));
     Ok(json!({
         "id": id, "cancelled": cancelled, "removed": torn.removed, "failed": [],
         "already_torn_down": false, "torn_down": torn,
@@ -679,8 +685,13 @@ pub async fn extend(app: &App, caller: &Caller, id: &str, by: Duration) -> Resul
     match extended {
         Ok(expires) => {
             app.reaping.wake();
-            app.reaping
-                .tell(lifetime_notice("extended", id, &caller.team, &expires));
+            app.reaping.tell(crate::run::expiry::Notice::new(
+                "extended",
+                id,
+                &caller.team,
+                &expires,
+                std::time::SystemTime::now(),
+            ));
             Ok(json!({ "id": id, "expires": expires, "by": caller.who }))
         }
         Err(NotExtended::Unknown) => Err(ApiError::no_run(id)),
@@ -689,25 +700,6 @@ pub async fn extend(app: &App, caller: &Caller, id: &str, by: Duration) -> Resul
             Err(ApiError::new(StatusCode::FORBIDDEN, denial.to_string()))
         }
         Err(NotExtended::Journal(e)) => Err(ApiError::internal(format!("{e:#}"))),
-    }
-}
-
-/// A notice for the streams that follow run `id`'s environment.
-fn lifetime_notice(
-    event: &'static str,
-    id: &str,
-    team: &str,
-    expires: &str,
-) -> crate::run::expiry::Notice {
-    crate::run::expiry::Notice {
-        event,
-        run: id.to_string(),
-        team: team.to_string(),
-        workflow: String::new(),
-        engine: String::new(),
-        expires: expires.to_string(),
-        time: crate::journal::now(),
-        removed: None,
     }
 }
 

@@ -527,3 +527,39 @@ fn usage_of_a_journal_of_known_runs_is_what_the_hand_computes() {
         recent.stdout
     );
 }
+
+#[test]
+fn an_engine_that_does_not_answer_is_retried_never_counted_as_reaped() {
+    // The run's engine is a port nothing listens on.
+    let team = team_with(
+        "life-down",
+        &format!("{LIFETIME}\n[engines.far]\nhost = \"tcp://127.0.0.1:1\""),
+    );
+    let lines = [
+        json!({ "event": "run-start", "time": "2026-11-02T10:00:00.000Z", "run": "down1",
+                "team": team.name, "plugin": "p", "plugin_sha256": "00", "workflow": "env",
+                "params": [], "pid": 1, "engine": "far",
+                "expires": "2026-11-02T10:00:02.000Z" }),
+        json!({ "event": "run-end", "time": "2026-11-02T10:00:01.000Z", "run": "down1",
+                "team": team.name, "plugin": "p", "workflow": "env", "status": "ok",
+                "containers": ["c1"], "images": [], "rolled_back": [], "duration_ms": 1 }),
+    ];
+    let file = team.home.join("down.jsonl");
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n")).unwrap();
+    team.dockwright(&team.home, &["runs", "import", file.to_str().unwrap()])
+        .assert_ok();
+    for _ in 0..2 {
+        let gc = team.dockwright(&team.home, &["gc"]);
+        assert_ne!(gc.code, 0, "{}", gc.stdout);
+        assert!(
+            gc.stdout.contains("down1") && gc.stdout.contains("not reaped"),
+            "{}\n{}",
+            gc.stdout,
+            gc.stderr
+        );
+        assert!(entries(&team, "expired", "down1").is_empty());
+    }
+    let runs: Value = team.dockwright(&team.home, &["runs", "--json"]).json();
+    assert!(runs[0]["expired"].is_null(), "{runs}");
+}
