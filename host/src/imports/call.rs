@@ -14,7 +14,7 @@ use super::guard;
 use super::mode::Mode;
 use super::plan;
 use super::recording;
-use super::state::{FailedCall, HostState};
+use super::state::{FailedCall, HostState, RunContext};
 use crate::contract::bindings::docker::{
     ContainerInfo, ContainerStats, DockerError, EngineSummary, ExecOutput, ProcessList,
 };
@@ -133,28 +133,59 @@ impl HostState {
                 (decision, rule, case, Some(message.to_string()))
             }
         };
-        run.journal
-            .record(&Entry::Call {
-                time: journal::now(),
-                run: run.owner.run_id.clone(),
-                team: run.owner.team.clone(),
-                plugin: run.owner.plugin.clone(),
-                op: op.to_string(),
-                target: target.to_string(),
-                decision: decision.to_string(),
-                rule: rule.map(str::to_string),
-                result: outcome.to_string(),
+        write(
+            run,
+            Journaled {
+                op,
+                target,
+                decision,
+                rule,
+                result: outcome,
                 detail,
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            })
-            // A call the journal cannot hold ends the run (a trap, so the plugin cannot go
-            // on unaudited), and the run is rolled back like any failed one.
-            .map_err(|e| {
-                wasmtime::Error::msg(format!(
-                    "{e:#}; the run stops, as nothing unaudited may happen"
-                ))
-            })
+                started,
+            },
+        )
     }
+}
+
+/// One host call's journal entry.
+pub struct Journaled<'a> {
+    pub op: &'a str,
+    pub target: &'a str,
+    /// `allowed` or `denied`.
+    pub decision: &'a str,
+    pub rule: Option<&'a str>,
+    /// `ok`, or the error's case.
+    pub result: &'a str,
+    pub detail: Option<String>,
+    pub started: Instant,
+}
+
+/// Write a call's entry for `run`. A call the journal cannot hold ends the run (a trap,
+/// so the plugin cannot go on unaudited), and the run is rolled back like any failed one.
+pub fn write(run: &RunContext, call: Journaled<'_>) -> wasmtime::Result<()> {
+    run.journal
+        .record(&Entry::Call {
+            time: journal::now(),
+            run: run.owner.run_id.clone(),
+            team: run.owner.team.clone(),
+            plugin: run.owner.plugin.clone(),
+            op: call.op.to_string(),
+            target: call.target.to_string(),
+            decision: call.decision.to_string(),
+            rule: call.rule.map(str::to_string),
+            result: call.result.to_string(),
+            detail: call.detail,
+            duration_ms: u64::try_from(call.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+        .map_err(unaudited)
+}
+
+/// The trap of a run whose journal entry could not be written.
+pub fn unaudited(e: anyhow::Error) -> wasmtime::Error {
+    wasmtime::Error::msg(format!(
+        "{e:#}; the run stops, as nothing unaudited may happen"
+    ))
 }
 
 /// What of a call's result goes into the journal: ids of what was made, exit codes.

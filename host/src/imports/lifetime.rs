@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use super::call;
 use super::state::HostState;
 use crate::journal::{self, Entry};
 use crate::policy::lifetime;
@@ -33,11 +34,7 @@ pub fn set(state: &mut HostState, seconds: u64) -> wasmtime::Result<Result<Strin
                 expires: expires.clone(),
                 by: BY_WORKFLOW.into(),
             })
-            .map_err(|e| {
-                wasmtime::Error::msg(format!(
-                    "{e:#}; the run stops, as nothing unaudited may happen"
-                ))
-            })?;
+            .map_err(call::unaudited)?;
         if changed == 0 {
             return Ok(Err(format!(
                 "run `{}` was torn down or has expired: its lifetime can no longer change",
@@ -54,25 +51,18 @@ pub fn set(state: &mut HostState, seconds: u64) -> wasmtime::Result<Result<Strin
             denial.to_string(),
         ),
     };
-    run.journal
-        .record(&Entry::Call {
-            time: journal::now(),
-            run: run.owner.run_id.clone(),
-            team: run.owner.team.clone(),
-            plugin: run.owner.plugin.clone(),
-            op: "set-lifetime".into(),
-            target: lifetime::format(asked),
-            decision: decision.into(),
-            rule,
-            result: result.into(),
+    call::write(
+        run,
+        call::Journaled {
+            op: "set-lifetime",
+            target: &lifetime::format(asked),
+            decision,
+            rule: rule.as_deref(),
+            result,
             detail: Some(detail),
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        })
-        .map_err(|e| {
-            wasmtime::Error::msg(format!(
-                "{e:#}; the run stops, as nothing unaudited may happen"
-            ))
-        })?;
+            started,
+        },
+    )?;
     match decided {
         Ok(expires) => {
             run.owner.expires = Some(expires.clone());
