@@ -76,6 +76,8 @@ fn run(id: &str, i: u64, at: SystemTime) -> [Entry; 5] {
             pid: 1,
             engine: "default".into(),
             expires: None,
+            user: Some(format!("user-{}", i % 7)),
+            user_name: None,
         },
         call("create-container", 40),
         call("start-container", 80),

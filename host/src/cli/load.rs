@@ -146,6 +146,17 @@ pub fn user() -> String {
     }
 }
 
+/// The person a CLI run is for: the local user, by uid (what the kernel vouches
+/// for), named by `$USER` where set.
+pub fn person() -> crate::policy::people::Person {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    crate::policy::people::Person {
+        id: format!("uid:{uid}"),
+        name: std::env::var("USER").ok().filter(|u| !u.is_empty()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,10 @@ pub enum Command {
         /// Only runs that ended so, or are running
         #[arg(long, value_parser = crate::journal::history::STATUSES)]
         status: Option<String>,
+        /// Only runs this person started: their id (a token's `sub`, `uid:N` for the
+        /// CLI, `team-token`) or their name (email or user name)
+        #[arg(long)]
+        user: Option<String>,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -290,12 +294,14 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             limit,
             team,
             status,
+            user,
             json,
         } => {
             let config = load::load_config(cli.config.as_deref())?;
             let filter = crate::journal::history::Filter {
                 team: team.as_deref(),
                 status: status.as_deref(),
+                user: user.as_deref(),
             };
             runs::runs(&config, show, filter, limit, json)
         }

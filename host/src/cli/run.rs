@@ -138,6 +138,7 @@ pub async fn run(
         // A plan makes its own mode (see `run::plan`).
         mode: recording.clone().map_or(Mode::Live, Mode::Record),
         caller: Some(super::load::user()),
+        user: Some(super::load::person()),
     };
     if batch {
         // A fan-out goes on when an engine is down: that engine's runs fail.

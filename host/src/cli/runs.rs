@@ -69,7 +69,7 @@ fn list(journal: &Journal, filter: history::Filter, limit: usize, json: bool) ->
         writeln!(out, "No runs in {}.", journal.path().display())?;
     } else {
         let mut rows = vec![[
-            "RUN", "STATUS", "TEAM", "ENGINE", "PLUGIN", "WORKFLOW", "STARTED", "DURATION",
+            "RUN", "STATUS", "TEAM", "USER", "ENGINE", "PLUGIN", "WORKFLOW", "STARTED", "DURATION",
             "CREATED",
         ]
         .map(String::from)];
@@ -78,6 +78,7 @@ fn list(journal: &Journal, filter: history::Filter, limit: usize, json: bool) ->
                 r.run.clone(),
                 r.status.clone(),
                 r.team.clone(),
+                person(r).unwrap_or_else(|| "-".into()),
                 r.engine.clone(),
                 r.plugin.clone(),
                 r.workflow.clone(),
@@ -97,6 +98,18 @@ fn list(journal: &Journal, filter: history::Filter, limit: usize, json: bool) ->
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who started a run, as people know them: `name (id)`, or the id.
+fn person(r: &history::RunSummary) -> Option<String> {
+    let id = r.user.clone()?;
+    Some(
+        crate::policy::people::Person {
+            id,
+            name: r.user_name.clone(),
+        }
+        .display(),
+    )
+}
+
 fn show(journal: &Journal, id: &str, json: bool) -> Result<ExitCode> {
     let detail = history::find(journal, id, &crate::util::paths::state_dir())?;
     let mut out = std::io::stdout().lock();
@@ -110,6 +123,9 @@ fn show(journal: &Journal, id: &str, json: bool) -> Result<ExitCode> {
     field("run", &s.run)?;
     field("status", &s.status)?;
     field("team", &s.team)?;
+    if let Some(user) = person(s) {
+        field("user", &user)?;
+    }
     field(
         "plugin",
         &format!("{} (sha256 {})", s.plugin, detail.plugin_sha256),
@@ -144,10 +160,15 @@ fn show(journal: &Journal, id: &str, json: bool) -> Result<ExitCode> {
         writeln!(out, "rolled back  {}", inert(&list(&s.rolled_back)))?;
     }
     if let Some(t) = &s.torn_down {
+        let by =
+            t.by.as_ref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default();
         writeln!(
             out,
-            "torn down    {} (removed: {})",
+            "torn down    {}{} (removed: {})",
             inert(&t.time),
+            inert(&by),
             inert(&list(&t.removed))
         )?;
     }

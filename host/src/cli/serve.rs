@@ -205,6 +205,7 @@ pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Re
         drain_timeout: settings.drain_timeout,
         max_body: settings.max_body,
         limits: settings.limits,
+        oidc: file.oidc.clone(),
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -103,8 +103,9 @@ pub async fn lock(state_dir: &Path, engine: &str, team: &str) -> Result<TeamLock
 /// What a reservation holds a place for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Slot {
-    /// A create; the container will carry this token as its `dockwright.slot` label.
-    Create(String),
+    /// A create; the container will carry this token as its `dockwright.slot` label,
+    /// and the person's id (when the run is someone's) as its `dockwright.user`.
+    Create(String, Option<String>),
     /// A start of this container (full id).
     Start(String),
     /// Replicas a service create or scale adds; the service will carry this token
@@ -116,6 +117,8 @@ pub enum Slot {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pending {
     pub creates: HashSet<String>,
+    /// Whose each create is, by token, where the run is someone's.
+    pub creators: HashMap<String, String>,
     pub starts: HashSet<String>,
     /// Replicas being added, by the token their service will carry.
     pub replicas: HashMap<String, u32>,
@@ -164,6 +167,12 @@ impl TeamLock {
                     match kind {
                         "create" => {
                             pending.creates.insert(token.to_string());
+                            // Written before the lock was let go: a person's id, or
+                            // empty for a run that is nobody's.
+                            let user = body.trim();
+                            if !user.is_empty() {
+                                pending.creators.insert(token.to_string(), user.to_string());
+                            }
                         }
                         "start" => {
                             pending.starts.insert(body.trim().to_string());
@@ -188,7 +197,9 @@ impl TeamLock {
     /// Hold a place for `slot` until the returned reservation drops.
     pub fn reserve(&self, slot: &Slot) -> Result<Reservation, DockerError> {
         let (name, body) = match slot {
-            Slot::Create(token) => (format!("{token}.create"), String::new()),
+            Slot::Create(token, user) => {
+                (format!("{token}.create"), user.clone().unwrap_or_default())
+            }
             Slot::Start(id) => (format!("{}.start", new_token()), id.clone()),
             Slot::Replicas(token, n) => (format!("{token}.replicas"), n.to_string()),
         };
@@ -228,6 +239,8 @@ pub struct Listed {
     pub slot: Option<String>,
     /// Whether it is a task of a service (counted by the service's replicas).
     pub task: bool,
+    /// Its `dockwright.user` label: the person whose run made it.
+    pub user: Option<String>,
 }
 
 /// One of the team's services as the engine lists it.
@@ -242,8 +255,14 @@ pub struct ListedService {
 /// make and have not finished making. A reservation whose container (or service)
 /// the engine already shows is counted once. A service counts its replicas, as
 /// containers and as running, whether or not the swarm has started their tasks
-/// yet; its task containers are not counted again.
-pub fn usage(listed: &[Listed], services: &[ListedService], pending: &Pending) -> Usage {
+/// yet; its task containers are not counted again. `user`, when given, is the
+/// person whose containers (made, and being made) are counted as `mine`.
+pub fn usage(
+    listed: &[Listed],
+    services: &[ListedService],
+    pending: &Pending,
+    user: Option<&str>,
+) -> Usage {
     let listed: Vec<&Listed> = listed.iter().filter(|c| !c.task).collect();
     let slots: HashSet<&str> = listed.iter().filter_map(|c| c.slot.as_deref()).collect();
     let service_slots: HashSet<&str> = services.iter().filter_map(|s| s.slot.as_deref()).collect();
@@ -269,10 +288,23 @@ pub fn usage(listed: &[Listed], services: &[ListedService], pending: &Pending) -
         .iter()
         .filter(|id| !running.contains(id.as_str()))
         .count();
+    let mine = user.map_or(0, |user| {
+        let made = listed
+            .iter()
+            .filter(|c| c.user.as_deref() == Some(user))
+            .count();
+        let making = pending
+            .creators
+            .iter()
+            .filter(|(t, u)| u.as_str() == user && !slots.contains(t.as_str()))
+            .count();
+        made + making
+    });
     let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     Usage {
         containers: count((listed.len() + creates) as u64 + replicas),
         running: count((running.len() + starts) as u64 + replicas),
+        mine: count(mine as u64),
     }
 }
 
@@ -286,6 +318,7 @@ mod tests {
             running,
             slot: slot.map(String::from),
             task: false,
+            user: None,
         }
     }
 
@@ -295,27 +328,30 @@ mod tests {
             creates: ["t1", "t2"].map(String::from).into(),
             starts: ["c1", "c9"].map(String::from).into(),
             replicas: HashMap::new(),
+            creators: HashMap::new(),
         };
         let engine = [listed("c1", false, Some("t1")), listed("c2", true, None)];
         // c1 is t1's container: counted once. t2 is still being created. c1's start
         // is in flight; c9's too (its container is counted by the engine's listing
         // or a create, whichever holds it).
         assert_eq!(
-            usage(&engine, &[], &pending),
+            usage(&engine, &[], &pending, None),
             Usage {
                 containers: 3,
-                running: 3
+                running: 3,
+                mine: 0,
             }
         );
         let started = [listed("c1", true, Some("t1")), listed("c2", true, None)];
         assert_eq!(
-            usage(&started, &[], &pending),
+            usage(&started, &[], &pending, None),
             Usage {
                 containers: 3,
-                running: 3
+                running: 3,
+                mine: 0,
             }
         );
-        assert_eq!(usage(&[], &[], &Pending::default()), Usage::default());
+        assert_eq!(usage(&[], &[], &Pending::default(), None), Usage::default());
     }
 
     #[test]
@@ -333,23 +369,56 @@ mod tests {
         // The task container is the service's; s1's reservation is the service
         // already listed; s2's service is still being created.
         assert_eq!(
-            usage(&[task, listed("c", false, None)], &services, &pending),
+            usage(&[task, listed("c", false, None)], &services, &pending, None),
             Usage {
                 containers: 6,
-                running: 5
+                running: 5,
+                mine: 0,
             }
         );
+    }
+
+    #[test]
+    fn a_persons_containers_are_those_they_made_and_are_making() {
+        let mine = |id: &str, slot: Option<&str>, user: &str| Listed {
+            user: Some(user.into()),
+            ..listed(id, false, slot)
+        };
+        let engine = [
+            mine("c1", Some("t1"), "alice"),
+            mine("c2", None, "bob"),
+            listed("c3", true, None),
+        ];
+        let pending = Pending {
+            creates: ["t1", "t2", "t3", "t4"].map(String::from).into(),
+            // t1 is c1, already listed; t2 is alice's, being made; t3 is bob's; t4
+            // is a team token's (nobody's).
+            creators: HashMap::from([
+                ("t1".to_string(), "alice".to_string()),
+                ("t2".to_string(), "alice".to_string()),
+                ("t3".to_string(), "bob".to_string()),
+            ]),
+            ..Default::default()
+        };
+        assert_eq!(usage(&engine, &[], &pending, Some("alice")).mine, 2);
+        assert_eq!(usage(&engine, &[], &pending, Some("bob")).mine, 2);
+        assert_eq!(usage(&engine, &[], &pending, Some("carol")).mine, 0);
+        let team = usage(&engine, &[], &pending, None);
+        assert_eq!((team.containers, team.mine), (6, 0));
     }
 
     #[tokio::test]
     async fn reservations_are_seen_while_held_and_gone_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let lock = lock(dir.path(), "e1", "blue").await.unwrap();
-        let made = lock.reserve(&Slot::Create("tok".into())).unwrap();
+        let made = lock
+            .reserve(&Slot::Create("tok".into(), Some("alice".into())))
+            .unwrap();
         let start = lock.reserve(&Slot::Start("abc".into())).unwrap();
         let scale = lock.reserve(&Slot::Replicas("svc".into(), 4)).unwrap();
         let pending = lock.pending().unwrap();
         assert_eq!(pending.creates, HashSet::from(["tok".to_string()]));
+        assert_eq!(pending.creators["tok"], "alice");
         assert_eq!(pending.starts, HashSet::from(["abc".to_string()]));
         assert_eq!(pending.replicas, HashMap::from([("svc".to_string(), 4)]));
         drop((made, start, scale));

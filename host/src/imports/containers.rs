@@ -57,7 +57,8 @@ pub async fn create(
             return Ok(plan.create_container(spec.name.as_deref(), &body));
         }
     }
-    let reservation = team.reserve(&Slot::Create(token))?;
+    let user = run.owner.counted_user().map(String::from);
+    let reservation = team.reserve(&Slot::Create(token, user))?;
     drop(team);
 
     let mut id = create_one(run, &spec, body.clone()).await?;

@@ -189,6 +189,7 @@ pub async fn usage(
                 running: matches!(c.state, Some(ContainerSummaryStateEnum::RUNNING)),
                 slot: labels.remove(labels::SLOT),
                 task: labels.contains_key(labels::SERVICE),
+                user: labels.remove(labels::USER),
                 id: c.id.unwrap_or_default(),
             }
         })
@@ -207,7 +208,7 @@ pub async fn usage(
                     .and_then(|l| l.get(labels::SLOT).cloned()),
             })
             .collect();
-    let usage = admission::usage(&listed, &services, pending);
+    let usage = admission::usage(&listed, &services, pending, run.owner.counted_user());
     // A plan counts what it made as if the engine held it.
     Ok(run.mode.plan().map_or(usage, |plan| plan.usage(usage)))
 }

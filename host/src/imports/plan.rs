@@ -372,6 +372,8 @@ impl Plan {
         Usage {
             containers: (engine.containers + made + replicas).saturating_sub(gone),
             running: (engine.running + made_running + replicas).saturating_sub(gone_running),
+            // What the plan made is the run's person's.
+            mine: engine.mine + made,
         }
     }
 
@@ -502,6 +504,7 @@ mod tests {
         let engine = Usage {
             containers: 3,
             running: 2,
+            mine: 0,
         };
         let a = plan.create_container(None, &body(&[], None));
         plan.set_running(&a, true);
@@ -512,7 +515,8 @@ mod tests {
             plan.usage(engine),
             Usage {
                 containers: 3 + 2 + 2 - 1,
-                running: 2 + 1 + 2 - 1
+                running: 2 + 1 + 2 - 1,
+                mine: 2,
             }
         );
         // Removing a simulated one forgets it; the real one stays removed.

@@ -176,6 +176,8 @@ mod tests {
             pid: 1,
             engine: "default".into(),
             expires: expires.map(str::to_string),
+            user: None,
+            user_name: None,
         }
     }
 

@@ -36,6 +36,11 @@ pub struct RunSummary {
     pub expires: Option<String>,
     /// When it expired and was reaped, and what that removed.
     pub expired: Option<TornDown>,
+    /// Who started it: a token's `sub`, a CLI run's local user, `team-token`; none
+    /// for runs journaled before people were recorded.
+    pub user: Option<String>,
+    /// How people know who started it (`email`, `preferred_username`), when known.
+    pub user_name: Option<String>,
     /// The process that ran it, as its start says.
     #[serde(skip)]
     pub pid: Option<u32>,
@@ -58,6 +63,9 @@ impl RunSummary {
 pub struct TornDown {
     pub time: String,
     pub removed: Vec<String>,
+    /// Who tore it down, when the journal says (a reaping is nobody's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// One run in full: its params and every call it made.
@@ -85,9 +93,10 @@ pub struct Call {
 /// The columns [`summary`] reads, in its order.
 const SUMMARY: &str = "run, status, team, plugin, workflow, engine, started, duration_ms, \
                        error, containers, images, rolled_back, pid, cause, torn_down, \
-                       torn_down_removed, expires, expired, expired_removed";
+                       torn_down_removed, expires, expired, expired_removed, user, \
+                       user_name, torn_down_by";
 /// How many columns [`SUMMARY`] has: the index of the first column a query adds.
-const SUMMARY_COLUMNS: usize = 19;
+const SUMMARY_COLUMNS: usize = 22;
 
 fn list(text: Option<String>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -120,6 +129,7 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
                 Ok(TornDown {
                     time,
                     removed: list(row.get(15)?),
+                    by: row.get(21)?,
                 })
             })
             .transpose()?,
@@ -132,9 +142,12 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
             (Some(time), Some(removed)) => Some(TornDown {
                 time,
                 removed: list(Some(removed)),
+                by: None,
             }),
             _ => None,
         },
+        user: row.get(19)?,
+        user_name: row.get(20)?,
     })
 }
 
@@ -178,6 +191,8 @@ pub struct Filter<'a> {
     pub team: Option<&'a str>,
     /// `ok`, `failed`, `died` or `running`; any status when `None`.
     pub status: Option<&'a str>,
+    /// One person's: the id or the name a run's start gives.
+    pub user: Option<&'a str>,
 }
 
 /// The latest `limit` runs that `filter` lets through, newest first.
@@ -193,6 +208,11 @@ pub fn latest(
     if let Some(team) = filter.team {
         clauses.push("team = ?");
         args.push(Value::Text(team.to_string()));
+    }
+    if let Some(user) = filter.user {
+        clauses.push("(user = ? OR user_name = ?)");
+        args.push(Value::Text(user.to_string()));
+        args.push(Value::Text(user.to_string()));
     }
     // A run without an end is running or died, known only once settled: those filters
     // take the candidates a page at a time until `limit` of them pass.
@@ -390,7 +410,11 @@ mod tests {
         assert_eq!(b.containers, ["c9"]);
         assert_eq!(b.created(), "1 container, 0 images");
         let of = |team, status| {
-            let filter = Filter { team, status };
+            let filter = Filter {
+                team,
+                status,
+                user: None,
+            };
             latest(&journal, filter, 10, dir.path())
                 .unwrap()
                 .into_iter()
@@ -402,6 +426,7 @@ mod tests {
             Filter {
                 team: Some("blue"),
                 status: None,
+                user: None,
             },
             1,
             dir.path(),
@@ -429,6 +454,7 @@ mod tests {
             run: "a".into(),
             team: team.into(),
             removed: removed.iter().map(|s| s.to_string()).collect(),
+            by: Some(format!("{team} person")),
         };
         let journal = journal_of(
             dir.path(),
@@ -449,6 +475,7 @@ mod tests {
             Some(TornDown {
                 time: "t3".into(),
                 removed: vec!["c1".into(), "c2".into()],
+                by: Some("blue person".into()),
             })
         );
         let d = detail(&journal, "a", dir.path()).unwrap().unwrap();
@@ -467,6 +494,7 @@ mod tests {
             let filter = Filter {
                 team: None,
                 status: Some(status),
+                user: None,
             };
             let runs = latest(&journal, filter, limit, dir.path()).unwrap();
             runs.into_iter().map(|r| r.run).collect::<Vec<_>>()

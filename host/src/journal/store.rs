@@ -44,6 +44,13 @@ pub enum Entry {
         /// When its environment expires (its team's `lifetime`); none: never.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires: Option<String>,
+        /// Who started it: a token's `sub`, a CLI run's local user, or `team-token`;
+        /// journals written before people were recorded have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// How people know them (`email` or `preferred_username`), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_name: Option<String>,
     },
     Call {
         time: String,
@@ -89,6 +96,9 @@ pub enum Entry {
         team: String,
         /// The containers removed by the teardown (those of a run cancelled by it too).
         removed: Vec<String>,
+        /// Who tore it down (as a run's start names its person), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// The run's expiry was set (by its workflow) or extended (by a person): the
     /// run's expiry is now `expires`. Applies only to a run that has not expired or
@@ -187,6 +197,13 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX IF NOT EXISTS lifetimes_by_run ON lifetimes (run, seq);
      CREATE INDEX IF NOT EXISTS lifetimes_by_time ON lifetimes (time);",
+    // People: who started each run (id and name), and who tore it down.
+    "ALTER TABLE runs ADD COLUMN user TEXT;
+     ALTER TABLE runs ADD COLUMN user_name TEXT;
+     ALTER TABLE runs ADD COLUMN torn_down_by TEXT;
+     CREATE INDEX IF NOT EXISTS runs_by_user ON runs (user, seq) WHERE user IS NOT NULL;
+     CREATE INDEX IF NOT EXISTS runs_by_user_name ON runs (user_name, seq)
+         WHERE user_name IS NOT NULL;",
 ];
 
 const SCHEMA: &str = "
@@ -452,11 +469,13 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             pid,
             engine,
             expires,
+            user,
+            user_name,
         } => conn.execute(
             "INSERT OR IGNORE INTO runs
                  (run, team, plugin, plugin_sha256, workflow, engine, params, pid, started,
-                  expires)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                  expires, user, user_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 run,
                 team,
@@ -467,7 +486,9 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 params_json(params),
                 pid,
                 time,
-                expires
+                expires,
+                user.as_deref().map(text::cap).as_deref(),
+                user_name.as_deref().map(text::cap).as_deref()
             ],
         ),
         Entry::Call {
@@ -545,10 +566,17 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             run,
             team,
             removed,
+            by,
         } => conn.execute(
-            "UPDATE runs SET torn_down = ?3, torn_down_removed = ?4
+            "UPDATE runs SET torn_down = ?3, torn_down_removed = ?4, torn_down_by = ?5
              WHERE run = ?1 AND team = ?2 AND torn_down IS NULL",
-            params![run, team, time, json(removed)],
+            params![
+                run,
+                team,
+                time,
+                json(removed),
+                by.as_deref().map(text::cap).as_deref()
+            ],
         ),
         // Only while the run has neither expired nor been torn down: an extension that
         // loses the race with the reaper changes nothing, and its caller is told so.

@@ -364,6 +364,8 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         pid,
         engine,
         expires,
+        user,
+        user_name,
         ..
     } = &entry
     {
@@ -377,7 +379,7 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         // order): the start fills in the rest.
         conn.prepare_cached(
             "UPDATE runs SET plugin_sha256 = ?2, params = ?3, pid = ?4, started = ?5,
-                 engine = ?6, expires = COALESCE(expires, ?7)
+                 engine = ?6, expires = COALESCE(expires, ?7), user = ?8, user_name = ?9
              WHERE run = ?1 AND started IS NULL",
         )?
         .execute(params![
@@ -387,7 +389,9 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
             pid,
             time,
             engine,
-            expires
+            expires,
+            user,
+            user_name
         ])?;
         return Ok(Taken::Other);
     }
@@ -504,6 +508,8 @@ fn decode_start(row: &Row) -> rusqlite::Result<Entry> {
         pid: u32::try_from(u64_of(row.get(7)?)).unwrap_or_default(),
         engine: row.get(8)?,
         expires: row.get(9)?,
+        user: row.get(10)?,
+        user_name: row.get(11)?,
     })
 }
 
@@ -546,6 +552,7 @@ fn decode_teardown(row: &Row) -> rusqlite::Result<Entry> {
         run: row.get(1)?,
         team: row.get(2)?,
         removed: json_list(row.get(3)?),
+        by: row.get(4)?,
     })
 }
 
@@ -580,7 +587,7 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
         let tx = conn.transaction()?;
         let mut starts = tx.prepare(
             "SELECT started, run, team, plugin, plugin_sha256, workflow, params, pid, engine,
-                    expires
+                    expires, user, user_name
              FROM runs WHERE started IS NOT NULL AND started >= ?1 ORDER BY started, seq",
         )?;
         let mut calls = tx.prepare(
@@ -594,7 +601,7 @@ pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Re
              FROM runs WHERE ended IS NOT NULL AND ended >= ?1 ORDER BY ended, seq",
         )?;
         let mut teardowns = tx.prepare(
-            "SELECT torn_down, run, team, torn_down_removed
+            "SELECT torn_down, run, team, torn_down_removed, torn_down_by
              FROM runs WHERE torn_down IS NOT NULL AND torn_down >= ?1 ORDER BY torn_down, seq",
         )?;
         let mut lifetimes = tx.prepare(

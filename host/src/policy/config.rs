@@ -34,6 +34,9 @@ pub struct Teams {
     /// The API tokens of each team that has any (`dockwright serve`), as
     /// `sha256:<hex>` hashes: the file never holds a token itself.
     pub tokens: BTreeMap<String, Vec<String>>,
+    /// The identity provider's groups whose members act for each team that names
+    /// any (`groups`, read with `[auth.oidc]`).
+    pub groups: BTreeMap<String, Vec<String>>,
 }
 
 impl Teams {
@@ -43,6 +46,7 @@ impl Teams {
         Teams {
             teams: BTreeMap::from([("default".to_string(), default_team("default", cwd))]),
             tokens: BTreeMap::new(),
+            groups: BTreeMap::new(),
         }
     }
 
@@ -60,6 +64,19 @@ impl Teams {
         let defaults = raw.defaults.unwrap_or_default();
         let file = doc.locator();
         let tokens = tokens(&file, &teams, &defaults)?;
+        if defaults.groups.is_some() {
+            return Err(file.error(
+                &["defaults", "groups"],
+                "groups say who acts for one team: move them into that team's table",
+            ));
+        }
+        let groups = teams
+            .iter()
+            .filter_map(|(name, t)| {
+                let names = t.groups.as_ref()?.iter().map(|g| g.0.clone()).collect();
+                Some((name.clone(), names))
+            })
+            .collect();
         let mut policies = BTreeMap::new();
         for (name, team) in &teams {
             let merged = Merge {
@@ -75,6 +92,7 @@ impl Teams {
         Ok(Teams {
             teams: policies,
             tokens,
+            groups,
         })
     }
 }
@@ -141,6 +159,7 @@ struct RawTeam {
     images: Option<Vec<String>>,
     max_containers: Option<Count>,
     max_running: Option<Count>,
+    max_containers_per_user: Option<Count>,
     memory: Option<RawLimit<Size>>,
     cpus: Option<RawLimit<Cpus>>,
     pids: Option<RawLimit<Count>>,
@@ -162,6 +181,7 @@ struct RawTeam {
     require_signed: Option<bool>,
     plugin_limits: Option<RawPluginLimits>,
     tokens: Option<Vec<TokenHash>>,
+    groups: Option<Vec<GroupName>>,
     lifetime: Option<RawLifetime>,
     webhook: Option<WebhookUrl>,
 }
@@ -242,6 +262,25 @@ impl<'de> Deserialize<'de> for PublicKey {
                 let key = v.as_str()?.trim();
                 crate::util::keys::parse_public(key).ok()?;
                 Some(PublicKey(key.to_string()))
+            },
+        )
+    }
+}
+
+/// A group of the identity provider, as its token's groups claim names it: any
+/// text (Entra ID names groups by id, Keycloak by path), but not empty or long.
+#[derive(Debug, Clone, PartialEq)]
+struct GroupName(String);
+
+impl<'de> Deserialize<'de> for GroupName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaf(
+            d,
+            "a group name as the identity provider's tokens write it (1 to 256 characters)",
+            |v| {
+                let name = v.as_str()?;
+                (!name.trim().is_empty() && name.len() <= 256 && !name.contains(char::is_control))
+                    .then(|| GroupName(name.to_string()))
             },
         )
     }

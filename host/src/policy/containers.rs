@@ -50,6 +50,17 @@ pub fn check_create(p: &TeamPolicy, spec: &mut ContainerSpec, usage: &Usage) -> 
             ),
         });
     }
+    if let Some(most) = p.max_containers_per_user {
+        if usage.mine >= most {
+            return Err(Denial {
+                rule: "max_containers_per_user",
+                reason: format!(
+                    "you already have {} of team `{}`'s containers and one person may have at most {most}; tear down one of your environments first, or ask an admin to raise `max_containers_per_user`",
+                    usage.mine, p.name
+                ),
+            });
+        }
+    }
     check_ports(p, spec)?;
     check_host_ips(p, spec)?;
     check_and_complete(
@@ -287,6 +298,7 @@ mod tests {
                 Usage {
                     containers: 2,
                     running: 2,
+                    mine: 0,
                 },
                 None,
             ),
@@ -296,6 +308,7 @@ mod tests {
                 Usage {
                     containers: 3,
                     running: 0,
+                    mine: 0,
                 },
                 Some("max_containers"),
             ),
@@ -305,6 +318,7 @@ mod tests {
                 Usage {
                     containers: 9,
                     running: 0,
+                    mine: 0,
                 },
                 Some("max_containers"),
             ),
@@ -543,6 +557,7 @@ mod tests {
             let usage = Usage {
                 containers: 3,
                 running,
+                mine: 0,
             };
             expect(check_start(&p, &usage), want, &format!("{running} running"));
         }

@@ -29,6 +29,9 @@ pub const SLOT: &str = "dockwright.slot";
 /// lifetime creates: what `docker ps` shows, and what a reaper goes by for a run the
 /// journal no longer knows. The journal's expiry, which an extension moves, comes first.
 pub const EXPIRES: &str = "dockwright.expires";
+/// The person whose run made the object (a token's `sub`, a CLI run's local user,
+/// or `team-token`): what a team's listings show and the per-person quota counts.
+pub const USER: &str = "dockwright.user";
 
 /// Who is creating something: the values of the ownership labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,19 @@ pub struct Owner {
     pub engine: String,
     /// When the run expires, as the label writes it; none: it does not.
     pub expires: Option<String>,
+    /// Whose run it is; none: the host does not know (a replay).
+    pub user: Option<super::people::Person>,
+}
+
+impl Owner {
+    /// The person whose containers the per-person quota counts for this run: none
+    /// for a run of a team token or of nobody known.
+    pub fn counted_user(&self) -> Option<&str> {
+        self.user
+            .as_ref()
+            .filter(|p| p.counted())
+            .map(|p| p.id.as_str())
+    }
 }
 
 impl Owner {
@@ -57,6 +73,9 @@ impl Owner {
         ]);
         if let Some(expires) = &self.expires {
             labels.insert(EXPIRES.to_string(), expires.clone());
+        }
+        if let Some(user) = &self.user {
+            labels.insert(USER.to_string(), user.id.clone());
         }
         labels
     }
@@ -101,6 +120,7 @@ mod tests {
             plugin_sha256: "ab".into(),
             engine: "default".into(),
             expires: None,
+            user: None,
         }
     }
 

@@ -16,11 +16,12 @@
 //! - [`commit`]: the instructions a commit may apply;
 //! - [`labels`]: the ownership labels and whose an object is;
 //! - [`lifetime`]: when a run's environment expires, and how far it may be extended;
+//! - [`people`]: who a run is for, and the teams a signed-in person acts for;
 //! - [`params`]: a workflow's params, checked against what it declares;
 //! - [`groups`]: the permission groups of Docker operations, and sets of them;
 //! - [`permissions`]: the rules: calls inside the manifest, a team's cap, trusted signers;
 //! - [`config`]: its section of `dockwright.toml`: the teams, `[defaults]`, their
-//!   tokens, and the merge rules (`config::merge`).
+//!   tokens and groups, and the merge rules (`config::merge`).
 
 pub mod build;
 pub mod commit;
@@ -34,6 +35,7 @@ pub mod images;
 pub mod labels;
 pub mod lifetime;
 pub mod params;
+pub mod people;
 pub mod permissions;
 pub mod services;
 pub mod team;

@@ -200,6 +200,7 @@ mod tests {
         let one = Usage {
             containers: 1,
             running: 0,
+            mine: 0,
         };
         assert_eq!(
             rule(check_service(&p, &mut spec(3), &one)),
@@ -209,6 +210,7 @@ mod tests {
         let full = Usage {
             containers: 3,
             running: 2,
+            mine: 0,
         };
         assert_eq!(rule(check_replicas(&p, 2, 2, &full)), None);
         assert_eq!(rule(check_replicas(&p, 2, 0, &full)), None);

@@ -55,6 +55,9 @@ pub struct TeamPolicy {
     pub max_containers: u32,
     /// Most running containers the team may have.
     pub max_running: u32,
+    /// Most containers one person of the team may have (their runs' containers, by
+    /// the `dockwright.user` label); `None`: only the team's quota counts.
+    pub max_containers_per_user: Option<u32>,
     pub memory_bytes: Limit<u64>,
     pub cpus: Limit<f64>,
     pub pids: Limit<u32>,
@@ -111,6 +114,9 @@ pub struct TeamPolicy {
 pub struct Usage {
     pub containers: u32,
     pub running: u32,
+    /// Of `containers`, those of the person the run is for (zero when the run is
+    /// nobody's, as for a team token).
+    pub mine: u32,
 }
 
 /// Why a request was refused: the rule (a key of the team's policy) and words for
@@ -171,6 +177,7 @@ pub fn default_team(name: &str, cwd: &Path) -> TeamPolicy {
         images: vec!["*".into()],
         max_containers: 50,
         max_running: 20,
+        max_containers_per_user: None,
         memory_bytes: Limit {
             default: 256 << 20,
             max: 2 << 30,

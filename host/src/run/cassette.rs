@@ -231,6 +231,7 @@ pub async fn replay(
         // A replay is nobody's request: a plugin reads no caller, as on a host that
         // does not know it.
         caller: None,
+        user: None,
     };
     let request = RunRequest {
         runtime,

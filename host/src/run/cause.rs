@@ -34,7 +34,7 @@ pub enum Cause {
 
 /// The rules that are quotas: a run denied by one may succeed later, when the
 /// team's other environments are gone.
-pub const QUOTA_RULES: &[&str] = &["max_containers", "max_running"];
+pub const QUOTA_RULES: &[&str] = &["max_containers", "max_running", "max_containers_per_user"];
 
 impl Cause {
     /// The cause of a workflow that failed on its own (returned an error or crashed),

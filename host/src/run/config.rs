@@ -31,6 +31,8 @@ pub struct Config {
     /// The API tokens of each team that has any (`dockwright serve`), as
     /// `sha256:<hex>` hashes: the file never holds a token itself.
     pub tokens: BTreeMap<String, Vec<String>>,
+    /// The identity provider's groups of each team that names any (`groups`).
+    pub groups: BTreeMap<String, Vec<String>>,
     /// How to reach OCI registries (`[registries]`).
     pub registries: Registries,
     /// The engines besides the default one (`[engines.NAME]`), by name.
@@ -42,7 +44,7 @@ pub struct Config {
 
 /// The file's top-level keys, each its section's owner's: the journal's, the
 /// engine's (`public_host`, `engines`), share's (`registries`), the server's
-/// (`serve`, read by `serve::config`) and policy's (`defaults`, `teams`).
+/// (`serve` and `auth`, read by `serve::config`) and policy's (`defaults`, `teams`).
 const KEYS: &[&str] = &[
     "journal",
     "journal_retention",
@@ -50,6 +52,7 @@ const KEYS: &[&str] = &[
     "registries",
     "engines",
     "serve",
+    "auth",
     "defaults",
     "teams",
 ];
@@ -58,13 +61,18 @@ impl Config {
     /// What applies when there is no config file: one team, `default`, with the
     /// built-in policy.
     pub fn builtin(cwd: &Path) -> Config {
-        let Teams { teams, tokens } = Teams::builtin(cwd);
+        let Teams {
+            teams,
+            tokens,
+            groups,
+        } = Teams::builtin(cwd);
         Config {
             teams,
             journal: None,
             journal_retention: None,
             source: None,
             tokens,
+            groups,
             registries: Registries::default(),
             engines: BTreeMap::new(),
             public_host: None,
@@ -78,13 +86,18 @@ impl Config {
         let journal = JournalSettings::read(doc)?;
         let registries = Registries::read(doc)?;
         let engines = Engines::read(doc)?;
-        let Teams { teams, tokens } = Teams::read(doc, cwd)?;
+        let Teams {
+            teams,
+            tokens,
+            groups,
+        } = Teams::read(doc, cwd)?;
         Ok(Config {
             teams,
             journal: journal.path,
             journal_retention: journal.retention,
             source: Some(doc.source().to_path_buf()),
             tokens,
+            groups,
             registries,
             engines: engines.targets,
             public_host: engines.public_host,

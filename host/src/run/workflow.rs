@@ -24,6 +24,7 @@ use crate::plugin::catalog::LoadedPlugin;
 use crate::plugin::runtime::Runtime;
 use crate::policy::labels::Owner;
 use crate::policy::lifetime;
+use crate::policy::people::Person;
 use crate::policy::TeamPolicy;
 use crate::util::console::{Budgeted, Console, Level, Source};
 use crate::util::text;
@@ -44,6 +45,9 @@ pub struct RunOptions {
     /// Who asked for the run, as the plugin's run context says (`host.current-run`):
     /// the user name on the command line, the token over HTTP.
     pub caller: Option<String>,
+    /// The person the run is for: journaled, labelled (`dockwright.user`), and
+    /// counted by the team's per-person quota.
+    pub user: Option<Person>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -217,6 +221,7 @@ pub async fn run_workflow_as(
         plugin_sha256: plugin.sha256.clone(),
         engine: engine.name.clone(),
         expires,
+        user: options.user.clone(),
     };
     let mut report = RunReport::failed(
         &owner.run_id,
@@ -289,6 +294,8 @@ fn journal_start(
         pid: std::process::id(),
         engine: owner.engine.clone(),
         expires: owner.expires.clone(),
+        user: owner.user.as_ref().map(|p| p.id.clone()),
+        user_name: owner.user.as_ref().and_then(|p| p.name.clone()),
     })
 }
 

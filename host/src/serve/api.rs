@@ -20,7 +20,7 @@ use super::app::App;
 use super::error::ApiError;
 use super::runs::{self, Caller};
 use super::started::{Line, RunRecord};
-use super::{auth, containers, metrics, openapi, page, reaper, request};
+use super::{containers, metrics, openapi, page, reaper, request, signin};
 use crate::engine::config::DEFAULT_ENGINE;
 
 /// Every route, as `(method, path)`: the OpenAPI document is checked against it.
@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/openapi.json"),
     ("get", "/metrics"),
+    ("get", "/v1/me"),
     ("get", "/v1/workflows"),
     ("get", "/v1/runs"),
     ("post", "/v1/runs"),
@@ -55,9 +56,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(page::index))
         .route("/page.js", get(page::script))
         .route("/page.css", get(page::style))
+        // The page's sign-in with the identity provider (see `signin`).
+        .route("/auth/config", get(signin::config))
+        .route("/auth/token", post(signin::token))
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
+        .route("/v1/me", get(signin::me))
         .route("/v1/workflows", get(workflows))
         .route("/v1/runs", get(list_runs).post(create_run))
         .route("/v1/runs/{id}", get(show_run).delete(delete_run))
@@ -70,41 +75,6 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(app)
-}
-
-impl FromRequestParts<Arc<App>> for Caller {
-    type Rejection = ApiError;
-
-    /// The team of the bearer token. Every `/v1` handler takes a `Caller`, so none
-    /// runs for an unauthenticated request.
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        const CHALLENGE: &str = "Bearer realm=\"dockwright\"";
-        const INVALID: &str = "Bearer realm=\"dockwright\", error=\"invalid_token\"";
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(
-                "this needs a token: send `Authorization: Bearer <token>` (an admin makes one with `dockwright token new <team>`)",
-                CHALLENGE,
-            ));
-        };
-        let token = value.to_str().ok().and_then(auth::bearer).ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`", INVALID)
-        })?;
-        let config = app.teams.current();
-        let (team, stored) = auth::team_of(&config.tokens, token).ok_or_else(|| {
-            ApiError::unauthorized(
-                "the token is not valid (it may have been revoked): ask an admin for a new one",
-                INVALID,
-            )
-        })?;
-        let policy = config
-            .team(team)
-            .map_err(|e| ApiError::unauthorized(format!("{e:#}"), INVALID))?;
-        Ok(Caller {
-            team: team.to_string(),
-            policy: Arc::new(policy.clone()),
-            who: format!("token {}", auth::short_hash(stored)),
-        })
-    }
 }
 
 /// The `{id}` of a path. axum's own rejection (a path that is not UTF-8) is plain
@@ -492,7 +462,7 @@ async fn delete_run(
     caller: Caller,
     Id(id): Id,
 ) -> Result<Json<Value>, ApiError> {
-    runs::teardown(&app, &caller.team, &id).await.map(Json)
+    runs::teardown(&app, &caller, &id).await.map(Json)
 }
 
 /// Server-sent events: `log` and `build` events for the run's lines (each with its

@@ -38,6 +38,8 @@ pub struct App {
     pub keyed_starts: tokio::sync::Mutex<()>,
     /// The reaper's wake-up and its notices (see [`super::reaper`]).
     pub reaping: super::notices::Reaping,
+    /// The identity provider whose tokens the API accepts, if configured.
+    pub oidc: Option<Arc<super::oidc::Oidc>>,
 }
 
 impl App {

@@ -1,5 +1,5 @@
 //! The server's part of `dockwright.toml` (`[serve]`: how `dockwright serve` runs
-//! where its flags do not say), and loading the config with it: every command loads
+//! where its flags do not say; `[auth.oidc]`, read by `oidc::settings`), and loading the config with it: every command loads
 //! through [`load`], so a mistake in `[serve]` is refused as any other in the file.
 
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::oidc::settings::OidcSettings;
 use crate::config::values::{leaf, Count, Dur, Size};
 use crate::config::Document;
 use crate::run::config::{read_file, Config};
@@ -23,13 +24,17 @@ pub struct ServeSettings {
     pub header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub max_connections: Option<u32>,
+    /// `[auth.oidc]`: the identity provider whose tokens the API accepts.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl ServeSettings {
-    /// The section as `doc` gives it (key `serve`).
+    /// The section as `doc` gives it (key `serve`), with `[auth]`.
     pub fn read(doc: &Document) -> anyhow::Result<ServeSettings> {
         let raw: RawSection = doc.section()?;
-        Ok(raw.serve.map(RawServe::settings).unwrap_or_default())
+        let mut settings = raw.serve.map(RawServe::settings).unwrap_or_default();
+        settings.oidc = OidcSettings::read(doc)?;
+        Ok(settings)
     }
 }
 
@@ -89,6 +94,7 @@ impl RawServe {
             header_timeout: self.header_timeout.map(|d| d.0),
             idle_timeout: self.idle_timeout.map(|d| d.0),
             max_connections: self.max_connections.map(|c| c.0),
+            oidc: None,
         }
     }
 }

@@ -5,6 +5,9 @@
 //! - [`api`]: the routes and their handlers (short: parse, call, answer);
 //! - [`app`]: what every handler can reach;
 //! - [`auth`]: tokens, their hashes in the config, who a token belongs to;
+//! - [`oidc`]: people's tokens from the identity provider (`[auth.oidc]`), checked;
+//! - [`caller`]: who a request is from and the team they act for;
+//! - [`signin`]: the page's sign-in with the identity provider, and `/v1/me`;
 //! - [`config`]: its section of `dockwright.toml` (`[serve]`), and the config loaded
 //!   with it;
 //! - [`teams`]: the config in force, read again when its file changes;
@@ -47,6 +50,7 @@ use app::App;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod caller;
 pub mod config;
 pub mod conn;
 pub mod containers;
@@ -56,11 +60,13 @@ pub mod evict;
 pub mod live;
 pub mod metrics;
 pub mod notices;
+pub mod oidc;
 pub mod openapi;
 pub mod page;
 pub mod reaper;
 pub mod request;
 pub mod runs;
+pub mod signin;
 pub mod slots;
 pub mod started;
 pub mod teams;
@@ -79,6 +85,8 @@ pub struct Options {
     pub max_body: usize,
     /// How many connections, and how long each may stay quiet.
     pub limits: conn::Limits,
+    /// The identity provider whose tokens the API accepts (`[auth.oidc]`).
+    pub oidc: Option<oidc::settings::OidcSettings>,
 }
 
 /// How long cancelled runs get to roll back before the server exits anyway.
@@ -248,6 +256,12 @@ async fn setup(options: &Options) -> Result<App> {
         reachability: metrics::Reachability::new(Duration::from_secs(1)),
         keyed_starts: tokio::sync::Mutex::new(()),
         reaping: notices::Reaping::default(),
+        oidc: options
+            .oidc
+            .clone()
+            .map(oidc::Oidc::new)
+            .transpose()?
+            .map(Arc::new),
     })
 }
 

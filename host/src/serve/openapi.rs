@@ -13,7 +13,10 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The team HTTP API of dockwright: run sandboxed plugin workflows that provision \
                 Docker environments, with the same policy, audit journal and rollback as the CLI. \
-                Every /v1 call needs `Authorization: Bearer <token>`; the token decides the team. \
+                Every /v1 call needs `Authorization: Bearer <token>`: a team token (it decides the team), or a \
+                person's token from the identity provider of `[auth.oidc]` (their groups decide their teams; one who \
+                acts for several names the team with the `X-Dockwright-Team` header or the `team` query parameter, \
+                which every /v1 operation takes). \
                 Errors are JSON objects with one field, `error`."
         },
         "servers": [{ "url": "/" }],
@@ -24,7 +27,9 @@ pub fn document() -> Value {
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A team token made by `dockwright token new <team>`."
+                    "description": "A team token made by `dockwright token new <team>`, or a JWT of the configured OpenID \
+                        provider (`[auth.oidc]`): signed by one of its keys with an asymmetric algorithm, for this \
+                        server's audience, not expired."
                 }
             },
             "schemas": schemas(),
@@ -60,6 +65,16 @@ fn server_paths() -> Value {
             "summary": "This document",
             "security": [],
             "responses": { "200": { "description": "The OpenAPI 3.0 document", "content": { "application/json": { "schema": { "type": "object" } } } } }
+        }},
+        "/v1/me": { "get": {
+            "summary": "Who the token is, and the teams it acts for",
+            "description": "A team token acts for its team; a person for the teams whose `groups` hold one of theirs \
+                (none: signed in, but an admin has put none of their groups in a team).",
+            "responses": {
+                "200": { "description": "The caller", "content": json_of("#/components/schemas/Me") },
+                "401": { "$ref": "#/components/responses/Unauthorized" },
+                "503": { "description": "The identity provider cannot be asked", "content": error() }
+            }
         }},
         "/v1/workflows": { "get": {
             "summary": "The workflows the caller's team may run, with their params",
@@ -299,6 +314,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "health"),
     ("get", "/openapi.json", "openapi"),
     ("get", "/metrics", "metrics"),
+    ("get", "/v1/me", "whoAmI"),
     ("get", "/v1/workflows", "listWorkflows"),
     ("get", "/v1/runs", "listRuns"),
     ("post", "/v1/runs", "startRun"),
@@ -355,6 +371,15 @@ fn server_schemas() -> Value {
         "Error": {
             "type": "object", "required": ["error"], "additionalProperties": false,
             "properties": { "error": { "type": "string", "description": "What went wrong, for people" } }
+        },
+        "Me": {
+            "type": "object", "required": ["kind", "user", "name", "teams"],
+            "properties": {
+                "kind": { "type": "string", "enum": ["team-token", "person"] },
+                "user": { "type": "string", "description": "The token's `sub`, or `team-token`" },
+                "name": nullable("string"),
+                "teams": { "type": "array", "items": { "type": "string" } }
+            }
         },
         "Health": {
             "type": "object", "required": ["status", "draining", "engine", "plugins"],
@@ -433,8 +458,14 @@ fn run_schemas() -> Value {
             removed; null while it stands. `status` still says how the run went.",
         "properties": {
             "time": { "type": "string", "format": "date-time" },
-            "removed": strings
+            "removed": strings,
+            "by": { "type": "string", "description": "Who tore it down (a team token by its hash's start, a person by name and id)" }
         }
+    });
+    let user = json!({
+        "type": "string", "nullable": true,
+        "description": "Who started the run: a token's `sub`, `uid:N` for a CLI run, `team-token`; null for runs \
+            journaled before people were recorded."
     });
     let expires = json!({
         "type": "string", "format": "date-time", "nullable": true,
@@ -449,7 +480,7 @@ fn run_schemas() -> Value {
             "removed": strings
         }
     });
-    json!({
+    let lifetimes = json!({
         "Usage": {
             "type": "object", "required": ["team", "since", "until", "usage"],
             "properties": {
@@ -541,6 +572,8 @@ fn run_schemas() -> Value {
                 "sends": { "type": "string", "description": "What the host would send the engine, where it rewrites the request (a build's Dockerfile)" }
             }
         },
+    });
+    let runs = json!({
         "Line": {
             "type": "object", "required": ["seq", "time", "stream", "text"],
             "properties": {
@@ -573,6 +606,8 @@ fn run_schemas() -> Value {
                 "torn_down": torn_down,
                 "expires": expires,
                 "expired": expired,
+                "user": user,
+                "user_name": nullable("string"),
                 "rollback_errors": strings,
                 "log": { "type": "array", "items": { "$ref": "#/components/schemas/Line" } },
                 "log_dropped": { "type": "integer" },
@@ -595,7 +630,9 @@ fn run_schemas() -> Value {
                 "cause": cause,
                 "torn_down": torn_down,
                 "expires": expires,
-                "expired": expired
+                "expired": expired,
+                "user": user,
+                "user_name": nullable("string")
             }
         },
         "RunList": {
@@ -640,7 +677,8 @@ fn run_schemas() -> Value {
                 "message": { "type": "string" }
             }
         }
-    })
+    });
+    merged([lifetimes, runs])
 }
 
 /// What a container is listed as.

@@ -313,6 +313,8 @@ mod tests {
             pid: 1,
             engine: "default".into(),
             expires: Some(expires.clone()),
+            user: None,
+            user_name: None,
         })
         .unwrap();
         // Ended: its process (pid 1 here, always alive) no longer counts.

@@ -208,7 +208,9 @@ impl Query {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
             .map_err(|e| format!("the query string cannot be read: {e}"))?;
         for (i, (key, _)) in pairs.iter().enumerate() {
-            if !allowed.contains(&key.as_str()) {
+            // Every endpoint takes the team a person acts for (see `caller`).
+            let team = key == super::caller::TEAM_PARAM;
+            if !team && !allowed.contains(&key.as_str()) {
                 let takes = match allowed {
                     [] => "this endpoint takes no query parameters".to_string(),
                     _ => format!(

@@ -21,18 +21,22 @@ use crate::journal::history::TornDown;
 use crate::journal::Entry;
 use crate::plugin::catalog::{Catalog, LoadedPlugin};
 use crate::plugin::info::WorkflowInfo;
+use crate::policy::people::Person;
 use crate::policy::TeamPolicy;
 use crate::run::{self, RunOptions, RunReport, Status};
 use crate::util::console::Console;
 
-/// Who is calling: the team its token belongs to, with that team's policy now.
+/// Who is calling: the team they act for, with that team's policy now.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub team: String,
     pub policy: Arc<TeamPolicy>,
-    /// Who the caller is, as a run's context tells its plugin: the token, by the
-    /// start of its hash as `dockwright token list` shows it (never the token).
+    /// Who the caller is, as a run's context tells its plugin and the journal
+    /// names who extended or tore down: a team token by the start of its hash as
+    /// `dockwright token list` shows it (never the token), a person by name and id.
     pub who: String,
+    /// The person runs are for: a signed-in person, or `team-token`.
+    pub person: Person,
 }
 
 /// How long a DELETE waits for a run it cancelled to finish rolling back.
@@ -209,6 +213,7 @@ pub fn start(
         resolved.workflow.clone(),
         engine.name.clone(),
         resolved.params.clone(),
+        caller.person.clone(),
         app.abort.child_token(),
     );
     app.started.insert(record.clone());
@@ -219,6 +224,7 @@ pub fn start(
         state_dir: app.state_dir.clone(),
         mode: Mode::Live,
         caller: Some(caller.who.clone()),
+        user: Some(caller.person.clone()),
     };
     let (app, task_record) = (app.clone(), record.clone());
     app.tasks.clone().spawn(async move {
@@ -279,6 +285,7 @@ pub async fn plan(
         state_dir: app.state_dir.clone(),
         mode: Mode::Live,
         caller: Some(caller.who.clone()),
+        user: Some(caller.person.clone()),
     };
     let plugin = &resolved.plugin;
     // The plugin's own output is not part of a plan's answer.
@@ -510,6 +517,7 @@ pub async fn recent(
         let filter = crate::journal::history::Filter {
             team: Some(&team_owned),
             status,
+            user: None,
         };
         crate::journal::history::latest(&journal, filter, limit, &state_dir)
     })
@@ -524,6 +532,7 @@ pub async fn recent(
                 "engine": r.engine, "started": r.started, "duration_ms": r.duration_ms,
                 "error": r.error, "cause": r.cause, "torn_down": r.torn_down,
                 "expires": r.expires, "expired": r.expired,
+                "user": r.user, "user_name": r.user_name,
             })
         })
         .collect();
@@ -550,8 +559,10 @@ pub async fn calls(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
 
 /// Tear down run `id` of the caller's team: cancel it if it is in flight (which
 /// rolls it back), then remove every container labelled with it. Images are kept,
-/// as a rollback keeps them.
-pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
+/// as a rollback keeps them. Anyone of the team may tear down any of its runs (a
+/// colleague's too): the journal keeps who did, beside who started it.
+pub async fn teardown(app: &App, caller: &Caller, id: &str) -> Result<Value, ApiError> {
+    let team = caller.team.as_str();
     if !plausible_run_id(id) {
         return Err(ApiError::no_run(id));
     }
@@ -614,12 +625,14 @@ pub async fn teardown(app: &App, team: &str, id: &str) -> Result<Value, ApiError
     let torn = TornDown {
         time: crate::journal::now(),
         removed,
+        by: Some(caller.who.clone()),
     };
     let entry = Entry::TornDown {
         time: torn.time.clone(),
         run: id.to_string(),
         team: team.to_string(),
         removed: torn.removed.clone(),
+        by: torn.by.clone(),
     };
     let journal = app.journal.clone();
     let kept = tokio::task::spawn_blocking(move || journal.record_counted(&entry))

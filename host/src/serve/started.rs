@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::journal;
 use crate::journal::history::{RunSummary, TornDown};
+use crate::policy::people::Person;
 use crate::run::{RunReport, Status};
 use crate::util::console::{Console, Level, Source};
 
@@ -59,6 +60,8 @@ pub struct RunRecord {
     pub engine: String,
     pub params: Vec<(String, String)>,
     pub started: String,
+    /// Who started it.
+    pub person: Person,
     /// Cancelling it interrupts the run, which then rolls back.
     pub cancel: CancellationToken,
     state: Mutex<State>,
@@ -74,6 +77,7 @@ impl RunRecord {
         workflow: String,
         engine: String,
         params: Vec<(String, String)>,
+        person: Person,
         cancel: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -83,6 +87,7 @@ impl RunRecord {
             workflow,
             engine,
             params,
+            person,
             started: journal::now(),
             cancel,
             state: Mutex::new(State::default()),
@@ -175,6 +180,8 @@ impl RunRecord {
             }),
         };
         view["params"] = params(&self.params);
+        view["user"] = self.person.id.clone().into();
+        view["user_name"] = self.person.name.clone().into();
         view["torn_down"] = serde_json::to_value(&state.torn_down).unwrap_or_default();
         if let Some(containers) = containers {
             view["containers"] = containers.into();
@@ -237,6 +244,8 @@ pub fn summary_view(summary: &RunSummary, run_params: &[(String, String)]) -> Va
         "torn_down": summary.torn_down,
         "expires": summary.expires,
         "expired": summary.expired,
+        "user": summary.user,
+        "user_name": summary.user_name,
         "log": [],
         "links": links(&summary.run),
     })
@@ -362,6 +371,7 @@ mod tests {
             "create".into(),
             "default".into(),
             vec![("image".into(), "x".into())],
+            Person::team_token(),
             CancellationToken::new(),
         )
     }

@@ -14,6 +14,8 @@ pub fn start(run: &str, team: &str, time: &str) -> Entry {
         pid: 1,
         engine: "default".into(),
         expires: None,
+        user: None,
+        user_name: None,
     }
 }
 

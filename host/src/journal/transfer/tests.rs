@@ -34,6 +34,7 @@ fn an_export_is_the_entries_in_time_order_and_imports_back() {
             run: "r1".into(),
             team: "blue".into(),
             removed: vec!["c1".into()],
+            by: Some("bob@example.test (bob)".into()),
         },
     ];
     for e in &entries {

@@ -170,6 +170,8 @@ fn start(run: &str, time: SystemTime) -> Entry {
         pid: 1,
         engine: "default".into(),
         expires: None,
+        user: None,
+        user_name: None,
     }
 }
 
@@ -238,6 +240,7 @@ fn a_journal_tells_each_containers_life_from_its_calls_and_its_runs_end() {
             run: "r1".into(),
             team: "blue".into(),
             removed: vec!["aaaa1111".into(), "bbbb2222".into()],
+            by: None,
         },
         // r2: failed at 3 h and rolled back; its container ran 2-3 h (no limits journaled).
         start("r2", at(2.0)),

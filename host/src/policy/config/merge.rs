@@ -64,6 +64,11 @@ impl Merge<'_> {
             images: pick(|t| t.images.as_ref(), base.images),
             max_containers: count(|t| t.max_containers, base.max_containers),
             max_running: count(|t| t.max_running, base.max_running),
+            max_containers_per_user: team
+                .max_containers_per_user
+                .or(defaults.max_containers_per_user)
+                .map(|c| c.0)
+                .or(base.max_containers_per_user),
             memory_bytes: memory,
             cpus,
             pids,
