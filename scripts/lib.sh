@@ -267,6 +267,17 @@ ensure_componentize_js() {
     fi
 }
 
+# The OpenID provider the sign-in tests start (oidc-provider, pinned in its package-lock.json).
+OIDC_FIXTURE_DIR="$DOCKWRIGHT_ROOT/host/tests/oidc"
+ensure_oidc_provider() {
+    if stale "$OIDC_FIXTURE_DIR/node_modules/.package-lock.json" \
+        "$OIDC_FIXTURE_DIR/package.json" "$OIDC_FIXTURE_DIR/package-lock.json"; then
+        section "Installing the test OpenID provider (npm ci in $OIDC_FIXTURE_DIR)"
+        (cd "$OIDC_FIXTURE_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
+            die "npm ci in $OIDC_FIXTURE_DIR failed"
+    fi
+}
+
 # Build the Python and JavaScript example plugins into $POLYGLOT_OUT; each is rebuilt only when
 # its sources, the WIT or its tools changed. Each takes 10-20 s (CPython or SpiderMonkey goes
 # into the component: 18 MB and 12 MB).

@@ -17,6 +17,7 @@ mod journal;
 mod layout;
 mod lifetimes;
 mod live;
+mod oidc;
 mod page;
 mod plan;
 mod plugins;

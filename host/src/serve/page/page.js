@@ -4,9 +4,16 @@
 // and links are made only from URLs that parse as plain web addresses.
 
 const TOKEN_KEY = "dockwright.token";
+// The team a person acts for, when their groups give them several.
+const TEAM_KEY = "dockwright.team";
+// A sign-in under way: its PKCE verifier, state and nonce, until the provider sends the person back.
+const SIGNIN_KEY = "dockwright.signin";
 const $ = (id) => document.getElementById(id);
 
 let token = null;
+let team = null;
+// The identity provider's sign-in as /auth/config describes it; null without one.
+let signin = null;
 // The run shown in #run: its id, the last log line number seen, and the
 // controller that aborts its event stream when another run replaces it.
 let current = null;
@@ -95,7 +102,7 @@ function errorMessage(res, data) {
 
 /** Calls the API and returns its JSON; throws an error carrying the server's message. */
 async function api(method, path, body, tok = token) {
-  const init = { method, headers: { Authorization: `Bearer ${tok}` }, cache: "no-store" };
+  const init = { method, headers: teamHeaders({ Authorization: `Bearer ${tok}` }), cache: "no-store" };
   if (body !== undefined) Object.assign(init.headers, { "Content-Type": "application/json" });
   if (body !== undefined) init.body = JSON.stringify(body);
   const res = await fetch(path, init).catch((err) => {
@@ -104,6 +111,12 @@ async function api(method, path, body, tok = token) {
   const data = await readJson(res);
   if (!res.ok) throw apiError(res.status, errorMessage(res, data));
   return data;
+}
+
+/** `headers` with the team a person acts for, when they act for several. */
+function teamHeaders(headers) {
+  if (team) headers["X-Dockwright-Team"] = team;
+  return headers;
 }
 
 /** Shows an error in `target`; a 401 means the token is no longer good, so sign in again. */
@@ -124,23 +137,116 @@ async function login(candidate) {
   showLoginError("");
   $("login").disabled = true;
   try {
+    const me = await api("GET", "/v1/me", undefined, candidate);
+    const teams = me.teams || [];
+    const who = me.kind === "person" ? (me.name || me.user) : "a team token";
+    if (!teams.length) {
+      throw apiError(403, `You are signed in as ${who}, but none of your groups is in a team here: ask an admin to add one of them to a team's \`groups\`.`);
+    }
+    const saved = sessionStorage.getItem(TEAM_KEY);
+    team = teams.length > 1 ? (teams.includes(saved) ? saved : teams[0]) : null;
     const data = await api("GET", "/v1/workflows", undefined, candidate);
     token = candidate;
     sessionStorage.setItem(TOKEN_KEY, candidate);
+    setText($("user"), who);
+    renderTeamPick(teams);
     enterMain(data);
   } catch (err) {
     // A refused token must not be tried again on the next load.
-    if (err.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+    if (err.status === 401 || err.status === 403) sessionStorage.removeItem(TOKEN_KEY);
+    team = null;
     showLoginError(err.message);
   }
   $("login").disabled = false;
+}
+
+/** A choice of team for a person in several; hidden for one. */
+function renderTeamPick(teams) {
+  const pick = $("team-pick");
+  pick.replaceChildren(...teams.map((t) => el("option", { text: t, attrs: { value: t } })));
+  if (team) pick.value = team;
+  show(pick, teams.length > 1);
+}
+
+async function switchTeam(next) {
+  team = next;
+  sessionStorage.setItem(TEAM_KEY, next);
+  stopStream();
+  show($("run"), false);
+  show($("run-detail"), false);
+  try {
+    enterMain(await api("GET", "/v1/workflows"));
+  } catch (err) {
+    report(err, $("login-error"));
+  }
+}
+
+// ---------------------------------------------------------------- sign-in with the provider
+
+const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const randomText = () => b64url(crypto.getRandomValues(new Uint8Array(32)));
+// The page itself is where the provider sends the person back.
+const redirectUri = () => `${window.location.origin}/`;
+
+async function loadSignin() {
+  try {
+    const res = await fetch("/auth/config", { cache: "no-store" });
+    const data = await readJson(res);
+    if (res.ok && data && data.enabled && webUrl(data.authorization_endpoint)) signin = data;
+  } catch {
+    signin = null;
+  }
+  show($("sso"), Boolean(signin));
+}
+
+/** Sends the person to the provider: authorization code with PKCE (S256), a state and a nonce. */
+async function startSignin() {
+  const [verifier, state, nonce] = [randomText(), randomText(), randomText()];
+  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(SIGNIN_KEY, JSON.stringify({ verifier, state, nonce }));
+  const url = new URL(signin.authorization_endpoint);
+  url.search = new URLSearchParams({
+    response_type: "code", client_id: signin.client_id, redirect_uri: redirectUri(), scope: signin.scopes,
+    state, nonce, code_challenge: challenge, code_challenge_method: "S256",
+  }).toString();
+  window.location.assign(url.href);
+}
+
+/** Back from the provider: the code is traded for the ID token by the server, then used as any token. */
+async function finishSignin(params) {
+  // The code must not stay in the address bar or the history.
+  window.history.replaceState(null, "", "/");
+  const saved = JSON.parse(sessionStorage.getItem(SIGNIN_KEY) || "null");
+  sessionStorage.removeItem(SIGNIN_KEY);
+  if (params.get("error")) {
+    showLoginError(`The sign-in failed: ${params.get("error_description") || params.get("error")}`);
+    return;
+  }
+  if (!saved || saved.state !== params.get("state")) {
+    showLoginError("This sign-in was not started from this page (its state does not match): sign in again.");
+    return;
+  }
+  try {
+    const res = await fetch("/auth/token", {
+      method: "POST", cache: "no-store", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ code: params.get("code"), code_verifier: saved.verifier, redirect_uri: redirectUri(), nonce: saved.nonce }),
+    });
+    const data = await readJson(res);
+    if (!res.ok) throw apiError(res.status, errorMessage(res, data));
+    await login(data.id_token);
+  } catch (err) {
+    showLoginError(err.message);
+  }
 }
 
 function enterMain(data) {
   $("token").value = "";
   show($("login-section"), false);
   setText($("team"), data.team);
-  for (const id of ["main", "team", "logout"]) show($(id), true);
+  for (const id of ["main", "user", "logout"]) show($(id), true);
+  // One team is named; several are picked from the list instead.
+  show($("team"), $("team-pick").hidden);
   renderWorkflows(data.workflows || []);
   refreshContainers();
   refreshRuns();
@@ -150,9 +256,12 @@ function enterMain(data) {
 function logout(message = "") {
   stopStream();
   token = null;
+  team = null;
   sessionStorage.removeItem(TOKEN_KEY);
-  for (const id of ["main", "run", "run-detail", "team", "logout"]) show($(id), false);
+  sessionStorage.removeItem(TEAM_KEY);
+  for (const id of ["main", "run", "run-detail", "team", "team-pick", "user", "logout"]) show($(id), false);
   setText($("team"), "");
+  setText($("user"), "");
   show($("login-section"), true);
   showLoginError(message);
   $("token").focus();
@@ -315,7 +424,7 @@ async function followRun(run) {
 
 /** Reads one connection of the event stream; true once the `end` event came. */
 async function readEvents(run) {
-  const headers = { Authorization: `Bearer ${token}`, Accept: "text/event-stream" };
+  const headers = teamHeaders({ Authorization: `Bearer ${token}`, Accept: "text/event-stream" });
   // Resume after the last line seen rather than replaying the whole log.
   if (run.lastSeq) headers["Last-Event-ID"] = String(run.lastSeq);
   const res = await fetch(runPath(run.id, "/events"), { headers, cache: "no-store", signal: run.controller.signal });
@@ -464,7 +573,7 @@ async function refreshRuns() {
     if (n !== latest.runs) return;
     warnLead = data.lifetime ? data.lifetime.warn_s : null;
     const rows = (data.runs || []).map(runRow);
-    $("runs-body").replaceChildren(...(rows.length ? rows : [emptyRow(8, "No runs yet")]));
+    $("runs-body").replaceChildren(...(rows.length ? rows : [emptyRow(9, "No runs yet")]));
     setText($("runs-error"), "");
   });
 }
@@ -474,7 +583,8 @@ function runRow(r) {
   open.addEventListener("click", () => busy(open, $("runs-error"), () => openRun(r.id)));
   const row = el("tr", { data: { runId: r.id } },
     cell(fmtTime(r.started), "nowrap"), cell(r.workflow), cell(r.plugin), cell(statusBadges(r)),
-    cell(fmtDuration(r.duration_ms), "nowrap"), cell(r.engine), cell(lifetimeCell(r), "nowrap"),
+    cell(fmtDuration(r.duration_ms), "nowrap"), cell(r.engine), cell(r.user_name || r.user || ""),
+    cell(lifetimeCell(r), "nowrap"),
     cell(open));
   if (r.error) row.title = r.error;
   return row;
@@ -571,7 +681,7 @@ async function refreshUsage() {
 
 // ---------------------------------------------------------------- wiring
 
-function init() {
+async function init() {
   $("login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const candidate = $("token").value.trim();
@@ -579,10 +689,15 @@ function init() {
     else showLoginError("Paste a token first.");
   });
   $("logout").addEventListener("click", () => logout());
+  $("sso-login").addEventListener("click", () => startSignin().catch((err) => showLoginError(err.message)));
+  $("team-pick").addEventListener("change", (event) => switchTeam(event.target.value));
   $("refresh-containers").addEventListener("click", refreshContainers);
   $("refresh-runs").addEventListener("click", refreshRuns);
   $("refresh-usage").addEventListener("click", refreshUsage);
   $("close-detail").addEventListener("click", () => show($("run-detail"), false));
+  await loadSignin();
+  const params = new URLSearchParams(window.location.search);
+  if (params.has("code") || params.has("error")) return finishSignin(params);
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) login(saved);
   else $("token").focus();
