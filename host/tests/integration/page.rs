@@ -575,3 +575,115 @@ fn the_page_shows_time_left_extends_within_the_max_and_shows_usage() {
         client.close().await.unwrap();
     });
 }
+
+/// The organization's provider's login and consent pages, filled in as `user`.
+async fn provider_login(client: &Client, user: &str) {
+    until(
+        client,
+        "the provider's login form",
+        "document.querySelector('input[name=\"login\"]')",
+    )
+    .await;
+    type_into(client, "input[name='login']", user).await;
+    type_into(client, "input[name='password']", "any").await;
+    click(client, "button[type='submit']").await;
+    until(
+        client,
+        "the provider's consent form",
+        "document.querySelector('input[name=\"prompt\"][value=\"consent\"]')",
+    )
+    .await;
+    click(client, "button[type='submit']").await;
+}
+
+#[test]
+fn a_person_signs_in_with_the_provider_runs_and_signs_out() {
+    images();
+    let dir = tempfile::tempdir().unwrap();
+    let provider = super::oidc::Provider::start(0, &dir.path().join("keys.json"));
+    let (blue, _green, _red) = super::oidc::teams(&provider.issuer, 5);
+    let plugins = plugin_dir(&[example_plugin("team_env.wasm")]);
+    let server = Server::start(&blue, plugins.path(), &[]);
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let page = format!("http://127.0.0.1:{}/", server.port);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = driver.session(profile.path()).await;
+        client.goto(&page).await.unwrap();
+        until(
+            &client,
+            "the sign-in button",
+            "!document.getElementById('sso').hidden",
+        )
+        .await;
+        click(&client, "#sso-login").await;
+        provider_login(&client, "alice").await;
+        // Back on the page, signed in: who and for which team, with the code gone
+        // from the address and the ID token kept for the tab only.
+        let user = until(
+            &client,
+            "the person's name",
+            "document.getElementById('user').textContent",
+        )
+        .await;
+        assert_eq!(user, "alice@example.test");
+        assert_eq!(
+            eval(&client, "document.getElementById('team').textContent").await,
+            blue.name.as_str()
+        );
+        assert_eq!(eval(&client, "window.location.search").await, "");
+        let kept = eval(&client, "sessionStorage.getItem('dockwright.token')").await;
+        assert_eq!(kept.as_str().unwrap().split('.').count(), 3, "{kept}");
+        // A run, listed with who started it.
+        let (run, status) = run_from_form(&client, "team-env").await;
+        assert_eq!(status, "ok");
+        let by = until(
+            &client,
+            "the run's row",
+            &format!("document.querySelector(\"#runs-body tr[data-run-id='{run}']\")?.textContent"),
+        )
+        .await;
+        assert!(by.as_str().unwrap().contains("alice@example.test"), "{by}");
+        // Signing out forgets the token.
+        click(&client, "#logout").await;
+        until(
+            &client,
+            "the sign-in again",
+            "!document.getElementById('login-section').hidden",
+        )
+        .await;
+        assert_eq!(
+            eval(&client, "sessionStorage.getItem('dockwright.token')").await,
+            Value::Null
+        );
+        // A person in no team is told so, in words.
+        client.delete_all_cookies().await.unwrap();
+        click(&client, "#sso-login").await;
+        provider_login(&client, "carol").await;
+        let error = until(
+            &client,
+            "the no-team message",
+            "document.getElementById('login-error').textContent",
+        )
+        .await;
+        assert!(
+            error
+                .as_str()
+                .unwrap()
+                .contains("none of your groups is in a team"),
+            "{error}"
+        );
+        assert!(
+            error.as_str().unwrap().contains("carol@example.test"),
+            "{error}"
+        );
+        client.close().await.unwrap();
+    });
+    let started = blue.journal();
+    let start = started.iter().find(|e| e["event"] == "run-start").unwrap();
+    assert_eq!(start["user"], "alice");
+}
