@@ -17,8 +17,9 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::{json, Value};
 
 use super::app::App;
+use super::caller::Caller;
 use super::error::ApiError;
-use super::runs::{self, Caller};
+use super::runs;
 use super::started::{Line, RunRecord};
 use super::{containers, metrics, openapi, page, reaper, request, signin};
 use crate::engine::config::DEFAULT_ENGINE;

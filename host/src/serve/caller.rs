@@ -12,13 +12,22 @@ use super::app::App;
 use super::auth;
 use super::error::ApiError;
 use super::oidc::Verified;
-use super::runs::Caller;
+use super::request::{TEAM_HEADER, TEAM_PARAM};
 use crate::policy::people::{self, Person, Refusal};
+use crate::policy::TeamPolicy;
 
-/// The header a person names their team with.
-pub const TEAM_HEADER: &str = "x-dockwright-team";
-/// The query parameter that does the same, for clients that cannot set headers.
-pub const TEAM_PARAM: &str = "team";
+/// Who is calling: the team they act for, with that team's policy now.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub team: String,
+    pub policy: Arc<TeamPolicy>,
+    /// Who the caller is, as a run's context tells its plugin and the journal
+    /// names who extended or tore down: a team token by the start of its hash as
+    /// `dockwright token list` shows it (never the token), a person by name and id.
+    pub who: String,
+    /// The person runs are for: a signed-in person, or `team-token`.
+    pub person: Person,
+}
 
 const CHALLENGE: &str = "Bearer realm=\"dockwright\"";
 const INVALID: &str = "Bearer realm=\"dockwright\", error=\"invalid_token\"";

@@ -159,6 +159,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_signs_people_in() {
+        let serve = parse_at(include_str!("../../../examples/dockwright.toml")).unwrap();
+        let oidc = serve.oidc.unwrap();
+        assert_eq!(oidc.issuer, "https://login.example.com/realms/eng");
+        assert_eq!(oidc.audience, ["dockwright"]);
+        assert_eq!(oidc.client_secret, None);
+    }
+
+    #[test]
     fn loading_reads_serve_with_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dockwright.toml");

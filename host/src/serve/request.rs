@@ -198,6 +198,12 @@ pub fn flag(name: &str, value: Option<&str>, default: bool) -> Result<bool, Stri
     }
 }
 
+/// The header a person names the team they act for with (see `caller`).
+pub const TEAM_HEADER: &str = "x-dockwright-team";
+/// The query parameter that does the same, for clients that cannot set headers;
+/// every endpoint takes it.
+pub const TEAM_PARAM: &str = "team";
+
 /// A query string, decoded: each parameter once, and only those the endpoint takes,
 /// so that a misspelt `?wiat=false` is an error rather than a run waited for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -209,7 +215,7 @@ impl Query {
             .map_err(|e| format!("the query string cannot be read: {e}"))?;
         for (i, (key, _)) in pairs.iter().enumerate() {
             // Every endpoint takes the team a person acts for (see `caller`).
-            let team = key == super::caller::TEAM_PARAM;
+            let team = key == TEAM_PARAM;
             if !team && !allowed.contains(&key.as_str()) {
                 let takes = match allowed {
                     [] => "this endpoint takes no query parameters".to_string(),

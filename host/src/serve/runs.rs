@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::app::App;
+use super::caller::Caller;
 use super::containers;
 use super::error::ApiError;
 use super::request::{plausible_run_id, RunRequest};
@@ -21,23 +22,8 @@ use crate::journal::history::TornDown;
 use crate::journal::Entry;
 use crate::plugin::catalog::{Catalog, LoadedPlugin};
 use crate::plugin::info::WorkflowInfo;
-use crate::policy::people::Person;
-use crate::policy::TeamPolicy;
 use crate::run::{self, RunOptions, RunReport, Status};
 use crate::util::console::Console;
-
-/// Who is calling: the team they act for, with that team's policy now.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub team: String,
-    pub policy: Arc<TeamPolicy>,
-    /// Who the caller is, as a run's context tells its plugin and the journal
-    /// names who extended or tore down: a team token by the start of its hash as
-    /// `dockwright token list` shows it (never the token), a person by name and id.
-    pub who: String,
-    /// The person runs are for: a signed-in person, or `team-token`.
-    pub person: Person,
-}
 
 /// How long a DELETE waits for a run it cancelled to finish rolling back.
 const CANCEL_WAIT: Duration = Duration::from_secs(120);
@@ -208,12 +194,11 @@ pub fn start(
     let plugin_name = resolved.plugin.info.name.clone();
     let record = RunRecord::new(
         id,
-        caller.team.clone(),
+        (caller.team.clone(), caller.person.clone()),
         plugin_name,
         resolved.workflow.clone(),
         engine.name.clone(),
         resolved.params.clone(),
-        caller.person.clone(),
         app.abort.child_token(),
     );
     app.started.insert(record.clone());

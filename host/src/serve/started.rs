@@ -70,14 +70,14 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run `id` of `team`, started by `person`.
     pub fn new(
         id: String,
-        team: String,
+        (team, person): (String, Person),
         plugin: String,
         workflow: String,
         engine: String,
         params: Vec<(String, String)>,
-        person: Person,
         cancel: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -366,12 +366,11 @@ mod tests {
     fn record(id: &str, team: &str) -> Arc<RunRecord> {
         RunRecord::new(
             id.into(),
-            team.into(),
+            (team.into(), Person::team_token()),
             "probe".into(),
             "create".into(),
             "default".into(),
             vec![("image".into(), "x".into())],
-            Person::team_token(),
             CancellationToken::new(),
         )
     }

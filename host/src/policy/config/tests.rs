@@ -122,3 +122,27 @@ fn errors_give_the_line_and_column() {
     let err = error("[teams.blue]\nmax_running = [\n");
     assert!(err.starts_with("/etc/dockwright/dockwright.toml:"), "{err}");
 }
+
+#[test]
+fn groups_say_who_acts_for_one_team() {
+    let config = parse_at(EXAMPLE).unwrap();
+    assert_eq!(config.groups["blue"], ["eng-blue"]);
+    assert!(!config.groups.contains_key("green"));
+    assert_eq!(config.teams["blue"].max_containers_per_user, Some(3));
+    assert_eq!(config.teams["green"].max_containers_per_user, None);
+    for (text, key) in [
+        (
+            "[defaults]\ngroups = [\"x\"]\n[teams.a]\n",
+            "defaults.groups",
+        ),
+        ("[teams.a]\ngroups = [\"\"]\n", "teams.a.groups"),
+        ("[teams.a]\ngroups = \"eng\"\n", "teams.a.groups"),
+        (
+            "[teams.a]\nmax_containers_per_user = 0\n",
+            "teams.a.max_containers_per_user",
+        ),
+    ] {
+        let err = error(text);
+        assert!(err.contains(key), "{text}: {err}");
+    }
+}
