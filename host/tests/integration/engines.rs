@@ -377,10 +377,14 @@ fn a_workflow_fans_out_over_three_engines_with_quotas_per_engine() {
     assert_eq!(journal_engines.iter().filter(|e| *e == "b").count(), 6);
     let listed = team.dockwright(dir, &["runs", "--limit", "100"]);
     listed.assert_ok();
-    let on_b = listed
-        .stdout
-        .lines()
-        .filter(|l| l.split_whitespace().nth(3) == Some("b"))
+    // The column is found by its heading: the table's columns are the command's to add to.
+    let mut lines = listed.stdout.lines();
+    let column = lines
+        .next()
+        .and_then(|head| head.split_whitespace().position(|c| c == "ENGINE"))
+        .expect("an ENGINE column");
+    let on_b = lines
+        .filter(|l| l.split_whitespace().nth(column) == Some("b"))
         .count();
     assert_eq!(on_b, 6, "{}", listed.stdout);
 }
