@@ -576,7 +576,9 @@ fn the_page_shows_time_left_extends_within_the_max_and_shows_usage() {
     });
 }
 
-/// The organization's provider's login and consent pages, filled in as `user`.
+/// The organization's provider's login and consent pages, filled in as `user`. The
+/// browser moves between the page and the provider's pages meanwhile: every wait reads
+/// what may not be there (`?.`), and waits on.
 async fn provider_login(client: &Client, user: &str) {
     until(
         client,
@@ -617,7 +619,7 @@ fn a_person_signs_in_with_the_provider_runs_and_signs_out() {
         until(
             &client,
             "the sign-in button",
-            "!document.getElementById('sso').hidden",
+            "document.getElementById('sso')?.hidden === false",
         )
         .await;
         click(&client, "#sso-login").await;
@@ -627,7 +629,7 @@ fn a_person_signs_in_with_the_provider_runs_and_signs_out() {
         let user = until(
             &client,
             "the person's name",
-            "document.getElementById('user').textContent",
+            "document.getElementById('user')?.textContent",
         )
         .await;
         assert_eq!(user, "alice@example.test");
@@ -653,7 +655,7 @@ fn a_person_signs_in_with_the_provider_runs_and_signs_out() {
         until(
             &client,
             "the sign-in again",
-            "!document.getElementById('login-section').hidden",
+            "document.getElementById('login-section')?.hidden === false",
         )
         .await;
         assert_eq!(
@@ -667,7 +669,7 @@ fn a_person_signs_in_with_the_provider_runs_and_signs_out() {
         let error = until(
             &client,
             "the no-team message",
-            "document.getElementById('login-error').textContent",
+            "document.getElementById('login-error')?.textContent",
         )
         .await;
         assert!(
