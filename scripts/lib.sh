@@ -71,6 +71,10 @@ ensure_prereqs() {
     # The browser test of the team's page: headless Chromium driven by chromedriver.
     command -v chromium >/dev/null 2>&1 || packages+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+    # The release's static binary (musl's C compiler) and its units (systemd-analyze verify).
+    command -v musl-gcc >/dev/null 2>&1 || packages+=(musl-tools)
+    command -v systemd-analyze >/dev/null 2>&1 || packages+=(systemd)
+    command -v readelf >/dev/null 2>&1 || packages+=(binutils)
     polyglot_packages
     packages+=("${POLYGLOT_PACKAGES[@]}")
     if ((${#packages[@]} > 0)); then
@@ -470,4 +474,50 @@ TOML
     fi
     rm -rf "$dir"
     ((status == 0)) || die "the HTTP API failed a third-party client's check (above)"
+}
+
+# --- The static binary and what is made of it (scripts/release, and the tests of both) -------
+
+STATIC_TARGET=x86_64-unknown-linux-musl
+# The static build shares target/ with the test build (build scripts and proc macros are
+# built once for both); DOCKWRIGHT_STATIC_TARGET_DIR gives it a folder of its own, so it
+# can run while another build holds target/.
+STATIC_TARGET_DIR="${DOCKWRIGHT_STATIC_TARGET_DIR:-$DOCKWRIGHT_ROOT/target}"
+STATIC_BINARY="$STATIC_TARGET_DIR/$STATIC_TARGET/release/dockwright"
+
+static_binary() { "$STATIC_BINARY" "$@"; }
+
+# Build the static binary: musl's C compiler for the C parts (ring, SQLite), the Rust
+# target, and flags that keep the build machine out of the bytes.
+build_static() {
+    command -v musl-gcc >/dev/null 2>&1 || {
+        section "Installing musl-tools (the C compiler for the static build)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends musl-tools </dev/null
+    }
+    rustup target list --installed | grep -qx "$STATIC_TARGET" || rustup target add "$STATIC_TARGET"
+    section "The static binary ($STATIC_TARGET)"
+    local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+    SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}" \
+        CARGO_TARGET_DIR="$STATIC_TARGET_DIR" \
+        CC_x86_64_unknown_linux_musl=musl-gcc \
+        CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$DOCKWRIGHT_ROOT=/build --remap-path-prefix=$cargo_home=/cargo" \
+        cargo build --release --locked --target "$STATIC_TARGET" -p dockwright --bin dockwright
+    # A static executable has no program interpreter (no dynamic loader named in it).
+    if LC_ALL=C readelf -l "$STATIC_BINARY" 2>/dev/null | grep -q "Requesting program interpreter"; then
+        die "$STATIC_BINARY is not statically linked"
+    fi
+}
+
+# Build the image `tag` from the static binary `bin`: FROM scratch, the binary, the CA
+# certificates and an empty /tmp (plans and replays make scratch folders there).
+build_image() {
+    local bin="$1" tag="$2" ctx
+    ctx="$(mktemp -d)"
+    cp "$bin" "$ctx/dockwright"
+    cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
+    mkdir -p "$ctx/tmp" && chmod 1777 "$ctx/tmp"
+    cp "$DOCKWRIGHT_ROOT/packaging/Dockerfile" "$ctx/Dockerfile"
+    docker build -q -t "$tag" "$ctx" >/dev/null || { rm -rf "$ctx"; die "docker build of $tag failed"; }
+    rm -rf "$ctx"
+    note "built image $tag"
 }

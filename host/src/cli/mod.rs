@@ -13,6 +13,7 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod batch;
+mod doctor;
 mod engine;
 mod interrupt;
 mod keys;
@@ -23,6 +24,7 @@ mod replay;
 mod run;
 mod runs;
 mod serve;
+mod state;
 mod table;
 mod usage;
 
@@ -34,7 +36,7 @@ use crate::util::console::{Console, Terminal};
 #[derive(Parser, Debug)]
 #[command(
     name = "dockwright",
-    version,
+    version = version(),
     about = "Run sandboxed WebAssembly plugins that provision Docker environments for teams",
     long_about = "dockwright runs plugins (WebAssembly components) that script Docker workflows. \
                   Plugins reach the engine only through the host, which labels everything they \
@@ -58,6 +60,20 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `0.1.0 (contract 0.1.6, commit 0123456789ab)`: what `--version` says, so a report
+/// names the build exactly.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (contract {}, commit {})",
+            env!("CARGO_PKG_VERSION"),
+            crate::contract::bindings::CONTRACT_VERSION,
+            env!("DOCKWRIGHT_COMMIT")
+        )
+    });
+    &VERSION
 }
 
 #[derive(Subcommand, Debug)]
@@ -124,6 +140,19 @@ pub enum Command {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Check what a new install gets wrong (engine, config, state folder, plugins,
+    /// cache, listen address) and say how to fix each; exits 0 only when all pass
+    Doctor {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Back up or restore what an install keeps: the journal, the config, the plugin
+    /// lock and the signing keys
+    State {
+        #[command(subcommand)]
+        action: state::StateCommand,
     },
     /// Remove containers left by runs whose process died (killed, crashed, rebooted),
     /// and reap environments past their expiry (run it from cron or a systemd timer)
@@ -305,6 +334,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             runs::runs(&config, show, filter, limit, json)
         }
+        Command::Doctor { json } => doctor::doctor(cli.config.as_deref(), &dir, json).await,
+        Command::State { action } => match action {
+            state::StateCommand::Backup { file } => state::backup(cli.config.as_deref(), &file),
+            state::StateCommand::Restore { file, force } => {
+                state::restore(cli.config.as_deref(), &file, force)
+            }
+        },
         Command::Gc { dry_run } => runs::collect_garbage(cli.config.as_deref(), dry_run).await,
         Command::Usage { team, since, json } => {
             usage::usage(cli.config.as_deref(), team.as_deref(), &since, json)

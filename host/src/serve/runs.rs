@@ -536,7 +536,19 @@ pub fn lifetime_view(policy: &crate::policy::TeamPolicy) -> Value {
 
 /// Run `id` of `team` with every host call it made, as the journal has them.
 pub async fn calls(app: &App, team: &str, id: &str) -> Result<Value, ApiError> {
-    let detail = journal_detail(app, team, id).await?;
+    let detail = match journal_detail(app, team, id).await {
+        Ok(detail) => detail,
+        // Started here a moment ago (`?wait=false`), its start not yet journaled: it
+        // has made no call yet, and says so rather than that it does not exist.
+        Err(e) => match app.started.get(id, team) {
+            Some(record) => {
+                let mut view = record.view(None);
+                view["calls"] = json!([]);
+                return Ok(view);
+            }
+            None => return Err(e),
+        },
+    };
     let mut view = started::summary_view(&detail.summary, &detail.params);
     view["calls"] = json!(detail.calls);
     Ok(view)
