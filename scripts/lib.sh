@@ -500,7 +500,7 @@ build_static() {
     SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}" \
         CARGO_TARGET_DIR="$STATIC_TARGET_DIR" \
         CC_x86_64_unknown_linux_musl=musl-gcc \
-        CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$DOCKWRIGHT_ROOT=/build --remap-path-prefix=$cargo_home=/cargo" \
+        CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols --remap-path-prefix=$DOCKWRIGHT_ROOT=/build --remap-path-prefix=$cargo_home=/cargo" \
         cargo build --release --locked --target "$STATIC_TARGET" -p dockwright --bin dockwright
     # A static executable has no program interpreter (no dynamic loader named in it).
     if LC_ALL=C readelf -l "$STATIC_BINARY" 2>/dev/null | grep -q "Requesting program interpreter"; then

@@ -115,13 +115,7 @@ pub fn backup(config_path: Option<&Path>, file: &Path) -> Result<ExitCode> {
     };
     let tmp = file.with_extension("partial");
     let written = (|| -> Result<()> {
-        let out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode_private()
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let out = private_file(&tmp)?;
         let mut tar = tar::Builder::new(out);
         let text = serde_json::to_vec_pretty(&manifest)?;
         let mut header = tar::Header::new_gnu();
@@ -219,13 +213,7 @@ pub fn restore(config_path: Option<&Path>, file: &Path, force: bool) -> Result<E
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let tmp = to.with_extension("restoring");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode_private()
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = private_file(&tmp)?;
         std::io::copy(&mut entry, &mut f)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &to).with_context(|| format!("cannot write {}", to.display()))?;
@@ -247,14 +235,15 @@ pub fn restore(config_path: Option<&Path>, file: &Path, force: bool) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Files of a backup hold token hashes and signing keys: only their owner reads them.
-trait Private {
-    fn mode_private(&mut self) -> &mut Self;
-}
-
-impl Private for std::fs::OpenOptions {
-    fn mode_private(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
-    }
+/// A file to write anew, readable by its owner only: a backup holds token hashes and
+/// signing keys, and so do the files restored from one.
+fn private_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
