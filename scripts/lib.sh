@@ -515,7 +515,7 @@ build_image() {
     ctx="$(mktemp -d)"
     cp "$bin" "$ctx/dockwright"
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
-    mkdir -p "$ctx/tmp" && chmod 1777 "$ctx/tmp"
+    mkdir -p "$ctx/tmp" "$ctx/plugins" && chmod 1777 "$ctx/tmp"
     cp "$DOCKWRIGHT_ROOT/packaging/Dockerfile" "$ctx/Dockerfile"
     docker build -q -t "$tag" "$ctx" >/dev/null || { rm -rf "$ctx"; die "docker build of $tag failed"; }
     rm -rf "$ctx"

@@ -75,6 +75,7 @@ fn image(bin: &Path, tag: &str) -> impl Drop {
     )
     .unwrap();
     std::fs::create_dir(ctx.path().join("tmp")).unwrap();
+    std::fs::create_dir(ctx.path().join("plugins")).unwrap();
     std::fs::copy(
         workspace().join("packaging/Dockerfile"),
         ctx.path().join("Dockerfile"),
