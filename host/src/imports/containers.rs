@@ -34,6 +34,9 @@ pub async fn create(
     // Count, decide and reserve as one step for the team (see `admission`).
     let team = admission::lock_run(run).await?;
     let listing = ports::resolve(run, &mut spec).await?;
+    if let Some(picked) = ports::picked_label(&spec) {
+        labels.insert(labels::HOST_PORTS.to_string(), picked);
+    }
     let usage = guard::usage(run, &team.pending()?, listing).await?;
     policy::check_create(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
     let network = network::team_network(run).await?;

@@ -145,13 +145,29 @@ pub fn pick_port(
         .find(|p| !taken.contains(p) && is_free(*p))
 }
 
-/// The host ports the containers of `listing` publish.
+/// The host ports the containers of `listing` publish, and those the host picked for
+/// containers that are not running (which the engine lists with no ports).
 fn published(listing: &[ContainerSummary]) -> HashSet<u16> {
-    listing
+    let running = listing
         .iter()
         .flat_map(|c| c.ports.iter().flatten())
-        .filter_map(|p| p.public_port)
-        .collect()
+        .filter_map(|p| p.public_port);
+    let picked = listing
+        .iter()
+        .filter_map(|c| c.labels.as_ref()?.get(policy::labels::HOST_PORTS))
+        .flat_map(|ports| ports.split(',').filter_map(|p| p.trim().parse().ok()));
+    running.chain(picked).collect()
+}
+
+/// The label value that records the host ports of `spec`: none when it names none.
+pub fn picked_label(spec: &ContainerSpec) -> Option<String> {
+    let ports: Vec<String> = spec
+        .port_bindings
+        .iter()
+        .filter_map(|b| b.host_port)
+        .map(|p| p.to_string())
+        .collect();
+    (!ports.is_empty()).then(|| ports.join(","))
 }
 
 /// Give every port of a new service that asks for "any" published port one from
@@ -238,5 +254,31 @@ mod tests {
             pick_port(&(65535..=65535), &HashSet::new(), 7, |_| true),
             Some(65535)
         );
+    }
+
+    #[test]
+    fn ports_picked_for_containers_not_yet_started_count_as_taken() {
+        let summary = |ports: Option<u16>, label: Option<&str>| ContainerSummary {
+            ports: ports.map(|p| {
+                vec![bollard::models::PortSummary {
+                    public_port: Some(p),
+                    ..Default::default()
+                }]
+            }),
+            labels: label.map(|l| {
+                std::collections::HashMap::from([(
+                    policy::labels::HOST_PORTS.to_string(),
+                    l.to_string(),
+                )])
+            }),
+            ..Default::default()
+        };
+        let listing = [
+            summary(Some(30010), None),
+            // Created, not started: the engine lists no ports for it.
+            summary(None, Some("30154,30155")),
+            summary(None, Some("junk")),
+        ];
+        assert_eq!(published(&listing), HashSet::from([30010, 30154, 30155]));
     }
 }

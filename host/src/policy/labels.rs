@@ -29,6 +29,10 @@ pub const SLOT: &str = "dockwright.slot";
 /// lifetime creates: what `docker ps` shows, and what a reaper goes by for a run the
 /// journal no longer knows. The journal's expiry, which an extension moves, comes first.
 pub const EXPIRES: &str = "dockwright.expires";
+/// On a container whose host ports the host picked: those ports, comma-separated. A
+/// container that is created and not yet started publishes nothing the engine lists,
+/// so the next pick reads its ports here rather than give them out again.
+pub const HOST_PORTS: &str = "dockwright.host-ports";
 /// The person whose run made the object (a token's `sub`, a CLI run's local user,
 /// or `team-token`): what a team's listings show and the per-person quota counts.
 pub const USER: &str = "dockwright.user";

@@ -274,6 +274,14 @@ fn host_ports_stay_in_the_team_range() {
             ("publish-all", "true"),
         ],
     );
+    // Both were given ports before either started: never the same one.
+    let picked = |name: &str| {
+        inspect("container", name)["Config"]["Labels"]["dockwright.host-ports"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has no dockwright.host-ports label"))
+            .to_string()
+    };
+    assert_ne!(picked(&any), picked(&all));
     for name in [&any, &all] {
         probe_ok(&team, "start", &[("container", name)]);
         let info = probe_ok(&team, "inspect", &[("container", name)]);
