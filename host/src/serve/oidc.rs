@@ -367,7 +367,8 @@ impl Oidc {
         if let Some(secret) = &self.settings.client_secret {
             // client_secret_basic (RFC 6749 2.3.1): both parts form-encoded first.
             let enc = |s: &str| {
-                serde_urlencoded::to_string([("", s)]).unwrap_or_default()[1..].to_string()
+                let pair = serde_urlencoded::to_string([("k", s)]).unwrap_or_default();
+                pair.strip_prefix("k=").unwrap_or_default().to_string()
             };
             request = request.basic_auth(enc(client_id), Some(enc(secret)));
         }
