@@ -28,7 +28,11 @@ impl Driver {
     fn start() -> Driver {
         let program = std::env::var("DOCKWRIGHT_TEST_CHROMEDRIVER")
             .unwrap_or_else(|_| "chromedriver".to_string());
+        // A group of its own: the browsers it starts go with it, also when a test fails
+        // before it closes its session.
+        use std::os::unix::process::CommandExt;
         let mut child = Command::new(&program)
+            .process_group(0)
             .arg("--port=0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -87,6 +91,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // SAFETY: signalling the process group this test made for chromedriver.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
