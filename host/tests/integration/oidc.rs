@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
-use super::serve::{http, post_run, run_body, serve_plugins, token, Response, Server};
+use super::serve::{http, run_body, runs_at_once, serve_plugins, token, Response, Server};
 use crate::common::*;
 
 fn fixture() -> PathBuf {
@@ -292,15 +292,8 @@ fn people_are_journaled_labelled_listed_and_held_to_their_own_quota() {
     // team's is a hundred.
     let body = run_body("create", &[("image", "dockwright/base:latest")]).to_string();
     let port = server.port;
-    let clients: Vec<_> = (0..10)
-        .map(|_| {
-            let (token, body) = (alice.clone(), body.clone());
-            std::thread::spawn(move || post_run(port, &token, &body))
-        })
-        .collect();
     let mut ok = Vec::new();
-    for client in clients {
-        let answer = client.join().unwrap();
+    for answer in runs_at_once(port, &alice, &body, 10) {
         let status = answer.status;
         let answer = answer.json();
         if answer["status"] == "ok" {

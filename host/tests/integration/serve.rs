@@ -209,6 +209,18 @@ pub(super) fn post_run(port: u16, token: &str, body: &str) -> Response {
     )
 }
 
+/// `n` `POST /v1/runs` of `body` at once, each from a thread of its own; the
+/// answers, in the order the threads started.
+pub(super) fn runs_at_once(port: u16, token: &str, body: &str, n: usize) -> Vec<Response> {
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            let (token, body) = (token.to_string(), body.to_string());
+            std::thread::spawn(move || post_run(port, &token, &body))
+        })
+        .collect();
+    clients.into_iter().map(|c| c.join().unwrap()).collect()
+}
+
 pub(super) fn http(
     port: u16,
     method: &str,
@@ -1058,15 +1070,8 @@ fn ten_runs_at_once_over_http_never_pass_the_quota() {
     );
     let body = run_body("create", &[("image", "dockwright/base:latest")]).to_string();
     let port = server.port;
-    let clients: Vec<_> = (0..10)
-        .map(|_| {
-            let (token, body) = (token.clone(), body.clone());
-            std::thread::spawn(move || post_run(port, &token, &body))
-        })
-        .collect();
     let mut statuses = Vec::new();
-    for client in clients {
-        let answer = client.join().unwrap();
+    for answer in runs_at_once(port, &token, &body, 10) {
         let status = answer.status;
         let answer = answer.json();
         // Ok is 201; past the quota is 409, with the run and its cause.
