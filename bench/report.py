@@ -404,6 +404,47 @@ def main():
                 )
         out("")
 
+    # ---- the state on each store
+    cost = load_json(d("state-cost.json"))
+    if cost:
+        out("## The state: SQLite and files against PostgreSQL")
+        out("")
+        out(
+            "`state-cost`: a run's five journal entries (each its own transaction, as a run "
+            "writes them) and one create's admission without the engine (the team's lock, the "
+            "count of reservations in flight, a reservation, the lock let go, the reservation "
+            "dropped), one run at a time and at `-j` threads; PostgreSQL 15 on loopback, a "
+            "cluster of the bench's own."
+        )
+        out("")
+        out("| store | part | one at a time: ms per run | at -j: ms per run | at -j: runs/s |")
+        out("|---|---|---:|---:|---:|")
+        for store in ("sqlite", "postgres"):
+            for part in ("journal", "admission"):
+                m = cost.get(store, {}).get(part)
+                if not m:
+                    continue
+                out(
+                    f"| {store} | {part} | {m['sequential']['median_ms']:.2f} | "
+                    f"{m['parallel']['median_ms']:.2f} (-j {m['jobs']}) | "
+                    f"{m['parallel']['runs_per_s']:,.0f} |"
+                )
+        out("")
+    big = load_json(d("state-journal.json"))
+    if big:
+        out("PostgreSQL holding 1,000,000 runs (filled by `journal-fill`): hyperfine, 3 warm-up "
+            "runs, then 30.")
+        out("")
+        out("| command | mean ms | ± stddev |")
+        out("|---|---:|---:|")
+        for r in big["results"]:
+            command = r["command"].split(" ", 1)[1] if " " in r["command"] else r["command"]
+            out(f"| {command} | {r['mean'] * 1e3:.1f} | {r['stddev'] * 1e3:.1f} |")
+            if command.startswith("runs --limit"):
+                target("`runs --limit 10` with 1,000,000 runs in PostgreSQL: under 100 ms warm",
+                       f"{r['mean'] * 1e3:.1f} ms", r["mean"] * 1e3 < 100.0)
+        out("")
+
     # ---- the journal
     fills = read_tsv(d("journal-fill.tsv"))
     sizes = [int(n) for n, _, _ in fills]

@@ -31,7 +31,7 @@ pub mod policy;
 
 pub(crate) mod engine;
 
-pub(crate) mod journal;
+pub mod journal;
 
 pub(crate) mod imports;
 
@@ -45,9 +45,9 @@ pub(crate) mod serve;
 
 pub(crate) mod cli;
 
-// The library's surface: team policy (pure decisions, usable without an engine), and what
-// the binary, the benchmarks and the integration tests use. Everything else is the
-// crate's own.
+// The library's surface: team policy (pure decisions, usable without an engine), the
+// journal (its two stores answer the same, which the tests check through it, and the
+// benchmarks fill it), and what the binary uses. Everything else is the crate's own.
 pub use cli::main;
 pub use journal::{parse_timestamp, timestamp, Entry, Journal};
 pub use plugin::runtime::{wasm_kind, Runtime, WasmKind};

@@ -9,6 +9,8 @@
 //! journal-fill DB RUNS
 //! ```
 //!
+//! `DB` is an SQLite file, or a `postgres://` URL (the shared store of `[state]`).
+//!
 //! Prints the id of the oldest run and of the newest, one per line.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,7 +25,15 @@ fn main() -> Result<()> {
     let usage = "usage: journal-fill DB RUNS";
     let db = args.next().context(usage)?;
     let runs: u64 = args.next().context(usage)?.parse().context(usage)?;
-    let journal = Journal::open(db.as_ref())?;
+    let journal = if db.starts_with("postgres://") {
+        Journal::connect(&dockwright::journal::config::StateSettings {
+            url: db.clone(),
+            password_file: None,
+            ca: None,
+        })?
+    } else {
+        Journal::open(db.as_ref())?
+    };
     let start = SystemTime::now() - Duration::from_secs(runs);
     let id = |i: u64| {
         let ms = (start + Duration::from_secs(i))

@@ -239,7 +239,7 @@ fn state(config: &Config) -> Check {
             format!(
                 "{} is writable; the journal {} opens",
                 dir.display(),
-                journal.path().display()
+                journal.shown()
             ),
         ),
         Err(e) => fail("state", format!("{e:#}"), fix),

@@ -128,7 +128,8 @@ pub fn select_engines(
 /// Open the journal the config names, saying on stderr if this first open imported
 /// an earlier version's JSON-lines journal.
 pub fn open_journal(config: &Config) -> Result<crate::journal::Journal> {
-    let (journal, imported) = crate::journal::open_configured(config.journal.as_deref())?;
+    let (journal, imported) =
+        crate::journal::open_configured(config.journal.as_deref(), config.state.as_ref())?;
     if let Some(message) = imported {
         eprintln!("{message}");
     }

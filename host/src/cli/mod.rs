@@ -148,8 +148,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Back up or restore what an install keeps: the journal, the config, the plugin
-    /// lock and the signing keys
+    /// Back up or restore what an install keeps (the journal, the config, the plugin
+    /// lock and the signing keys), or move the journal into a PostgreSQL state database
     State {
         #[command(subcommand)]
         action: state::StateCommand,
@@ -340,6 +340,20 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             state::StateCommand::Restore { file, force } => {
                 state::restore(cli.config.as_deref(), &file, force)
             }
+            state::StateCommand::Migrate {
+                to,
+                from,
+                password_file,
+                ca,
+            } => state::migrate(
+                cli.config.as_deref(),
+                state::Migration {
+                    to,
+                    from,
+                    password_file,
+                    ca,
+                },
+            ),
         },
         Command::Gc { dry_run } => runs::collect_garbage(cli.config.as_deref(), dry_run).await,
         Command::Usage { team, since, json } => {

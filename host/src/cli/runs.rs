@@ -66,7 +66,7 @@ fn list(journal: &Journal, filter: history::Filter, limit: usize, json: bool) ->
     if json {
         writeln!(out, "{}", super::json_text(&recent)?)?;
     } else if recent.is_empty() {
-        writeln!(out, "No runs in {}.", journal.path().display())?;
+        writeln!(out, "No runs in {}.", journal.shown())?;
     } else {
         let mut rows = vec![[
             "RUN", "STATUS", "TEAM", "USER", "ENGINE", "PLUGIN", "WORKFLOW", "STARTED", "DURATION",
@@ -198,9 +198,9 @@ fn export(journal: &Journal, since: Option<&str>) -> Result<ExitCode> {
         .map(|s| transfer::since(s, SystemTime::now()))
         .transpose()
         .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(std::io::stdout());
     let written = transfer::export(journal, since.as_deref(), &mut out)?;
-    eprintln!("exported {written} entries of {}", journal.path().display());
+    eprintln!("exported {written} entries of {}", journal.shown());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -215,7 +215,7 @@ fn import(journal: &Journal, file: &Path) -> Result<ExitCode> {
             println!(
                 "imported {runs} run(s) from {} into {}",
                 file.display(),
-                journal.path().display()
+                journal.shown()
             );
             if present > 0 {
                 println!("{present} run(s) were in the journal already and were left as they were");
@@ -235,7 +235,7 @@ fn import(journal: &Journal, file: &Path) -> Result<ExitCode> {
             println!(
                 "{} was imported into {} already (at {time}): nothing to do",
                 file.display(),
-                journal.path().display()
+                journal.shown()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -283,7 +283,7 @@ pub async fn collect_garbage(config_path: Option<&Path>, dry_run: bool) -> Resul
                 eprintln!(
                     "pruned {} run(s) that ended beyond journal_retention from {}",
                     pruned.runs,
-                    journal.path().display()
+                    journal.shown()
                 );
             }
         }

@@ -1,6 +1,7 @@
 //! `dockwright state backup FILE` and `state restore FILE`: what an install keeps, in
 //! one tar file: the journal (a consistent copy, taken while runs write to it), the
-//! config (teams, token hashes), the plugin lock and the signing keys.
+//! config (teams, token hashes), the plugin lock and the signing keys. `state migrate
+//! --to URL`: the SQLite journal copied into a PostgreSQL state database.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,23 @@ pub enum StateCommand {
         /// The backup file to write
         file: PathBuf,
     },
+    /// Copy the SQLite journal into a PostgreSQL state database (`[state] url`), row by
+    /// row, its schema made or migrated first; copying again adds only what is new
+    Migrate {
+        /// The database: postgres://USER@HOST:PORT/DATABASE (the password from
+        /// $DOCKWRIGHT_STATE_PASSWORD or --password-file)
+        #[arg(long)]
+        to: String,
+        /// The SQLite journal to copy (default: the one the config names)
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// A file holding the database's password
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// The CA certificates (PEM) that sign the database server's certificate
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
     /// Put a backup's files back where this install keeps them (stop the server first)
     Restore {
         /// The backup file to read
@@ -27,6 +45,52 @@ pub enum StateCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// What `state migrate` is told.
+pub struct Migration {
+    pub to: String,
+    pub from: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+}
+
+/// Copy the SQLite journal into the state database, row by row (see `journal::copy`):
+/// a copy interrupted goes on where it stopped, and a second copy adds nothing twice.
+pub fn migrate(config_path: Option<&Path>, m: Migration) -> Result<ExitCode> {
+    let config = load::load_config(config_path)?;
+    let from = m
+        .from
+        .unwrap_or_else(|| crate::journal::transfer::database_path(config.journal.as_deref()));
+    if !from.is_file() {
+        bail!(
+            "there is no SQLite journal at `{}`: name one with --from",
+            from.display()
+        );
+    }
+    // The config's own `[state]`, when it names this database, brings its password file
+    // and CA; the flags add to them.
+    let known = config.state.filter(|s| s.url == m.to);
+    let settings = crate::journal::config::StateSettings {
+        url: m.to.clone(),
+        password_file: m
+            .password_file
+            .or_else(|| known.as_ref().and_then(|k| k.password_file.clone())),
+        ca: m.ca.or_else(|| known.as_ref().and_then(|k| k.ca.clone())),
+    };
+    let source = crate::journal::Journal::open(&from)?;
+    let target = crate::journal::Journal::connect(&settings)?;
+    let name = std::fs::canonicalize(&from).unwrap_or_else(|_| from.clone());
+    let copied = crate::journal::copy::copy(&source, &target, &name.display().to_string())?;
+    println!(
+        "copied {} into {}: {} run(s) added, {} there already ({} rows read)",
+        from.display(),
+        target.shown(),
+        copied.runs,
+        copied.present,
+        copied.rows
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The first entry of a backup: what it holds and what made it.

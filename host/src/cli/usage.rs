@@ -47,7 +47,7 @@ pub fn usage(
             out,
             "No environments since {} in {}.",
             timestamp(from),
-            journal.path().display()
+            journal.shown()
         )?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -15,6 +15,12 @@
 //! can be locked belongs to a run that died, and is dropped by the next count. A
 //! created container carries its reservation's token as a label, so the moment in
 //! which both the container and its reservation exist never counts it twice.
+//!
+//! With the shared store (`[state]`, several servers on one PostgreSQL), the lock is
+//! an advisory lock and each reservation a row naming its process's holder key (see
+//! `journal::shared`): the database ends a dead process's session and its locks, and
+//! the next count drops the rows of holders that are gone. Same design, one quota for
+//! every process on every machine that names the database.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -22,8 +28,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 use crate::contract::bindings::docker::DockerError;
 use crate::imports::state::RunContext;
+use crate::journal::shared::{namespace, Reserved};
+use crate::journal::store::blocking;
+use crate::journal::Journal;
 use crate::policy::Usage;
 
 /// The longest a run waits for its team's lock before it is denied.
@@ -31,8 +42,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How often a lock held by another process is tried again.
 const RETRY: Duration = Duration::from_millis(5);
 
-/// One per team lock file in this process: runs of one process queue here (fairly,
-/// in order) rather than all polling the file.
+/// One per team lock in this process: runs of one process queue here (fairly, in
+/// order) rather than all polling the file or the database.
 fn local_queue(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
     static QUEUES: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
     let mut queues = QUEUES
@@ -49,11 +60,41 @@ fn unchecked(what: &str, path: &Path, e: impl std::fmt::Display) -> DockerError 
     ))
 }
 
+/// The shared store could not be asked: deny, and say so.
+fn unshared(e: impl std::fmt::Display) -> DockerError {
+    DockerError::Denied(format!(
+        "the team's quota cannot be checked: {e:#}; the host denies what it cannot check (policy rule `max_containers`)"
+    ))
+}
+
 /// The team's admission lock, held while its usage is counted.
 pub struct TeamLock {
-    dir: PathBuf,
-    _file: File,
+    held: Held,
     _queued: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Where the lock is held.
+enum Held {
+    /// A `flock`ed file of the state folder; its reservations are files beside it.
+    File { dir: PathBuf, _file: File },
+    /// An advisory lock in the shared store; its reservations are rows.
+    Shared {
+        journal: Arc<Journal>,
+        engine: String,
+        team: String,
+        key: i32,
+    },
+}
+
+impl Drop for TeamLock {
+    fn drop(&mut self) {
+        if let Held::Shared { journal, key, .. } = &self.held {
+            if let Some(shared) = journal.shared() {
+                // A failure here is a session gone, which let the lock go with it.
+                let _ = blocking(|| shared.unlock(namespace::ADMISSION, *key));
+            }
+        }
+    }
 }
 
 /// The lock of the run's team on the run's engine. Quotas are counted per engine:
@@ -61,7 +102,76 @@ pub struct TeamLock {
 /// too, kept under the engine's own id (whatever the config calls it).
 pub async fn lock_run(run: &RunContext) -> Result<TeamLock, DockerError> {
     let engine = run.engine.id().await?;
+    if run.journal.shared().is_some() {
+        let lock = lock_shared(&run.journal, engine, &run.owner.team).await?;
+        still_present(&run.journal, &run.owner.run_id)?;
+        return Ok(lock);
+    }
     lock(&run.state_dir, engine, &run.owner.team).await
+}
+
+/// A run whose process lost its session with the shared store since it started is
+/// counted by the other processes as gone (its places free, its containers a dead
+/// run's): it may not make anything more.
+fn still_present(journal: &Journal, run: &str) -> Result<(), DockerError> {
+    let Some(shared) = journal.shared() else {
+        return Ok(());
+    };
+    let (now, then) =
+        blocking(|| Ok::<_, anyhow::Error>((shared.holder()?, shared.holder_of(run)?)))
+            .map_err(unshared)?;
+    if then.is_some_and(|then| then != now) {
+        return Err(DockerError::Denied(
+            "this host lost its session with the state database during the run, so other \
+             hosts now count the run as gone: it may not make more; run it again \
+             (policy rule `max_containers`)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Take `team`'s lock for `engine` in the shared store.
+pub async fn lock_shared(
+    journal: &Arc<Journal>,
+    engine: &str,
+    team: &str,
+) -> Result<TeamLock, DockerError> {
+    let shared = journal.shared().expect("a shared journal");
+    let key = lock_key(engine, team);
+    let queue = PathBuf::from(format!("shared:{engine}/{team}"));
+    let wait = async {
+        let queued = local_queue(&queue).lock_owned().await;
+        loop {
+            match blocking(|| shared.try_lock(namespace::ADMISSION, key)) {
+                Ok(true) => return Ok(queued),
+                Ok(false) => tokio::time::sleep(RETRY).await,
+                Err(e) => return Err(unshared(e)),
+            }
+        }
+    };
+    let queued = tokio::time::timeout(LOCK_WAIT, wait).await.map_err(|_| {
+        DockerError::Denied(format!(
+            "the team's quota could not be checked within {}s: another run holds the team's lock in the state database; try again (policy rule `max_containers`)",
+            LOCK_WAIT.as_secs(),
+        ))
+    })??;
+    Ok(TeamLock {
+        held: Held::Shared {
+            journal: journal.clone(),
+            engine: engine.to_string(),
+            team: team.to_string(),
+            key,
+        },
+        _queued: queued,
+    })
+}
+
+/// The advisory lock key of `team` on `engine`: 32 bits of a hash. Two teams whose
+/// keys meet take turns; they never count together.
+fn lock_key(engine: &str, team: &str) -> i32 {
+    let digest = Sha256::digest(format!("{engine}\0{team}").as_bytes());
+    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
 /// Take `team`'s lock for `engine` (an engine id) in `state_dir`, waiting for other
@@ -94,8 +204,7 @@ pub async fn lock(state_dir: &Path, engine: &str, team: &str) -> Result<TeamLock
         ))
     })??;
     Ok(TeamLock {
-        dir,
-        _file: file,
+        held: Held::File { dir, _file: file },
         _queued: queued,
     })
 }
@@ -124,96 +233,163 @@ pub struct Pending {
     pub replicas: HashMap<String, u32>,
 }
 
+impl Pending {
+    /// Add a reservation of `kind` (`create`, `start`, `replicas`) holding `body`.
+    fn add(&mut self, token: &str, kind: &str, body: &str) {
+        match kind {
+            "create" => {
+                self.creates.insert(token.to_string());
+                // A person's id, or empty for a run that is nobody's.
+                let user = body.trim();
+                if !user.is_empty() {
+                    self.creators.insert(token.to_string(), user.to_string());
+                }
+            }
+            "start" => {
+                self.starts.insert(body.trim().to_string());
+            }
+            _ => {
+                // Written whole before anyone could count it; unreadable counts as the
+                // most one service may ask for.
+                let n = body
+                    .trim()
+                    .parse()
+                    .unwrap_or(crate::policy::services::MAX_REPLICAS);
+                self.replicas.insert(token.to_string(), n);
+            }
+        }
+    }
+}
+
 /// A run's place in its team's quota, from the decision until the engine answered.
-pub struct Reservation {
-    path: PathBuf,
-    _file: File,
+pub enum Reservation {
+    File {
+        path: PathBuf,
+        _file: File,
+    },
+    Shared {
+        journal: Arc<Journal>,
+        token: String,
+    },
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        // The file goes first, then its lock with the handle: a count never sees an
-        // unlocked file of a reservation that ended well.
-        let _ = std::fs::remove_file(&self.path);
+        match self {
+            // The file goes first, then its lock with the handle: a count never sees an
+            // unlocked file of a reservation that ended well.
+            Reservation::File { path, .. } => {
+                let _ = std::fs::remove_file(path);
+            }
+            // A row that cannot be deleted now (the session is gone) is dropped by the
+            // next count, its holder being gone too.
+            Reservation::Shared { journal, token } => {
+                if let Some(shared) = journal.shared() {
+                    let _ = blocking(|| shared.release(token));
+                }
+            }
+        }
     }
 }
 
 impl TeamLock {
-    /// The live reservations of the team. Files whose holder died are removed.
+    /// The live reservations of the team. Those whose holder died are removed.
     pub fn pending(&self) -> Result<Pending, DockerError> {
-        let mut pending = Pending::default();
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| unchecked("read", &self.dir, e))?;
-        for entry in entries {
-            let path = entry.map_err(|e| unchecked("read", &self.dir, e))?.path();
-            let (Some(token), Some(kind)) = (
-                path.file_stem().and_then(|s| s.to_str()),
-                path.extension().and_then(|s| s.to_str()),
-            ) else {
-                continue;
-            };
-            if !matches!(kind, "create" | "start" | "replicas") {
-                continue;
-            }
-            let Ok(file) = File::open(&path) else {
-                continue; // Ended and removed since the listing.
-            };
-            match file.try_lock() {
-                // Nobody holds it: its run died mid-way.
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&path);
+        match &self.held {
+            Held::File { dir, .. } => pending_files(dir),
+            Held::Shared {
+                journal,
+                engine,
+                team,
+                ..
+            } => {
+                let shared = journal.shared().expect("a shared journal");
+                let rows = blocking(|| shared.reservations(engine, team)).map_err(unshared)?;
+                let mut pending = Pending::default();
+                for r in rows {
+                    pending.add(&r.token, &r.kind, &r.body);
                 }
-                Err(TryLockError::WouldBlock) => {
-                    let body = std::fs::read_to_string(&path).unwrap_or_default();
-                    match kind {
-                        "create" => {
-                            pending.creates.insert(token.to_string());
-                            // Written before the lock was let go: a person's id, or
-                            // empty for a run that is nobody's.
-                            let user = body.trim();
-                            if !user.is_empty() {
-                                pending.creators.insert(token.to_string(), user.to_string());
-                            }
-                        }
-                        "start" => {
-                            pending.starts.insert(body.trim().to_string());
-                        }
-                        _ => {
-                            // Written before the lock was let go, so never half there;
-                            // unreadable counts as the most one service may ask for.
-                            let n = body
-                                .trim()
-                                .parse()
-                                .unwrap_or(crate::policy::services::MAX_REPLICAS);
-                            pending.replicas.insert(token.to_string(), n);
-                        }
-                    }
-                }
-                Err(TryLockError::Error(e)) => return Err(unchecked("lock", &path, e)),
+                Ok(pending)
             }
         }
-        Ok(pending)
     }
 
     /// Hold a place for `slot` until the returned reservation drops.
     pub fn reserve(&self, slot: &Slot) -> Result<Reservation, DockerError> {
-        let (name, body) = match slot {
+        let (token, kind, body) = match slot {
             Slot::Create(token, user) => {
-                (format!("{token}.create"), user.clone().unwrap_or_default())
+                (token.clone(), "create", user.clone().unwrap_or_default())
             }
-            Slot::Start(id) => (format!("{}.start", new_token()), id.clone()),
-            Slot::Replicas(token, n) => (format!("{token}.replicas"), n.to_string()),
+            Slot::Start(id) => (new_token(), "start", id.clone()),
+            Slot::Replicas(token, n) => (token.clone(), "replicas", n.to_string()),
         };
-        let path = self.dir.join(name);
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| unchecked("create", &path, e))?;
-        // Locked before anything else can look: counts run under the team lock.
-        file.try_lock().map_err(|e| unchecked("lock", &path, e))?;
-        std::fs::write(&path, body).map_err(|e| unchecked("write", &path, e))?;
-        Ok(Reservation { path, _file: file })
+        match &self.held {
+            Held::File { dir, .. } => {
+                let path = dir.join(format!("{token}.{kind}"));
+                let file = OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| unchecked("create", &path, e))?;
+                // Locked before anything else can look: counts run under the team lock.
+                file.try_lock().map_err(|e| unchecked("lock", &path, e))?;
+                std::fs::write(&path, body).map_err(|e| unchecked("write", &path, e))?;
+                Ok(Reservation::File { path, _file: file })
+            }
+            Held::Shared {
+                journal,
+                engine,
+                team,
+                ..
+            } => {
+                let shared = journal.shared().expect("a shared journal");
+                let place = Reserved {
+                    token: token.clone(),
+                    kind: kind.to_string(),
+                    body,
+                };
+                blocking(|| shared.reserve(engine, team, &place)).map_err(unshared)?;
+                Ok(Reservation::Shared {
+                    journal: journal.clone(),
+                    token,
+                })
+            }
+        }
     }
+}
+
+/// The live reservation files in `dir`. Files whose holder died are removed.
+fn pending_files(dir: &Path) -> Result<Pending, DockerError> {
+    let mut pending = Pending::default();
+    let entries = std::fs::read_dir(dir).map_err(|e| unchecked("read", dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| unchecked("read", dir, e))?.path();
+        let (Some(token), Some(kind)) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if !matches!(kind, "create" | "start" | "replicas") {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else {
+            continue; // Ended and removed since the listing.
+        };
+        match file.try_lock() {
+            // Nobody holds it: its run died mid-way.
+            Ok(()) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            // Written before the lock was let go, so never half there.
+            Err(TryLockError::WouldBlock) => {
+                let body = std::fs::read_to_string(&path).unwrap_or_default();
+                pending.add(token, kind, &body);
+            }
+            Err(TryLockError::Error(e)) => return Err(unchecked("lock", &path, e)),
+        }
+    }
+    Ok(pending)
 }
 
 /// A token for a create's reservation: unique across processes.

@@ -1,5 +1,6 @@
-//! The journal's part of `dockwright.toml`: where it is written (`journal`) and how
-//! long it keeps runs that ended (`journal_retention`).
+//! The journal's part of `dockwright.toml`: where it is written (`journal`), how
+//! long it keeps runs that ended (`journal_retention`), and the shared store several
+//! servers keep their state in (`[state]`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,13 +35,74 @@ impl<'de> Deserialize<'de> for Retention {
     }
 }
 
-/// The journal's section: keys `journal` and `journal_retention`.
+/// The journal's section: keys `journal`, `journal_retention` and `[state]`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JournalSettings {
     /// Where the run journal goes; `None` leaves the choice to the journal's default.
     pub path: Option<PathBuf>,
     /// How long the journal keeps runs that ended; `None` keeps all.
     pub retention: Option<Retention>,
+    /// The PostgreSQL database that holds the state instead of the local files.
+    pub state: Option<StateSettings>,
+}
+
+/// `[state]`: the PostgreSQL database shared by every dockwright process (servers on
+/// several machines, CLIs) that names it: journal, quotas' reservations, runs'
+/// liveness, idempotency keys, who does the background work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateSettings {
+    /// `postgres://USER@HOST:PORT/DATABASE` (a password in it is refused: it would be
+    /// shown wherever the config is).
+    pub url: String,
+    /// A file holding the password; else `$DOCKWRIGHT_STATE_PASSWORD`; else none
+    /// (trust, or a client certificate).
+    pub password_file: Option<PathBuf>,
+    /// The CA certificates (PEM) that sign the server's: TLS, with the server's name
+    /// checked. Without it the connection is plain (loopback, or a private network).
+    pub ca: Option<PathBuf>,
+}
+
+/// Where the password of `[state]` comes from when no `password_file` is set.
+pub const PASSWORD_ENV: &str = "DOCKWRIGHT_STATE_PASSWORD";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    url: String,
+    password_file: Option<String>,
+    ca: Option<String>,
+}
+
+impl StateSettings {
+    fn read(doc: &Document, raw: RawState) -> anyhow::Result<StateSettings> {
+        let url = raw.url.trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(doc.error(
+                &["state", "url"],
+                "expected a PostgreSQL URL such as \"postgres://dockwright@db.example:5432/dockwright\"",
+            ));
+        }
+        let config: postgres::Config = url.parse().map_err(|e| {
+            doc.error(
+                &["state", "url"],
+                &format!("not a PostgreSQL URL the client reads: {e}"),
+            )
+        })?;
+        if config.get_password().is_some() {
+            return Err(doc.error(
+                &["state", "url"],
+                &format!(
+                    "holds a password: anyone who reads the config would have it; put it in a \
+                     file named by `password_file`, or in ${PASSWORD_ENV}"
+                ),
+            ));
+        }
+        Ok(StateSettings {
+            url: url.to_string(),
+            password_file: doc.file_path(&["state", "password_file"], raw.password_file)?,
+            ca: doc.file_path(&["state", "ca"], raw.ca)?,
+        })
+    }
 }
 
 impl JournalSettings {
@@ -50,6 +112,7 @@ impl JournalSettings {
         Ok(JournalSettings {
             path: doc.file_path(&["journal"], raw.journal)?,
             retention: raw.journal_retention,
+            state: raw.state.map(|s| StateSettings::read(doc, s)).transpose()?,
         })
     }
 }
@@ -59,6 +122,7 @@ impl JournalSettings {
 struct RawSection {
     journal: Option<String>,
     journal_retention: Option<Retention>,
+    state: Option<RawState>,
 }
 
 #[cfg(test)]
@@ -86,6 +150,39 @@ mod tests {
             let e = format!("{:#}", retention(bad).unwrap_err());
             assert!(e.contains("journal_retention"), "{bad}: {e}");
             assert!(e.contains("\"90d\""), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn state_is_a_postgres_url_without_a_password() {
+        let state = parse_at(
+            "[state]\nurl = \"postgres://dw@db.example:5432/dockwright\"\nca = \"ca.pem\"\n",
+        )
+        .unwrap()
+        .state
+        .unwrap();
+        assert_eq!(state.url, "postgres://dw@db.example:5432/dockwright");
+        assert_eq!(state.ca, Some(PathBuf::from("/etc/dockwright/ca.pem")));
+        assert_eq!(state.password_file, None);
+        assert_eq!(parse_at("[teams.blue]").unwrap().state, None);
+        for (text, words) in [
+            (
+                "[state]\nurl = \"mysql://x/y\"",
+                "expected a PostgreSQL URL",
+            ),
+            (
+                "[state]\nurl = \"postgres://dw:secret@db/x\"",
+                "holds a password",
+            ),
+            (
+                "[state]\nurl = \"postgres://dw@db/x\"\nuser = \"x\"",
+                "user",
+            ),
+            ("[state]\nca = \"x\"", "url"),
+        ] {
+            let err = format!("{:#}", parse_at(text).unwrap_err());
+            assert!(err.contains(words), "{text}\n=> {err}");
+            assert!(!err.contains("secret"), "{err}");
         }
     }
 

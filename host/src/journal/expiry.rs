@@ -3,8 +3,8 @@
 //! two reapers (a server and a `gc` from cron), or a reaper and an extension, never
 //! both win: the first to write decides, the other sees it lost.
 
+use super::db::params;
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension};
 
 use super::store::Journal;
 
@@ -30,52 +30,55 @@ pub struct Alive {
 /// Every run with an expiry left to act on, soonest first. Bounded by the environments
 /// alive, which quotas cap, and read through the partial index on `expires`.
 pub fn alive(journal: &Journal) -> Result<Vec<Alive>> {
-    journal.with("read", |conn| {
-        let mut query = conn.prepare_cached(
+    journal.with("read", |sql| {
+        let rows = sql.rows(
             "SELECT run, team, engine, workflow, expires, warned, expired, status, pid FROM runs
              WHERE expires IS NOT NULL AND expired_removed IS NULL AND torn_down IS NULL
              ORDER BY expires, seq",
+            &[],
         )?;
-        let rows = query.query_map([], |row| {
-            Ok(Alive {
-                run: row.get(0)?,
-                team: row.get(1)?,
-                engine: row.get(2)?,
-                workflow: row.get(3)?,
-                expires: row.get(4)?,
-                warned: row.get(5)?,
-                claimed: row.get(6)?,
-                status: row.get(7)?,
-                pid: row
-                    .get::<_, Option<i64>>(8)?
-                    .and_then(|p| u32::try_from(p).ok()),
+        rows.iter()
+            .map(|row| {
+                Ok(Alive {
+                    run: row.get(0)?,
+                    team: row.get(1)?,
+                    engine: row.get(2)?,
+                    workflow: row.get(3)?,
+                    expires: row.get(4)?,
+                    warned: row.get(5)?,
+                    claimed: row.get(6)?,
+                    status: row.get(7)?,
+                    pid: row
+                        .get::<Option<i64>>(8)?
+                        .and_then(|p| u32::try_from(p).ok()),
+                })
             })
-        })?;
-        rows.collect()
+            .collect()
     })
 }
 
 /// The run's expiry as the journal has it: `(team, expires, expired)`, or none when the
 /// journal does not know the run.
 pub fn of(journal: &Journal, run: &str) -> Result<Option<Expiry>> {
-    journal.with("read", |conn| {
-        conn.prepare_cached(
+    journal.with("read", |sql| {
+        let Some(row) = sql.row(
             "SELECT team, expires, expired, torn_down, warned, expired_removed
              FROM runs WHERE run = ?1",
+            params![run],
         )?
-        .query_row([run], |row| {
-            Ok(Expiry {
-                team: row.get(0)?,
-                expires: row.get(1)?,
-                expired: row.get(2)?,
-                torn_down: row.get(3)?,
-                warned: row.get(4)?,
-                expired_removed: row
-                    .get::<_, Option<String>>(5)?
-                    .and_then(|t| serde_json::from_str(&t).ok()),
-            })
-        })
-        .optional()
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Expiry {
+            team: row.get(0)?,
+            expires: row.get(1)?,
+            expired: row.get(2)?,
+            torn_down: row.get(3)?,
+            warned: row.get(4)?,
+            expired_removed: row
+                .get::<Option<String>>(5)?
+                .and_then(|t| serde_json::from_str(&t).ok()),
+        }))
     })
 }
 
@@ -97,25 +100,23 @@ pub struct Expiry {
 /// was never finished (its reaper died, or the engine did not answer) is taken again.
 /// Returns whether this caller is to reap it.
 pub fn claim(journal: &Journal, run: &str, now: &str) -> Result<bool> {
-    journal.with("write", |conn| {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let changed = tx.execute(
+    journal.write("write", |sql| {
+        let changed = sql.execute(
             "UPDATE runs SET expired = ?2
              WHERE run = ?1 AND expired IS NULL AND torn_down IS NULL
                  AND expires IS NOT NULL AND expires <= ?2",
             params![run, now],
         )?;
         let retried: bool = changed == 0
-            && tx
-                .query_row(
+            && sql
+                .row(
                     "SELECT expired IS NOT NULL AND expired_removed IS NULL FROM runs
                      WHERE run = ?1",
-                    [run],
-                    |r| r.get(0),
-                )
-                .optional()?
+                    params![run],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?
                 .unwrap_or(false);
-        tx.commit()?;
         Ok(changed > 0 || retried)
     })
 }
@@ -123,8 +124,8 @@ pub fn claim(journal: &Journal, run: &str, now: &str) -> Result<bool> {
 /// Note that run `run` was warned that it expires at `expires`. Returns whether this
 /// caller is the one to warn (the expiry is still that one, and nobody warned of it).
 pub fn mark_warned(journal: &Journal, run: &str, expires: &str) -> Result<bool> {
-    journal.with("write", |conn| {
-        Ok(conn.execute(
+    journal.with("write", |sql| {
+        Ok(sql.execute(
             "UPDATE runs SET warned = ?2
              WHERE run = ?1 AND expires = ?2 AND (warned IS NULL OR warned != ?2)
                  AND expired_removed IS NULL AND torn_down IS NULL",
@@ -136,11 +137,11 @@ pub fn mark_warned(journal: &Journal, run: &str, expires: &str) -> Result<bool> 
 /// Drop the expiry of a run that left nothing to reap (it failed and was rolled back):
 /// it was never an environment, and is not reported as expired.
 pub fn forget(journal: &Journal, run: &str) -> Result<()> {
-    journal.with("write", |conn| {
-        conn.execute(
+    journal.with("write", |sql| {
+        sql.execute(
             "UPDATE runs SET expires = NULL, expired = NULL
              WHERE run = ?1 AND expired_removed IS NULL",
-            [run],
+            params![run],
         )
         .map(drop)
     })
@@ -148,14 +149,15 @@ pub fn forget(journal: &Journal, run: &str) -> Result<()> {
 
 /// How many runs of each team expired (were reaped).
 pub fn expired_by_team(journal: &Journal) -> Result<std::collections::HashMap<String, u64>> {
-    journal.with("read", |conn| {
-        let mut query = conn.prepare_cached(
+    journal.with("read", |sql| {
+        sql.rows(
             "SELECT team, count(*) FROM runs
              WHERE expired IS NOT NULL AND expired_removed IS NOT NULL GROUP BY team",
-        )?;
-        let rows = query.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        rows.map(|r| r.map(|(team, n)| (team, u64::try_from(n).unwrap_or_default())))
-            .collect()
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.get::<String>(0)?, r.get::<u64>(1)?)))
+        .collect()
     })
 }
 

@@ -1,7 +1,8 @@
 //! `dockwright gc`: remove the containers of runs whose process died mid-run (killed,
 //! crashed, or the machine rebooted). A run is judged by its lock (see
 //! [`crate::journal::liveness`]); containers of live runs, of runs that ended, and of runs this
-//! machine knows nothing of are never touched.
+//! machine knows nothing of are never touched. With the shared store, every replica
+//! knows every run's liveness, so any of them collects what a dead one left.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -63,7 +64,7 @@ pub async fn collect(
         let Some(run) = labels.get(labels::RUN) else {
             continue;
         };
-        if liveness::liveness(state_dir, run) != Liveness::Dead {
+        if liveness::of_run(journal, state_dir, run) != Liveness::Dead {
             continue;
         }
         found.push(Collected {
@@ -83,7 +84,7 @@ pub async fn collect(
         if labels.contains_key(labels::SERVICE) {
             continue; // A task: its service is collected, or alive.
         }
-        if liveness::liveness(state_dir, run) != Liveness::Dead {
+        if liveness::of_run(journal, state_dir, run) != Liveness::Dead {
             continue;
         }
         found.push(Collected {
@@ -158,10 +159,14 @@ pub fn close_dead_runs(
             .any(|c| c.run == run.run && c.error.is_some());
         // The lock alone is not enough: between creating its lock file and locking
         // it, a starting run looks dead. Its process still being there says otherwise.
-        let process_alive = run
-            .pid
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if left || process_alive || liveness::liveness(state_dir, &run.run) != Liveness::Dead {
+        // (The shared store's holder is taken before a run starts: no such moment, and
+        // its pid may be another machine's.)
+        let process_alive = journal.shared().is_none()
+            && run
+                .pid
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        let liveness = liveness::of(journal, state_dir, &run.run, run.holder);
+        if left || process_alive || liveness != Liveness::Dead {
             continue;
         }
         let removed: Vec<String> = collected

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use super::db::{params, DbResult, Row, Sql, Value};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::liveness::{self, Liveness};
@@ -44,6 +44,9 @@ pub struct RunSummary {
     /// The process that ran it, as its start says.
     #[serde(skip)]
     pub pid: Option<u32>,
+    /// Its process's holder key in the shared store (see `journal::shared`).
+    #[serde(skip)]
+    pub holder: Option<i64>,
 }
 
 impl RunSummary {
@@ -93,10 +96,10 @@ pub struct Call {
 /// The columns [`summary`] reads, in its order.
 const SUMMARY: &str = "run, status, team, plugin, workflow, engine, started, duration_ms, \
                        error, containers, images, rolled_back, pid, cause, torn_down, \
-                       torn_down_removed, expires, expired, expired_removed, user, \
-                       user_name, torn_down_by";
+                       torn_down_removed, expires, expired, expired_removed, \"user\", \
+                       user_name, torn_down_by, holder";
 /// How many columns [`SUMMARY`] has: the index of the first column a query adds.
-const SUMMARY_COLUMNS: usize = 22;
+const SUMMARY_COLUMNS: usize = 23;
 
 fn list(text: Option<String>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -104,28 +107,28 @@ fn list(text: Option<String>) -> Vec<String> {
 }
 
 /// A run's row as a summary; a run without an end has an empty status until settled.
-fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
+fn summary(row: &Row) -> DbResult<RunSummary> {
     let duration: Option<i64> = row.get(7)?;
     Ok(RunSummary {
         run: row.get(0)?,
-        status: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        status: row.get::<Option<String>>(1)?.unwrap_or_default(),
         team: row.get(2)?,
         plugin: row.get(3)?,
         workflow: row.get(4)?,
         engine: row.get(5)?,
-        started: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
+        started: row.get::<Option<String>>(6)?.unwrap_or_default(),
         duration_ms: duration.map(|d| u64::try_from(d).unwrap_or_default()),
         error: row.get(8)?,
         containers: list(row.get(9)?),
         images: list(row.get(10)?),
         rolled_back: list(row.get(11)?),
         pid: row
-            .get::<_, Option<i64>>(12)?
+            .get::<Option<i64>>(12)?
             .and_then(|p| u32::try_from(p).ok()),
         cause: row.get(13)?,
         torn_down: row
-            .get::<_, Option<String>>(14)?
-            .map(|time| -> rusqlite::Result<TornDown> {
+            .get::<Option<String>>(14)?
+            .map(|time| -> DbResult<TornDown> {
                 Ok(TornDown {
                     time,
                     removed: list(row.get(15)?),
@@ -136,8 +139,8 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
         expires: row.get(16)?,
         // Claimed by a reaper and not finished is not expired yet.
         expired: match (
-            row.get::<_, Option<String>>(17)?,
-            row.get::<_, Option<String>>(18)?,
+            row.get::<Option<String>>(17)?,
+            row.get::<Option<String>>(18)?,
         ) {
             (Some(time), Some(removed)) => Some(TornDown {
                 time,
@@ -148,27 +151,30 @@ fn summary(row: &Row) -> rusqlite::Result<RunSummary> {
         },
         user: row.get(19)?,
         user_name: row.get(20)?,
+        holder: row.get(22)?,
     })
 }
 
+/// How [`settle`] tells whether an unended run's process is alive.
+type Alive<'a> = &'a (dyn Fn(&RunSummary) -> Liveness + Sync);
+
 /// A run without an end is `running` while its process holds its lock, else `died`;
-/// what it made is known from its calls. Only such runs cost a file open.
-fn settle(conn: &Connection, runs: &mut [RunSummary], state_dir: &Path) -> rusqlite::Result<()> {
-    let mut made = conn.prepare_cached(
-        "SELECT op, detail FROM calls WHERE run = ?1 AND result = 'ok' AND detail IS NOT NULL
-             AND op IN ('create-container', 'build-image', 'commit-container')
-         ORDER BY seq",
-    )?;
+/// what it made is known from its calls. Only such runs cost a liveness check.
+fn settle(sql: &mut dyn Sql, runs: &mut [RunSummary], alive: Alive) -> DbResult<()> {
     for r in runs.iter_mut().filter(|r| r.status.is_empty()) {
-        r.status = match liveness::liveness(state_dir, &r.run) {
+        r.status = match alive(r) {
             Liveness::Live => "running".into(),
             _ => "died".into(),
         };
-        let rows = made.query_map([&r.run], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
+        let rows = sql.rows(
+            "SELECT op, detail FROM calls WHERE run = ?1 AND result = 'ok'
+                 AND detail IS NOT NULL
+                 AND op IN ('create-container', 'build-image', 'commit-container')
+             ORDER BY seq",
+            params![&r.run],
+        )?;
         for row in rows {
-            let (op, id) = row?;
+            let (op, id) = (row.get::<String>(0)?, row.get::<String>(1)?);
             match op.as_str() {
                 // The id, then (since lifetimes) the limits the container got.
                 "create-container" => r
@@ -202,7 +208,6 @@ pub fn latest(
     limit: usize,
     state_dir: &Path,
 ) -> Result<Vec<RunSummary>> {
-    use rusqlite::types::Value;
     let mut clauses: Vec<&str> = vec!["seq < ?"];
     let mut args: Vec<Value> = Vec::new();
     if let Some(team) = filter.team {
@@ -210,7 +215,7 @@ pub fn latest(
         args.push(Value::Text(team.to_string()));
     }
     if let Some(user) = filter.user {
-        clauses.push("(user = ? OR user_name = ?)");
+        clauses.push("(\"user\" = ? OR user_name = ?)");
         args.push(Value::Text(user.to_string()));
         args.push(Value::Text(user.to_string()));
     }
@@ -231,26 +236,27 @@ pub fn latest(
         clauses.join(" AND ")
     );
     let page = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+    let alive = |r: &RunSummary| liveness::of(journal, state_dir, &r.run, r.holder);
     journal.with("read", |conn| {
         let mut found = Vec::new();
         let mut before = i64::MAX;
         while found.len() < limit {
-            let page_args = std::iter::once(Value::Integer(before))
+            let page_args: Vec<Value> = std::iter::once(Value::Int(before))
                 .chain(args.iter().cloned())
-                .chain(std::iter::once(Value::Integer(page)));
+                .chain(std::iter::once(Value::Int(page)))
+                .collect();
             let rows = conn
-                .prepare_cached(&sql)?
-                .query_map(rusqlite::params_from_iter(page_args), |row| {
-                    Ok((summary(row)?, row.get::<_, i64>(SUMMARY_COLUMNS)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .rows(&sql, &page_args)?
+                .iter()
+                .map(|row| Ok((summary(row)?, row.get::<i64>(SUMMARY_COLUMNS)?)))
+                .collect::<DbResult<Vec<_>>>()?;
             let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == page;
             let Some(last) = rows.last().map(|(_, seq)| *seq) else {
                 break;
             };
             before = last;
             let mut runs: Vec<RunSummary> = rows.into_iter().map(|(run, _)| run).collect();
-            settle(conn, &mut runs, state_dir)?;
+            settle(conn, &mut runs, &alive)?;
             if let Some(status) = filter.status {
                 runs.retain(|r| r.status == status);
             }
@@ -265,46 +271,49 @@ pub fn latest(
 
 /// Every run that has not ended (running, or died without an end), oldest first.
 pub fn unended(journal: &Journal, state_dir: &Path) -> Result<Vec<RunSummary>> {
+    let alive = |r: &RunSummary| liveness::of(journal, state_dir, &r.run, r.holder);
     journal.with("read", |conn| {
         let mut runs = conn
-            .prepare_cached(&format!(
-                "SELECT {SUMMARY} FROM runs WHERE ended IS NULL ORDER BY seq"
-            ))?
-            .query_map([], summary)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        settle(conn, &mut runs, state_dir)?;
+            .rows(
+                &format!("SELECT {SUMMARY} FROM runs WHERE ended IS NULL ORDER BY seq"),
+                &[],
+            )?
+            .iter()
+            .map(summary)
+            .collect::<DbResult<Vec<_>>>()?;
+        settle(conn, &mut runs, &alive)?;
         Ok(runs)
     })
 }
 
 /// Run `run` in full, if the journal has it.
 pub fn detail(journal: &Journal, run: &str, state_dir: &Path) -> Result<Option<RunDetail>> {
+    let alive = |r: &RunSummary| liveness::of(journal, state_dir, &r.run, r.holder);
     journal.with("read", |conn| {
         let found = conn
-            .prepare_cached(&format!(
-                "SELECT {SUMMARY}, plugin_sha256, params FROM runs WHERE run = ?1"
-            ))?
-            .query_row([run], |row| {
+            .row(
+                &format!("SELECT {SUMMARY}, plugin_sha256, params FROM runs WHERE run = ?1"),
+                params![run],
+            )?
+            .map(|row| -> DbResult<_> {
                 let params: String = row.get(SUMMARY_COLUMNS + 1)?;
-                Ok((
-                    summary(row)?,
-                    row.get::<_, String>(SUMMARY_COLUMNS)?,
-                    params,
-                ))
+                Ok((summary(&row)?, row.get::<String>(SUMMARY_COLUMNS)?, params))
             })
-            .optional()?;
+            .transpose()?;
         let Some((summary, plugin_sha256, params)) = found else {
             return Ok(None);
         };
         let mut runs = [summary];
-        settle(conn, &mut runs, state_dir)?;
+        settle(conn, &mut runs, &alive)?;
         let [summary] = runs;
         let calls = conn
-            .prepare_cached(
+            .rows(
                 "SELECT time, op, target, decision, rule, result, detail, duration_ms
                  FROM calls WHERE run = ?1 ORDER BY seq",
+                params![run],
             )?
-            .query_map([run], |row| {
+            .iter()
+            .map(|row| {
                 Ok(Call {
                     time: row.get(0)?,
                     op: row.get(1)?,
@@ -313,10 +322,10 @@ pub fn detail(journal: &Journal, run: &str, state_dir: &Path) -> Result<Option<R
                     rule: row.get(4)?,
                     result: row.get(5)?,
                     detail: row.get(6)?,
-                    duration_ms: u64::try_from(row.get::<_, i64>(7)?).unwrap_or_default(),
+                    duration_ms: row.get::<u64>(7)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            })
+            .collect::<DbResult<Vec<_>>>()?;
         Ok(Some(RunDetail {
             summary,
             plugin_sha256,
@@ -335,10 +344,12 @@ pub fn find(journal: &Journal, id: &str, state_dir: &Path) -> Result<RunDetail> 
     // that start with it: a range of the unique index, not a scan.
     let upper = format!("{id}{}", char::MAX);
     let matching: Vec<String> = journal.with("read", |conn| {
-        conn.prepare_cached(
+        conn.rows(
             "SELECT run FROM runs WHERE run >= ?1 AND run < ?2 ORDER BY run LIMIT ?3",
+            params![id, upper, SHOWN_MATCHES as i64 + 1],
         )?
-        .query_map(params![id, upper, SHOWN_MATCHES as i64 + 1], |r| r.get(0))?
+        .iter()
+        .map(|r| r.get(0))
         .collect()
     })?;
     match matching.as_slice() {

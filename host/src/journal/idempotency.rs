@@ -9,8 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::db::{params, DbError};
 use anyhow::Result;
-use rusqlite::params;
 
 use super::store::{timestamp, Journal};
 
@@ -70,49 +70,45 @@ pub fn claim(
 ) -> Result<Claim> {
     let cutoff = timestamp(now.checked_sub(WINDOW).unwrap_or(SystemTime::UNIX_EPOCH));
     let created = timestamp(now);
-    journal.with("write", |conn| {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute(
+    journal.write("write", |sql| {
+        sql.execute(
             "DELETE FROM idempotency WHERE created < ?1",
             params![cutoff],
         )?;
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO idempotency (team, key, fingerprint, run, created)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+        let inserted = sql.execute(
+            "INSERT INTO idempotency (team, key, fingerprint, run, created)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![team, key, fingerprint, run, created],
         )?;
-        let claim = if inserted == 1 {
-            Claim::Claimed
-        } else {
-            let (run, first): (String, String) = tx.query_row(
+        if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let row = sql
+            .row(
                 "SELECT run, fingerprint FROM idempotency WHERE team = ?1 AND key = ?2",
                 params![team, key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            Claim::Taken {
-                run,
-                same_request: first == fingerprint,
-            }
-        };
-        tx.commit()?;
-        Ok(claim)
+            )?
+            .ok_or_else(|| DbError::Refused("the key went while it was read".into()))?;
+        Ok(Claim::Taken {
+            run: row.get(0)?,
+            same_request: row.get::<String>(1)? == fingerprint,
+        })
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::OptionalExtension;
 
     /// The run `key` of `team` names, if any.
     fn run_of(journal: &Journal, team: &str, key: &str) -> Result<Option<String>> {
-        journal.with("read", |conn| {
-            conn.query_row(
+        journal.with("read", |sql| {
+            sql.row(
                 "SELECT run FROM idempotency WHERE team = ?1 AND key = ?2",
                 params![team, key],
-                |r| r.get(0),
-            )
-            .optional()
+            )?
+            .map(|r| r.get(0))
+            .transpose()
         })
     }
 

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::db::params;
+use super::store::{blocking, Journal};
+
 /// What is known of a run from its lock file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liveness {
@@ -66,6 +69,41 @@ pub fn liveness(state_dir: &Path, run: &str) -> Liveness {
         Ok(()) => Liveness::Dead,
         Err(TryLockError::WouldBlock) => Liveness::Live,
         Err(TryLockError::Error(_)) => Liveness::Unknown,
+    }
+}
+
+/// Whether run `run` is live: with the shared store, whether the process its start
+/// names by `holder` still holds its key (any replica can tell); with the embedded
+/// store, its lock file. A store that cannot be asked says `Unknown`, and nothing of
+/// an unknown run is collected.
+pub fn of(journal: &Journal, state_dir: &Path, run: &str, holder: Option<i64>) -> Liveness {
+    let Some(shared) = journal.shared() else {
+        return liveness(state_dir, run);
+    };
+    match holder.map(|h| blocking(|| shared.holder_alive(h))) {
+        Some(Ok(true)) => Liveness::Live,
+        Some(Ok(false)) => Liveness::Dead,
+        _ => Liveness::Unknown,
+    }
+}
+
+/// [`of`] for a run known only by its id (a container's label): a run that ended, or
+/// that the journal does not have, is `Unknown`.
+pub fn of_run(journal: &Journal, state_dir: &Path, run: &str) -> Liveness {
+    if journal.shared().is_none() {
+        return liveness(state_dir, run);
+    }
+    let holder = journal.with("read", |sql| {
+        sql.row(
+            "SELECT holder, ended FROM runs WHERE run = ?1",
+            params![run],
+        )?
+        .map(|r| Ok((r.get::<Option<i64>>(0)?, r.get::<Option<String>>(1)?)))
+        .transpose()
+    });
+    match holder {
+        Ok(Some((holder @ Some(_), None))) => of(journal, state_dir, run, holder),
+        _ => Liveness::Unknown,
     }
 }
 

@@ -8,8 +8,13 @@
 //! - [`config`]: its section of `dockwright.toml`: `journal` (where) and
 //!   `journal_retention` (how long);
 //! - [`store`]: the journal database, written by every run of every process;
+//! - [`db`]: speaking SQL to either store (SQLite, PostgreSQL) with one set of queries;
+//! - [`schema`]: each store's tables, and migrating them;
+//! - [`shared`]: the PostgreSQL store several servers share (`[state]`): its
+//!   connections, its advisory locks, each process's holder key;
 //! - [`history`]: the queries `dockwright runs` and the server answer from;
 //! - [`transfer`]: the JSON-lines form, out (`runs export`) and in (`runs import`);
+//! - [`copy`]: an SQLite journal copied into the shared store (`state migrate`);
 //! - [`retention`]: pruning runs that ended long ago;
 //! - [`idempotency`]: the keys that make a retried `POST /v1/runs` safe;
 //! - [`liveness`]: whether a run's process is still alive;
@@ -18,12 +23,16 @@
 //! - [`usage`]: environment-, container-, memory- and CPU-hours per team and workflow.
 
 pub mod config;
+pub mod copy;
+pub mod db;
 pub mod expiry;
 pub mod gc;
 pub mod history;
 pub mod idempotency;
 pub mod liveness;
 pub mod retention;
+pub mod schema;
+pub mod shared;
 pub mod store;
 pub mod transfer;
 pub mod usage;

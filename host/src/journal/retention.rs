@@ -4,8 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::db::{params, DbResult, Sql};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::config::Retention;
 use super::store::{timestamp, Journal};
@@ -35,19 +35,17 @@ pub fn prune(journal: &Journal, retention: Retention, now: SystemTime) -> Result
         Retention::Runs(_) => None,
     };
     loop {
-        let batch = journal.with("prune", |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let batch = journal.write("prune", |sql| {
             let runs = match (retention, &orphans_before) {
-                (Retention::Age(_), Some(cutoff)) => expired_by_age(&tx, cutoff)?,
-                _ => expired_by_count(&tx, retention)?,
+                (Retention::Age(_), Some(cutoff)) => expired_by_age(sql, cutoff)?,
+                _ => expired_by_count(sql, retention)?,
             };
             let mut calls = 0;
             for run in &runs {
-                calls += tx.execute("DELETE FROM calls WHERE run = ?1", [run])?;
-                tx.execute("DELETE FROM lifetimes WHERE run = ?1", [run])?;
-                tx.execute("DELETE FROM runs WHERE run = ?1", [run])?;
+                calls += sql.execute("DELETE FROM calls WHERE run = ?1", params![run])?;
+                sql.execute("DELETE FROM lifetimes WHERE run = ?1", params![run])?;
+                sql.execute("DELETE FROM runs WHERE run = ?1", params![run])?;
             }
-            tx.commit()?;
             Ok((runs.len() as u64, calls as u64))
         })?;
         pruned.runs += batch.0;
@@ -59,16 +57,15 @@ pub fn prune(journal: &Journal, retention: Retention, now: SystemTime) -> Result
     let cutoff = match orphans_before {
         Some(cutoff) => Some(cutoff),
         // By count: orphan calls older than the oldest run kept.
-        None => journal.with("prune", |conn| {
-            conn.query_row("SELECT min(started) FROM runs", [], |r| {
-                r.get::<_, Option<String>>(0)
-            })
+        None => journal.with("prune", |sql| {
+            sql.row("SELECT min(started) FROM runs", &[])?
+                .map_or(Ok(None), |r| r.get::<Option<String>>(0))
         })?,
     };
     if let Some(cutoff) = cutoff {
         loop {
-            let n = journal.with("prune", |conn| {
-                conn.execute(
+            let n = journal.with("prune", |sql| {
+                sql.execute(
                     "DELETE FROM calls WHERE seq IN (
                          SELECT seq FROM calls WHERE time < ?1
                              AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.run = calls.run)
@@ -85,33 +82,37 @@ pub fn prune(journal: &Journal, retention: Retention, now: SystemTime) -> Result
     Ok(pruned)
 }
 
-fn expired_by_age(conn: &Connection, cutoff: &str) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached(
+fn expired_by_age(sql: &mut dyn Sql, cutoff: &str) -> DbResult<Vec<String>> {
+    sql.rows(
         "SELECT run FROM runs WHERE ended IS NOT NULL AND ended < ?1 ORDER BY ended LIMIT ?2",
+        params![cutoff, BATCH],
     )?
-    .query_map(params![cutoff, BATCH], |r| r.get(0))?
+    .iter()
+    .map(|r| r.get(0))
     .collect()
 }
 
-fn expired_by_count(conn: &Connection, retention: Retention) -> rusqlite::Result<Vec<String>> {
+fn expired_by_count(sql: &mut dyn Sql, retention: Retention) -> DbResult<Vec<String>> {
     let Retention::Runs(keep) = retention else {
         return Ok(Vec::new());
     };
     // The oldest run kept: everything before it that ended goes.
-    let oldest_kept: Option<i64> = conn
-        .query_row(
+    let oldest_kept: Option<i64> = sql
+        .row(
             "SELECT seq FROM runs ORDER BY seq DESC LIMIT 1 OFFSET ?1",
-            [i64::try_from(keep - 1).unwrap_or(i64::MAX)],
-            |r| r.get(0),
-        )
-        .optional()?;
+            params![i64::try_from(keep - 1).unwrap_or(i64::MAX)],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
     let Some(oldest_kept) = oldest_kept else {
         return Ok(Vec::new());
     };
-    conn.prepare_cached(
+    sql.rows(
         "SELECT run FROM runs WHERE seq < ?1 AND ended IS NOT NULL ORDER BY seq LIMIT ?2",
+        params![oldest_kept, BATCH],
     )?
-    .query_map(params![oldest_kept, BATCH], |r| r.get(0))?
+    .iter()
+    .map(|r| r.get(0))
     .collect()
 }
 
@@ -124,8 +125,8 @@ pub fn prune_if_due(
     let stamp = timestamp(now);
     let due_before = timestamp(now.checked_sub(EVERY).unwrap_or(SystemTime::UNIX_EPOCH));
     // Claiming the turn is one statement, so of processes due at once one prunes.
-    let claimed = journal.with("prune", |conn| {
-        conn.execute(
+    let claimed = journal.with("prune", |sql| {
+        sql.execute(
             "INSERT INTO meta (key, value) VALUES ('last_prune', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value
                  WHERE meta.value < ?2",

@@ -17,10 +17,14 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use rusqlite::config::DbConfig;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use serde::{Deserialize, Serialize};
 
+use super::config::StateSettings;
+use super::db::sqlite::Sqlite;
+use super::db::{params, DbError, DbResult, Sql, Value};
+use super::schema;
+use super::shared::Shared;
 use crate::util::text;
 
 /// One entry of the journal: the form `runs export` writes and `runs import` reads.
@@ -152,126 +156,43 @@ impl Entry {
 /// How long a write waits for another process's write to finish before it fails.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The schema this version writes, kept in `PRAGMA user_version`: the length of
-/// [`MIGRATIONS`].
-const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// What brings a database from each version to the next: version 1 is [`SCHEMA`],
-/// later ones only add (a column, a table), so an older dockwright's file upgrades in
-/// place and nothing it wrote changes meaning.
-const MIGRATIONS: &[&str] = &[
-    SCHEMA,
-    "ALTER TABLE runs ADD COLUMN cause TEXT;",
-    // A run torn down (DELETE /v1/runs/{id}): when, and the containers removed.
-    "ALTER TABLE runs ADD COLUMN torn_down TEXT;
-     ALTER TABLE runs ADD COLUMN torn_down_removed TEXT;
-     CREATE INDEX IF NOT EXISTS runs_by_teardown ON runs (torn_down)
-         WHERE torn_down IS NOT NULL;",
-    // Idempotency keys of `POST /v1/runs` (see `idempotency`).
-    "CREATE TABLE IF NOT EXISTS idempotency (
-         team TEXT NOT NULL,
-         key TEXT NOT NULL,
-         fingerprint TEXT NOT NULL,
-         run TEXT NOT NULL,
-         created TEXT NOT NULL,
-         PRIMARY KEY (team, key)
-     );
-     CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created);",
-    // Lifetimes: when each run expires, when it was warned of (the expiry warned of),
-    // when it expired and what reaping removed; every change of an expiry, with who
-    // asked.
-    "ALTER TABLE runs ADD COLUMN expires TEXT;
-     ALTER TABLE runs ADD COLUMN warned TEXT;
-     ALTER TABLE runs ADD COLUMN expired TEXT;
-     ALTER TABLE runs ADD COLUMN expired_removed TEXT;
-     CREATE INDEX IF NOT EXISTS runs_by_expiry ON runs (expires)
-         WHERE expires IS NOT NULL AND expired_removed IS NULL AND torn_down IS NULL;
-     CREATE INDEX IF NOT EXISTS runs_by_expired ON runs (expired) WHERE expired IS NOT NULL;
-     CREATE TABLE IF NOT EXISTS lifetimes (
-         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-         run TEXT NOT NULL,
-         team TEXT NOT NULL,
-         time TEXT NOT NULL,
-         expires TEXT NOT NULL,
-         by TEXT NOT NULL
-     );
-     CREATE INDEX IF NOT EXISTS lifetimes_by_run ON lifetimes (run, seq);
-     CREATE INDEX IF NOT EXISTS lifetimes_by_time ON lifetimes (time);",
-    // People: who started each run (id and name), and who tore it down.
-    "ALTER TABLE runs ADD COLUMN user TEXT;
-     ALTER TABLE runs ADD COLUMN user_name TEXT;
-     ALTER TABLE runs ADD COLUMN torn_down_by TEXT;
-     CREATE INDEX IF NOT EXISTS runs_by_user ON runs (user, seq) WHERE user IS NOT NULL;
-     CREATE INDEX IF NOT EXISTS runs_by_user_name ON runs (user_name, seq)
-         WHERE user_name IS NOT NULL;",
-];
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS runs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL UNIQUE,
-    team TEXT NOT NULL,
-    plugin TEXT NOT NULL,
-    plugin_sha256 TEXT NOT NULL DEFAULT '',
-    workflow TEXT NOT NULL,
-    engine TEXT NOT NULL DEFAULT 'default',
-    params TEXT NOT NULL DEFAULT '[]',
-    pid INTEGER,
-    started TEXT,
-    ended TEXT,
-    status TEXT,
-    error TEXT,
-    containers TEXT,
-    images TEXT,
-    rolled_back TEXT,
-    duration_ms INTEGER,
-    import TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_team ON runs (team, seq);
-CREATE INDEX IF NOT EXISTS runs_unended ON runs (seq) WHERE ended IS NULL;
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, seq);
-CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started);
-CREATE INDEX IF NOT EXISTS runs_by_end ON runs (ended);
-CREATE TABLE IF NOT EXISTS calls (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL,
-    team TEXT NOT NULL,
-    plugin TEXT NOT NULL,
-    time TEXT NOT NULL,
-    op TEXT NOT NULL,
-    target TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    rule TEXT,
-    result TEXT NOT NULL,
-    detail TEXT,
-    duration_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS calls_by_run ON calls (run, seq);
-CREATE INDEX IF NOT EXISTS calls_by_time ON calls (time);
-CREATE TABLE IF NOT EXISTS imports (
-    sha256 TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    started TEXT NOT NULL,
-    lines INTEGER NOT NULL DEFAULT 0,
-    runs INTEGER NOT NULL DEFAULT 0,
-    done TEXT
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-";
-
 /// An open journal, shared by the runs of a process.
 pub struct Journal {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    store: Store,
     /// Told of every entry this process records (the server counts denials with it).
     observer: OnceLock<Observer>,
 }
 
+/// Where the journal lives.
+enum Store {
+    /// The embedded default: one SQLite file every process on the machine opens.
+    Sqlite {
+        path: PathBuf,
+        conn: Mutex<Connection>,
+    },
+    /// The shared store several servers use: PostgreSQL (`[state]`).
+    Shared(Shared),
+}
+
 /// What [`Journal::observe`] calls with each entry.
 pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
+
+/// Run `f`, which blocks on I/O, off the async workers' backs: a write may wait
+/// [`BUSY_TIMEOUT`] for another process, and the PostgreSQL client runs a runtime of
+/// its own, which may not be entered from an async worker.
+pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        // A single-threaded runtime has no worker to hand over: a thread of its own.
+        Ok(_) => std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        }),
+        Err(_) => f(),
+    }
+}
 
 impl Journal {
     /// Open the database at `path`, creating it and its folder if needed.
@@ -283,14 +204,9 @@ impl Journal {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
+        let mut conn =
             Connection::open_with_flags(path, flags).map_err(|e| explain(path, "open", &e))?;
-        let journal = Self {
-            path: path.to_path_buf(),
-            conn: Mutex::new(conn),
-            observer: OnceLock::new(),
-        };
-        journal.with("open", |conn| {
+        let set_up = |conn: &mut Connection| -> rusqlite::Result<()> {
             conn.busy_timeout(BUSY_TIMEOUT)?;
             // While a new file is switched to WAL, a process opening it at the same moment
             // is refused at once, not after the busy timeout: SQLite will not let a reader
@@ -298,8 +214,8 @@ impl Journal {
             // the same timeout.
             let deadline = Instant::now() + BUSY_TIMEOUT;
             loop {
-                match set_up(conn) {
-                    Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                match schema::set_up(conn) {
+                    Err(e) if schema::is_busy(&e) && Instant::now() < deadline => {
                         #[cfg(test)]
                         tests::OPEN_RETRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(20));
@@ -307,12 +223,47 @@ impl Journal {
                     done => return done,
                 }
             }
-        })?;
-        Ok(journal)
+        };
+        blocking(|| set_up(&mut conn)).map_err(|e| explain(path, "open", &e))?;
+        Ok(Self {
+            store: Store::Sqlite {
+                path: path.to_path_buf(),
+                conn: Mutex::new(conn),
+            },
+            observer: OnceLock::new(),
+        })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Connect to the shared store `[state]` names.
+    pub fn connect(settings: &StateSettings) -> Result<Self> {
+        Ok(Self {
+            store: Store::Shared(blocking(|| Shared::connect(settings))?),
+            observer: OnceLock::new(),
+        })
+    }
+
+    /// The SQLite file, for the embedded store.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.store {
+            Store::Sqlite { path, .. } => Some(path),
+            Store::Shared(_) => None,
+        }
+    }
+
+    /// The shared store, when the journal is in one.
+    pub fn shared(&self) -> Option<&Shared> {
+        match &self.store {
+            Store::Sqlite { .. } => None,
+            Store::Shared(shared) => Some(shared),
+        }
+    }
+
+    /// Where the journal is, for people: the file, or the database's URL.
+    pub fn shown(&self) -> String {
+        match &self.store {
+            Store::Sqlite { path, .. } => path.display().to_string(),
+            Store::Shared(shared) => shared.shown().to_string(),
+        }
     }
 
     /// Write a copy of the database to `to` as it is at one moment, while other
@@ -323,8 +274,15 @@ impl Journal {
             .to_str()
             .ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", to.display()))?
             .to_string();
-        self.with("copy", |conn| {
-            conn.execute("VACUUM INTO ?1", [&target]).map(|_| ())
+        if self.shared().is_some() {
+            anyhow::bail!(
+                "the journal is in the state database: back it up with the database's own \
+                 tools (pg_dump)"
+            );
+        }
+        self.with("copy", |sql| {
+            sql.execute("VACUUM INTO ?1", &[Value::Text(target)])
+                .map(|_| ())
         })
     }
 
@@ -334,7 +292,7 @@ impl Journal {
         self.observer.set(observer)
     }
 
-    /// Write one entry in a transaction of its own. An error names the file and what
+    /// Write one entry in a transaction of its own. An error names the store and what
     /// to do; the caller decides what a run does without its audit (it stops).
     pub fn record(&self, entry: &Entry) -> Result<()> {
         self.record_counted(entry).map(|_| ())
@@ -343,12 +301,13 @@ impl Journal {
     /// [`Journal::record`], saying how many rows the entry changed: 0 for a start of
     /// a run already there, or a teardown of a run torn down before.
     pub fn record_counted(&self, entry: &Entry) -> Result<usize> {
-        let changed = self.with("write", |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let changed = insert(&tx, entry)?;
-            tx.commit()?;
-            Ok(changed)
-        })?;
+        // A run's start names its holder in the shared store: its liveness for every
+        // replica (see `shared`).
+        let holder = match (entry, self.shared()) {
+            (Entry::RunStart { .. }, Some(shared)) => Some(blocking(|| shared.holder())?),
+            _ => None,
+        };
+        let changed = self.write("write", |sql| insert(sql, entry, holder))?;
         if let Some(observer) = self.observer.get() {
             observer(entry);
         }
@@ -357,98 +316,77 @@ impl Journal {
 
     /// Write many entries in one transaction (a benchmark's history, a bulk load):
     /// all of them or, on an error, none. The observer is not told of them.
-    pub fn record_all<'e>(&self, entries: impl IntoIterator<Item = &'e Entry>) -> Result<u64> {
-        self.with("write", |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    pub fn record_all<'e>(
+        &self,
+        entries: impl IntoIterator<Item = &'e Entry> + Send,
+    ) -> Result<u64> {
+        self.write("write", |sql| {
             let mut n = 0;
             for entry in entries {
-                insert(&tx, entry)?;
+                insert(sql, entry, None)?;
                 n += 1;
             }
-            tx.commit()?;
             Ok(n)
         })
     }
 
-    /// Run `f` on the connection, off the async workers' backs when there are
-    /// several (a write may wait [`BUSY_TIMEOUT`] for another process), with its
-    /// error explained in terms of the file.
-    pub(super) fn with<T>(
+    /// Run `f` on the store (reads, and writes that are one statement), off the async
+    /// workers' backs, with its error explained in terms of the store.
+    pub(super) fn with<T: Send>(
         &self,
         doing: &str,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&mut dyn Sql) -> DbResult<T> + Send,
     ) -> Result<T> {
-        let run = || {
-            let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut conn).map_err(|e| explain(&self.path, doing, &e))
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(run)
+        blocking(|| match &self.store {
+            Store::Sqlite { path, conn } => {
+                let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                f(&mut Sqlite(&conn)).map_err(|e| explain_db(path, doing, &e))
             }
-            _ => run(),
+            Store::Shared(shared) => shared.with(doing, f),
+        })
+    }
+
+    /// Run `f` in one write transaction: all of it or none, and (in SQLite) no other
+    /// process's write between its reads and its writes.
+    pub(super) fn write<T: Send>(
+        &self,
+        doing: &str,
+        f: impl FnOnce(&mut dyn Sql) -> DbResult<T> + Send,
+    ) -> Result<T> {
+        blocking(|| match &self.store {
+            Store::Sqlite { path, conn } => {
+                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                let run = || -> DbResult<T> {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let value = f(&mut Sqlite(&tx))?;
+                    tx.commit()?;
+                    Ok(value)
+                };
+                run().map_err(|e| explain_db(path, doing, &e))
+            }
+            Store::Shared(shared) => shared.write(doing, f),
+        })
+    }
+}
+
+#[cfg(test)]
+impl Journal {
+    /// The embedded store's own connection, for tests of SQLite's settings.
+    pub(super) fn sqlite<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        match &self.store {
+            Store::Sqlite { conn, .. } => f(&conn.lock().unwrap_or_else(|e| e.into_inner())),
+            Store::Shared(_) => panic!("the journal is not in SQLite"),
         }
     }
 }
 
-/// An error of ours, carried as SQLite's so that it is explained with the file.
-fn refused(message: String) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-        Some(message),
-    )
-}
-
-/// Bring a database to [`SCHEMA_VERSION`]; refuse one written by a later version.
-/// WAL mode, then the schema: what every connection does first.
-fn set_up(conn: &mut Connection) -> rusqlite::Result<()> {
-    // Returns the mode it is in; a database that cannot take WAL says so below.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(refused(format!(
-            "it stays in `{mode}` mode, not WAL (is it on a network file system?)"
-        )));
+/// An error of either store said in the terms of the SQLite file.
+fn explain_db(path: &Path, doing: &str, e: &DbError) -> anyhow::Error {
+    match e {
+        DbError::Sqlite(e) => explain(path, doing, e),
+        other => anyhow::anyhow!("cannot {doing} the journal `{}`: {other}", path.display()),
     }
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // Each CLI command closes the journal as it exits, and a checkpoint on that close
-    // costs two fsyncs, a third of a no-op run's time. Writers still checkpoint as they
-    // go (SQLite's autocheckpoint at 1,000 pages), so the WAL stays bounded, and a
-    // reader sees the WAL's entries as it sees the file's.
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-    migrate(conn)
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
-}
-
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version = |conn: &Connection| -> rusqlite::Result<i64> {
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(refused(format!(
-                "its schema is version {version}, written by a later dockwright than this \
-                 one (which knows {SCHEMA_VERSION}): upgrade dockwright"
-            )));
-        }
-        Ok(version)
-    };
-    if version(conn)? == SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    // Asked again under the write lock: another process may have migrated meanwhile.
-    let from = version(&tx)?;
-    if from < SCHEMA_VERSION {
-        for step in &MIGRATIONS[usize::try_from(from).unwrap_or(0)..] {
-            tx.execute_batch(step)?;
-        }
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    }
-    tx.commit()
 }
 
 pub(super) fn json<T: Serialize>(value: &T) -> String {
@@ -469,7 +407,7 @@ pub(super) fn params_json(params: &[(String, String)]) -> String {
 /// Write `entry` into the tables, its free texts capped (see [`params_json`]). A start
 /// of a run already there is ignored (the caller can tell by the count); an end without
 /// a start is kept as a run of its own.
-pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize> {
+pub(super) fn insert(sql: &mut dyn Sql, entry: &Entry, holder: Option<i64>) -> DbResult<usize> {
     match entry {
         Entry::RunStart {
             time,
@@ -484,11 +422,12 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             expires,
             user,
             user_name,
-        } => conn.execute(
-            "INSERT OR IGNORE INTO runs
+        } => sql.execute(
+            "INSERT INTO runs
                  (run, team, plugin, plugin_sha256, workflow, engine, params, pid, started,
-                  expires, user, user_name)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                  expires, \"user\", user_name, holder)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT DO NOTHING",
             params![
                 run,
                 team,
@@ -501,7 +440,8 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
                 time,
                 expires,
                 user.as_deref().map(text::cap).as_deref(),
-                user_name.as_deref().map(text::cap).as_deref()
+                user_name.as_deref().map(text::cap).as_deref(),
+                holder
             ],
         ),
         Entry::Call {
@@ -516,7 +456,7 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             result,
             detail,
             duration_ms,
-        } => conn.execute(
+        } => sql.execute(
             "INSERT INTO calls
                  (run, team, plugin, time, op, target, decision, rule, result, detail, duration_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -547,7 +487,7 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             images,
             rolled_back,
             duration_ms,
-        } => conn.execute(
+        } => sql.execute(
             "INSERT INTO runs
                  (run, team, plugin, workflow, ended, status, error,
                   containers, images, rolled_back, duration_ms, cause)
@@ -580,7 +520,7 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             team,
             removed,
             by,
-        } => conn.execute(
+        } => sql.execute(
             "UPDATE runs SET torn_down = ?3, torn_down_removed = ?4, torn_down_by = ?5
              WHERE run = ?1 AND team = ?2 AND torn_down IS NULL",
             params![
@@ -600,13 +540,13 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             expires,
             by,
         } => {
-            let changed = conn.execute(
+            let changed = sql.execute(
                 "UPDATE runs SET expires = ?3
                  WHERE run = ?1 AND team = ?2 AND expired IS NULL AND torn_down IS NULL",
                 params![run, team, expires],
             )?;
             if changed > 0 {
-                conn.execute(
+                sql.execute(
                     "INSERT INTO lifetimes (run, team, time, expires, by)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![run, team, time, expires, &*text::cap(by)],
@@ -621,7 +561,7 @@ pub(super) fn insert(conn: &Connection, entry: &Entry) -> rusqlite::Result<usize
             run,
             team,
             removed,
-        } => conn.execute(
+        } => sql.execute(
             "UPDATE runs SET expired = COALESCE(expired, ?3), expired_removed = ?4
              WHERE run = ?1 AND team = ?2 AND expired_removed IS NULL",
             params![run, team, time, json(removed)],

@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::db::{params, DbError, DbResult, Row, Sql};
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use super::store::{insert, now, Entry, Journal};
@@ -23,9 +23,16 @@ pub fn database_path(configured: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Open the journal the config names; the first open beside a JSON-lines journal of
-/// an earlier version imports it, once, and says so in the returned message.
-pub fn open_configured(configured: Option<&Path>) -> Result<(Journal, Option<String>)> {
+/// Open the journal the config names: the state database of `[state]`, or the SQLite
+/// file. The first open beside a JSON-lines journal of an earlier version imports it,
+/// once, and says so in the returned message.
+pub fn open_configured(
+    configured: Option<&Path>,
+    state: Option<&super::config::StateSettings>,
+) -> Result<(Journal, Option<String>)> {
+    if let Some(state) = state {
+        return Ok((Journal::connect(state)?, None));
+    }
     let path = database_path(configured);
     let journal = Journal::open(&path)?;
     let legacy = path.with_extension("jsonl");
@@ -177,7 +184,7 @@ fn import_batches(
     let mut batches = 0u64;
     while most.is_none_or(|most| batches < most) {
         // The file is read outside the write lock, so no writer waits for the disk.
-        let taken = match journal.with("import into", |conn| progress(conn, &digest))? {
+        let taken = match journal.with("import into", |sql| progress(sql, &digest))? {
             Progress::Finished(time) if batches == 0 => return Ok(Imported::Already { time }),
             // Finished by another process meanwhile: what this one added counts.
             Progress::Finished(_) => break,
@@ -201,14 +208,13 @@ fn import_batches(
                 }
             }
         }
-        let finished = journal.with("import into", |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let taken = match progress(&tx, &digest)? {
+        let finished = journal.write("import into", |tx| {
+            let taken = match progress(tx, &digest)? {
                 Progress::Finished(_) => return Ok(true),
                 Progress::At(0) => {
                     tx.execute(
-                        "INSERT OR IGNORE INTO imports (sha256, path, started)
-                         VALUES (?1, ?2, ?3)",
+                        "INSERT INTO imports (sha256, path, started)
+                         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                         params![digest, path.display().to_string(), now()],
                     )?;
                     0
@@ -223,14 +229,15 @@ fn import_batches(
             let mut batch_counts = Counts::default();
             for piece in chunk.iter().skip(skip) {
                 match piece {
-                    Piece::Text(line) => batch_counts.add(import_line(&tx, &digest, line)?),
+                    Piece::Text(line) => batch_counts.add(import_line(tx, &digest, line)?),
                     Piece::NotText => batch_counts.add(Taken::Unreadable),
                     Piece::TooLong(long) => batch_counts.too_long.push(*long),
                 }
             }
             // A chunk that ends exactly at the end of the file finds so in the next.
             tx.execute(
-                "UPDATE imports SET lines = max(lines, ?2), runs = runs + ?3,
+                "UPDATE imports SET lines = CASE WHEN lines > ?2 THEN lines ELSE ?2 END,
+                     runs = runs + ?3,
                      done = CASE WHEN ?4 THEN ?5 END
                  WHERE sha256 = ?1",
                 params![
@@ -241,7 +248,6 @@ fn import_batches(
                     now()
                 ],
             )?;
-            tx.commit()?;
             counts.merge(batch_counts);
             Ok(end_of_file)
         })?;
@@ -294,11 +300,14 @@ enum Progress {
     Finished(String),
 }
 
-fn progress(conn: &Connection, digest: &str) -> rusqlite::Result<Progress> {
-    let row: Option<(i64, Option<String>)> = conn
-        .prepare_cached("SELECT lines, done FROM imports WHERE sha256 = ?1")?
-        .query_row([digest], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+fn progress(sql: &mut dyn Sql, digest: &str) -> DbResult<Progress> {
+    let row: Option<(i64, Option<String>)> = sql
+        .row(
+            "SELECT lines, done FROM imports WHERE sha256 = ?1",
+            params![digest],
+        )?
+        .map(|r| DbResult::Ok((r.get(0)?, r.get(1)?)))
+        .transpose()?;
     Ok(match row {
         Some((_, Some(time))) => Progress::Finished(time),
         Some((lines, None)) => Progress::At(u64::try_from(lines).unwrap_or_default()),
@@ -345,7 +354,7 @@ enum Taken {
     Other,
 }
 
-fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<Taken> {
+fn import_line(conn: &mut dyn Sql, digest: &str, line: &str) -> DbResult<Taken> {
     if line.trim().is_empty() {
         return Ok(Taken::Other);
     }
@@ -353,9 +362,11 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         return Ok(Taken::Unreadable);
     };
     let run = entry.run();
-    let mark = |conn: &Connection| {
-        conn.prepare_cached("UPDATE runs SET import = ?2 WHERE run = ?1")?
-            .execute(params![run, digest])
+    let mark = |conn: &mut dyn Sql| {
+        conn.execute(
+            "UPDATE runs SET import = ?2 WHERE run = ?1",
+            params![run, digest],
+        )
     };
     if let Entry::RunStart {
         time,
@@ -369,7 +380,7 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         ..
     } = &entry
     {
-        if insert(conn, &entry)? == 1 {
+        if insert(conn, &entry, None)? == 1 {
             return mark(conn).map(|_| Taken::NewRun);
         }
         if owner(conn, run, digest)? != Owner::ThisImport {
@@ -377,35 +388,35 @@ fn import_line(conn: &Connection, digest: &str, line: &str) -> rusqlite::Result<
         }
         // This import wrote the run from its end, which came first (a file not in time
         // order): the start fills in the rest.
-        conn.prepare_cached(
+        conn.execute(
             "UPDATE runs SET plugin_sha256 = ?2, params = ?3, pid = ?4, started = ?5,
-                 engine = ?6, expires = COALESCE(expires, ?7), user = ?8, user_name = ?9
+                 engine = ?6, expires = COALESCE(expires, ?7), \"user\" = ?8, user_name = ?9
              WHERE run = ?1 AND started IS NULL",
-        )?
-        .execute(params![
-            run,
-            plugin_sha256,
-            super::store::params_json(params),
-            pid,
-            time,
-            engine,
-            expires,
-            user,
-            user_name
-        ])?;
+            params![
+                run,
+                plugin_sha256,
+                super::store::params_json(params),
+                pid,
+                time,
+                engine,
+                expires,
+                user,
+                user_name
+            ],
+        )?;
         return Ok(Taken::Other);
     }
     match owner(conn, run, digest)? {
         // A call or end of a run whose start is not in the journal (gc's, of a run of
         // another machine): kept, and an end makes the run this import's.
         Owner::Nobody => {
-            insert(conn, &entry)?;
+            insert(conn, &entry, None)?;
             if let Entry::RunEnd { .. } = entry {
                 mark(conn)?;
             }
         }
         Owner::ThisImport => {
-            insert(conn, &entry)?;
+            insert(conn, &entry, None)?;
         }
         // The journal's own run, or another file's: left as it is.
         Owner::Other => {}
@@ -424,11 +435,14 @@ enum Owner {
     Other,
 }
 
-fn owner(conn: &Connection, run: &str, digest: &str) -> rusqlite::Result<Owner> {
+fn owner(conn: &mut dyn Sql, run: &str, digest: &str) -> DbResult<Owner> {
     let this: Option<bool> = conn
-        .prepare_cached("SELECT import IS ?2 FROM runs WHERE run = ?1")?
-        .query_row(params![run, digest], |r| r.get(0))
-        .optional()?;
+        .row(
+            "SELECT import IS NOT DISTINCT FROM ?2 FROM runs WHERE run = ?1",
+            params![run, digest],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
     Ok(match this {
         None => Owner::Nobody,
         Some(true) => Owner::ThisImport,
@@ -452,41 +466,6 @@ fn sha256_of(path: &Path) -> Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-/// One stream of entries from the database, in time order.
-struct Stream<'s> {
-    rows: rusqlite::Rows<'s>,
-    decode: fn(&Row) -> rusqlite::Result<Entry>,
-    /// The entry read and not yet written, with its time.
-    next: Option<(String, Entry)>,
-    /// Among entries of the same millisecond: starts, then calls, then ends, then
-    /// teardowns.
-    rank: u8,
-}
-
-impl Stream<'_> {
-    fn advance(&mut self) -> rusqlite::Result<()> {
-        self.next = match self.rows.next()? {
-            Some(row) => {
-                let entry = (self.decode)(row)?;
-                Some((time_of(&entry).to_string(), entry))
-            }
-            None => None,
-        };
-        Ok(())
-    }
-}
-
-fn time_of(entry: &Entry) -> &str {
-    match entry {
-        Entry::RunStart { time, .. }
-        | Entry::Call { time, .. }
-        | Entry::RunEnd { time, .. }
-        | Entry::TornDown { time, .. }
-        | Entry::Lifetime { time, .. }
-        | Entry::Expired { time, .. } => time,
-    }
-}
-
 fn json_list<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> T {
     text.and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
@@ -496,7 +475,7 @@ fn u64_of(n: Option<i64>) -> u64 {
     n.and_then(|n| u64::try_from(n).ok()).unwrap_or_default()
 }
 
-fn decode_start(row: &Row) -> rusqlite::Result<Entry> {
+fn decode_start(row: &Row) -> DbResult<Entry> {
     Ok(Entry::RunStart {
         time: row.get(0)?,
         run: row.get(1)?,
@@ -513,7 +492,7 @@ fn decode_start(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
-fn decode_call(row: &Row) -> rusqlite::Result<Entry> {
+fn decode_call(row: &Row) -> DbResult<Entry> {
     Ok(Entry::Call {
         time: row.get(0)?,
         run: row.get(1)?,
@@ -529,7 +508,7 @@ fn decode_call(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
-fn decode_end(row: &Row) -> rusqlite::Result<Entry> {
+fn decode_end(row: &Row) -> DbResult<Entry> {
     Ok(Entry::RunEnd {
         time: row.get(0)?,
         run: row.get(1)?,
@@ -546,7 +525,7 @@ fn decode_end(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
-fn decode_teardown(row: &Row) -> rusqlite::Result<Entry> {
+fn decode_teardown(row: &Row) -> DbResult<Entry> {
     Ok(Entry::TornDown {
         time: row.get(0)?,
         run: row.get(1)?,
@@ -556,7 +535,7 @@ fn decode_teardown(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
-fn decode_lifetime(row: &Row) -> rusqlite::Result<Entry> {
+fn decode_lifetime(row: &Row) -> DbResult<Entry> {
     Ok(Entry::Lifetime {
         time: row.get(0)?,
         run: row.get(1)?,
@@ -566,7 +545,7 @@ fn decode_lifetime(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
-fn decode_expired(row: &Row) -> rusqlite::Result<Entry> {
+fn decode_expired(row: &Row) -> DbResult<Entry> {
     Ok(Entry::Expired {
         time: row.get(0)?,
         run: row.get(1)?,
@@ -575,111 +554,91 @@ fn decode_expired(row: &Row) -> rusqlite::Result<Entry> {
     })
 }
 
-/// Write every entry from `since` on (a time, or a prefix of one such as
-/// `2026-11-01`; `None` for all) as JSON lines, in time order: the six indexed
-/// streams (starts, calls, ends, teardowns, lifetimes, expiries) are merged as they are read, so memory stays flat
-/// however long the history. Returns how many entries were written.
-pub fn export(journal: &Journal, since: Option<&str>, out: &mut dyn Write) -> Result<u64> {
-    let since = since.unwrap_or("");
-    let mut write_error = None;
-    let written = journal.with("read", |conn| {
-        // One read transaction: the streams see the same journal.
-        let tx = conn.transaction()?;
-        let mut starts = tx.prepare(
-            "SELECT started, run, team, plugin, plugin_sha256, workflow, params, pid, engine,
-                    expires, user, user_name
-             FROM runs WHERE started IS NOT NULL AND started >= ?1 ORDER BY started, seq",
-        )?;
-        let mut calls = tx.prepare(
-            "SELECT time, run, team, plugin, op, target, decision, rule, result, detail,
-                    duration_ms
-             FROM calls WHERE time >= ?1 ORDER BY time, seq",
-        )?;
-        let mut ends = tx.prepare(
-            "SELECT ended, run, team, plugin, workflow, status, error, containers, images,
-                    rolled_back, duration_ms, cause
-             FROM runs WHERE ended IS NOT NULL AND ended >= ?1 ORDER BY ended, seq",
-        )?;
-        let mut teardowns = tx.prepare(
-            "SELECT torn_down, run, team, torn_down_removed, torn_down_by
-             FROM runs WHERE torn_down IS NOT NULL AND torn_down >= ?1 ORDER BY torn_down, seq",
-        )?;
-        let mut lifetimes = tx.prepare(
-            "SELECT time, run, team, expires, by
-             FROM lifetimes WHERE time >= ?1 ORDER BY time, seq",
-        )?;
-        // Only a finished reaping: one claimed and not done is not an expiry yet.
-        let mut expiries = tx.prepare(
-            "SELECT expired, run, team, expired_removed
-             FROM runs WHERE expired IS NOT NULL AND expired_removed IS NOT NULL
-                 AND expired >= ?1 ORDER BY expired, seq",
-        )?;
-        let mut streams = [
-            Stream {
-                rows: starts.query([since])?,
-                decode: decode_start,
-                next: None,
-                rank: 0,
-            },
-            Stream {
-                rows: calls.query([since])?,
-                decode: decode_call,
-                next: None,
-                rank: 1,
-            },
-            Stream {
-                rows: ends.query([since])?,
-                decode: decode_end,
-                next: None,
-                rank: 2,
-            },
-            Stream {
-                rows: teardowns.query([since])?,
-                decode: decode_teardown,
-                next: None,
-                rank: 3,
-            },
-            Stream {
-                rows: lifetimes.query([since])?,
-                decode: decode_lifetime,
-                next: None,
-                rank: 4,
-            },
-            Stream {
-                rows: expiries.query([since])?,
-                decode: decode_expired,
-                next: None,
-                rank: 5,
-            },
-        ];
-        for s in &mut streams {
-            s.advance()?;
+/// The six indexed streams of entries (starts, calls, ends, teardowns, lifetimes,
+/// expiries) as one query in time order; among entries of the same millisecond:
+/// starts, then calls, ends, teardowns. Each stream's columns are put in the same
+/// places: `rank, time, seq`, then ten texts, then a number.
+const ENTRIES: &str = "
+    SELECT 0 AS rank, started AS t, seq, run, team, plugin, plugin_sha256, workflow, params,
+           engine, expires, \"user\", user_name, pid AS n
+    FROM runs WHERE started IS NOT NULL AND started >= ?1
+    UNION ALL
+    SELECT 1, time, seq, run, team, plugin, op, target, decision, rule, result, detail, NULL,
+           duration_ms
+    FROM calls WHERE time >= ?1
+    UNION ALL
+    SELECT 2, ended, seq, run, team, plugin, workflow, status, error, containers, images,
+           rolled_back, cause, duration_ms
+    FROM runs WHERE ended IS NOT NULL AND ended >= ?1
+    UNION ALL
+    SELECT 3, torn_down, seq, run, team, torn_down_removed, torn_down_by, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL
+    FROM runs WHERE torn_down IS NOT NULL AND torn_down >= ?1
+    UNION ALL
+    SELECT 4, time, seq, run, team, expires, by, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM lifetimes WHERE time >= ?1
+    UNION ALL
+    SELECT 5, expired, seq, run, team, expired_removed, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL
+    FROM runs WHERE expired IS NOT NULL AND expired_removed IS NOT NULL AND expired >= ?1
+    ORDER BY t, rank, seq";
+
+/// The entry one row of [`ENTRIES`] is.
+fn decode(row: &Row) -> DbResult<Entry> {
+    // The row's columns from the first text on, as each stream's decoder reads them:
+    // its time first.
+    let mut shifted = vec![row.0[1].clone()];
+    shifted.extend(row.0[3..13].iter().cloned());
+    let n = row.0[13].clone();
+    let rank: i64 = row.get(0)?;
+    let place = |mut values: Vec<super::db::Value>, at: usize| {
+        values.insert(at, n.clone());
+        Row(values)
+    };
+    match rank {
+        0 => decode_start(&place(shifted, 7)),
+        1 => decode_call(&place(shifted, 10)),
+        2 => {
+            // An end's `cause` comes after its duration.
+            let cause = shifted.remove(10);
+            let mut values = place(shifted, 10).0;
+            values.push(cause);
+            decode_end(&Row(values))
         }
-        let mut written = 0;
-        while let Some(first) = streams
-            .iter_mut()
-            .filter(|s| s.next.is_some())
-            .min_by(|a, b| {
-                let (ta, tb) = (&a.next.as_ref().unwrap().0, &b.next.as_ref().unwrap().0);
-                ta.cmp(tb).then(a.rank.cmp(&b.rank))
-            })
-        {
-            let (_, entry) = first.next.take().expect("a stream with an entry");
+        3 => decode_teardown(&Row(shifted)),
+        4 => decode_lifetime(&Row(shifted)),
+        _ => decode_expired(&Row(shifted)),
+    }
+}
+
+/// Write every entry from `since` on (a time, or a prefix of one such as
+/// `2026-11-01`; `None` for all) as JSON lines, in time order, one row at a time, so
+/// memory stays flat however long the history (the store merges the six indexed
+/// streams). Returns how many entries were written.
+pub fn export(journal: &Journal, since: Option<&str>, out: &mut (dyn Write + Send)) -> Result<u64> {
+    let since = since.unwrap_or("").to_string();
+    let mut write_error = None;
+    let mut written = 0u64;
+    let result = journal.with("read", |sql| {
+        sql.each(ENTRIES, params![since], &mut |row| {
+            let entry = decode(&row)?;
             let line = serde_json::to_string(&entry).expect("entries encode");
             // An export is often read on a terminal: the same JSON, nothing it obeys.
             let line = crate::util::text::inert_json(&line);
             if let Err(e) = writeln!(out, "{line}") {
                 write_error = Some(e);
-                break;
+                return Err(DbError::Refused(
+                    "the export's output refused a write".into(),
+                ));
             }
             written += 1;
-            first.advance()?;
-        }
-        Ok(written)
-    })?;
+            Ok(())
+        })
+    });
     if let Some(e) = write_error {
         return Err(e).context("cannot write the export");
     }
+    result?;
     out.flush().context("cannot write the export")?;
     Ok(written)
 }

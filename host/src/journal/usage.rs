@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use super::db::{params, DbResult};
 use anyhow::Result;
-use rusqlite::params;
 use serde::Serialize;
 
 use super::store::{parse_timestamp, timestamp, Journal};
@@ -158,26 +158,21 @@ pub fn runs(
     now: SystemTime,
 ) -> Result<Vec<Run>> {
     let (since_text, now_text) = (timestamp(since), timestamp(now));
-    journal.with("read", |conn| {
-        let mut runs_query = conn.prepare(
+    journal.with("read", |sql| {
+        let rows = sql.rows(
             "SELECT run, team, workflow, started, ended, rolled_back, torn_down,
                     torn_down_removed, expired, expired_removed
              FROM runs
-             WHERE started IS NOT NULL AND started <= ?2 AND (?3 IS NULL OR team = ?3)
+             WHERE started IS NOT NULL AND started <= ?2 AND (CAST(?3 AS TEXT) IS NULL OR team = ?3)
                AND (started >= ?1 OR COALESCE(torn_down, expired, ended, ?2) >= ?1
                     OR (torn_down IS NULL AND expired IS NULL
                         AND (ended IS NULL OR containers != '[]')))
              ORDER BY seq",
+            params![since_text, now_text, team],
         )?;
-        let mut calls_query = conn.prepare_cached(
-            "SELECT time, op, target, detail FROM calls
-             WHERE run = ?1 AND result = 'ok'
-               AND op IN ('create-container', 'start-container', 'stop-container',
-                          'kill-container', 'wait-container', 'remove-container')
-             ORDER BY seq",
-        )?;
-        let rows = runs_query.query_map(params![since_text, now_text, team], |r| {
-            Ok(RunRow {
+        let mut out = Vec::new();
+        for r in rows {
+            let row = RunRow {
                 run: r.get(0)?,
                 team: r.get(1)?,
                 workflow: r.get(2)?,
@@ -188,21 +183,19 @@ pub fn runs(
                 torn_down_removed: r.get(7)?,
                 expired: r.get(8)?,
                 expired_removed: r.get(9)?,
-            })
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row?;
-            let calls = calls_query
-                .query_map([&row.run], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            };
+            let calls = sql
+                .rows(
+                    "SELECT time, op, target, detail FROM calls
+                     WHERE run = ?1 AND result = 'ok'
+                       AND op IN ('create-container', 'start-container', 'stop-container',
+                                  'kill-container', 'wait-container', 'remove-container')
+                     ORDER BY seq",
+                    params![&row.run],
+                )?
+                .iter()
+                .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .collect::<DbResult<Vec<_>>>()?;
             if let Some(run) = row.into_run(&calls) {
                 out.push(run);
             }

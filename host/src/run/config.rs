@@ -12,7 +12,7 @@ use anyhow::anyhow;
 
 use crate::config::Document;
 use crate::engine::config::{EngineTarget, Engines};
-use crate::journal::config::{JournalSettings, Retention};
+use crate::journal::config::{JournalSettings, Retention, StateSettings};
 use crate::policy::config::Teams;
 use crate::policy::TeamPolicy;
 use crate::share::config::Registries;
@@ -26,6 +26,9 @@ pub struct Config {
     pub journal: Option<PathBuf>,
     /// How long the journal keeps runs that ended (`journal_retention`); `None` keeps all.
     pub journal_retention: Option<Retention>,
+    /// The PostgreSQL database that holds the state (`[state]`); `None`: the local
+    /// SQLite journal and lock files.
+    pub state: Option<StateSettings>,
     /// The file the config came from; `None` for the built-in default.
     pub source: Option<PathBuf>,
     /// The API tokens of each team that has any (`dockwright serve`), as
@@ -48,6 +51,7 @@ pub struct Config {
 const KEYS: &[&str] = &[
     "journal",
     "journal_retention",
+    "state",
     "public_host",
     "registries",
     "engines",
@@ -70,6 +74,7 @@ impl Config {
             teams,
             journal: None,
             journal_retention: None,
+            state: None,
             source: None,
             tokens,
             groups,
@@ -95,6 +100,7 @@ impl Config {
             teams,
             journal: journal.path,
             journal_retention: journal.retention,
+            state: journal.state,
             source: Some(doc.source().to_path_buf()),
             tokens,
             groups,

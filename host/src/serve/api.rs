@@ -114,6 +114,15 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
             json!({ "reachable": false, "address": engine.address, "error": format!("no answer in {}s", PING_TIMEOUT.as_secs()) }),
         ),
     };
+    // The shared state database: without it no run is admitted (see `runs::admit`).
+    let shared = app.journal.shared().map(|shared| {
+        let reachable = crate::journal::store::blocking(|| shared.healthy());
+        json!({ "store": "postgres", "reachable": reachable, "leader": reachable && shared.is_leader() })
+    });
+    let status = match &shared {
+        Some(s) if s["reachable"] == json!(false) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => status,
+    };
     let state = if status == StatusCode::OK {
         "ok"
     } else {
@@ -132,13 +141,11 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
         "offered": catalog.plugins.iter().map(|p| json!({ "name": p.info.name, "version": p.info.version })).collect::<Vec<_>>(),
         "problems": problems,
     });
-    (
-        status,
-        Json(
-            json!({ "status": state, "draining": app.draining(), "engine": engine, "plugins": plugins }),
-        ),
-    )
-        .into_response()
+    let mut body = json!({ "status": state, "draining": app.draining(), "engine": engine, "plugins": plugins });
+    if let Some(shared) = shared {
+        body["state"] = shared;
+    }
+    (status, Json(body)).into_response()
 }
 
 async fn openapi() -> Json<Value> {

@@ -74,6 +74,14 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
+    /// Unavailable for now: come back after `retry_after`.
+    pub fn unavailable_for(message: impl Into<String>, retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
     /// An engine failure while serving a request.
     pub fn engine(err: &crate::contract::bindings::docker::DockerError) -> Self {
         Self::new(

@@ -142,7 +142,12 @@ pub async fn serve(options: Options) -> Result<()> {
 /// [`retention::EVERY`], in batches that let the runs' writes in between.
 async fn prune_journal(app: Arc<App>, stop: CancellationToken) {
     loop {
-        if let Some(keep) = app.teams.current().journal_retention {
+        let keep = app
+            .teams
+            .current()
+            .journal_retention
+            .filter(|_| leads(&app));
+        if let Some(keep) = keep {
             let journal = app.journal.clone();
             let pruned = tokio::task::spawn_blocking(move || {
                 retention::prune(&journal, keep, std::time::SystemTime::now())
@@ -163,6 +168,22 @@ async fn prune_journal(app: Arc<App>, stop: CancellationToken) {
             () = tokio::time::sleep(retention::EVERY) => {}
             () = stop.cancelled() => return,
         }
+    }
+}
+
+/// Whether this server does the background work (pruning, reaping): always with the
+/// embedded store (the processes sharing it take turns by its own locks), and with the
+/// shared store only while it holds the leader lock (see `journal::shared`).
+pub fn leads(app: &App) -> bool {
+    match app.journal.shared() {
+        None => true,
+        Some(shared) => match crate::journal::store::blocking(|| shared.lead()) {
+            Ok(lead) => lead,
+            Err(e) => {
+                tracing::warn!("cannot tell whether this server leads: {e:#}");
+                false
+            }
+        },
     }
 }
 
@@ -205,7 +226,8 @@ async fn setup(options: &Options) -> Result<App> {
         let engine = engine.clone();
         tokio::spawn(async move { engine.docker().await.err() })
     };
-    let (journal, imported) = crate::journal::open_configured(config.journal.as_deref())?;
+    let (journal, imported) =
+        crate::journal::open_configured(config.journal.as_deref(), config.state.as_ref())?;
     if let Some(message) = imported {
         tracing::info!("{message}");
     }

@@ -386,6 +386,13 @@ fn server_schemas() -> Value {
             "properties": {
                 "status": { "type": "string", "enum": ["ok", "unavailable"] },
                 "draining": { "type": "boolean" },
+                "state": { "type": "object", "required": ["store", "reachable", "leader"],
+                    "description": "The shared state database (`[state]`), when the server has one: whether it answers (without it no run is admitted) and whether this server does the background work.",
+                    "properties": {
+                        "store": { "type": "string", "enum": ["postgres"] },
+                        "reachable": { "type": "boolean" },
+                        "leader": { "type": "boolean" }
+                }},
                 "engine": { "type": "object", "required": ["reachable", "address"], "properties": {
                     "reachable": { "type": "boolean" },
                     "address": { "type": "string" },

@@ -108,6 +108,11 @@ where
 
 /// One pass at `now`: its notices told, and when the next one is due.
 pub async fn pass(app: &App, now: SystemTime) -> Option<SystemTime> {
+    // One server reaps at a time; the others ask again in a while, and one of them
+    // takes over when the leader is gone.
+    if !super::leads(app) {
+        return Some(now + MAX_SLEEP);
+    }
     let config = app.teams.current();
     let reaper = Reaper {
         journal: &app.journal,

@@ -43,6 +43,28 @@ impl Drop for Slot {
 /// Take a slot for a run of `team`, or refuse: 503 while shutting down, 429 past
 /// the bound.
 pub fn admit(app: &Arc<App>, team: &str) -> Result<Slot, ApiError> {
+    let admission = app.slots();
+    if app.draining() {
+        return Err(ApiError::unavailable(
+            "the server is shutting down and starts no new runs: try again once it is back",
+        ));
+    }
+    drop(admission);
+    // Without the state database, no count can be made: refuse rather than admit
+    // uncounted, and say when to come back.
+    if let Some(shared) = app.journal.shared() {
+        if !crate::journal::store::blocking(|| shared.healthy()) {
+            app.metrics.throttled(team);
+            return Err(ApiError::unavailable_for(
+                format!(
+                    "the state database `{}` does not answer, so this server cannot count \
+                     the team's quota and starts no runs: try again shortly",
+                    shared.shown()
+                ),
+                RETRY_AFTER,
+            ));
+        }
+    }
     let mut admission = app.slots();
     if app.draining() {
         return Err(ApiError::unavailable(

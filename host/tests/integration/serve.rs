@@ -43,9 +43,26 @@ impl Server {
         server
     }
 
+    /// [`Server::start`] with more environment.
+    pub(super) fn start_with(
+        team: &Team,
+        plugins: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let server = Server::launch(team, plugins, args, env);
+        assert_eq!(server.get("/healthz", None).status, 200, "{}", server.log());
+        server
+    }
+
     /// Start `dockwright serve` with more environment and wait until it listens,
     /// whether or not its engine answers.
-    fn launch(team: &Team, plugins: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    pub(super) fn launch(
+        team: &Team,
+        plugins: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockwright"));
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
@@ -115,6 +132,12 @@ impl Server {
 
     pub(super) fn delete(&self, path: &str, token: &str) -> Response {
         self.request("DELETE", path, Some(token), None)
+    }
+
+    /// Kill it (SIGKILL: no drain, no rollback, no goodbye to the database) and reap it.
+    pub(super) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Send SIGTERM and wait for the exit; the exit code and the time it took.

@@ -1,6 +1,7 @@
 //! Unit tests of [`super`], kept apart so the module reads as its code.
 
 use super::*;
+use crate::journal::schema::{SCHEMA, SCHEMA_VERSION};
 
 pub fn start(run: &str, team: &str, time: &str) -> Entry {
     Entry::RunStart {
@@ -99,8 +100,11 @@ fn a_journal_is_created_in_wal_mode_and_reopened() {
     let journal = Journal::open(&path).unwrap();
     let (mode, status): (String, String) = journal
         .with("read", |c| {
-            let mode = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-            let status = c.query_row("SELECT status FROM runs WHERE run='r1'", [], |r| r.get(0))?;
+            let mode = c.row("PRAGMA journal_mode", &[])?.unwrap().get(0)?;
+            let status = c
+                .row("SELECT status FROM runs WHERE run='r1'", &[])?
+                .unwrap()
+                .get(0)?;
             Ok((mode, status))
         })
         .unwrap();
@@ -129,11 +133,13 @@ fn free_texts_are_kept_capped() {
     }
     let texts: Vec<String> = journal
         .with("read", |c| {
-            c.query_row(
-                "SELECT r.params, r.error, c.target, c.detail FROM runs r, calls c",
-                [],
-                |r| Ok(vec![r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-            )
+            let r = c
+                .row(
+                    "SELECT r.params, r.error, c.target, c.detail FROM runs r, calls c",
+                    &[],
+                )?
+                .unwrap();
+            Ok(vec![r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
         })
         .unwrap();
     let params: Vec<(String, String)> = serde_json::from_str(&texts[0]).unwrap();
@@ -205,11 +211,12 @@ fn a_database_of_the_first_version_is_brought_up_to_date_keeping_its_runs() {
     journal.record(&end("a2", "failed", "t2")).unwrap();
     let (version, causes) = journal
         .with("read", |conn| {
-            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let version: i64 = conn.row("PRAGMA user_version", &[])?.unwrap().get(0)?;
             let causes = conn
-                .prepare("SELECT run, cause FROM runs ORDER BY run")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<(String, Option<String>)>>>()?;
+                .rows("SELECT run, cause FROM runs ORDER BY run", &[])?
+                .iter()
+                .map(|r| Ok((r.get(0)?, r.get(1)?)))
+                .collect::<DbResult<Vec<(String, Option<String>)>>>()?;
             Ok((version, causes))
         })
         .unwrap();
@@ -257,7 +264,7 @@ fn a_locked_journal_fails_a_write_naming_the_file() {
     let path = dir.path().join("journal.db");
     let journal = Journal::open(&path).unwrap();
     journal
-        .with("set up", |c| c.busy_timeout(Duration::from_millis(10)))
+        .sqlite(|c| c.busy_timeout(Duration::from_millis(10)))
         .unwrap();
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();

@@ -286,15 +286,18 @@ fn an_old_journal_is_imported_once_at_the_first_open() {
     .map(|e| serde_json::to_string(e).unwrap())
     .collect();
     std::fs::write(&legacy, lines.join("\n") + "\n").unwrap();
-    let (journal, message) = open_configured(Some(&legacy)).unwrap();
-    assert_eq!(journal.path(), dir.path().join("journal.db"));
+    let (journal, message) = open_configured(Some(&legacy), None).unwrap();
+    assert_eq!(
+        journal.path(),
+        Some(dir.path().join("journal.db").as_path())
+    );
     let message = message.unwrap();
     assert!(message.contains("imported 1 run(s)"), "{message}");
     assert!(!legacy.exists());
     assert!(dir.path().join("journal.jsonl.imported").exists());
     assert_eq!(exported(&journal, None).len(), 2);
     drop(journal);
-    let (journal, message) = open_configured(Some(&legacy)).unwrap();
+    let (journal, message) = open_configured(Some(&legacy), None).unwrap();
     assert_eq!(message, None);
     assert_eq!(exported(&journal, None).len(), 2);
 }
