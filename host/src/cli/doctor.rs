@@ -233,17 +233,39 @@ fn state(config: &Config) -> Check {
             fix,
         );
     }
-    match load::open_journal(config) {
-        Ok(journal) => pass(
-            "state",
-            format!(
-                "{} is writable; the journal {} opens",
-                dir.display(),
-                journal.shown()
-            ),
+    let fix = match &config.state {
+        Some(state) => format!(
+            "check that the database of `[state] url` ({}) runs and this host reaches it, and \
+             its password (`password_file` or ${})",
+            state.url,
+            crate::journal::config::PASSWORD_ENV
         ),
-        Err(e) => fail("state", format!("{e:#}"), fix),
+        None => fix,
+    };
+    let journal = match load::open_journal(config) {
+        Ok(journal) => journal,
+        Err(e) => return fail("state", format!("{e:#}"), fix),
+    };
+    let mut detail = format!(
+        "{} is writable; the journal {} opens",
+        dir.display(),
+        journal.shown()
+    );
+    // With the shared store: the keepalives that free a vanished host's places in
+    // seconds are in force on the server's side of the session.
+    if let Some(shared) = journal.shared() {
+        match crate::journal::store::blocking(|| shared.keepalives()) {
+            Ok(k) => detail.push_str(&format!(
+                " (schema {}; the server ends a vanished host's sessions after {} s idle and {} probes {} s apart)",
+                crate::journal::schema::PG_SCHEMA_VERSION,
+                k.idle,
+                k.count,
+                k.interval
+            )),
+            Err(e) => return fail("state", format!("{e:#}"), fix),
+        }
     }
+    pass("state", detail)
 }
 
 /// The plugin folder's files load and hold their lock and signatures; the compiled

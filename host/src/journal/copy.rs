@@ -129,10 +129,7 @@ pub fn copy(from: &Journal, to: &Journal, source: &str) -> Result<Copied> {
                 DbResult::Ok(())
             })
         })
-        .or_else(|e| match failed.take() {
-            Some(cause) => Err(cause),
-            None => Err(e),
-        })?;
+        .map_err(|e| failed.take().unwrap_or(e))?;
         added += flush(&mut batch)?;
         copied.rows += read;
         if *table == "runs" {

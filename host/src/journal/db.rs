@@ -71,13 +71,29 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 }
 
 /// The parameters of a query, each turned into a [`Value`].
-#[macro_export]
-macro_rules! sql_params {
+macro_rules! params {
     ($($v:expr),* $(,)?) => {
         &[$($crate::journal::db::Value::from(&$v)),*][..]
     };
 }
-pub use crate::sql_params as params;
+pub(crate) use params;
+
+/// Run `f`, which blocks on I/O, off the async workers' backs: a write may wait for
+/// another process, and the PostgreSQL client runs a runtime of its own, which may not
+/// be entered from an async worker.
+pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        // A single-threaded runtime has no worker to hand over: a thread of its own.
+        Ok(_) => std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        }),
+        Err(_) => f(),
+    }
+}
 
 /// An error of either store, or of the journal's own (a value of the wrong kind).
 #[derive(Debug)]

@@ -8,8 +8,8 @@ use postgres::Client;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode};
 
+use super::db::postgres::namespace;
 use super::db::{DbError, DbResult};
-use super::shared::namespace;
 
 /// The schema this version writes, kept in `PRAGMA user_version`: the length of
 /// [`MIGRATIONS`].

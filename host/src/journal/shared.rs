@@ -34,16 +34,7 @@ pub const KEEPALIVE_COUNT: u32 = 3;
 /// How long a connection attempt waits for the server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The advisory lock namespaces (the first key of the two-key form), so the locks of
-/// dockwright never meet another program's on the same database.
-pub mod namespace {
-    /// The schema's migrations: one process migrates at a time.
-    pub const SCHEMA: i32 = 0x6477_0001;
-    /// A team's admission on an engine.
-    pub const ADMISSION: i32 = 0x6477_0002;
-    /// The one replica that does the background work.
-    pub const LEADER: i32 = 0x6477_0003;
-}
+pub use super::db::postgres::namespace;
 
 /// One connection with its prepared statements.
 struct Conn {
@@ -293,7 +284,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         let journal = self.journal.get_mut().map(Option::take).ok().flatten();
         let presence = self.presence.get_mut().map(Option::take).ok().flatten();
-        super::store::blocking(move || drop((journal, presence)));
+        super::db::blocking(move || drop((journal, presence)));
     }
 }
 
@@ -373,6 +364,34 @@ impl Shared {
                 .map(|r| r.get::<Option<i64>>(0))
                 .transpose()?
                 .flatten())
+        })
+    }
+}
+
+/// The keepalives the server applies to a session, as it reports them (0: the
+/// kernel's default, which a Unix-socket session has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keepalives {
+    pub idle: String,
+    pub interval: String,
+    pub count: String,
+}
+
+impl Shared {
+    /// The keepalives in force on the presence session, as the server reports them.
+    pub fn keepalives(&self) -> Result<Keepalives> {
+        self.on_presence("read", |c, _| {
+            let row = c.query_one(
+                "SELECT current_setting('tcp_keepalives_idle'),
+                        current_setting('tcp_keepalives_interval'),
+                        current_setting('tcp_keepalives_count')",
+                &[],
+            )?;
+            Ok(Keepalives {
+                idle: row.get(0),
+                interval: row.get(1),
+                count: row.get(2),
+            })
         })
     }
 }

@@ -171,28 +171,13 @@ enum Store {
         conn: Mutex<Connection>,
     },
     /// The shared store several servers use: PostgreSQL (`[state]`).
-    Shared(Shared),
+    Shared(Box<Shared>),
 }
 
 /// What [`Journal::observe`] calls with each entry.
 pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
 
-/// Run `f`, which blocks on I/O, off the async workers' backs: a write may wait
-/// [`BUSY_TIMEOUT`] for another process, and the PostgreSQL client runs a runtime of
-/// its own, which may not be entered from an async worker.
-pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        // A single-threaded runtime has no worker to hand over: a thread of its own.
-        Ok(_) => std::thread::scope(|s| {
-            s.spawn(f)
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        }),
-        Err(_) => f(),
-    }
-}
+pub use super::db::blocking;
 
 impl Journal {
     /// Open the database at `path`, creating it and its folder if needed.
@@ -237,7 +222,7 @@ impl Journal {
     /// Connect to the shared store `[state]` names.
     pub fn connect(settings: &StateSettings) -> Result<Self> {
         Ok(Self {
-            store: Store::Shared(blocking(|| Shared::connect(settings))?),
+            store: Store::Shared(Box::new(blocking(|| Shared::connect(settings))?)),
             observer: OnceLock::new(),
         })
     }

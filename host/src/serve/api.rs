@@ -498,9 +498,12 @@ async fn run_events(
         stream::iter(stream).flatten().map(Ok::<_, Infallible>)
     };
     let Some(record) = app.started.get(&id, &caller.team) else {
-        // Known only from the journal: no lines are kept there, only its end.
+        // Known only from the journal (a run of another server on the shared store, or
+        // of a CLI): no lines are kept there, only its end, which a run still going is
+        // followed to.
         let view = runs::find(&app, &caller.team, &id).await?;
-        let end = stream::once(async move { Ok::<_, Infallible>(end_event(&view)) });
+        let end = journal_end(app.clone(), caller.team.clone(), id.clone(), view)
+            .map(Ok::<_, Infallible>);
         let events = end.chain(lifetime(app.clone(), id));
         return Ok(Sse::new(events)
             .keep_alive(KeepAlive::default())
@@ -510,6 +513,26 @@ async fn run_events(
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// How often the journal is read again for the end of a run this server does not run.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
+/// The `end` event of a run known from the journal: at once when it has ended, else
+/// when the journal says it has (its own server wrote its end, or it died and any
+/// server's view says so). A read that fails ends the stream.
+fn journal_end(app: Arc<App>, team: String, id: String, view: Value) -> impl Stream<Item = Event> {
+    stream::unfold(Some(view), move |view| {
+        let (app, team, id) = (app.clone(), team.clone(), id.clone());
+        async move {
+            let mut view = view?;
+            while view["status"] == "running" {
+                tokio::time::sleep(FOLLOW_EVERY).await;
+                view = runs::find(&app, &team, &id).await.ok()?;
+            }
+            Some((end_event(&view), None))
+        }
+    })
 }
 
 fn notice_event(notice: crate::run::expiry::Notice) -> Event {

@@ -297,6 +297,15 @@ fn a_newer_schema_is_refused_and_one_process_migrates_at_a_time() {
     }
     let db = Postgres::name_of(&url);
     assert_eq!(pg.psql(db, "SELECT version FROM dockwright_schema"), "1");
+    // Each session asks the server for keepalives: a vanished host's sessions end in
+    // seconds (5 s idle, 3 probes 2 s apart), not hours.
+    let journal = Journal::connect(&settings(&url)).unwrap();
+    let k = journal.shared().unwrap().keepalives().unwrap();
+    assert_eq!(
+        (k.idle.as_str(), k.interval.as_str(), k.count.as_str()),
+        ("5", "2", "3")
+    );
+    drop(journal);
     pg.psql(db, "UPDATE dockwright_schema SET version = 99");
     let e = format!("{:#}", Journal::connect(&settings(&url)).err().unwrap());
     assert!(
@@ -467,6 +476,16 @@ fn a_replica_killed_mid_run_frees_its_places_and_the_survivor_cleans_up() {
         json!("running")
     );
 
+    // A subscriber to the run's events on the other replica, before the run ends: it
+    // is given the run's end when the journal has it.
+    let follower = {
+        let (port, token, path) = (
+            survivor.port,
+            token.clone(),
+            format!("/v1/runs/{id}/events"),
+        );
+        std::thread::spawn(move || crate::serve::http(port, "GET", &path, Some(&token), None, &[]))
+    };
     doomed.kill();
     // The database ends the dead replica's session, and its lock with it: from then
     // on (not within a window) every replica counts it gone.
@@ -483,6 +502,11 @@ fn a_replica_killed_mid_run_frees_its_places_and_the_survivor_cleans_up() {
     });
     let view = survivor.get(&format!("/v1/runs/{id}"), Some(&token)).json();
     assert_eq!(view["status"], json!("died"), "{view}");
+    let followed = follower.join().unwrap();
+    assert_eq!(followed.status, 200, "{}", followed.body);
+    assert!(followed.body.contains("event: end"), "{}", followed.body);
+    assert!(followed.body.contains("\"died\""), "{}", followed.body);
+    // And a late subscriber.
     let events = survivor.get(&format!("/v1/runs/{id}/events"), Some(&token));
     assert_eq!(events.status, 200, "{}", events.body);
     assert!(events.body.contains("event: end"), "{}", events.body);
@@ -647,4 +671,36 @@ fn migrate_copies_an_sqlite_journal_that_then_answers_the_same() {
     let text = team.dockwright(plugins.path(), &["runs"]);
     text.assert_ok();
     assert!(text.stdout.contains("0190aaaa00001"), "{}", text.stdout);
+}
+
+#[test]
+fn doctor_checks_the_state_database() {
+    let mut pg = Postgres::start();
+    let url = pg.database();
+    let plugins = plugin_dir(&[]);
+    let team = shared_team("st-doctor", &url, crate::common::PERMISSIVE);
+    let state = |team: &Team| -> Value {
+        let run = team.dockwright(plugins.path(), &["doctor", "--json"]);
+        assert_ne!(run.code, 101, "doctor panicked: {}", run.stderr);
+        let checks: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+        checks.into_iter().find(|c| c["check"] == "state").unwrap()
+    };
+    let found = state(&team);
+    assert_eq!(found["ok"], json!(true), "{found}");
+    let detail = found["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&url) && detail.contains("schema 1"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("after 5 s idle and 3 probes 2 s apart"),
+        "{detail}"
+    );
+    pg.stop();
+    let found = state(&team);
+    assert_eq!(found["ok"], json!(false), "{found}");
+    assert!(
+        found["fix"].as_str().unwrap().contains("[state] url"),
+        "{found}"
+    );
 }

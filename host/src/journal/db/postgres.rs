@@ -12,6 +12,17 @@ use postgres::{GenericClient, Statement};
 
 use super::{numbered, DbError, DbResult, Row, Sql, Value};
 
+/// The advisory lock namespaces (the first key of the two-key form), so the locks of
+/// dockwright never meet another program's on the same database.
+pub mod namespace {
+    /// The schema's migrations: one process migrates at a time.
+    pub const SCHEMA: i32 = 0x6477_0001;
+    /// A team's admission on an engine.
+    pub const ADMISSION: i32 = 0x6477_0002;
+    /// The one replica that does the background work.
+    pub const LEADER: i32 = 0x6477_0003;
+}
+
 /// Prepared statements of one connection, by the journal's SQL text.
 #[derive(Default)]
 pub struct Statements(HashMap<String, Statement>);
