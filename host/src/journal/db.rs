@@ -110,7 +110,16 @@ impl fmt::Display for DbError {
             DbError::Sqlite(e) => write!(f, "{e}"),
             DbError::Postgres(e) => match e.as_db_error() {
                 Some(db) => write!(f, "{}: {}", db.severity(), db.message()),
-                None => write!(f, "{e}"),
+                // The client's own errors say what went wrong in their source.
+                None => {
+                    write!(f, "{e}")?;
+                    let mut cause = std::error::Error::source(e);
+                    while let Some(c) = cause {
+                        write!(f, ": {c}")?;
+                        cause = c.source();
+                    }
+                    Ok(())
+                }
             },
             DbError::Refused(m) => f.write_str(m),
         }

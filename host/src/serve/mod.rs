@@ -112,6 +112,7 @@ pub async fn serve(options: Options) -> Result<()> {
     });
     tokio::spawn(prune_journal(app.clone(), shutdown.clone()));
     tokio::spawn(reaper::run(app.clone(), shutdown.clone()));
+    tokio::spawn(take_the_lead(app.clone(), shutdown.clone()));
     let router = api::router(app.clone());
     let server = tokio::spawn(conn::accept(
         listener,
@@ -184,6 +185,31 @@ pub fn leads(app: &App) -> bool {
                 false
             }
         },
+    }
+}
+
+/// How often a server on the shared store asks for the lead: a leader that died is
+/// replaced within it.
+const LEAD_EVERY: Duration = Duration::from_secs(5);
+
+/// With the shared store, ask for the lead every [`LEAD_EVERY`]; the server that takes
+/// it reaps at once (and prunes at its next turn).
+async fn take_the_lead(app: Arc<App>, stop: CancellationToken) {
+    if app.journal.shared().is_none() {
+        return;
+    }
+    let mut leading = false;
+    loop {
+        let now = leads(&app);
+        if now && !leading {
+            tracing::info!("this server now does the background work (retention, reaping)");
+            app.reaping.wake();
+        }
+        leading = now;
+        tokio::select! {
+            () = tokio::time::sleep(LEAD_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
     }
 }
 

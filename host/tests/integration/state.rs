@@ -704,3 +704,103 @@ fn doctor_checks_the_state_database() {
         "{found}"
     );
 }
+
+#[test]
+fn one_server_leads_the_background_work_and_another_takes_over_when_it_dies() {
+    let pg = Postgres::start();
+    let url = pg.database();
+    let plugins = plugin_dir(&[]);
+    let team = shared_team("st-lead", &url, crate::common::PERMISSIVE);
+    let a = Server::start(&team, plugins.path(), &[]);
+    let b_state = elsewhere(&team, "replica-2");
+    let b = Server::start_with(
+        &team,
+        plugins.path(),
+        &[],
+        &[("XDG_STATE_HOME", b_state.as_str())],
+    );
+    let leads = |s: &Server| {
+        let health = s.get("/healthz", None).json();
+        assert_eq!(health["state"]["reachable"], json!(true), "{health}");
+        health["state"]["leader"] == json!(true)
+    };
+    until("no server took the lead", || leads(&a) || leads(&b));
+    let (mut leader, other) = if leads(&a) { (a, b) } else { (b, a) };
+    // One at a time: the lock is the leader's for as long as its session lasts.
+    assert!(!leads(&other));
+    leader.kill();
+    until("the other server never took over", || leads(&other));
+}
+
+#[test]
+fn a_run_whose_journal_writes_fail_is_rolled_back() {
+    let mut pg = Postgres::start();
+    let url = pg.database();
+    images();
+    let plugins = plugin_dir(&[test_plugin("probe.wasm")]);
+    let team = shared_team("st-midrun", &url, crate::common::PERMISSIVE);
+    let name = unique("st-wait");
+    let child = team
+        .command(
+            plugins.path(),
+            &[
+                "run",
+                "create-and-wait",
+                "-p",
+                "image=dockwright/base:latest",
+                "-p",
+                &format!("name={name}"),
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    until("the run's container never ran", || running(&name));
+    // The database goes while the run waits; its next call cannot be journaled.
+    pg.stop();
+    docker(&["kill", &name]);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing unaudited may happen"), "{stderr}");
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(team.containers().is_empty(), "{:?}", team.containers());
+}
+
+#[test]
+fn the_state_database_is_reached_over_tls_with_its_ca_and_a_password_file() {
+    let pg = Postgres::start_tls();
+    let url = pg.database();
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, format!("{}\n", crate::postgres::PASSWORD)).unwrap();
+    let with = |password_file: Option<&Path>, ca: Option<&Path>| {
+        Journal::connect(&StateSettings {
+            url: url.clone(),
+            password_file: password_file.map(Path::to_path_buf),
+            ca: ca.map(Path::to_path_buf),
+        })
+    };
+    let journal = with(Some(&password), Some(&pg.ca())).unwrap();
+    journal
+        .record(&start("r1", "blue", "2026-11-01T00:00:00.000Z", None))
+        .unwrap();
+    assert_eq!(
+        pg.psql(
+            Postgres::name_of(&url),
+            "SELECT count(*) FROM pg_stat_ssl WHERE ssl"
+        ),
+        "3",
+        "the journal's two sessions and psql's, all encrypted"
+    );
+    // Without the password; with a CA that did not sign the server's certificate;
+    // without TLS, which the server refuses.
+    let e = format!("{:#}", with(None, Some(&pg.ca())).err().unwrap());
+    assert!(e.contains("password"), "{e}");
+    let other = Postgres::make_ca(dir.path(), "other");
+    let e = format!("{:#}", with(Some(&password), Some(&other)).err().unwrap());
+    assert!(e.contains("certificate") || e.contains("TLS"), "{e}");
+    let e = format!("{:#}", with(Some(&password), None).err().unwrap());
+    assert!(e.contains("no encryption") || e.contains("pg_hba"), "{e}");
+}
