@@ -328,22 +328,33 @@ pub fn published_ports(map: Option<&PortMap>) -> Vec<PublishedPort> {
 }
 
 /// One entry per published port: the engine lists a port bound on every address
-/// once per address family (`0.0.0.0` and `::`). The IPv4 address is kept.
+/// once per address family (`0.0.0.0` and `::`). The IPv4 address is kept, and it
+/// comes first. The two families' host ports can differ: the engine picks an "any"
+/// port for each family on its own, and picks again for IPv4 alone when the first
+/// pick is taken there (dockerd 20.10), so `::` may say a port that nothing listens
+/// on over IPv4. The `::` entry of a container port bound on `0.0.0.0` is dropped
+/// whatever its host port.
 pub fn once_per_port(ports: &mut Vec<PublishedPort>) {
+    let same = |a: &PublishedPort, b: &PublishedPort| {
+        (a.container_port, a.protocol as u8) == (b.container_port, b.protocol as u8)
+    };
+    let every_v4: Vec<PublishedPort> = ports
+        .iter()
+        .filter(|p| p.host_ip == "0.0.0.0")
+        .cloned()
+        .collect();
+    ports.retain(|p| !(p.host_ip == "::" && every_v4.iter().any(|v4| same(p, v4))));
     let key = |p: &PublishedPort| {
         (
             p.container_port,
             p.protocol as u8,
-            p.host_port,
             p.host_ip.contains(':'),
+            p.host_port,
             p.host_ip.clone(),
         )
     };
     ports.sort_by_key(key);
-    ports.dedup_by(|b, a| {
-        (a.container_port, a.protocol as u8, a.host_port)
-            == (b.container_port, b.protocol as u8, b.host_port)
-    });
+    ports.dedup_by(|b, a| same(a, b) && a.host_port == b.host_port);
 }
 
 /// The container's address: on the default `bridge` network if it is there, else
@@ -720,6 +731,36 @@ mod tests {
         let once = published_ports(Some(&both));
         assert_eq!(once.len(), 1, "{once:?}");
         assert_eq!(once[0].host_ip, "0.0.0.0");
+        // The families given different ports (the IPv4 pick was taken and made again):
+        // the IPv4 one, which 127.0.0.1 reaches, whatever the order or the numbers.
+        let apart: PortMap = HashMap::from([(
+            "80/tcp".to_string(),
+            Some(vec![
+                PortBinding {
+                    host_ip: Some("0.0.0.0".into()),
+                    host_port: Some("32817".into()),
+                },
+                PortBinding {
+                    host_ip: Some("::".into()),
+                    host_port: Some("32816".into()),
+                },
+            ]),
+        )]);
+        let once = published_ports(Some(&apart));
+        assert_eq!(once.len(), 1, "{once:?}");
+        assert_eq!(
+            (once[0].host_ip.as_str(), once[0].host_port),
+            ("0.0.0.0", 32817)
+        );
+        // An IPv6 binding of its own (a team's `host_ips = ["::1"]`) is kept.
+        let v6: PortMap = HashMap::from([(
+            "80/tcp".to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("::1".into()),
+                host_port: Some("30001".into()),
+            }]),
+        )]);
+        assert_eq!(published_ports(Some(&v6))[0].host_ip, "::1");
         assert_eq!((ports[0].container_port, ports[0].host_port), (80, 32768));
         assert_eq!(ports[0].host_ip, "0.0.0.0");
     }
