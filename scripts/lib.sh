@@ -521,3 +521,99 @@ build_image() {
     rm -rf "$ctx"
     note "built image $tag"
 }
+
+# --- The Windows build (x86_64-pc-windows-gnu), run here under wine ----------------------------
+
+WINDOWS_TARGET=x86_64-pc-windows-gnu
+# Shares target/ with the test build, as the static build does (build scripts and proc macros
+# built once); DOCKWRIGHT_WINDOWS_TARGET_DIR gives it a folder of its own.
+WINDOWS_TARGET_DIR="${DOCKWRIGHT_WINDOWS_TARGET_DIR:-$DOCKWRIGHT_ROOT/target}"
+WINDOWS_BINARY="$WINDOWS_TARGET_DIR/$WINDOWS_TARGET/release/dockwright.exe"
+# wine's own prefix and the ProcessPrng shim: the build's, never the user's ~/.wine.
+export WINEPREFIX="${WINEPREFIX:-$DOCKWRIGHT_ROOT/target/wine-prefix}"
+export WINEDEBUG="${WINEDEBUG:--all}"
+WINE_SHIM="$DOCKWRIGHT_ROOT/target/wine-shim/bcryptprimitives.dll"
+# Debian's wine64 (8.0); /usr/bin/wine wants wine32 as well, which a 64-bit build needs not.
+WINE="${WINE:-/usr/lib/wine/wine64}"
+
+# MinGW (the linker, and the C compiler of ring and SQLite), wine and the Rust target.
+ensure_windows_tools() {
+    local packages=()
+    command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || packages+=(gcc-mingw-w64-x86-64)
+    [[ -x "$WINE" ]] || packages+=(wine64)
+    command -v zip >/dev/null 2>&1 || packages+=(zip)
+    if ((${#packages[@]})); then
+        section "Installing ${packages[*]} (the Windows build and wine)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" </dev/null
+    fi
+    rustup target list --installed | grep -qx "$WINDOWS_TARGET" || rustup target add "$WINDOWS_TARGET"
+}
+
+# A wine prefix of the build's own, made once, with the ProcessPrng shim built from its source.
+ensure_wine_prefix() {
+    if [[ ! -f "$WINE_SHIM" || "$DOCKWRIGHT_ROOT/host/tests/wine/bcryptprimitives.c" -nt "$WINE_SHIM" ]]; then
+        mkdir -p "$(dirname "$WINE_SHIM")"
+        x86_64-w64-mingw32-gcc -shared -O2 -o "$WINE_SHIM" \
+            "$DOCKWRIGHT_ROOT/host/tests/wine/bcryptprimitives.c" -ladvapi32 ||
+            die "cannot build the wine shim (host/tests/wine/bcryptprimitives.c)"
+    fi
+    if [[ ! -f "$WINEPREFIX/system.reg" ]]; then
+        mkdir -p "$WINEPREFIX"
+        "$(dirname "$WINE")/wineserver" -k 2>/dev/null || true
+        WINEDLLOVERRIDES="mscoree,mshtml=" "$WINE" wineboot --init >/dev/null 2>&1 ||
+            die "cannot make the wine prefix $WINEPREFIX"
+    fi
+}
+
+# cargo for the Windows target, in its target folder, with the machine's paths kept out
+# of the binary (as in the static build).
+windows_cargo() {
+    local command="$1" cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+    shift
+    SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}" \
+        CARGO_TARGET_DIR="$WINDOWS_TARGET_DIR" \
+        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="-C strip=symbols --remap-path-prefix=$DOCKWRIGHT_ROOT=/build --remap-path-prefix=$cargo_home=/cargo" \
+        cargo "$command" --release --locked --target "$WINDOWS_TARGET" -p dockwright "$@"
+}
+
+# Build the Windows binary and the host's unit tests for Windows: one compile of the
+# dependencies serves both.
+build_windows() {
+    ensure_windows_tools
+    section "The Windows binary and unit tests ($WINDOWS_TARGET)"
+    windows_cargo build --bin dockwright
+    windows_cargo test --lib --no-run
+}
+
+# The host's unit tests, run under wine (the target's runner is scripts/wine-run).
+test_windows_units() {
+    section "The host's unit tests on Windows (under wine)"
+    ensure_wine_prefix
+    windows_cargo test --lib
+}
+
+# The workspace's version, as Cargo.toml gives it (the Windows binary cannot say it here
+# without wine).
+workspace_version() {
+    sed -n 's/^version = "\(.*\)"$/\1/p' "$DOCKWRIGHT_ROOT/Cargo.toml" | head -n 1
+}
+
+# Zip the Windows binary with the README as dockwright-VERSION-x86_64-windows.zip in `dist`,
+# with a .sha256: file times are the commit's, and no owner or extra fields, so the same
+# commit gives the same bytes.
+windows_zip() {
+    local version="$1" dist="$2" stage name
+    name="dockwright-$version-x86_64-windows"
+    stage="$(mktemp -d)"
+    mkdir -p "$stage/$name" "$dist"
+    cp "$WINDOWS_BINARY" "$stage/$name/dockwright.exe"
+    cp "$DOCKWRIGHT_ROOT/README.md" "$stage/$name/README.md"
+    touch -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}" \
+        "$stage/$name" "$stage/$name"/*
+    rm -f "$dist/$name.zip"
+    (cd "$stage" && TZ=UTC zip -q -X -r "$dist/$name.zip" "$name/dockwright.exe" "$name/README.md")
+    rm -rf "$stage"
+    (cd "$dist" && sha256sum "$name.zip" >"$name.zip.sha256")
+    WINDOWS_ZIP="$dist/$name.zip"
+    note "$WINDOWS_ZIP"
+}

@@ -220,8 +220,9 @@ async fn engine(target: &EngineTarget) -> Check {
 fn state(config: &Config) -> Check {
     let dir = crate::util::paths::state_dir();
     let fix = format!(
-        "make {} a folder this user can write (or set XDG_STATE_HOME to one)",
-        dir.display()
+        "make {} a folder this user can write (or set {} to one)",
+        dir.display(),
+        crate::util::paths::STATE_VARIABLE
     );
     let probe = dir.join(format!(".doctor.{}", std::process::id()));
     let written = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&probe, b"ok"));
@@ -279,8 +280,9 @@ async fn plugin_folder(config_path: Option<&Path>, dir: &Path) -> Vec<Check> {
                 "cache",
                 format!("{e:#}"),
                 format!(
-                    "make {} writable (or set XDG_CACHE_HOME)",
-                    cache_root.display()
+                    "make {} writable (or set {})",
+                    cache_root.display(),
+                    crate::util::paths::CACHE_VARIABLE
                 ),
             )]
         }

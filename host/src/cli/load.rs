@@ -137,24 +137,17 @@ pub fn open_journal(config: &Config) -> Result<crate::journal::Journal> {
 }
 
 /// Who runs this command, for the run's context: the user id, which the process cannot
-/// choose, with the name the environment gives it.
+/// choose (uid, or SID on Windows), with the name the environment gives it.
 pub fn user() -> String {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
-    match std::env::var("USER").ok().filter(|u| !u.is_empty()) {
-        Some(name) => format!("{name} (uid {uid})"),
-        None => format!("uid {uid}"),
-    }
+    crate::util::user::shown()
 }
 
-/// The person a CLI run is for: the local user, by uid (what the kernel vouches
-/// for), named by `$USER` where set.
+/// The person a CLI run is for: the local user, by uid or SID (what the system
+/// vouches for), named by `$USER` (`%USERNAME%`) where set.
 pub fn person() -> crate::policy::people::Person {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
     crate::policy::people::Person {
-        id: format!("uid:{uid}"),
-        name: std::env::var("USER").ok().filter(|u| !u.is_empty()),
+        id: crate::util::user::id(),
+        name: crate::util::user::name(),
     }
 }
 

@@ -24,6 +24,7 @@ mod replay;
 mod run;
 mod runs;
 mod serve;
+mod service;
 mod state;
 mod table;
 mod usage;
@@ -46,11 +47,13 @@ use crate::util::console::{Console, Terminal};
                   ([engines.NAME]) and chosen with --engine."
 )]
 pub struct Cli {
-    /// The plugin folder [default: $XDG_DATA_HOME/dockwright/plugins]
+    /// The plugin folder [default: $XDG_DATA_HOME/dockwright/plugins; on Windows
+    /// %APPDATA%\dockwright\plugins]
     #[arg(long, global = true, env = "DOCKWRIGHT_PLUGINS", value_name = "DIR")]
     pub plugins: Option<PathBuf>,
 
-    /// The config file [default: $XDG_CONFIG_HOME/dockwright/dockwright.toml]
+    /// The config file [default: $XDG_CONFIG_HOME/dockwright/dockwright.toml; on Windows
+    /// %APPDATA%\dockwright\dockwright.toml]
     #[arg(long, global = true, env = "DOCKWRIGHT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -202,6 +205,11 @@ pub enum Command {
     },
     /// Serve the team HTTP API: the same plugins, policy, journal and rollback, over HTTP
     Serve(serve::ServeArgs),
+    /// Run `serve` as a Windows service: install, start, stop (with drain), uninstall
+    Service {
+        #[command(subcommand)]
+        command: service::ServiceCommand,
+    },
     /// Make and list the ed25519 keys that sign published plugins
     Keys {
         #[command(subcommand)]
@@ -233,6 +241,39 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => fail(&e),
     }
+}
+
+/// `dockwright service run` once the service manager has started it: `serve` with
+/// the config and plugins of this process's arguments, the `[serve]` settings of the
+/// config, and its log in the state folder's `serve.log`.
+#[cfg(windows)]
+fn serve_as_service() -> Result<ExitCode> {
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        args: serve::ServeArgs,
+    }
+    let cli = Cli::try_parse_from(std::env::args_os())?;
+    let args = Defaults::try_parse_from(["dockwright"])?.args;
+    let state = crate::util::paths::state_dir();
+    std::fs::create_dir_all(&state)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("serve.log"))?;
+    let dir = cli
+        .plugins
+        .clone()
+        .unwrap_or_else(crate::util::paths::plugin_dir);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve::serve_logging_to(
+            &dir,
+            cli.config.as_deref(),
+            args,
+            Some(log),
+        ))
 }
 
 /// `value` as `--json` prints it: pretty JSON whose strings hold exactly what plugins
@@ -369,6 +410,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Engines { json } => engine::list(cli.config.as_deref(), json).await,
         Command::Serve(args) => serve::serve(&dir, cli.config.as_deref(), args).await,
+        Command::Service { command } => service::service(command),
         Command::Keys { command } => keys::run(command),
         Command::Token { command } => serve::token(cli.config.as_deref(), command),
         Command::Completions { shell } => {

@@ -127,21 +127,26 @@ fn settings(args: &ServeArgs, config: &ServeSettings) -> Settings {
     }
 }
 
-/// The server's log: `tracing` to stderr, filtered by RUST_LOG (info when unset).
-fn init_logs(format: LogFormat) {
+/// The server's log: `tracing` to stderr (or to `file`, for a service, which has no
+/// stderr anyone reads), filtered by RUST_LOG (info when unset).
+fn init_logs(format: LogFormat, file: Option<std::fs::File>) {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let ansi = file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let writer = match file {
+        Some(f) => BoxMakeWriter::new(std::sync::Mutex::new(f)),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     use tracing_subscriber::filter::{EnvFilter, LevelFilter};
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false);
     // A second subscriber (tests calling this twice) is refused, not fatal.
     let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -193,7 +198,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn serve(plugins: &Path, config: Option<&Path>, args: ServeArgs) -> Result<ExitCode> {
-    init_logs(args.log_format);
+    serve_logging_to(plugins, config, args, None).await
+}
+
+/// [`serve`], its log going to `log` when given.
+pub async fn serve_logging_to(
+    plugins: &Path,
+    config: Option<&Path>,
+    args: ServeArgs,
+    log: Option<std::fs::File>,
+) -> Result<ExitCode> {
+    init_logs(args.log_format, log);
     let (_, file) = super::load::load_config_and_serve(config)?;
     let settings = settings(&args, &file);
     serve::serve(serve::Options {

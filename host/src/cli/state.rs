@@ -302,12 +302,6 @@ pub fn restore(config_path: Option<&Path>, file: &Path, force: bool) -> Result<E
 /// A file to write anew, readable by its owner only: a backup holds token hashes and
 /// signing keys, and so do the files restored from one.
 fn private_file(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
+    crate::util::private::open(path, crate::util::private::Existing::Truncate)
         .with_context(|| format!("cannot write {}", path.display()))
 }

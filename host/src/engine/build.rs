@@ -10,9 +10,8 @@ use std::path::Path;
 
 use bollard::models::BuildInfo;
 use bollard::query_parameters::BuildImageOptions;
-use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 
 use super::Engine;
 use crate::contract::bindings::docker::DockerError;
@@ -61,7 +60,23 @@ pub async fn build<'a>(
     Ok(messages(body).boxed())
 }
 
+/// A unix socket exists only on Unix: the cgroup check denies first on Windows.
+#[cfg(not(unix))]
+async fn post(
+    socket: &Path,
+    _path: &str,
+    _tar: Vec<u8>,
+) -> Result<hyper::body::Incoming, bollard::errors::Error> {
+    Err(bollard::errors::Error::IOError {
+        err: std::io::Error::other(format!(
+            "the engine's unix socket {} cannot be reached from Windows",
+            socket.display()
+        )),
+    })
+}
+
 /// POST `tar` to `path` on the socket; the response body once the engine said 200.
+#[cfg(unix)]
 async fn post(
     socket: &Path,
     path: &str,
@@ -76,7 +91,7 @@ async fn post(
     let request = hyper::Request::post(path)
         .header(hyper::header::HOST, "docker")
         .header(hyper::header::CONTENT_TYPE, "application/x-tar")
-        .body(Full::new(Bytes::from(tar)))
+        .body(http_body_util::Full::new(bytes::Bytes::from(tar)))
         .map_err(io_error)?;
     let response = sender.send_request(request).await.map_err(io_error)?;
     let status = response.status().as_u16();

@@ -209,8 +209,17 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| deny(format!("the cgroup check stopped ({e})")))?
 }
 
+/// On Windows there are no cgroups to hold a build's steps, and no unix socket.
+#[cfg(not(unix))]
+async fn socket_peer(_socket: &str) -> Result<u32, String> {
+    Err(deny(
+        "dockwright runs on Windows here, which has no cgroups in which to limit a build's processes",
+    ))
+}
+
 /// The pid of the process that listens on the engine's socket, as the kernel tells
 /// it (`SO_PEERCRED`): whatever the socket's path or name, this is who answers.
+#[cfg(unix)]
 async fn socket_peer(socket: &str) -> Result<u32, String> {
     let stream = tokio::time::timeout(ENGINE_TIMEOUT, tokio::net::UnixStream::connect(socket))
         .await
@@ -685,5 +694,6 @@ fn read_capped(path: &Path, cap: usize) -> io::Result<String> {
     String::from_utf8(buf).map_err(io::Error::other)
 }
 
-#[cfg(test)]
+// Cgroups, dockerd's process and unix sockets: Linux's alone.
+#[cfg(all(test, unix))]
 mod tests;

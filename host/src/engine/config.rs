@@ -80,9 +80,12 @@ fn engine_target(name: &str, raw: RawEngine, folder: &Path) -> Result<EngineTarg
         ));
     }
     let host = raw.host.trim().to_string();
-    if !(host.starts_with("unix://") || host.starts_with("tcp://")) {
+    if !["unix://", "npipe://", "tcp://"]
+        .iter()
+        .any(|scheme| host.starts_with(scheme))
+    {
         return Err(format!(
-            "host `{host}` is not an engine address: use unix:///path/to/docker.sock or tcp://host:port"
+            "host `{host}` is not an engine address: use unix:///path/to/docker.sock, npipe:////./pipe/docker_engine (Windows) or tcp://host:port"
         ));
     }
     let tls = match (raw.cert_path, raw.ca, raw.cert, raw.key) {

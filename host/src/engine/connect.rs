@@ -1,6 +1,7 @@
 //! Connecting to the Docker engine the way the docker CLI does.
 //!
-//! `DOCKER_HOST` picks the engine (a unix socket by default, or `tcp://host:port`);
+//! `DOCKER_HOST` picks the engine (a unix socket by default, the named pipe
+//! `npipe:////./pipe/docker_engine` on Windows, or `tcp://host:port`);
 //! `DOCKER_TLS_VERIFY` with `DOCKER_CERT_PATH` (`key.pem`, `cert.pem`, `ca.pem`) turns
 //! on TLS. More engines are named in the config (`[engines.NAME]`), with their own
 //! address and TLS files. The API version is negotiated at each connect: engines as
@@ -16,8 +17,12 @@ use super::config::{check_public_host, EngineTarget, TlsFiles, DEFAULT_ENGINE};
 use super::errors::root_cause;
 use super::identity;
 
-/// Where the engine listens when `DOCKER_HOST` is not set.
+/// Where the engine listens when `DOCKER_HOST` is not set, as the docker CLI has it.
+#[cfg(not(windows))]
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// Where the engine listens when `DOCKER_HOST` is not set, as the docker CLI has it.
+#[cfg(windows)]
+pub const DEFAULT_HOST: &str = "npipe:////./pipe/docker_engine";
 
 /// How long to wait for the engine to answer the version handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -130,6 +135,15 @@ impl Engine {
         }
     }
 
+    /// The engine's OS type and default isolation: known from its info (asked with
+    /// its id, so most calls find it known), or asked now.
+    pub async fn os(&self) -> Result<identity::Os, crate::contract::bindings::docker::DockerError> {
+        match self.identity.os.get() {
+            Some(os) => Ok(os.clone()),
+            None => Ok(identity::os_of(&self.info().await?)),
+        }
+    }
+
     /// An answer showed the engine's swarm role: remember it.
     pub fn note_swarm_manager(&self, manager: bool) {
         self.identity.note_role(manager);
@@ -146,6 +160,7 @@ impl Engine {
             .await
             .map_err(|e| self.fail(e))?;
         self.identity.note_role(identity::is_manager(&info));
+        let _ = self.identity.os.set(identity::os_of(&info));
         Ok(info)
     }
 
@@ -170,6 +185,7 @@ impl Engine {
     /// addresses on their bridge networks can be reached from here.
     pub fn is_local(&self) -> bool {
         self.address.starts_with("unix://")
+            || self.address.starts_with("npipe://")
             || self
                 .published_host
                 .parse::<std::net::IpAddr>()
@@ -324,7 +340,7 @@ fn check_target(target: &EngineTarget) -> Result<()> {
         (None, Some(_)) => Ok(()),
         (None, None) => Err(cannot_reach(
             target,
-            "the address is neither unix:// nor tcp:// (DOCKER_HOST accepts unix:///path/docker.sock or tcp://host:port)",
+            "the address is not unix://, npipe:// nor tcp:// (DOCKER_HOST accepts unix:///path/docker.sock, npipe:////./pipe/NAME on Windows, or tcp://host:port)",
         )),
     }
 }
@@ -352,8 +368,12 @@ async fn handshake(target: &EngineTarget) -> Result<Docker> {
             };
             let timeout = REQUEST_TIMEOUT.as_secs();
             match &endpoint {
+                #[cfg(unix)]
                 Endpoint::Unix(path) => Docker::connect_with_unix(path, timeout, &version),
+                #[cfg(windows)]
+                Endpoint::Pipe(path) => Docker::connect_with_named_pipe(path, timeout, &version),
                 Endpoint::Tcp(_) => Docker::connect_with_http(&address, timeout, &version),
+                other => return Err(fail(other.not_here())),
             }
             .map_err(|e| fail(root_cause(&e)))?
         }
@@ -404,15 +424,28 @@ fn use_crypto_provider() {
 /// Where a plain (non-TLS) engine listens.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Endpoint {
+    /// A unix socket's path.
     Unix(String),
+    /// A Windows named pipe's path, `\\.\pipe\NAME`.
+    Pipe(String),
     /// `host:port`
     Tcp(String),
 }
 
 impl Endpoint {
-    fn parse(address: &str) -> Option<Self> {
+    /// The endpoint of an engine address: `unix:///path`, `npipe:////./pipe/NAME` (the
+    /// docker CLI's form; `npipe://\\.\pipe\NAME` too), `tcp://host[:port]` (port
+    /// 2375 when none is given). Parsed on every platform, so a config names the same
+    /// engines wherever it is read; [`Endpoint::not_here`] says which cannot be reached.
+    pub(super) fn parse(address: &str) -> Option<Self> {
         if let Some(path) = address.strip_prefix("unix://") {
             return Some(Endpoint::Unix(path.to_string()));
+        }
+        if let Some(path) = address.strip_prefix("npipe://") {
+            let path = path.replace('/', "\\");
+            // Only a pipe of this machine: the engine's pipe is not shared over SMB.
+            let name = path.strip_prefix("\\\\.\\pipe\\")?;
+            return (!name.is_empty() && !name.contains('\\')).then_some(Endpoint::Pipe(path));
         }
         let rest = address
             .strip_prefix("tcp://")
@@ -428,26 +461,43 @@ impl Endpoint {
         };
         Some(Endpoint::Tcp(with_port))
     }
+
+    /// Why this endpoint cannot be reached on this platform (unix sockets are not
+    /// Windows', named pipes are Windows' only).
+    pub(super) fn not_here(&self) -> String {
+        match self {
+            Endpoint::Pipe(path) => format!(
+                "`{path}` is a Windows named pipe, which exists only on Windows: on this system give unix:///path/docker.sock or tcp://host:port"
+            ),
+            Endpoint::Unix(path) => format!(
+                "`{path}` is a unix socket, which dockwright reaches only on Unix: on Windows give npipe:////./pipe/docker_engine or tcp://host:port"
+            ),
+            Endpoint::Tcp(address) => format!("`{address}` cannot be reached"),
+        }
+    }
 }
 
 /// `GET /_ping` over a fresh connection; the engine's API version from the answer.
 async fn ping(endpoint: &Endpoint) -> Result<(usize, usize), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
-    let mut answer = Vec::new();
-    let io = |e: std::io::Error| e.to_string();
-    match endpoint {
-        Endpoint::Unix(path) => {
-            let mut s = tokio::net::UnixStream::connect(path).await.map_err(io)?;
-            s.write_all(request).await.map_err(io)?;
-            s.read_to_end(&mut answer).await.map_err(io)?;
-        }
-        Endpoint::Tcp(addr) => {
-            let mut s = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
-            s.write_all(request).await.map_err(io)?;
-            s.read_to_end(&mut answer).await.map_err(io)?;
-        }
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    async fn ask(mut s: impl AsyncRead + AsyncWrite + Unpin) -> std::io::Result<Vec<u8>> {
+        let request = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+        let mut answer = Vec::new();
+        s.write_all(request).await?;
+        // A ping's answer is a few hundred bytes: more is not an engine.
+        (&mut s).take(64 * 1024).read_to_end(&mut answer).await?;
+        Ok(answer)
     }
+    let io = |e: std::io::Error| e.to_string();
+    let answer = match endpoint {
+        #[cfg(unix)]
+        Endpoint::Unix(path) => ask(tokio::net::UnixStream::connect(path).await.map_err(io)?).await,
+        #[cfg(windows)]
+        Endpoint::Pipe(path) => ask(super::pipe::open(path).await.map_err(io)?).await,
+        Endpoint::Tcp(addr) => ask(tokio::net::TcpStream::connect(addr).await.map_err(io)?).await,
+        other => return Err(other.not_here()),
+    }
+    .map_err(io)?;
     api_version_of(&String::from_utf8_lossy(&answer))
 }
 
@@ -493,6 +543,53 @@ mod tests {
             Some(Endpoint::Tcp("docker.lan:2375".into()))
         );
         assert_eq!(Endpoint::parse("ssh://x"), None);
+    }
+
+    #[test]
+    fn named_pipes() {
+        let pipe = |p: &str| Some(Endpoint::Pipe(p.into()));
+        // The docker CLI's default, and the same pipe written the Windows way.
+        assert_eq!(
+            Endpoint::parse("npipe:////./pipe/docker_engine"),
+            pipe(r"\\.\pipe\docker_engine")
+        );
+        assert_eq!(
+            Endpoint::parse(r"npipe://\\.\pipe\docker_engine"),
+            pipe(r"\\.\pipe\docker_engine")
+        );
+        assert_eq!(
+            Endpoint::parse("npipe:////./pipe/dockerDesktopLinuxEngine"),
+            pipe(r"\\.\pipe\dockerDesktopLinuxEngine")
+        );
+        // Another machine's pipe, no name, a path under the pipe: refused.
+        for bad in [
+            "npipe:////server/pipe/docker_engine",
+            "npipe:////./pipe/",
+            "npipe:////./pipe/a/b",
+            "npipe://docker_engine",
+        ] {
+            assert_eq!(Endpoint::parse(bad), None, "{bad}");
+        }
+        #[cfg(not(windows))]
+        assert!(Endpoint::parse("npipe:////./pipe/docker_engine")
+            .unwrap()
+            .not_here()
+            .contains("only on Windows"));
+        #[cfg(windows)]
+        assert!(Endpoint::parse("unix:///var/run/docker.sock")
+            .unwrap()
+            .not_here()
+            .contains("only on Unix"));
+    }
+
+    /// The default engine is the docker CLI's: its socket, or on Windows its pipe.
+    #[test]
+    fn the_default_engine_is_the_docker_clis() {
+        let endpoint = Endpoint::parse(DEFAULT_HOST).unwrap();
+        #[cfg(windows)]
+        assert_eq!(endpoint, Endpoint::Pipe(r"\\.\pipe\docker_engine".into()));
+        #[cfg(not(windows))]
+        assert_eq!(endpoint, Endpoint::Unix("/var/run/docker.sock".into()));
     }
 
     #[test]

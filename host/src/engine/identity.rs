@@ -26,6 +26,30 @@ pub struct Known {
     pub key: OnceCell<String>,
     /// Whether it is a swarm manager, and since when that is known.
     role: Mutex<Option<(bool, Instant)>>,
+    /// Its OS type and default isolation, as its info gave them: they do not change
+    /// under a running engine.
+    pub os: std::sync::OnceLock<Os>,
+}
+
+/// What an engine's info says of its operating system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Os {
+    /// `OSType`: `linux` or `windows`.
+    pub os_type: Option<String>,
+    /// `Isolation`: Windows engines' default, `process` or `hyperv`.
+    pub isolation: Option<String>,
+}
+
+/// The OS part of `info`.
+pub fn os_of(info: &SystemInfo) -> Os {
+    Os {
+        os_type: info.os_type.clone(),
+        isolation: info
+            .isolation
+            .as_ref()
+            .map(|i| i.as_ref().to_string())
+            .filter(|i| !i.is_empty()),
+    }
 }
 
 /// What tells an engine from any other, whatever each config calls it: its `docker

@@ -67,11 +67,19 @@ impl Engine {
             version.major_version, version.minor_version
         );
         let (mut sender, connection) = match endpoint {
+            #[cfg(unix)]
             Endpoint::Unix(socket) => {
                 handshake(tokio::net::UnixStream::connect(socket).await?).await?
             }
+            #[cfg(windows)]
+            Endpoint::Pipe(path) => handshake(super::pipe::open(&path).await?).await?,
             Endpoint::Tcp(address) => {
                 handshake(tokio::net::TcpStream::connect(address).await?).await?
+            }
+            other => {
+                return Err(Error::IOError {
+                    err: std::io::Error::other(other.not_here()),
+                })
             }
         };
         let request = hyper::Request::get(uri)

@@ -14,6 +14,7 @@
 //! - [`identity`]: what `docker info` tells once: the engine's key, its swarm role;
 //! - [`errors`]: engine failures as `docker-error`, and their wording;
 //! - [`logs`]: a log read with the connection driven by its reader (no hand-over per line);
+//! - `pipe` (Windows): the engine's named pipe, opened as the docker CLI opens it;
 //! - [`files`]: small files of a container (its `/etc/passwd`), read capped;
 //! - [`containers`]: removal for rollback, API teardown and `gc`;
 //! - [`services`]: a team's or a run's Swarm services, and their removal.
@@ -27,6 +28,8 @@ pub mod errors;
 pub mod files;
 pub mod identity;
 pub mod logs;
+#[cfg(windows)]
+pub mod pipe;
 pub mod services;
 
 pub use connect::{address_from_env, connect_to, Engine};

@@ -39,6 +39,7 @@ pub async fn create(
     }
     let usage = guard::usage(run, &team.pending()?, listing).await?;
     policy::check_create(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
+    guard::platform(run).await?;
     let network = network::team_network(run).await?;
     let token = admission::new_token();
     labels.insert(labels::SLOT.to_string(), token.clone());

@@ -442,6 +442,8 @@ mod tests {
         assert!(context.pack("FROM x\n").is_err());
     }
 
+    // Unix: links (Windows makes them only with a privilege).
+    #[cfg(unix)]
     #[test]
     fn a_dockerfile_behind_a_link_is_refused_and_links_stay_links() {
         use std::os::unix::fs::symlink;

@@ -23,6 +23,7 @@ pub async fn exec(
     if spec.cmd.is_empty() {
         return Err(DockerError::Invalid("exec: cmd is empty".into()));
     }
+    guard::platform(run).await?;
     let default_user = found
         .config
         .as_ref()

@@ -157,6 +157,22 @@ pub async fn owned_id(run: &RunContext, reference: &str) -> Result<String, Docke
 }
 
 /// The label filter that limits a listing to the run's team.
+/// Whether the run's engine is one on which the team's policy holds (see
+/// [`crate::policy::platform`]): asked before anything is made or run there. The
+/// engine's OS is known from the info its id was read from, so this costs no request
+/// on most calls.
+pub async fn platform(run: &RunContext) -> Result<(), DockerError> {
+    let os = run.engine.os().await?;
+    let platform = policy::platform::platform_of(os.os_type.as_deref(), os.isolation.as_deref())
+        .map_err(|reason| {
+            deny(Denial {
+                rule: "platform",
+                reason: format!("engine `{}`: {reason}", run.engine.name),
+            })
+        })?;
+    policy::check_platform(&run.policy, &run.engine.name, &platform).map_err(deny)
+}
+
 pub fn team_filter(run: &RunContext) -> String {
     format!("{}={}", labels::TEAM, run.owner.team)
 }

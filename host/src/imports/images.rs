@@ -100,6 +100,7 @@ pub async fn build(state: &mut HostState, spec: BuildSpec) -> Result<String, Doc
         ));
     }
     policy::check_tag(&run.policy, &spec.tag).map_err(guard::deny)?;
+    guard::platform(run).await?;
     let name = spec.dockerfile.as_deref().unwrap_or("Dockerfile");
     let context = match &spec.context {
         BuildContext::Directory(dir) => {

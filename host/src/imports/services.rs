@@ -44,6 +44,7 @@ pub async fn create(state: &mut HostState, mut spec: ServiceSpec) -> Result<Stri
     ports::resolve_service(run, &mut spec).await?;
     let usage = guard::usage(run, &team.pending()?, None).await?;
     policy::check_service(&run.policy, &mut spec, &usage).map_err(guard::deny)?;
+    guard::platform(run).await?;
     let network = network::team_overlay(run).await.map_err(|e| match e {
         DockerError::Conflict(m) | DockerError::EngineError(m) if m.contains("swarm") => {
             no_swarm(run)

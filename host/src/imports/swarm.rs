@@ -19,6 +19,9 @@ use crate::contract::bindings::services::{
     PublishMode, ServiceInfo, ServicePublishedPort, ServiceSpec, TaskInfo, TaskState as WitState,
 };
 
+/// The constraint every service's tasks get: Linux nodes only.
+const LINUX_NODES: &str = "node.platform.os==linux";
+
 /// Tasks shown per service besides those the swarm wants running: the most recent
 /// that ended, enough to see why replicas fail without listing all of history.
 const ENDED_TASKS_SHOWN: usize = 10;
@@ -79,8 +82,17 @@ pub fn service_body(
                 }),
                 ..Default::default()
             }),
-            placement: (!spec.constraints.is_empty()).then(|| TaskSpecPlacement {
-                constraints: Some(spec.constraints.clone()),
+            // Only on Linux nodes, whatever the plugin asks: the manager the host
+            // checked is not the node a task lands on, and a Windows node would drop
+            // the limits and rules sent here (see `policy::platform`).
+            placement: Some(TaskSpecPlacement {
+                constraints: Some(
+                    spec.constraints
+                        .iter()
+                        .cloned()
+                        .chain([LINUX_NODES.to_string()])
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             networks: Some(vec![NetworkAttachmentConfig {
@@ -397,6 +409,11 @@ mod tests {
             Some(EndpointPortConfigPublishModeEnum::HOST)
         );
         assert_eq!(body.mode.unwrap().replicated.unwrap().replicas, Some(2));
+        // The plugin's constraint, and Linux nodes only.
+        assert_eq!(
+            task.placement.unwrap().constraints.unwrap(),
+            ["node.role==manager", "node.platform.os==linux"]
+        );
     }
 
     #[test]

@@ -104,7 +104,16 @@ impl Cache {
         // of this engine configuration (the folder is keyed by it), into the user's own
         // cache folder; wasmtime checks the header and configuration again, and a file
         // it refuses is simply recompiled.
-        unsafe { Component::deserialize_file(engine, &path) }.ok()
+        #[cfg(not(windows))]
+        let component = unsafe { Component::deserialize_file(engine, &path) };
+        // On Windows the file is read rather than mapped: a mapped file stays locked
+        // against the next `store_component`'s rename while the component lives, and
+        // wine cannot map it for execution at all.
+        #[cfg(windows)]
+        let component = std::fs::read(&path)
+            .map_err(wasmtime::Error::from)
+            .and_then(|bytes| unsafe { Component::deserialize(engine, bytes) });
+        component.ok()
     }
 
     pub fn store_component(&self, sha256: &str, component: &Component) {

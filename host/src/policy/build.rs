@@ -60,9 +60,28 @@ pub fn check_build_context(p: &TeamPolicy, resolved: &Path) -> Decision {
 mod tests {
     use super::*;
     use crate::policy::fixtures::*;
+    use std::path::PathBuf;
 
     #[test]
     fn build_contexts() {
+        // The team's roots and the cases, absolute as this platform has it (on
+        // Windows, on drive C:).
+        let abs = |path: &str| -> PathBuf {
+            match path.strip_prefix('/') {
+                Some(rest) if cfg!(windows) => {
+                    PathBuf::from(format!("C:\\{rest}").replace('/', "\\"))
+                }
+                _ => PathBuf::from(path),
+            }
+        };
+        let team = || TeamPolicy {
+            build_roots: team()
+                .build_roots
+                .iter()
+                .map(|r| abs(&r.to_string_lossy()))
+                .collect(),
+            ..team()
+        };
         let p = team();
         let cases = [
             ("/srv/blue", None),
@@ -83,14 +102,14 @@ mod tests {
             ("/srv/blue/../red", Some("build_roots")),
         ];
         for (path, want) in cases {
-            expect(check_build_context(&p, Path::new(path)), want, path);
+            expect(check_build_context(&p, &abs(path)), want, path);
         }
         let none = TeamPolicy {
             build_roots: vec![],
             ..team()
         };
         expect(
-            check_build_context(&none, Path::new("/srv/blue")),
+            check_build_context(&none, &abs("/srv/blue")),
             Some("build_roots"),
             "no roots",
         );
@@ -100,7 +119,7 @@ mod tests {
             ..team()
         };
         expect(
-            check_build_context(&relative, Path::new("/srv")),
+            check_build_context(&relative, &abs("/srv")),
             Some("build_roots"),
             "relative root",
         );

@@ -20,6 +20,7 @@
 //! - [`params`]: a workflow's params, checked against what it declares;
 //! - [`groups`]: the permission groups of Docker operations, and sets of them;
 //! - [`permissions`]: the rules: calls inside the manifest, a team's cap, trusted signers;
+//! - [`platform`]: what an engine's OS lets the host enforce (Windows engines);
 //! - [`config`]: its section of `dockwright.toml`: the teams, `[defaults]`, their
 //!   tokens and groups, and the merge rules (`config::merge`).
 
@@ -37,6 +38,7 @@ pub mod lifetime;
 pub mod params;
 pub mod people;
 pub mod permissions;
+pub mod platform;
 pub mod services;
 pub mod team;
 pub mod users;
@@ -49,5 +51,6 @@ pub use groups::Permissions;
 pub use images::{check_engine, check_image, check_plugin, check_tag, glob_match, normalise_image};
 pub use labels::owned_by;
 pub use permissions::{check_call, check_install, check_manifest, check_signer};
+pub use platform::check_platform;
 pub use services::{check_replicas, check_service};
 pub use team::{Decision, Denial, TeamPolicy, Usage};

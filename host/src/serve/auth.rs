@@ -407,20 +407,23 @@ mod tests {
         let (config, _) = crate::serve::config::parse(&text, &path, dir.path()).unwrap();
         assert_eq!(team_of(&config.tokens, "x").map(|(t, _)| t), Some("blue"));
 
-        // Through a symlink, keeping the file's mode.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let link = dir.path().join("link.toml");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        store_hash(&link, "blue", &hash("y")).unwrap();
-        assert!(std::fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o640);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let (config, _) = crate::serve::config::parse(&text, &path, dir.path()).unwrap();
-        assert_eq!(config.tokens["blue"].len(), 2);
+        // Through a symlink, keeping the file's mode (Unix: links and modes).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let link = dir.path().join("link.toml");
+            std::os::unix::fs::symlink(&path, &link).unwrap();
+            store_hash(&link, "blue", &hash("y")).unwrap();
+            assert!(std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o640);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let (config, _) = crate::serve::config::parse(&text, &path, dir.path()).unwrap();
+            assert_eq!(config.tokens["blue"].len(), 2);
+        }
     }
 }

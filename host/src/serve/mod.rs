@@ -332,22 +332,13 @@ fn announce(app: &App, listener: &tokio::net::TcpListener, options: &Options) {
     }
 }
 
-/// The first SIGTERM or Ctrl-C starts the drain; the next one cancels the runs left.
+/// The first stop request (SIGTERM, Ctrl-C, a Windows service's stop) starts the
+/// drain; the next one cancels the runs left.
 async fn signals(app: Arc<App>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch for SIGTERM: {e}");
-            return;
-        }
-    };
+    let mut signals = crate::util::stop::Signals::new();
     let mut first = true;
     loop {
-        tokio::select! {
-            _ = term.recv() => {}
-            r = tokio::signal::ctrl_c() => if r.is_err() { return },
-        }
+        signals.next().await;
         if first {
             first = false;
             // Under the admission lock: see `App::slots`.

@@ -78,7 +78,8 @@ fn check_key_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Make the key pair `name` in `dir`: `<name>.key` (mode 0600) and `<name>.pub`.
+/// Make the key pair `name` in `dir`: `<name>.key` (its owner's alone: mode 0600, or
+/// an owner-only ACL on Windows) and `<name>.pub`.
 /// An existing key is never overwritten: plugins signed with it would lose their
 /// publisher.
 pub fn create_key(
@@ -87,17 +88,12 @@ pub fn create_key(
 ) -> anyhow::Result<(std::path::PathBuf, String)> {
     use anyhow::Context;
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     check_key_name(name).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the key folder `{}`", dir.display()))?;
     let path = dir.join(format!("{name}.key"));
     let pair = keys::KeyPair::generate().map_err(anyhow::Error::msg)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
+    let mut file = crate::util::private::open(&path, crate::util::private::Existing::Refuse)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
                 "a key named `{name}` already exists ({}): choose another name",
@@ -155,11 +151,21 @@ mod key_files {
 
     #[test]
     fn keys_are_private_and_never_overwritten() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let (path, public) = create_key(dir.path(), "alice").unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        #[cfg(windows)]
+        {
+            let sddl = crate::util::user::access_list_of(&path).unwrap();
+            let me = crate::util::user::sid().unwrap();
+            assert!(sddl.contains(&me), "{sddl}");
+            assert!(!sddl.contains(";WD)") && !sddl.contains(";BU)"), "{sddl}");
+        }
         assert_eq!(load_key(dir.path(), "alice").unwrap().public(), public);
         let err = create_key(dir.path(), "alice").unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");

@@ -11,7 +11,10 @@
 //! - [`paths`]: the XDG folders for config, cache, plugins and state;
 //! - [`text`]: plugins' and engines' text made inert on terminals and bounded in size;
 //! - [`lines`]: reading lines of a file in bounded memory;
-//! - [`json`]: JSON read strictly (a key written twice is an error).
+//! - [`json`]: JSON read strictly (a key written twice is an error);
+//! - [`stop`]: the process asked to stop (signals, console events, a service's stop);
+//! - [`private`]: files only their owner can read (mode 0600, or an owner-only ACL);
+//! - [`user`]: who runs this process, as the system vouches for it (uid or SID).
 
 pub mod console;
 pub mod digest;
@@ -20,5 +23,8 @@ pub mod json;
 pub mod keys;
 pub mod lines;
 pub mod paths;
+pub mod private;
+pub mod stop;
 pub mod suggest;
 pub mod text;
+pub mod user;

@@ -34,3 +34,4 @@ mod services;
 mod share;
 mod state;
 mod text;
+mod windows;

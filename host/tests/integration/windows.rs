@@ -1,0 +1,269 @@
+//! The Windows build (`x86_64-pc-windows-gnu`, which `scripts/test` cross-builds and
+//! hands the tests in `DOCKWRIGHT_TEST_WINDOWS`), run under wine (`scripts/wine-run`)
+//! against the test engine over TCP: the CLI lists plugins, runs `team-env` (its URL
+//! answers), lists the run and tears it down; `serve` answers `/healthz`, a run and
+//! its teardown. Skipped, saying so, where the Windows build was not made.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use super::serve::{http, run_body};
+use crate::common::*;
+
+/// The Windows binary, or `None` (with a note) where it was not built.
+fn windows_binary() -> Option<PathBuf> {
+    match std::env::var_os("DOCKWRIGHT_TEST_WINDOWS") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "DOCKWRIGHT_TEST_WINDOWS={} is not a file",
+                path.display()
+            );
+            Some(path)
+        }
+        None => {
+            eprintln!("skipped: no DOCKWRIGHT_TEST_WINDOWS (scripts/test cross-builds the Windows binary and sets it)");
+            None
+        }
+    }
+}
+
+/// A path of this machine as the Windows program sees it: wine's `Z:` drive is `/`.
+fn win(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// The Windows program as `team`, under wine, with the engine over TCP (a Windows
+/// program reaches no unix socket) and the team's config and this plugin folder.
+fn windows(exe: &Path, team: &Team, plugins: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(workspace().join("scripts/wine-run"));
+    cmd.arg(exe)
+        .args(args)
+        .current_dir(&team.home)
+        .env("DOCKER_HOST", TCP_ENDPOINT)
+        .env("DOCKWRIGHT_CONFIG", win(&team.home.join("dockwright.toml")))
+        .env("DOCKWRIGHT_PLUGINS", win(plugins))
+        .env_remove("DOCKWRIGHT_TEAM")
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[track_caller]
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("cannot run scripts/wine-run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}\n{stderr}",
+        cmd.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The user's `%LOCALAPPDATA%` in the wine prefix scripts/wine-run uses.
+fn wine_local_appdata() -> PathBuf {
+    let prefix = std::env::var_os("WINEPREFIX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/wine-prefix"));
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    prefix.join(format!("drive_c/users/{user}/AppData/Local"))
+}
+
+/// The port and path of an environment's URL (`http://HOST:PORT/PATH`).
+fn port_and_path(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (_, rest) = rest.split_once(':').unwrap();
+    let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    (port.parse().unwrap(), path.to_string())
+}
+
+/// The team's containers on the engine.
+fn containers_of(team: &Team) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &team.filter()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_windows_cli_runs_team_env_lists_it_and_tears_it_down() {
+    let Some(exe) = windows_binary() else { return };
+    images();
+    let team = Team::new("win");
+    let plugins = plugin_dir(&[example_plugin("team_env.wasm")]);
+    let version = ok(&mut windows(&exe, &team, plugins.path(), &["--version"]));
+    assert!(version.contains("contract "), "{version}");
+
+    let listed = ok(&mut windows(&exe, &team, plugins.path(), &["plugins"]));
+    assert!(listed.contains("team-env"), "{listed}");
+
+    // A signing key lands in the user's own %LOCALAPPDATA% (its access list is the unit
+    // tests': wine keeps it beside the file, not in the file's mode).
+    let key = unique("winkey").replace('_', "-");
+    ok(&mut windows(
+        &exe,
+        &team,
+        plugins.path(),
+        &["keys", "new", &key],
+    ));
+    let path = wine_local_appdata().join(format!("dockwright/keys/{key}.key"));
+    assert!(path.is_file(), "no {}", path.display());
+    std::fs::remove_file(&path).unwrap();
+    let _ = std::fs::remove_file(path.with_extension("pub"));
+
+    let report = ok(&mut windows(
+        &exe,
+        &team,
+        plugins.path(),
+        &["run", "team-env", "--team", &team.name, "--json"],
+    ));
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["status"], "ok", "{report}");
+    let (port, path) = port_and_path(report["outputs"]["url"].as_str().unwrap());
+    let page = http(port, "GET", &path, None, None, &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!containers_of(&team).is_empty());
+
+    // The run is in the journal, under the Windows user's own state folder.
+    let id = report["run"].as_str().unwrap();
+    let runs = ok(&mut windows(
+        &exe,
+        &team,
+        plugins.path(),
+        &["runs", "--team", &team.name, "--json"],
+    ));
+    assert!(runs.contains(id), "{id} not in {runs}");
+    let runs: Value = serde_json::from_str(&runs).unwrap();
+    let person = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == id)
+        .map(|r| r["user"].clone())
+        .unwrap();
+    assert!(
+        person.as_str().is_some_and(|p| p.starts_with("sid:S-1-")),
+        "a Windows run is for the user's SID: {person}"
+    );
+
+    ok(&mut windows(
+        &exe,
+        &team,
+        plugins.path(),
+        &[
+            "run",
+            "team-env-teardown",
+            "--team",
+            &team.name,
+            "-p",
+            &format!("team={}", team.name),
+        ],
+    ));
+    assert_eq!(containers_of(&team), Vec::<String>::new());
+}
+
+/// The server under wine, killed (with wine's process for it) when the test ends.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_windows_server_answers_healthz_and_a_run() {
+    let Some(exe) = windows_binary() else { return };
+    images();
+    let team = Team::new("winserve");
+    let plugins = plugin_dir(&[example_plugin("team_env.wasm")]);
+    let token = ok(&mut windows(
+        &exe,
+        &team,
+        plugins.path(),
+        &["token", "new", &team.name],
+    ))
+    .trim()
+    .to_string();
+    assert!(token.starts_with("dwt_"), "{token}");
+
+    let mut child = windows(
+        &exe,
+        &team,
+        plugins.path(),
+        &["serve", "--listen", "127.0.0.1:0"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _served = Served(child);
+    // The port from the server's own words, read as it says them; the rest of its log
+    // is read to the end too, so the server never writes to a closed pipe.
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut said = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let port = line
+                .split("listening on http://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| {
+                    rest.split(|c: char| !c.is_ascii_digit())
+                        .next()?
+                        .parse::<u16>()
+                        .ok()
+                });
+            if let Some(port) = port {
+                let _ = port_tx.send(port);
+            }
+            said.push_str(&line);
+            said.push('\n');
+        }
+        said
+    });
+    let Ok(port) = port_rx.recv() else {
+        panic!(
+            "the server never said where it listens: {}",
+            reader.join().unwrap()
+        );
+    };
+    let health = http(port, "GET", "/healthz", None, None, &[]);
+    assert_eq!(health.status, 200, "{}", health.body);
+    let body = run_body("team-env", &[]).to_string();
+    let answer = http(
+        port,
+        "POST",
+        "/v1/runs",
+        Some(&token),
+        Some(body.as_bytes()),
+        &[],
+    );
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let run: Value = serde_json::from_str(&answer.body).unwrap();
+    let (page_port, path) = port_and_path(run["outputs"]["url"].as_str().unwrap());
+    assert_eq!(http(page_port, "GET", &path, None, None, &[]).status, 200);
+    let id = run["id"].as_str().unwrap();
+    let down = http(
+        port,
+        "DELETE",
+        &format!("/v1/runs/{id}"),
+        Some(&token),
+        None,
+        &[],
+    );
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert_eq!(containers_of(&team), Vec::<String>::new());
+}
