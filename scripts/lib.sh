@@ -542,6 +542,7 @@ ensure_windows_tools() {
     command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || packages+=(gcc-mingw-w64-x86-64)
     [[ -x "$WINE" ]] || packages+=(wine64)
     command -v zip >/dev/null 2>&1 || packages+=(zip)
+    command -v unzip >/dev/null 2>&1 || packages+=(unzip)
     if ((${#packages[@]})); then
         section "Installing ${packages[*]} (the Windows build and wine)"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" </dev/null

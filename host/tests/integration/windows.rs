@@ -2,7 +2,8 @@
 //! hands the tests in `DOCKWRIGHT_TEST_WINDOWS`), run under wine (`scripts/wine-run`)
 //! against the test engine over TCP: the CLI lists plugins, runs `team-env` (its URL
 //! answers), lists the run and tears it down; `serve` answers `/healthz`, a run and
-//! its teardown. Skipped, saying so, where the Windows build was not made.
+//! its teardown; the release's zip (`DOCKWRIGHT_TEST_WINDOWS_ZIP`) unpacks to a
+//! program that runs. Skipped, saying so, where the Windows build was not made.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -266,4 +267,34 @@ fn the_windows_server_answers_healthz_and_a_run() {
     );
     assert_eq!(down.status, 200, "{}", down.body);
     assert_eq!(containers_of(&team), Vec::<String>::new());
+}
+
+#[test]
+fn the_windows_zip_holds_the_program_and_its_readme() {
+    let Some(zip) = std::env::var_os("DOCKWRIGHT_TEST_WINDOWS_ZIP").map(PathBuf::from) else {
+        eprintln!("skipped: no DOCKWRIGHT_TEST_WINDOWS_ZIP (scripts/test zips the Windows binary as scripts/release does)");
+        return;
+    };
+    let name = zip.file_stem().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("dockwright-") && name.ends_with("-x86_64-windows"),
+        "{name}"
+    );
+    let sum = std::fs::read_to_string(zip.with_extension("zip.sha256")).unwrap();
+    assert!(sum.ends_with(&format!("  {name}.zip\n")), "{sum}");
+    let dir = tempfile::tempdir().unwrap();
+    let unpacked = Command::new("unzip")
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(unpacked.success());
+    let folder = dir.path().join(&name);
+    assert!(folder.join("README.md").is_file());
+    let exe = folder.join("dockwright.exe");
+    let team = Team::new("winzip");
+    let version = ok(&mut windows(&exe, &team, dir.path(), &["--version"]));
+    assert!(version.starts_with("dockwright "), "{version}");
 }
