@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::ContainerSummary;
+use bollard::models::{ContainerSummary, PortSummaryTypeEnum};
 use bollard::query_parameters::ListContainersOptions;
 use serde::Serialize;
 
@@ -99,9 +99,22 @@ fn container(engine: &str, c: ContainerSummary) -> Container {
             .unwrap_or_default()
     };
     // The engine lists a port bound on every address once per address family:
-    // reported once, with the addresses it binds.
+    // reported once, with the addresses it binds. The families can get different host
+    // ports (see `imports::convert::once_per_port`): the `::` entry of a port bound on
+    // `0.0.0.0` is left out, as the address people open (127.0.0.1, the host's name)
+    // reaches the IPv4 one.
     let mut ports: Vec<Port> = Vec::new();
-    let mut listed: Vec<_> = c.ports.iter().flatten().collect();
+    let all = c.ports.iter().flatten();
+    let on_every_v4: Vec<(u16, Option<PortSummaryTypeEnum>)> = all
+        .clone()
+        .filter(|p| p.ip.as_deref() == Some("0.0.0.0"))
+        .map(|p| (p.private_port, p.typ))
+        .collect();
+    let mut listed: Vec<_> = all
+        .filter(|p| {
+            !(p.ip.as_deref() == Some("::") && on_every_v4.contains(&(p.private_port, p.typ)))
+        })
+        .collect();
     listed.sort_by_key(|p| {
         let ip = p.ip.clone().unwrap_or_default();
         (p.private_port, p.public_port, ip.contains(':'), ip)
@@ -273,6 +286,26 @@ mod tests {
         assert_eq!(c.ports[1].protocol, "tcp");
         assert!(owned(&summary("x", "y", "blue"), "blue"));
         assert!(!owned(&summary("x", "y", "blue"), "red"));
+    }
+
+    /// The two families given different host ports: the IPv4 one is shown, once.
+    #[test]
+    fn a_port_is_shown_by_its_ipv4_binding() {
+        let mut c = summary("abcdef123456", "web", "blue");
+        let port = |ip: &str, public| PortSummary {
+            ip: Some(ip.into()),
+            private_port: 80,
+            public_port: Some(public),
+            typ: Some(PortSummaryTypeEnum::TCP),
+        };
+        c.ports = Some(vec![port("::", 32829), port("0.0.0.0", 32828)]);
+        let shown = container("default", c.clone()).ports;
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert_eq!(shown[0].host_port, Some(32828));
+        // The same port on both: once, with both addresses.
+        c.ports = Some(vec![port("::", 32828), port("0.0.0.0", 32828)]);
+        let shown = container("default", c).ports;
+        assert_eq!(shown.len(), 1, "{shown:?}");
     }
 
     #[test]
