@@ -233,7 +233,7 @@ fn labels(work: &[Job], shown: &[String], by_engine: bool) -> Vec<String> {
 /// One Ctrl-C (or SIGTERM, SIGHUP) stops every run; each rolls back its own.
 fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let interrupted = super::interrupt::interrupted();
+    let interrupted = crate::util::stop::requested();
     tokio::spawn(async move {
         interrupted.await;
         let _ = stop.send(true);

@@ -15,7 +15,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod batch;
 mod doctor;
 mod engine;
-mod interrupt;
 mod keys;
 mod lifetime;
 mod load;

@@ -170,7 +170,7 @@ pub async fn run(
         console,
         options: &options,
     };
-    let cancel = super::interrupt::interrupted();
+    let cancel = crate::util::stop::requested();
     if args.plan {
         let report = run::plan::plan(request, cancel).await?;
         return print_plan(&report, args.json);
