@@ -1,9 +1,10 @@
 //! The Windows build (`x86_64-pc-windows-gnu`, which `scripts/test` cross-builds and
 //! hands the tests in `DOCKWRIGHT_TEST_WINDOWS`), run under wine (`scripts/wine-run`)
 //! against the test engine over TCP: the CLI lists plugins, runs `team-env` (its URL
-//! answers), lists the run and tears it down; `serve` answers `/healthz`, a run and
-//! its teardown; the release's zip (`DOCKWRIGHT_TEST_WINDOWS_ZIP`) unpacks to a
-//! program that runs. Skipped, saying so, where the Windows build was not made.
+//! answers), lists the run and tears it down, and rolls a run back on Ctrl-C; `serve`
+//! answers `/healthz`, a run and its teardown; the release's zip
+//! (`DOCKWRIGHT_TEST_WINDOWS_ZIP`) unpacks to a program that runs. Skipped, saying so,
+//! where the Windows build was not made.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -172,6 +173,71 @@ fn the_windows_cli_runs_team_env_lists_it_and_tears_it_down() {
         ],
     ));
     assert_eq!(containers_of(&team), Vec::<String>::new());
+}
+
+/// Ctrl-C rolls a Windows run back, as a signal does on Unix. wine turns a SIGINT to the
+/// program into the console's CTRL_C_EVENT, through the console control handlers a
+/// Windows Ctrl-C goes through (tokio's `ctrl_c`). Ctrl-Break and the console's close
+/// cannot be sent here: wine 8's `GenerateConsoleCtrlEvent` fails, and it sends no
+/// close event (README, "On Windows": untested).
+#[test]
+fn ctrl_c_rolls_a_windows_run_back() {
+    let Some(exe) = windows_binary() else { return };
+    images();
+    let team = Team::new("winint");
+    let hostile = plugin_dir(&[test_plugin("hostile.wasm")]);
+    let mut child = windows(
+        &exe,
+        &team,
+        hostile.path(),
+        &[
+            "run",
+            "block",
+            "--team",
+            &team.name,
+            "-p",
+            "image=dockwright/base:latest",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Not a deadline on the host: a bound on a hang, should the run never start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while docker(&["ps", "-q", "--filter", &team.filter()])
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started its container"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // scripts/wine-run execs wine, so the child is the Windows program's own process.
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(containers_of(&team), Vec::<String>::new());
+    let runs = ok(&mut windows(
+        &exe,
+        &team,
+        hostile.path(),
+        &["runs", "--team", &team.name, "--json"],
+    ));
+    let runs: Value = serde_json::from_str(&runs).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        runs[0].to_string().contains("interrupted"),
+        "the journal has the run's end: {}",
+        runs[0]
+    );
 }
 
 /// The server under wine, killed (with wine's process for it) when the test ends.
