@@ -247,6 +247,30 @@ pub fn main() -> ExitCode {
 /// config, and its log in the state folder's `serve.log`.
 #[cfg(windows)]
 fn serve_as_service() -> Result<ExitCode> {
+    use anyhow::Context;
+
+    let state = crate::util::paths::state_dir();
+    let path = state.join("serve.log");
+    let log = std::fs::create_dir_all(&state)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+        })
+        .with_context(|| format!("cannot open the service's log {}", path.display()))?;
+    let mut said = log.try_clone()?;
+    let served = serve_logging_to_file(log);
+    // A service has no console: what stopped it goes in its log, also when it stopped
+    // before the log's subscriber was set up.
+    if let Err(e) = &served {
+        let _ = writeln!(said, "dockwright service stopped: {e:#}");
+    }
+    served
+}
+
+#[cfg(windows)]
+fn serve_logging_to_file(log: std::fs::File) -> Result<ExitCode> {
     #[derive(Parser)]
     struct Defaults {
         #[command(flatten)]
@@ -254,12 +278,6 @@ fn serve_as_service() -> Result<ExitCode> {
     }
     let cli = Cli::try_parse_from(std::env::args_os())?;
     let args = Defaults::try_parse_from(["dockwright"])?.args;
-    let state = crate::util::paths::state_dir();
-    std::fs::create_dir_all(&state)?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state.join("serve.log"))?;
     let dir = cli
         .plugins
         .clone()

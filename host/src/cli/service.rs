@@ -8,6 +8,7 @@
 //! On Unix the service manager is systemd, with the units of `packaging/systemd`;
 //! these commands say so there.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -38,7 +39,13 @@ pub enum ServiceCommand {
     Uninstall,
     /// What the service manager starts (not for people)
     #[command(hide = true)]
-    Run,
+    Run {
+        /// The machine's folder `install` chose: the service's own environment may
+        /// name another %ProgramData% (it does under wine), and its files must be the
+        /// ones `install` named
+        #[arg(long)]
+        folder: PathBuf,
+    },
 }
 
 /// Run `command`.
@@ -46,10 +53,12 @@ pub fn service(command: ServiceCommand) -> Result<ExitCode> {
     platform::service(command)
 }
 
-/// The arguments the service manager starts this program with: the machine's config
-/// and plugin folder named, so the service reads what the README says it reads.
+/// The arguments the service manager starts this program with: the machine's folder
+/// `root`, its config and plugin folder named, so the service reads what `install`
+/// said it reads and keeps its state where `install` said.
 #[cfg_attr(not(windows), allow(dead_code))]
-pub fn launch_arguments(folders: &crate::util::paths::Folders) -> Vec<std::ffi::OsString> {
+pub fn launch_arguments(root: &Path) -> Vec<std::ffi::OsString> {
+    let folders = crate::util::paths::machine_folders(root);
     vec![
         "--config".into(),
         folders.config.join("dockwright.toml").into(),
@@ -57,6 +66,8 @@ pub fn launch_arguments(folders: &crate::util::paths::Folders) -> Vec<std::ffi::
         folders.data.join("plugins").into(),
         "service".into(),
         "run".into(),
+        "--folder".into(),
+        root.into(),
     ]
 }
 
@@ -96,7 +107,7 @@ mod platform {
             ServiceCommand::Start => start(),
             ServiceCommand::Stop => stop(),
             ServiceCommand::Uninstall => uninstall(),
-            ServiceCommand::Run => run(),
+            ServiceCommand::Run { folder } => run(folder),
         }
     }
 
@@ -119,8 +130,8 @@ mod platform {
     }
 
     fn install(account: Option<String>, automatic: bool) -> Result<ExitCode> {
-        crate::util::paths::use_machine_folders();
         let folders = crate::util::paths::windows_folders(|n| std::env::var_os(n), true);
+        let root = folders.config.clone();
         for dir in [
             &folders.config,
             &folders.data.join("plugins"),
@@ -140,7 +151,7 @@ mod platform {
             },
             error_control: ServiceErrorControl::Normal,
             executable_path: std::env::current_exe().context("cannot tell this program's path")?,
-            launch_arguments: launch_arguments(&folders),
+            launch_arguments: launch_arguments(&root),
             dependencies: vec![],
             account_name: account.map(OsString::from),
             account_password: None,
@@ -210,8 +221,8 @@ mod platform {
     windows_service::define_windows_service!(service_entry, service_main);
 
     /// Hand this thread to the service manager, which calls [`service_main`].
-    fn run() -> Result<ExitCode> {
-        crate::util::paths::use_machine_folders();
+    fn run(folder: PathBuf) -> Result<ExitCode> {
+        crate::util::paths::use_machine_folders(folder);
         windows_service::service_dispatcher::start(NAME, service_entry).map_err(|e| {
             anyhow::anyhow!(
                 "`dockwright service run` is what the service manager starts ({e}); to serve from a console, run `dockwright serve`"
@@ -252,13 +263,10 @@ mod platform {
         };
         let accept = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
         let _ = handle.set_service_status(status(ServiceState::Running, accept, 0));
+        // The words of a failure are in the service's log (serve_as_service writes them).
         let code = match super::super::serve_as_service() {
             Ok(_) => 0,
-            // ERROR_SERVICE_SPECIFIC_ERROR would hide the words; the log has them.
-            Err(e) => {
-                tracing::error!("{e:#}");
-                1
-            }
+            Err(_) => 1,
         };
         let _ = handle.set_service_status(status(
             ServiceState::StopPending,
@@ -280,11 +288,7 @@ mod tests {
     /// The service reads the machine's config and plugins, named on its command line.
     #[test]
     fn the_service_is_started_with_the_machines_folders() {
-        let folders = crate::util::paths::windows_folders(
-            |n| (n == "ProgramData").then(|| "C:\\ProgramData".into()),
-            true,
-        );
-        let args: Vec<String> = launch_arguments(&folders)
+        let args: Vec<String> = launch_arguments(Path::new("C:\\ProgramData\\dockwright"))
             .into_iter()
             // Joined with `\` on Windows, `/` where these tests also run.
             .map(|a| a.to_string_lossy().replace('/', "\\"))
@@ -297,15 +301,24 @@ mod tests {
                 "--plugins",
                 "C:\\ProgramData\\dockwright\\plugins",
                 "service",
-                "run"
+                "run",
+                "--folder",
+                "C:\\ProgramData\\dockwright"
             ]
         );
-        // And they parse as this program's arguments.
+        // And they parse as this program's arguments, the folder given to `run`.
         let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(
             std::iter::once("dockwright".to_string()).chain(args),
         )
         .unwrap();
         assert!(cli.config.is_some());
+        let crate::cli::Command::Service {
+            command: ServiceCommand::Run { folder },
+        } = cli.command
+        else {
+            panic!("not `service run`: {:?}", cli.command);
+        };
+        assert_eq!(folder, PathBuf::from("C:\\ProgramData\\dockwright"));
     }
 
     #[cfg(not(windows))]

@@ -10,7 +10,7 @@
 //!   everything under `%ProgramData%\dockwright` (see [`use_machine_folders`]).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The folders, each ending in `dockwright` (or under it).
@@ -37,22 +37,24 @@ pub const CACHE_VARIABLE: &str = if cfg!(windows) {
     "XDG_CACHE_HOME"
 };
 
-/// Whether this process is a service, which keeps its files for the machine.
-static MACHINE: OnceLock<bool> = OnceLock::new();
+/// The machine's folder, when this process is a service, which keeps its files there.
+static MACHINE: OnceLock<PathBuf> = OnceLock::new();
 
-/// From now on, the machine's folders rather than the user's: what a Windows service
-/// calls first, as it runs as an account with no profile of its own to speak of. On
-/// Unix the service's unit names its folders, and this changes nothing.
+/// From now on, the machine's folder `root` (see [`machine_folders`]) rather than the
+/// user's: what a Windows service calls first, as it runs as an account with no
+/// profile of its own to speak of. On Unix the service's unit names its folders.
 // Only the Windows service calls it.
 #[cfg_attr(not(windows), allow(dead_code))]
-pub fn use_machine_folders() {
-    let _ = MACHINE.set(true);
+pub fn use_machine_folders(root: PathBuf) {
+    let _ = MACHINE.set(root);
 }
 
 fn folders() -> Folders {
     let env = |name: &str| std::env::var_os(name);
-    if cfg!(windows) {
-        windows_folders(env, MACHINE.get().copied().unwrap_or(false))
+    if let Some(root) = MACHINE.get() {
+        machine_folders(root)
+    } else if cfg!(windows) {
+        windows_folders(env, false)
     } else {
         unix_folders(env)
     }
@@ -93,14 +95,7 @@ pub fn windows_folders(env: impl Fn(&str) -> Option<OsString>, machine: bool) ->
     let join = |base: String, rest: &str| PathBuf::from(format!("{base}\\{rest}"));
     if machine {
         let root = var("ProgramData").unwrap_or_else(|| "C:\\ProgramData".to_string());
-        let root = format!("{root}\\dockwright");
-        return Folders {
-            config: PathBuf::from(&root),
-            cache: join(root.clone(), "cache"),
-            data: PathBuf::from(&root),
-            keys: join(root.clone(), "keys"),
-            state: join(root, "state"),
-        };
+        return machine_folders(&PathBuf::from(format!("{root}\\dockwright")));
     }
     let roaming = var("APPDATA")
         .or_else(|| under_profile("AppData\\Roaming"))
@@ -116,6 +111,20 @@ pub fn windows_folders(env: impl Fn(&str) -> Option<OsString>, machine: bool) ->
         data: PathBuf::from(&roaming),
         keys: join(local.clone(), "keys"),
         state: join(local, "state"),
+    }
+}
+
+/// A service's folders, all in `root` (`%ProgramData%\dockwright` as `install` found
+/// it): the config and the plugins in it, and `cache`, `keys` and `state` below it.
+pub fn machine_folders(root: &Path) -> Folders {
+    let root = root.to_string_lossy().trim_end_matches('\\').to_string();
+    let join = |rest: &str| PathBuf::from(format!("{root}\\{rest}"));
+    Folders {
+        config: PathBuf::from(&root),
+        cache: join("cache"),
+        data: PathBuf::from(&root),
+        keys: join("keys"),
+        state: join("state"),
     }
 }
 
@@ -245,6 +254,10 @@ mod tests {
         assert_eq!(f.keys, PathBuf::from("C:\\ProgramData\\dockwright\\keys"));
         let f = windows_folders(env(&[]), true);
         assert_eq!(f.cache, PathBuf::from("C:\\ProgramData\\dockwright\\cache"));
+        // The folder `install` chose, whatever the service's own variables say.
+        let f = machine_folders(Path::new("E:\\svc\\dockwright\\"));
+        assert_eq!(f.config, PathBuf::from("E:\\svc\\dockwright"));
+        assert_eq!(f.state, PathBuf::from("E:\\svc\\dockwright\\state"));
     }
 
     /// On Windows, the defaults are built from this process's variables the same way.

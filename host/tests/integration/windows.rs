@@ -68,13 +68,17 @@ fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The user's `%LOCALAPPDATA%` in the wine prefix scripts/wine-run uses.
-fn wine_local_appdata() -> PathBuf {
-    let prefix = std::env::var_os("WINEPREFIX")
+/// The wine prefix scripts/wine-run uses.
+fn wine_prefix() -> PathBuf {
+    std::env::var_os("WINEPREFIX")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/wine-prefix"));
+        .unwrap_or_else(|| workspace().join("target/wine-prefix"))
+}
+
+/// The user's `%LOCALAPPDATA%` in the wine prefix.
+fn wine_local_appdata() -> PathBuf {
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    prefix.join(format!("drive_c/users/{user}/AppData/Local"))
+    wine_prefix().join(format!("drive_c/users/{user}/AppData/Local"))
 }
 
 /// The port and path of an environment's URL (`http://HOST:PORT/PATH`).
@@ -363,4 +367,219 @@ fn the_windows_zip_holds_the_program_and_its_readme() {
     let team = Team::new("winzip");
     let version = ok(&mut windows(&exe, &team, dir.path(), &["--version"]));
     assert!(version.starts_with("dockwright "), "{version}");
+}
+
+/// wine itself (not a program of this build), in the prefix scripts/wine-run uses.
+fn wine(args: &[&str]) -> Command {
+    let mut cmd =
+        Command::new(std::env::var("WINE").unwrap_or_else(|_| "/usr/lib/wine/wine64".into()));
+    cmd.args(args)
+        .env("WINEPREFIX", wine_prefix())
+        .env("WINEDEBUG", "-all")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The machine-wide environment key, where an administrator sets `DOCKER_HOST` for a
+/// service (`[Environment]::SetEnvironmentVariable(..., "Machine")`).
+const MACHINE_ENVIRONMENT: &str =
+    r"HKLM\System\CurrentControlSet\Control\Session Manager\Environment";
+
+/// What the service test set up in the wine prefix, undone when it ends, passed or not:
+/// the service removed, the machine's `DOCKER_HOST` and its folder gone, and the
+/// program that held wine's session open stopped.
+struct ServiceSetUp {
+    exe: PathBuf,
+    folder: PathBuf,
+    session: std::process::Child,
+}
+
+impl Drop for ServiceSetUp {
+    fn drop(&mut self) {
+        let _ = Command::new(workspace().join("scripts/wine-run"))
+            .arg(&self.exe)
+            .args(["service", "uninstall"])
+            .stdin(Stdio::null())
+            .output();
+        let _ = wine(&[
+            "reg",
+            "delete",
+            MACHINE_ENVIRONMENT,
+            "/v",
+            "DOCKER_HOST",
+            "/f",
+        ])
+        .output();
+        let _ = std::fs::remove_dir_all(&self.folder);
+        let _ = self.session.kill();
+        let _ = self.session.wait();
+    }
+}
+
+/// `dockwright service` under wine's service manager: `install` registers it, `start`
+/// starts `serve` as a service with the machine's folder (its config, plugins, state
+/// and log there), which answers `/healthz` and a run; `stop` drains (a run still in
+/// flight at the drain deadline is rolled back); `uninstall` removes it.
+#[test]
+fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
+    let Some(exe) = windows_binary() else { return };
+    images();
+    let team = Team::new("winsvc");
+    let folder = wine_prefix().join("drive_c/ProgramData/dockwright");
+    let config = r"C:\ProgramData\dockwright\dockwright.toml";
+    let service = |args: &[&str]| {
+        let mut cmd = Command::new(workspace().join("scripts/wine-run"));
+        cmd.arg(&exe).args(args).stdin(Stdio::null());
+        cmd
+    };
+    // wine ends its session, and the services in it, when its last program ends; a
+    // program that waits on its input keeps it, as a signed-in Windows machine is.
+    let session = wine(&["cmd"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let set_up = ServiceSetUp {
+        exe: exe.clone(),
+        folder: folder.clone(),
+        session,
+    };
+    // What an earlier run of this test may have left.
+    let _ = service(&["service", "uninstall"]).output();
+    let _ = std::fs::remove_dir_all(&folder);
+
+    let installed = ok(&mut service(&["service", "install"]));
+    assert!(installed.contains(config), "{installed}");
+    std::fs::write(
+        folder.join("dockwright.toml"),
+        format!(
+            "[teams.{}]\n{PERMISSIVE}\n[serve]\nlisten = \"127.0.0.1:0\"\ndrain_timeout = \"2s\"\n",
+            team.name
+        ),
+    )
+    .unwrap();
+    for plugin in [example_plugin("team_env.wasm"), test_plugin("hostile.wasm")] {
+        std::fs::copy(
+            &plugin,
+            folder.join("plugins").join(plugin.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let token = ok(&mut service(&[
+        "--config", config, "token", "new", &team.name,
+    ]))
+    .trim()
+    .to_string();
+    ok(&mut wine(&[
+        "reg",
+        "add",
+        MACHINE_ENVIRONMENT,
+        "/v",
+        "DOCKER_HOST",
+        "/d",
+        TCP_ENDPOINT,
+        "/f",
+    ]));
+    ok(&mut service(&["service", "start"]));
+
+    // The port from the service's log, in the machine's state folder.
+    let log = folder.join("state/serve.log");
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Not a deadline on the host: a bound on a hang, should the service never listen.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let port = loop {
+        let port = said()
+            .split("listening on http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u16>()
+                    .ok()
+            });
+        if let Some(port) = port {
+            break port;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service never listened: {}",
+            said()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let health = http(port, "GET", "/healthz", None, None, &[]);
+    assert_eq!(health.status, 200, "{}", health.body);
+    let health: Value = serde_json::from_str(&health.body).unwrap();
+    assert_eq!(health["engine"]["address"], TCP_ENDPOINT, "{health}");
+
+    // A run, its URL and its teardown.
+    let body = run_body("team-env", &[]).to_string();
+    let answer = http(
+        port,
+        "POST",
+        "/v1/runs",
+        Some(&token),
+        Some(body.as_bytes()),
+        &[],
+    );
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let run: Value = serde_json::from_str(&answer.body).unwrap();
+    let (page_port, path) = port_and_path(run["outputs"]["url"].as_str().unwrap());
+    assert_eq!(http(page_port, "GET", &path, None, None, &[]).status, 200);
+    let id = run["id"].as_str().unwrap();
+    let down = http(
+        port,
+        "DELETE",
+        &format!("/v1/runs/{id}"),
+        Some(&token),
+        None,
+        &[],
+    );
+    assert_eq!(down.status, 200, "{}", down.body);
+
+    // A run that never ends on its own, in flight when the service is stopped.
+    let block = run_body("block", &[("image", "dockwright/base:latest")]).to_string();
+    let started = http(
+        port,
+        "POST",
+        "/v1/runs?wait=false",
+        Some(&token),
+        Some(block.as_bytes()),
+        &[],
+    );
+    assert_eq!(started.status, 202, "{}", started.body);
+    while docker(&["ps", "-q", "--filter", &team.filter()])
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started its container"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    ok(&mut service(&["service", "stop"]));
+    let log = said();
+    assert!(
+        log.contains("stopping: not accepting new connections; 1 run(s) in flight"),
+        "{log}"
+    );
+    assert!(
+        log.contains("drain deadline reached: cancelling 1 run(s)"),
+        "{log}"
+    );
+    assert_eq!(
+        containers_of(&team),
+        Vec::<String>::new(),
+        "the run in flight was not rolled back"
+    );
+
+    let removed = ok(&mut service(&["service", "uninstall"]));
+    assert!(removed.contains("removed the service"), "{removed}");
+    let gone = service(&["service", "start"]).output().unwrap();
+    assert!(!gone.status.success());
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert!(said.contains("is it installed"), "{said}");
+    drop(set_up);
 }
