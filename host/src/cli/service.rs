@@ -30,6 +30,11 @@ pub enum ServiceCommand {
         /// Start the service when Windows starts, not only when asked
         #[arg(long)]
         automatic: bool,
+        /// The engine the service talks to, as DOCKER_HOST gives it [default: this
+        /// shell's DOCKER_HOST, else the named pipe]. Given to the service on its
+        /// command line: services do not see a DOCKER_HOST set after Windows started
+        #[arg(long, value_name = "URL")]
+        docker_host: Option<String>,
     },
     /// Start the installed service
     Start,
@@ -45,6 +50,9 @@ pub enum ServiceCommand {
         /// ones `install` named
         #[arg(long)]
         folder: PathBuf,
+        /// The engine `install` was given, which this process's DOCKER_HOST becomes
+        #[arg(long, value_name = "URL")]
+        docker_host: Option<String>,
     },
 }
 
@@ -55,11 +63,12 @@ pub fn service(command: ServiceCommand) -> Result<ExitCode> {
 
 /// The arguments the service manager starts this program with: the machine's folder
 /// `root`, its config and plugin folder named, so the service reads what `install`
-/// said it reads and keeps its state where `install` said.
+/// said it reads and keeps its state where `install` said; and the engine's address
+/// when `install` was given one.
 #[cfg_attr(not(windows), allow(dead_code))]
-pub fn launch_arguments(root: &Path) -> Vec<std::ffi::OsString> {
+pub fn launch_arguments(root: &Path, docker_host: Option<&str>) -> Vec<std::ffi::OsString> {
     let folders = crate::util::paths::machine_folders(root);
-    vec![
+    let mut arguments: Vec<std::ffi::OsString> = vec![
         "--config".into(),
         folders.config.join("dockwright.toml").into(),
         "--plugins".into(),
@@ -68,7 +77,11 @@ pub fn launch_arguments(root: &Path) -> Vec<std::ffi::OsString> {
         "run".into(),
         "--folder".into(),
         root.into(),
-    ]
+    ];
+    if let Some(host) = docker_host {
+        arguments.extend(["--docker-host".into(), host.into()]);
+    }
+    arguments
 }
 
 #[cfg(not(windows))]
@@ -103,11 +116,18 @@ mod platform {
 
     pub fn service(command: ServiceCommand) -> Result<ExitCode> {
         match command {
-            ServiceCommand::Install { account, automatic } => install(account, automatic),
+            ServiceCommand::Install {
+                account,
+                automatic,
+                docker_host,
+            } => install(account, automatic, docker_host),
             ServiceCommand::Start => start(),
             ServiceCommand::Stop => stop(),
             ServiceCommand::Uninstall => uninstall(),
-            ServiceCommand::Run { folder } => run(folder),
+            ServiceCommand::Run {
+                folder,
+                docker_host,
+            } => run(folder, docker_host),
         }
     }
 
@@ -129,7 +149,19 @@ mod platform {
             })
     }
 
-    fn install(account: Option<String>, automatic: bool) -> Result<ExitCode> {
+    fn install(
+        account: Option<String>,
+        automatic: bool,
+        docker_host: Option<String>,
+    ) -> Result<ExitCode> {
+        let docker_host = docker_host
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .filter(|host| !host.is_empty());
+        if let Some(host) = &docker_host {
+            // Refused now, by the rule the service would refuse it by when it starts.
+            crate::engine::connect::check_address(host)
+                .map_err(|e| anyhow::anyhow!("the service's engine {host}: {e}"))?;
+        }
         let folders = crate::util::paths::windows_folders(|n| std::env::var_os(n), true);
         let root = folders.config.clone();
         for dir in [
@@ -151,7 +183,7 @@ mod platform {
             },
             error_control: ServiceErrorControl::Normal,
             executable_path: std::env::current_exe().context("cannot tell this program's path")?,
-            launch_arguments: launch_arguments(&root),
+            launch_arguments: launch_arguments(&root, docker_host.as_deref()),
             dependencies: vec![],
             account_name: account.map(OsString::from),
             account_password: None,
@@ -165,9 +197,10 @@ mod platform {
             "Runs dockwright's team HTTP API: sandboxed plugins provisioning Docker environments",
         )?;
         println!(
-            "installed the service `{NAME}`: it reads {} and keeps its state in {}; start it with `dockwright service start`",
+            "installed the service `{NAME}`: it reads {} and keeps its state in {}; its engine is {}; start it with `dockwright service start`",
             folders.config.join("dockwright.toml").display(),
-            folders.state.display()
+            folders.state.display(),
+            docker_host.as_deref().unwrap_or(crate::engine::connect::DEFAULT_HOST)
         );
         Ok(ExitCode::SUCCESS)
     }
@@ -221,8 +254,13 @@ mod platform {
     windows_service::define_windows_service!(service_entry, service_main);
 
     /// Hand this thread to the service manager, which calls [`service_main`].
-    fn run(folder: PathBuf) -> Result<ExitCode> {
+    fn run(folder: PathBuf, docker_host: Option<String>) -> Result<ExitCode> {
         crate::util::paths::use_machine_folders(folder);
+        if let Some(host) = docker_host {
+            // Before any thread of ours exists: the engine is found through DOCKER_HOST,
+            // as for the docker CLI.
+            std::env::set_var("DOCKER_HOST", host);
+        }
         windows_service::service_dispatcher::start(NAME, service_entry).map_err(|e| {
             anyhow::anyhow!(
                 "`dockwright service run` is what the service manager starts ({e}); to serve from a console, run `dockwright serve`"
@@ -288,11 +326,18 @@ mod tests {
     /// The service reads the machine's config and plugins, named on its command line.
     #[test]
     fn the_service_is_started_with_the_machines_folders() {
-        let args: Vec<String> = launch_arguments(Path::new("C:\\ProgramData\\dockwright"))
-            .into_iter()
-            // Joined with `\` on Windows, `/` where these tests also run.
-            .map(|a| a.to_string_lossy().replace('/', "\\"))
-            .collect();
+        let args: Vec<String> = launch_arguments(
+            Path::new("C:\\ProgramData\\dockwright"),
+            Some("tcp://10.0.0.9:2375"),
+        )
+        .into_iter()
+        // Paths are joined with `\` on Windows, `/` where these tests also run.
+        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| match a.starts_with("C:") {
+            true => a.replace('/', "\\"),
+            false => a,
+        })
+        .collect();
         assert_eq!(
             args,
             [
@@ -303,7 +348,9 @@ mod tests {
                 "service",
                 "run",
                 "--folder",
-                "C:\\ProgramData\\dockwright"
+                "C:\\ProgramData\\dockwright",
+                "--docker-host",
+                "tcp://10.0.0.9:2375"
             ]
         );
         // And they parse as this program's arguments, the folder given to `run`.
@@ -313,12 +360,20 @@ mod tests {
         .unwrap();
         assert!(cli.config.is_some());
         let crate::cli::Command::Service {
-            command: ServiceCommand::Run { folder },
+            command:
+                ServiceCommand::Run {
+                    folder,
+                    docker_host,
+                },
         } = cli.command
         else {
             panic!("not `service run`: {:?}", cli.command);
         };
         assert_eq!(folder, PathBuf::from("C:\\ProgramData\\dockwright"));
+        assert_eq!(docker_host.as_deref(), Some("tcp://10.0.0.9:2375"));
+        // Without an engine named, the service finds it as the docker CLI would.
+        let args = launch_arguments(Path::new("C:\\ProgramData\\dockwright"), None);
+        assert!(!args.iter().any(|a| a == "--docker-host"), "{args:?}");
     }
 
     #[cfg(not(windows))]

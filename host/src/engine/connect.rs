@@ -432,6 +432,25 @@ pub(super) enum Endpoint {
     Tcp(String),
 }
 
+/// Why `address` is no engine this program can reach from this platform, if it is
+/// not: for a setting checked when it is given rather than when it is first used.
+// The Windows service's `install` checks its engine with it.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub fn check_address(address: &str) -> Result<(), String> {
+    match Endpoint::parse(address) {
+        None => Err(format!(
+            "`{address}` is not unix://, npipe:// nor tcp:// (give unix:///path/docker.sock, npipe:////./pipe/NAME on Windows, or tcp://host:port)"
+        )),
+        #[cfg(unix)]
+        Some(Endpoint::Unix(_)) => Ok(()),
+        #[cfg(windows)]
+        Some(Endpoint::Pipe(_)) => Ok(()),
+        Some(Endpoint::Tcp(_)) => Ok(()),
+        #[allow(unreachable_patterns)]
+        Some(other) => Err(other.not_here()),
+    }
+}
+
 impl Endpoint {
     /// The endpoint of an engine address: `unix:///path`, `npipe:////./pipe/NAME` (the
     /// docker CLI's form; `npipe://\\.\pipe\NAME` too), `tcp://host[:port]` (port
@@ -580,6 +599,20 @@ mod tests {
             .unwrap()
             .not_here()
             .contains("only on Unix"));
+    }
+
+    /// An address given for later is checked now, by the rules it will be used by.
+    #[test]
+    fn an_address_is_checked_for_this_platform() {
+        assert_eq!(check_address("tcp://10.0.0.9:2375"), Ok(()));
+        assert_eq!(check_address(DEFAULT_HOST), Ok(()));
+        let err = check_address("docker.lan:2375").unwrap_err();
+        assert!(err.contains("is not unix://, npipe:// nor tcp://"), "{err}");
+        #[cfg(not(windows))]
+        let elsewhere = "npipe:////./pipe/docker_engine";
+        #[cfg(windows)]
+        let elsewhere = "unix:///var/run/docker.sock";
+        assert!(check_address(elsewhere).unwrap_err().contains("only on"));
     }
 
     /// The default engine is the docker CLI's: its socket, or on Windows its pipe.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::serve::{http, run_body, token};
+use super::serve::{http, team_env_over_http, token};
 use crate::common::*;
 
 /// The static binary, or `None` (with a note) where it was not built.
@@ -168,34 +168,9 @@ fn the_image_serves_team_env_and_keeps_its_runs_across_a_restart() {
         ],
     ));
     let port = until_up(&name);
-    let body = run_body("team-env", &[]).to_string();
-    let answer = http(
-        port,
-        "POST",
-        "/v1/runs",
-        Some(&token),
-        Some(body.as_bytes()),
-        &[],
-    );
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    let run: Value = serde_json::from_str(&answer.body).unwrap();
-    let id = run["id"].as_str().unwrap().to_string();
     // The environment's URL opens from the host.
-    let url = run["outputs"]["url"].as_str().unwrap();
-    let (host_port, path) = url
-        .strip_prefix("http://")
-        .and_then(|r| r.split_once(':'))
-        .map(|(_, rest)| rest.split_at(rest.find('/').unwrap_or(rest.len())))
-        .unwrap();
-    let page = http(
-        host_port.parse().unwrap(),
-        "GET",
-        if path.is_empty() { "/" } else { path },
-        None,
-        None,
-        &[],
-    );
-    assert_eq!(page.status, 200, "{url}: {}", page.body);
+    let run = team_env_over_http(port, &token);
+    let id = run["id"].as_str().unwrap().to_string();
     // Stopped and started again, it still knows the run.
     ok(&sh("docker", &["stop", "-t", "30", &name]));
     ok(&sh("docker", &["start", &name]));

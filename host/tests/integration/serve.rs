@@ -395,6 +395,28 @@ pub(super) fn run_body(workflow: &str, params: &[(&str, &str)]) -> Value {
     serde_json::json!({ "workflow": workflow, "params": params })
 }
 
+/// The port and path of an environment's URL (`http://HOST:PORT/PATH`).
+pub(super) fn port_and_path(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (_, rest) = rest.split_once(':').unwrap();
+    let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    (port.parse().unwrap(), path.to_string())
+}
+
+/// Run `team-env` over the API of the server at `port` and open the URL it hands
+/// back, which must answer: the run, as the API gave it.
+pub(super) fn team_env_over_http(port: u16, token: &str) -> Value {
+    let answer = post_run(port, token, &run_body("team-env", &[]).to_string());
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let run: Value = serde_json::from_str(&answer.body).unwrap();
+    let url = run["outputs"]["url"].as_str().unwrap();
+    let (page_port, path) = port_and_path(url);
+    let page = http(page_port, "GET", &path, None, None, &[]);
+    assert_eq!(page.status, 200, "{url}: {}", page.body);
+    run
+}
+
 fn docker_ids(filter: &str) -> Vec<String> {
     docker(&["ps", "-aq", "--no-trunc", "--filter", filter])
         .lines()

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::serve::{http, run_body};
+use super::serve::{http, port_and_path, run_body, team_env_over_http};
 use crate::common::*;
 
 /// The Windows binary, or `None` (with a note) where it was not built.
@@ -81,13 +81,52 @@ fn wine_local_appdata() -> PathBuf {
     wine_prefix().join(format!("drive_c/users/{user}/AppData/Local"))
 }
 
-/// The port and path of an environment's URL (`http://HOST:PORT/PATH`).
-fn port_and_path(url: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (_, rest) = rest.split_once(':').unwrap();
-    let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    (port.parse().unwrap(), path.to_string())
+/// `team-env` over the API of the server at `port` (its URL answers), then torn down.
+fn team_env_up_and_down(port: u16, token: &str) {
+    let run = team_env_over_http(port, token);
+    let id = run["id"].as_str().unwrap();
+    let down = http(
+        port,
+        "DELETE",
+        &format!("/v1/runs/{id}"),
+        Some(token),
+        None,
+        &[],
+    );
+    assert_eq!(down.status, 200, "{}", down.body);
+}
+
+/// The port of the server's "listening on http://127.0.0.1:PORT" in `text`.
+fn port_said(text: &str) -> Option<u16> {
+    let rest = text.split("listening on http://127.0.0.1:").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The Windows program with `args` and nothing else set, under wine.
+fn program(exe: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(workspace().join("scripts/wine-run"));
+    cmd.arg(exe).args(args).stdin(Stdio::null());
+    cmd
+}
+
+/// Wait until one of the team's containers runs, while `alive` says its run goes on.
+fn until_a_container_runs(team: &Team, mut alive: impl FnMut() -> bool) {
+    // Not a deadline on the host: a bound on a hang, should the run never start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while docker(&["ps", "-q", "--filter", &team.filter()])
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started its container"
+        );
+        assert!(alive(), "the run ended before its container ran");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// The team's containers on the engine.
@@ -207,19 +246,7 @@ fn ctrl_c_rolls_a_windows_run_back() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    // Not a deadline on the host: a bound on a hang, should the run never start.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while docker(&["ps", "-q", "--filter", &team.filter()])
-        .trim()
-        .is_empty()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started its container"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    until_a_container_runs(&team, || child.try_wait().unwrap().is_none());
     // scripts/wine-run execs wine, so the child is the Windows program's own process.
     // SAFETY: signalling our own child by pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -288,16 +315,7 @@ fn the_windows_server_answers_healthz_and_a_run() {
     let reader = std::thread::spawn(move || {
         let mut said = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let port = line
-                .split("listening on http://127.0.0.1:")
-                .nth(1)
-                .and_then(|rest| {
-                    rest.split(|c: char| !c.is_ascii_digit())
-                        .next()?
-                        .parse::<u16>()
-                        .ok()
-                });
-            if let Some(port) = port {
+            if let Some(port) = port_said(&line) {
                 let _ = port_tx.send(port);
             }
             said.push_str(&line);
@@ -313,29 +331,7 @@ fn the_windows_server_answers_healthz_and_a_run() {
     };
     let health = http(port, "GET", "/healthz", None, None, &[]);
     assert_eq!(health.status, 200, "{}", health.body);
-    let body = run_body("team-env", &[]).to_string();
-    let answer = http(
-        port,
-        "POST",
-        "/v1/runs",
-        Some(&token),
-        Some(body.as_bytes()),
-        &[],
-    );
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    let run: Value = serde_json::from_str(&answer.body).unwrap();
-    let (page_port, path) = port_and_path(run["outputs"]["url"].as_str().unwrap());
-    assert_eq!(http(page_port, "GET", &path, None, None, &[]).status, 200);
-    let id = run["id"].as_str().unwrap();
-    let down = http(
-        port,
-        "DELETE",
-        &format!("/v1/runs/{id}"),
-        Some(&token),
-        None,
-        &[],
-    );
-    assert_eq!(down.status, 200, "{}", down.body);
+    team_env_up_and_down(port, &token);
     assert_eq!(containers_of(&team), Vec::<String>::new());
 }
 
@@ -380,14 +376,9 @@ fn wine(args: &[&str]) -> Command {
     cmd
 }
 
-/// The machine-wide environment key, where an administrator sets `DOCKER_HOST` for a
-/// service (`[Environment]::SetEnvironmentVariable(..., "Machine")`).
-const MACHINE_ENVIRONMENT: &str =
-    r"HKLM\System\CurrentControlSet\Control\Session Manager\Environment";
-
 /// What the service test set up in the wine prefix, undone when it ends, passed or not:
-/// the service removed, the machine's `DOCKER_HOST` and its folder gone, and the
-/// program that held wine's session open stopped.
+/// the service and its folder removed, and the program that held wine's session open
+/// stopped.
 struct ServiceSetUp {
     exe: PathBuf,
     folder: PathBuf,
@@ -396,20 +387,7 @@ struct ServiceSetUp {
 
 impl Drop for ServiceSetUp {
     fn drop(&mut self) {
-        let _ = Command::new(workspace().join("scripts/wine-run"))
-            .arg(&self.exe)
-            .args(["service", "uninstall"])
-            .stdin(Stdio::null())
-            .output();
-        let _ = wine(&[
-            "reg",
-            "delete",
-            MACHINE_ENVIRONMENT,
-            "/v",
-            "DOCKER_HOST",
-            "/f",
-        ])
-        .output();
+        let _ = program(&self.exe, &["service", "uninstall"]).output();
         let _ = std::fs::remove_dir_all(&self.folder);
         let _ = self.session.kill();
         let _ = self.session.wait();
@@ -427,11 +405,7 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
     let team = Team::new("winsvc");
     let folder = wine_prefix().join("drive_c/ProgramData/dockwright");
     let config = r"C:\ProgramData\dockwright\dockwright.toml";
-    let service = |args: &[&str]| {
-        let mut cmd = Command::new(workspace().join("scripts/wine-run"));
-        cmd.arg(&exe).args(args).stdin(Stdio::null());
-        cmd
-    };
+    let service = |args: &[&str]| program(&exe, args);
     // wine ends its session, and the services in it, when its last program ends; a
     // program that waits on its input keeps it, as a signed-in Windows machine is.
     let session = wine(&["cmd"])
@@ -449,8 +423,19 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
     let _ = service(&["service", "uninstall"]).output();
     let _ = std::fs::remove_dir_all(&folder);
 
-    let installed = ok(&mut service(&["service", "install"]));
+    // The engine on the service's command line: a service sees no DOCKER_HOST set
+    // after its service manager started (wine's, as Windows', reads its environment once).
+    let installed = ok(&mut service(&[
+        "service",
+        "install",
+        "--docker-host",
+        TCP_ENDPOINT,
+    ]));
     assert!(installed.contains(config), "{installed}");
+    assert!(
+        installed.contains(&format!("its engine is {TCP_ENDPOINT}")),
+        "{installed}"
+    );
     std::fs::write(
         folder.join("dockwright.toml"),
         format!(
@@ -471,16 +456,6 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
     ]))
     .trim()
     .to_string();
-    ok(&mut wine(&[
-        "reg",
-        "add",
-        MACHINE_ENVIRONMENT,
-        "/v",
-        "DOCKER_HOST",
-        "/d",
-        TCP_ENDPOINT,
-        "/f",
-    ]));
     ok(&mut service(&["service", "start"]));
 
     // The port from the service's log, in the machine's state folder.
@@ -489,16 +464,7 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
     // Not a deadline on the host: a bound on a hang, should the service never listen.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let port = loop {
-        let port = said()
-            .split("listening on http://127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| {
-                rest.split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse::<u16>()
-                    .ok()
-            });
-        if let Some(port) = port {
+        if let Some(port) = port_said(&said()) {
             break port;
         }
         assert!(
@@ -513,30 +479,8 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
     let health: Value = serde_json::from_str(&health.body).unwrap();
     assert_eq!(health["engine"]["address"], TCP_ENDPOINT, "{health}");
 
-    // A run, its URL and its teardown.
-    let body = run_body("team-env", &[]).to_string();
-    let answer = http(
-        port,
-        "POST",
-        "/v1/runs",
-        Some(&token),
-        Some(body.as_bytes()),
-        &[],
-    );
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    let run: Value = serde_json::from_str(&answer.body).unwrap();
-    let (page_port, path) = port_and_path(run["outputs"]["url"].as_str().unwrap());
-    assert_eq!(http(page_port, "GET", &path, None, None, &[]).status, 200);
-    let id = run["id"].as_str().unwrap();
-    let down = http(
-        port,
-        "DELETE",
-        &format!("/v1/runs/{id}"),
-        Some(&token),
-        None,
-        &[],
-    );
-    assert_eq!(down.status, 200, "{}", down.body);
+    team_env_up_and_down(port, &token);
+    assert_eq!(containers_of(&team), Vec::<String>::new());
 
     // A run that never ends on its own, in flight when the service is stopped.
     let block = run_body("block", &[("image", "dockwright/base:latest")]).to_string();
@@ -549,16 +493,7 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
         &[],
     );
     assert_eq!(started.status, 202, "{}", started.body);
-    while docker(&["ps", "-q", "--filter", &team.filter()])
-        .trim()
-        .is_empty()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started its container"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    until_a_container_runs(&team, || true);
     ok(&mut service(&["service", "stop"]));
     let log = said();
     assert!(
