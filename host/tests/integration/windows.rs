@@ -6,7 +6,7 @@
 //! (`DOCKWRIGHT_TEST_WINDOWS_ZIP`) unpacks to a program that runs. Skipped, saying so,
 //! where the Windows build was not made.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -15,7 +15,8 @@ use serde_json::Value;
 use super::serve::{http, port_and_path, run_body, team_env_over_http};
 use crate::common::*;
 
-/// The Windows binary, or `None` (with a note) where it was not built.
+/// The Windows binary, or `None` (with a note) where it was not built. With the
+/// binary, wine's session is up (see [`wine_session`]).
 fn windows_binary() -> Option<PathBuf> {
     match std::env::var_os("DOCKWRIGHT_TEST_WINDOWS") {
         Some(path) => {
@@ -25,6 +26,7 @@ fn windows_binary() -> Option<PathBuf> {
                 "DOCKWRIGHT_TEST_WINDOWS={} is not a file",
                 path.display()
             );
+            wine_session();
             Some(path)
         }
         None => {
@@ -32,6 +34,44 @@ fn windows_binary() -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// Start wine's session once for these tests, and keep it until they end.
+///
+/// The program that starts a session starts wine's server and services too, and they
+/// keep its output pipes open for as long as the session lasts: a test reading such a
+/// program's output to its end would wait for ever. So the session is started by a
+/// `cmd` of its own, whose output is read only up to the line that says it is up; and
+/// as wine ends a session (and the services in it, the service test's among them) when
+/// its last program ends, that `cmd` keeps it until its input closes, which is when
+/// this test process ends.
+fn wine_session() {
+    static SESSION: std::sync::OnceLock<std::process::Child> = std::sync::OnceLock::new();
+    SESSION.get_or_init(|| {
+        let mut cmd = wine(&["cmd"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start wine");
+        // Expanded by cmd, so the command's own echo never reads as the answer.
+        let mut input = cmd.stdin.take().unwrap();
+        input
+            .write_all(b"echo dockwright-session-%PROCESSOR_ARCHITECTURE%\r\n")
+            .unwrap();
+        let mut output = BufReader::new(cmd.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("dockwright-session-AMD64") {
+            line.clear();
+            let read = output.read_line(&mut line).unwrap();
+            assert!(read > 0, "wine's cmd ended before its session was up");
+        }
+        // Kept open (and the output unread, as nothing more is written to it): the
+        // session lasts until this process ends and closes them.
+        std::mem::forget(input);
+        std::mem::forget(output);
+        cmd
+    });
 }
 
 /// A path of this machine as the Windows program sees it: wine's `Z:` drive is `/`.
@@ -341,6 +381,7 @@ fn the_windows_zip_holds_the_program_and_its_readme() {
         eprintln!("skipped: no DOCKWRIGHT_TEST_WINDOWS_ZIP (scripts/test zips the Windows binary as scripts/release does)");
         return;
     };
+    wine_session();
     let name = zip.file_stem().unwrap().to_string_lossy().into_owned();
     assert!(
         name.starts_with("dockwright-") && name.ends_with("-x86_64-windows"),
@@ -377,20 +418,16 @@ fn wine(args: &[&str]) -> Command {
 }
 
 /// What the service test set up in the wine prefix, undone when it ends, passed or not:
-/// the service and its folder removed, and the program that held wine's session open
-/// stopped.
+/// the service and its folder removed.
 struct ServiceSetUp {
     exe: PathBuf,
     folder: PathBuf,
-    session: std::process::Child,
 }
 
 impl Drop for ServiceSetUp {
     fn drop(&mut self) {
         let _ = program(&self.exe, &["service", "uninstall"]).output();
         let _ = std::fs::remove_dir_all(&self.folder);
-        let _ = self.session.kill();
-        let _ = self.session.wait();
     }
 }
 
@@ -406,18 +443,10 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
     let folder = wine_prefix().join("drive_c/ProgramData/dockwright");
     let config = r"C:\ProgramData\dockwright\dockwright.toml";
     let service = |args: &[&str]| program(&exe, args);
-    // wine ends its session, and the services in it, when its last program ends; a
-    // program that waits on its input keeps it, as a signed-in Windows machine is.
-    let session = wine(&["cmd"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // The service lives as long as wine's session: windows_binary() keeps it.
     let set_up = ServiceSetUp {
         exe: exe.clone(),
         folder: folder.clone(),
-        session,
     };
     // What an earlier run of this test may have left.
     let _ = service(&["service", "uninstall"]).output();
