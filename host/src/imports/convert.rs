@@ -338,12 +338,11 @@ pub fn once_per_port(ports: &mut Vec<PublishedPort>) {
     let same = |a: &PublishedPort, b: &PublishedPort| {
         (a.container_port, a.protocol as u8) == (b.container_port, b.protocol as u8)
     };
-    let every_v4: Vec<PublishedPort> = ports
-        .iter()
-        .filter(|p| p.host_ip == "0.0.0.0")
-        .cloned()
-        .collect();
-    ports.retain(|p| !(p.host_ip == "::" && every_v4.iter().any(|v4| same(p, v4))));
+    without_ipv6_twins(
+        ports,
+        |p| Some(p.host_ip.as_str()),
+        |p| (p.container_port, p.protocol as u8),
+    );
     let key = |p: &PublishedPort| {
         (
             p.container_port,
@@ -355,6 +354,23 @@ pub fn once_per_port(ports: &mut Vec<PublishedPort>) {
     };
     ports.sort_by_key(key);
     ports.dedup_by(|b, a| same(a, b) && a.host_port == b.host_port);
+}
+
+/// Drop the `::` binding of each container port that is also bound on `0.0.0.0`,
+/// whatever its host port: the IPv4 one is the port people open (see
+/// [`once_per_port`]). `ip` gives a binding's host address, `port` its container port
+/// and protocol. The one rule of every listing of ports the engine gives.
+pub fn without_ipv6_twins<T, K: PartialEq>(
+    ports: &mut Vec<T>,
+    ip: impl Fn(&T) -> Option<&str>,
+    port: impl Fn(&T) -> K,
+) {
+    let on_every_v4: Vec<K> = ports
+        .iter()
+        .filter(|p| ip(p) == Some("0.0.0.0"))
+        .map(&port)
+        .collect();
+    ports.retain(|p| !(ip(p) == Some("::") && on_every_v4.contains(&port(p))));
 }
 
 /// The container's address: on the default `bridge` network if it is there, else

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerSummary, PortSummaryTypeEnum};
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptions;
 use serde::Serialize;
 
@@ -99,22 +99,15 @@ fn container(engine: &str, c: ContainerSummary) -> Container {
             .unwrap_or_default()
     };
     // The engine lists a port bound on every address once per address family:
-    // reported once, with the addresses it binds. The families can get different host
-    // ports (see `imports::convert::once_per_port`): the `::` entry of a port bound on
-    // `0.0.0.0` is left out, as the address people open (127.0.0.1, the host's name)
-    // reaches the IPv4 one.
+    // reported once, with the addresses it binds, by the rule the plugins' listing
+    // keeps (the IPv4 binding wins: the families can get different host ports).
     let mut ports: Vec<Port> = Vec::new();
-    let all = c.ports.iter().flatten();
-    let on_every_v4: Vec<(u16, Option<PortSummaryTypeEnum>)> = all
-        .clone()
-        .filter(|p| p.ip.as_deref() == Some("0.0.0.0"))
-        .map(|p| (p.private_port, p.typ))
-        .collect();
-    let mut listed: Vec<_> = all
-        .filter(|p| {
-            !(p.ip.as_deref() == Some("::") && on_every_v4.contains(&(p.private_port, p.typ)))
-        })
-        .collect();
+    let mut listed: Vec<_> = c.ports.iter().flatten().collect();
+    crate::imports::convert::without_ipv6_twins(
+        &mut listed,
+        |p| p.ip.as_deref(),
+        |p| (p.private_port, p.typ),
+    );
     listed.sort_by_key(|p| {
         let ip = p.ip.clone().unwrap_or_default();
         (p.private_port, p.public_port, ip.contains(':'), ip)
