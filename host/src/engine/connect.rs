@@ -326,7 +326,11 @@ fn check_target(target: &EngineTarget) -> Result<()> {
     let address = &target.host;
     match (&target.tls, Endpoint::parse(address)) {
         (Some(tls), _) => {
-            for (what, path) in [("CA", &tls.ca), ("client certificate", &tls.cert), ("client key", &tls.key)] {
+            for (what, path) in [
+                ("CA", &tls.ca),
+                ("client certificate", &tls.cert),
+                ("client key", &tls.key),
+            ] {
                 if !path.is_file() {
                     anyhow::bail!(
                         "engine `{}` ({address}): its TLS {what} `{}` does not exist; point the engine's TLS settings at the files its admin gave you",
@@ -338,10 +342,7 @@ fn check_target(target: &EngineTarget) -> Result<()> {
             Ok(())
         }
         (None, Some(_)) => Ok(()),
-        (None, None) => Err(cannot_reach(
-            target,
-            "the address is not unix://, npipe:// nor tcp:// (DOCKER_HOST accepts unix:///path/docker.sock, npipe:////./pipe/NAME on Windows, or tcp://host:port)",
-        )),
+        (None, None) => Err(cannot_reach(target, &format!("the address {UNKNOWN_FORM}"))),
     }
 }
 
@@ -432,15 +433,16 @@ pub(super) enum Endpoint {
     Tcp(String),
 }
 
+/// What an address of no known form is told, after the address.
+const UNKNOWN_FORM: &str = "is not unix://, npipe:// nor tcp:// (DOCKER_HOST accepts unix:///path/docker.sock, npipe:////./pipe/NAME on Windows, or tcp://host:port)";
+
 /// Why `address` is no engine this program can reach from this platform, if it is
 /// not: for a setting checked when it is given rather than when it is first used.
 // The Windows service's `install` checks its engine with it.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub fn check_address(address: &str) -> Result<(), String> {
     match Endpoint::parse(address) {
-        None => Err(format!(
-            "`{address}` is not unix://, npipe:// nor tcp:// (give unix:///path/docker.sock, npipe:////./pipe/NAME on Windows, or tcp://host:port)"
-        )),
+        None => Err(format!("`{address}` {UNKNOWN_FORM}")),
         #[cfg(unix)]
         Some(Endpoint::Unix(_)) => Ok(()),
         #[cfg(windows)]

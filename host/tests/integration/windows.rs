@@ -169,18 +169,6 @@ fn until_a_container_runs(team: &Team, mut alive: impl FnMut() -> bool) {
     }
 }
 
-/// The team's containers on the engine.
-fn containers_of(team: &Team) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &team.filter()])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn the_windows_cli_runs_team_env_lists_it_and_tears_it_down() {
     let Some(exe) = windows_binary() else { return };
@@ -218,7 +206,7 @@ fn the_windows_cli_runs_team_env_lists_it_and_tears_it_down() {
     let (port, path) = port_and_path(report["outputs"]["url"].as_str().unwrap());
     let page = http(port, "GET", &path, None, None, &[]);
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(!containers_of(&team).is_empty());
+    assert!(!team.containers().is_empty());
 
     // The run is in the journal, under the Windows user's own state folder.
     let id = report["run"].as_str().unwrap();
@@ -255,7 +243,7 @@ fn the_windows_cli_runs_team_env_lists_it_and_tears_it_down() {
             &format!("team={}", team.name),
         ],
     ));
-    assert_eq!(containers_of(&team), Vec::<String>::new());
+    assert_eq!(team.containers(), Vec::<String>::new());
 }
 
 /// Ctrl-C rolls a Windows run back, as a signal does on Unix. wine turns a SIGINT to the
@@ -294,7 +282,7 @@ fn ctrl_c_rolls_a_windows_run_back() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert_eq!(containers_of(&team), Vec::<String>::new());
+    assert_eq!(team.containers(), Vec::<String>::new());
     let runs = ok(&mut windows(
         &exe,
         &team,
@@ -372,7 +360,7 @@ fn the_windows_server_answers_healthz_and_a_run() {
     let health = http(port, "GET", "/healthz", None, None, &[]);
     assert_eq!(health.status, 200, "{}", health.body);
     team_env_up_and_down(port, &token);
-    assert_eq!(containers_of(&team), Vec::<String>::new());
+    assert_eq!(team.containers(), Vec::<String>::new());
 }
 
 #[test]
@@ -509,7 +497,7 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
     assert_eq!(health["engine"]["address"], TCP_ENDPOINT, "{health}");
 
     team_env_up_and_down(port, &token);
-    assert_eq!(containers_of(&team), Vec::<String>::new());
+    assert_eq!(team.containers(), Vec::<String>::new());
 
     // A run that never ends on its own, in flight when the service is stopped.
     let block = run_body("block", &[("image", "dockwright/base:latest")]).to_string();
@@ -534,7 +522,7 @@ fn the_windows_service_serves_drains_on_stop_and_uninstalls() {
         "{log}"
     );
     assert_eq!(
-        containers_of(&team),
+        team.containers(),
         Vec::<String>::new(),
         "the run in flight was not rolled back"
     );
